@@ -1,0 +1,95 @@
+# Makefile - builds libjido, the eight process binaries and the jido CLI, runs the tests.
+#   make            build everything into build/
+#   make test       install missing Debian packages, build, run every test
+#   make asan       the same under AddressSanitizer + UBSan (into build-asan/)
+#   make run        install missing packages, build, start the stack (jido up)
+#   make install PREFIX=/usr/local
+VERSION  := 0.1.0
+BUILD    ?= build
+PREFIX   ?= /usr/local
+PROCS    := vault auditor planner gateway gitops executor ingest web
+PKGS     := libsodium jansson libevent libseccomp libcurl sqlite3
+
+CC       ?= cc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+              $(shell pkg-config --libs nng 2>/dev/null || echo -lnng) -lpthread
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-truncation -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wimplicit-fallthrough -Wundef -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -D_GNU_SOURCE \
+            -DJIDO_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+CFLAGS   += -D_FORTIFY_SOURCE=2
+endif
+ifeq ($(CI),true)
+WERROR   ?= 1
+endif
+ifeq ($(WERROR),1)
+CFLAGS   += -Werror
+endif
+
+LIB_SRC  := $(filter-out %_test.c,$(wildcard lib/*.c))
+LIB_A    := $(BUILD)/libjido.a
+BINS     := $(addprefix $(BUILD)/bin/jido-,$(PROCS)) $(BUILD)/bin/jido
+TEST_SRC := $(wildcard lib/*_test.c $(addsuffix /*_test.c,$(PROCS)) cli/*_test.c)
+TESTS    := $(patsubst %_test.c,$(BUILD)/test/%_test,$(TEST_SRC))
+
+all: $(BINS) $(TESTS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h) $(wildcard $(dir %)*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(dir $<) -c -o $@ $<
+
+$(LIB_A): $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# The objects of a folder other than main.c and tests: what its binary and tests share.
+dir_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(1)/main.c %_test.c,$(wildcard $(1)/*.c)))
+
+define proc_rules
+$(BUILD)/bin/jido-$(1): $(BUILD)/obj/$(1)/main.o $(call dir_objs,$(1)) $(LIB_A)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+endef
+$(foreach p,$(PROCS),$(eval $(call proc_rules,$(p))))
+
+$(BUILD)/bin/jido: $(BUILD)/obj/cli/main.o $(call dir_objs,cli) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# A test links its folder's objects (so it exercises the real handler) and cmocka.
+.SECONDEXPANSION:
+$(BUILD)/test/%_test: $(BUILD)/obj/%_test.o $$(call dir_objs,$$(patsubst %/,%,$$(dir $$*))) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) -lcmocka
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run.sh $(BUILD)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
+	@tests/run.sh build-asan
+
+run: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	$(BUILD)/bin/jido up
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all deps test asan run install clean
+.DELETE_ON_ERROR:

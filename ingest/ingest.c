@@ -1,0 +1,27 @@
+/*
+ * ingest.c - jido-ingest: GitHub webhook receiver and repository sync
+ * This file holds the process's one core handler (shared by serve and filter modes) and
+ * its declaration: allowlist, publish socket, open/close.
+ */
+#include "jido.h"
+
+/* Syscalls beyond the base allowlist (lib/seccomp.c). */
+static const char *const ingest_allow[] = {  NULL };
+
+/* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
+static int
+ingest_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	(void)s;
+	(void)out;
+	return jido_req_unknown(req, why, whylen);
+}
+
+const struct jido_proc ingest_proc = {
+	.name = "ingest",
+	.summary = "GitHub webhook receiver and repository sync",
+	.pub_topic = "events",
+	.allow = { ingest_allow, 1, 0 },
+	.handle = ingest_handle,
+};

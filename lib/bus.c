@@ -1,0 +1,297 @@
+/*
+ * bus.c - the nng bus: request/reply, publish/subscribe and push/pull sockets on ipc://
+ * (socket files with a fixed mode under $JIDO_HOME/run), tcp:// and tls+tcp://, with
+ * timeouts, message size caps and, on ipc, the peer's uid and pid.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "jido.h"
+
+#define BUS_MAXMSG_DEFAULT (64u << 20)
+
+struct jido_bus {
+	nng_socket sock;
+	int proto;
+	char *ipc_path; /* set for an ipc listener: removed on close */
+	nng_tls_config *tls;
+};
+
+int
+jido_bus_url_req(const char *home, const char *proc, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "ipc://%s/run/%s.sock", home, proc);
+
+	return n < 0 || (size_t)n >= len ? JIDO_EVALIDATION : 0;
+}
+
+int
+jido_bus_url_pub(const char *home, const char *topic, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "ipc://%s/run/%s.pub", home, topic);
+
+	return n < 0 || (size_t)n >= len ? JIDO_EVALIDATION : 0;
+}
+
+static int
+bus_err(int nrv)
+{
+	switch (nrv) {
+	case 0:
+		return 0;
+	case NNG_ETIMEDOUT:
+		return JIDO_ETIMEOUT;
+	case NNG_ECONNREFUSED:
+	case NNG_ECLOSED:
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+	case NNG_ENOENT:
+	case NNG_EADDRINUSE:
+	case NNG_EPEERAUTH:
+	case NNG_ECRYPTO:
+		return JIDO_EUNAVAIL;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+	case NNG_EMSGSIZE:
+		return JIDO_EVALIDATION;
+	default:
+		return JIDO_EINTERNAL;
+	}
+}
+
+static int
+bus_proto_open(int proto, nng_socket *s)
+{
+	switch (proto) {
+	case JIDO_BUS_REQ: return nng_req0_open(s);
+	case JIDO_BUS_REP: return nng_rep0_open(s);
+	case JIDO_BUS_PUB: return nng_pub0_open(s);
+	case JIDO_BUS_SUB: return nng_sub0_open(s);
+	case JIDO_BUS_PUSH: return nng_push0_open(s);
+	case JIDO_BUS_PULL: return nng_pull0_open(s);
+	default: return NNG_EINVAL;
+	}
+}
+
+/* Build a TLS config for a listener (server) or dialer (client). */
+static int
+bus_tls_config(const struct jido_bus_tls *tls, int listen, nng_tls_config **out)
+{
+	nng_tls_config *cfg;
+	int rv;
+
+	rv = nng_tls_config_alloc(&cfg, listen ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	if (rv != 0)
+		return rv;
+	if (tls->cert != NULL && tls->cert[0] != '\0' && tls->key != NULL)
+		rv = nng_tls_config_cert_key_file(cfg, tls->cert, tls->key);
+	if (rv == 0 && tls->ca != NULL && tls->ca[0] != '\0') {
+		rv = nng_tls_config_ca_file(cfg, tls->ca);
+		if (rv == 0)
+			rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+	} else if (rv == 0 && !listen)
+		rv = NNG_EINVAL; /* a client without a CA would trust anyone */
+	if (rv != 0) {
+		nng_tls_config_free(cfg);
+		return rv;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int
+jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
+    struct jido_bus **out)
+{
+	struct jido_bus *b = calloc(1, sizeof(*b));
+	int is_ipc = strncmp(url, "ipc://", 6) == 0;
+	int is_tls = strncmp(url, "tls+tcp://", 10) == 0;
+	int rv;
+
+	if (b == NULL)
+		return JIDO_EINTERNAL;
+	if (!is_ipc && !is_tls && strncmp(url, "tcp://", 6) != 0 &&
+	    strncmp(url, "inproc://", 9) != 0) {
+		free(b);
+		return JIDO_EVALIDATION;
+	}
+	b->proto = proto;
+	if ((rv = bus_proto_open(proto, &b->sock)) != 0) {
+		free(b);
+		return bus_err(rv);
+	}
+	nng_socket_set_size(b->sock, NNG_OPT_RECVMAXSZ, BUS_MAXMSG_DEFAULT);
+	if (is_tls) {
+		if (tls == NULL) {
+			rv = NNG_EINVAL;
+			goto fail;
+		}
+		if ((rv = bus_tls_config(tls, listen, &b->tls)) != 0)
+			goto fail;
+	}
+	if (listen) {
+		nng_listener l;
+		if ((rv = nng_listener_create(&l, b->sock, url)) != 0)
+			goto fail;
+		if (is_ipc)
+			nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, perm != 0 ? perm : 0600);
+		if (b->tls != NULL)
+			nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, b->tls);
+		if ((rv = nng_listener_start(l, 0)) != 0)
+			goto fail;
+		if (is_ipc)
+			b->ipc_path = strdup(url + 6);
+	} else {
+		nng_dialer d;
+		if ((rv = nng_dialer_create(&d, b->sock, url)) != 0)
+			goto fail;
+		if (b->tls != NULL)
+			nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, b->tls);
+		/* Subscribers and pushers reconnect in the background; a request fails fast. */
+		rv = nng_dialer_start(d, proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH ?
+		    NNG_FLAG_NONBLOCK : 0);
+		if (rv != 0)
+			goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	nng_close(b->sock);
+	if (b->tls != NULL)
+		nng_tls_config_free(b->tls);
+	free(b);
+	return bus_err(rv);
+}
+
+void
+jido_bus_close(struct jido_bus *b)
+{
+	if (b == NULL)
+		return;
+	nng_close(b->sock);
+	if (b->ipc_path != NULL) {
+		unlink(b->ipc_path);
+		free(b->ipc_path);
+	}
+	if (b->tls != NULL)
+		nng_tls_config_free(b->tls);
+	free(b);
+}
+
+int
+jido_bus_set_timeouts(struct jido_bus *b, int recv_ms, int send_ms)
+{
+	int rv = nng_socket_set_ms(b->sock, NNG_OPT_RECVTIMEO, recv_ms);
+
+	if (rv == 0 && b->proto != JIDO_BUS_SUB && b->proto != JIDO_BUS_PULL)
+		rv = nng_socket_set_ms(b->sock, NNG_OPT_SENDTIMEO, send_ms);
+	return bus_err(rv);
+}
+
+int
+jido_bus_subscribe(struct jido_bus *b, const char *prefix)
+{
+	return bus_err(nng_socket_set(b->sock, NNG_OPT_SUB_SUBSCRIBE, prefix, strlen(prefix)));
+}
+
+int
+jido_bus_send(struct jido_bus *b, const void *buf, size_t len)
+{
+	return bus_err(nng_send(b->sock, (void *)buf, len, 0));
+}
+
+int
+jido_bus_send_json(struct jido_bus *b, const json_t *j)
+{
+	char *s = jido_json_dump(j);
+	int rc;
+
+	if (s == NULL)
+		return JIDO_EINTERNAL;
+	rc = jido_bus_send(b, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+int
+jido_bus_recv(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer)
+{
+	nng_msg *msg;
+	int rv = nng_recvmsg(b->sock, &msg, 0);
+
+	if (rv != 0)
+		return bus_err(rv);
+	*len = nng_msg_len(msg);
+	if ((*buf = malloc(*len + 1)) == NULL) {
+		nng_msg_free(msg);
+		return JIDO_EINTERNAL;
+	}
+	memcpy(*buf, nng_msg_body(msg), *len);
+	(*buf)[*len] = '\0';
+	if (peer != NULL) {
+		nng_pipe p = nng_msg_get_pipe(msg);
+		memset(peer, 0, sizeof(*peer));
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &peer->uid) == 0 &&
+		    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer->pid) == 0)
+			peer->known = 1;
+	}
+	nng_msg_free(msg);
+	return 0;
+}
+
+int
+jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t *data,
+    struct jido_reply *r)
+{
+	char id[33], why[256], *buf = NULL;
+	json_t *req;
+	size_t len;
+	int rc;
+
+	jido_id_new(id, sizeof(id));
+	if ((req = jido_msg_new(type, id, corr, data)) == NULL)
+		return JIDO_EINTERNAL;
+	rc = jido_bus_send_json(b, req);
+	json_decref(req);
+	if (rc != 0)
+		return rc;
+	if ((rc = jido_bus_recv(b, &buf, &len, NULL)) != 0)
+		return rc;
+	rc = jido_reply_parse(buf, len, r, why, sizeof(why));
+	free(buf);
+	if (rc != 0)
+		return JIDO_EINTERNAL;
+	if (r->id != NULL && strcmp(r->id, id) != 0) {
+		jido_reply_free(r);
+		return JIDO_EINTERNAL;
+	}
+	return 0;
+}
+
+int
+jido_bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
+    struct jido_reply *r)
+{
+	struct jido_bus *b;
+	int rc;
+
+	if ((rc = jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b)) != 0) {
+		json_decref(data);
+		return rc;
+	}
+	jido_bus_set_timeouts(b, timeout_ms, timeout_ms);
+	rc = jido_bus_call_on(b, type, corr, data, r);
+	jido_bus_close(b);
+	return rc;
+}

@@ -1,0 +1,345 @@
+/*
+ * jido.h - the one public header of libjido, the code every JidoCode process shares:
+ * error codes, the message envelope, the nng bus, logging, configuration, seccomp,
+ * SQLite helpers, the filter driver and the common process main (jido_main).
+ *
+ * Conventions (nng-style): functions return 0 or a positive JIDO_E* code; a comment on
+ * each function that allocates or takes a reference says who owns what afterwards.
+ */
+#ifndef JIDO_H
+#define JIDO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#ifndef JIDO_VERSION
+#define JIDO_VERSION "0.0.0-dev"
+#endif
+
+/* ---------------------------------------------------------------- errors (err.c) */
+
+/* The shared error table of the design brief. 0 is success; codes are stable. */
+enum jido_err {
+	JIDO_OK = 0,
+	JIDO_EVALIDATION = 1,   /* validation_error */
+	JIDO_EAUTHZ = 2,        /* authorization_error */
+	JIDO_ENOTFOUND = 3,     /* not_found */
+	JIDO_ECONFLICT = 4,     /* conflict */
+	JIDO_ESECRET = 5,       /* secret_unavailable */
+	JIDO_EINTEGRITY = 6,    /* integrity_error */
+	JIDO_EPROVIDER = 7,     /* provider_error */
+	JIDO_EEXEC = 8,         /* execution_error */
+	JIDO_EPOLICY = 9,       /* policy_violation */
+	JIDO_ETIMEOUT = 10,     /* timeout */
+	JIDO_EUNAVAIL = 11,     /* unavailable */
+	JIDO_EINTERNAL = 12,    /* internal */
+	JIDO_ERR_COUNT
+};
+
+/* Wire name of a code ("validation_error"); "internal" for an unknown code. Static. */
+const char *jido_err_name(int code);
+/* One-line English description of a code. Static string. */
+const char *jido_strerror(int code);
+/* Code for a wire name, or JIDO_EINTERNAL when the name is not in the table. */
+int jido_err_from_name(const char *name);
+/* The CLI exit code for an error code: 0 ok, 1 denied, 2 usage, 3 not found,
+ * 4 conflict, 111 system failure. */
+int jido_err_exit(int code);
+
+/* ---------------------------------------------------------------- log (log.c) */
+
+enum jido_log_level { JIDO_LOG_DEBUG = 0, JIDO_LOG_INFO, JIDO_LOG_WARN, JIDO_LOG_ERROR };
+
+/* Set the process name written in every line (pointer kept; pass a static string). */
+void jido_log_init(const char *proc);
+/* Set/get the level at run time. jido_log_level_parse returns -1 for an unknown name. */
+void jido_log_set_level(int level);
+int jido_log_get_level(void);
+int jido_log_level_parse(const char *name);
+const char *jido_log_level_name(int level);
+/* Write one JSON line to stderr: ts, proc, pid, level, msg (a stable message id) and the
+ * fields packed from fmt (a json_pack format for an object, or NULL). One write(2). */
+void jido_log(int level, const char *msgid, const char *fmt, ...);
+#define jido_debug(...) jido_log(JIDO_LOG_DEBUG, __VA_ARGS__)
+#define jido_info(...) jido_log(JIDO_LOG_INFO, __VA_ARGS__)
+#define jido_warn(...) jido_log(JIDO_LOG_WARN, __VA_ARGS__)
+#define jido_error(...) jido_log(JIDO_LOG_ERROR, __VA_ARGS__)
+
+/* ---------------------------------------------------------------- messages (msg.c) */
+
+#define JIDO_MSG_V 1
+#define JIDO_ID_MAX 128
+#define JIDO_TYPE_MAX 64
+
+/* A parsed request or event. Borrowed views into `root`, which the struct owns. */
+struct jido_msg {
+	json_t *root;     /* owned: the whole envelope */
+	const char *type; /* "<destination>.<verb>" */
+	const char *id;
+	const char *corr; /* NULL when absent */
+	json_t *data;     /* borrowed from root; an object (empty when absent) */
+};
+
+/* A parsed reply. Borrowed views into `root`, which the struct owns. */
+struct jido_reply {
+	json_t *root;
+	const char *id;
+	int ok;
+	json_t *data;        /* borrowed; NULL unless ok */
+	int err;             /* JIDO_E* when !ok */
+	const char *message; /* borrowed; NULL when ok */
+};
+
+/* Fill buf (at least 33 bytes) with a fresh random id (32 hex chars). */
+void jido_id_new(char *buf, size_t len);
+
+/* Parse and strictly validate a request/event envelope from raw bytes. On success fills
+ * *m (caller frees with jido_msg_free). On failure returns JIDO_EVALIDATION and writes a
+ * one-line reason into why; *id_out (may be NULL) receives the request id when one could
+ * be read, as a malloc'd string the caller frees, so a reply can still echo it. */
+int jido_msg_parse(const void *buf, size_t len, struct jido_msg *m, char *why, size_t whylen,
+    char **id_out);
+void jido_msg_free(struct jido_msg *m);
+
+/* Build a request/event envelope. Takes ownership of data (may be NULL = {}); corr may be
+ * NULL; id NULL = a fresh one. Returns a new reference, or NULL on allocation failure. */
+json_t *jido_msg_new(const char *type, const char *id, const char *corr, json_t *data);
+/* Build a reply. ok: takes ownership of data (NULL = {}). error: code and message.
+ * id may be NULL (the request could not be read). Returns a new reference. */
+json_t *jido_reply_ok(const char *id, json_t *data);
+json_t *jido_reply_err(const char *id, int code, const char *message);
+/* Parse and validate a reply from raw bytes; caller frees with jido_reply_free. */
+int jido_reply_parse(const void *buf, size_t len, struct jido_reply *r, char *why, size_t whylen);
+void jido_reply_free(struct jido_reply *r);
+
+/* Serialize compactly (one line, no newline). Returns a malloc'd string the caller frees,
+ * or NULL. */
+char *jido_json_dump(const json_t *j);
+
+/* ---------------------------------------------------------------- config (conf.c) */
+
+enum jido_conf_type { JIDO_CONF_STR, JIDO_CONF_INT, JIDO_CONF_BOOL, JIDO_CONF_PATH };
+
+/* One known key. The table lives in conf.c; every key any process reads is in it. */
+struct jido_conf_key {
+	const char *name;  /* "web.listen" -> env JIDO_WEB_LISTEN */
+	int type;
+	const char *def;   /* built-in default, as text */
+	int secret;        /* never printed */
+	const char *help;
+};
+
+struct jido_conf; /* opaque */
+
+/* Load: built-in defaults, then file (NULL = $JIDO_CONFIG, else $JIDO_HOME/jido.conf when it
+ * exists), then JIDO_* environment variables. Unknown key in the file or a value of the
+ * wrong type: JIDO_EVALIDATION with the key (and file:line) in why. On success *out is
+ * owned by the caller (jido_conf_free). */
+int jido_conf_load(const char *file, struct jido_conf **out, char *why, size_t whylen);
+void jido_conf_free(struct jido_conf *c);
+/* Set a value from the command line (highest precedence). */
+int jido_conf_set(struct jido_conf *c, const char *key, const char *value, char *why,
+    size_t whylen);
+/* Borrowed value (lives as long as c); NULL for an unknown key. */
+const char *jido_conf_str(const struct jido_conf *c, const char *key);
+long long jido_conf_int(const struct jido_conf *c, const char *key);
+int jido_conf_bool(const struct jido_conf *c, const char *key);
+/* Print the effective configuration (key = value  # source); secrets as "(set)". */
+int jido_conf_print(const struct jido_conf *c, FILE *f);
+/* The key table, for docs and tests. */
+const struct jido_conf_key *jido_conf_keys(size_t *n);
+
+/* ---------------------------------------------------------------- bus (bus.c) */
+
+enum jido_bus_proto { JIDO_BUS_REQ, JIDO_BUS_REP, JIDO_BUS_PUB, JIDO_BUS_SUB, JIDO_BUS_PUSH,
+	JIDO_BUS_PULL };
+
+/* The identity of the sender of a message, when the transport knows it. */
+struct jido_peer {
+	int known;   /* 1 on ipc */
+	uint64_t uid;
+	uint64_t pid;
+};
+
+struct jido_bus; /* opaque: one nng socket */
+
+/* URL of a process's request socket, or of a topic's publish socket, under home/run.
+ * Writes into buf; JIDO_EVALIDATION when it does not fit. */
+int jido_bus_url_req(const char *home, const char *proc, char *buf, size_t len);
+int jido_bus_url_pub(const char *home, const char *topic, char *buf, size_t len);
+
+/* TLS material for tls+tcp:// (all paths; NULL fields are not used). */
+struct jido_bus_tls {
+	const char *cert; /* PEM certificate chain */
+	const char *key;  /* PEM private key */
+	const char *ca;   /* PEM CA to verify the peer with */
+};
+
+/* Open a socket of proto and listen on (listen=1) or dial (0) url. ipc socket files are
+ * created with mode perm (0600 when 0). maxmsg caps one received message (0: 64 MiB).
+ * tls may be NULL. On success *out is owned by the caller (jido_bus_close). */
+int jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
+    struct jido_bus **out);
+/* Close the socket; for an ipc listener the socket file is removed. NULL is fine. */
+void jido_bus_close(struct jido_bus *b);
+int jido_bus_set_timeouts(struct jido_bus *b, int recv_ms, int send_ms);
+/* Subscribe (SUB only) to messages starting with prefix ("" = all). */
+int jido_bus_subscribe(struct jido_bus *b, const char *prefix);
+/* Send len bytes. */
+int jido_bus_send(struct jido_bus *b, const void *buf, size_t len);
+/* Send a JSON value compactly (does not take ownership). */
+int jido_bus_send_json(struct jido_bus *b, const json_t *j);
+/* Receive one message. *buf is malloc'd, owned by the caller. peer may be NULL.
+ * JIDO_ETIMEOUT when the receive timeout passes. */
+int jido_bus_recv(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer);
+
+/* One request/reply round trip: dial url, send {type, data}, wait timeout_ms for the reply.
+ * Takes ownership of data (may be NULL). On 0, *r holds an ok or error reply (caller frees
+ * with jido_reply_free); a transport failure returns JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
+int jido_bus_call(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_reply *r);
+/* The same on an already dialled REQ socket. */
+int jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t *data,
+    struct jido_reply *r);
+
+/* ---------------------------------------------------------------- seccomp (seccomp.c) */
+
+/* A process's allowlist: syscall names beyond the base that every daemon needs (the nng
+ * bus, logging, SQLite, time). net: may open AF_INET/AF_INET6 sockets (the base allows
+ * only AF_UNIX). exec: may execve. Default action for anything else: kill the process. */
+struct jido_allow {
+	const char *const *names; /* NULL-terminated */
+	int net;
+	int exec;
+};
+
+/* Install the base list plus a's names, default action SCMP_ACT_KILL_PROCESS, with
+ * no_new_privs. Irreversible for this process and its future children. */
+int jido_seccomp_install(const struct jido_allow *a);
+
+/* ---------------------------------------------------------------- sqlite (db.c) */
+
+struct sqlite3;
+
+/* Open (creating) path with WAL, a busy timeout, foreign keys on, then apply migrations:
+ * migrations[i] brings the schema from user_version i to i+1, each in one transaction.
+ * A database whose user_version is newer than n is refused (JIDO_ECONFLICT, why says so).
+ * On success *out is owned by the caller (sqlite3_close). */
+int jido_db_open(const char *path, const char *const *migrations, int n, struct sqlite3 **out,
+    char *why, size_t whylen);
+/* Execute SQL that returns no rows. */
+int jido_db_exec(struct sqlite3 *db, const char *sql, char *why, size_t whylen);
+
+/* ---------------------------------------------------------------- processes (srv.c) */
+
+enum jido_state { JIDO_STARTING = 0, JIDO_READY, JIDO_DRAINING, JIDO_FAILED };
+const char *jido_state_name(int s);
+
+struct jido_srv;
+
+/* A request as the handler sees it. All borrowed for the duration of the call. */
+struct jido_req {
+	const char *type;
+	const char *id;
+	const char *corr;
+	json_t *data;
+	struct jido_peer peer;
+	int filter; /* 1 when driven from stdin (filter mode) */
+};
+
+/* A handler's answer: on 0, *out is a new reference to the reply's data (NULL = {}); on an
+ * error code, why holds the one-line message (never a secret value). */
+typedef int (*jido_handler_fn)(struct jido_srv *s, const struct jido_req *req, json_t **out,
+    char *why, size_t whylen);
+
+/* The answer for a type the handler does not know: JIDO_EVALIDATION, naming it. */
+int jido_req_unknown(const struct jido_req *req, char *why, size_t whylen);
+
+/* What a process is. One static instance per process, in <proc>/<proc>.c. */
+struct jido_proc {
+	const char *name;       /* "vault" */
+	const char *summary;    /* one line for --help */
+	const char *pub_topic;  /* publish socket it owns ("events"), or NULL */
+	struct jido_allow allow;
+	/* After config, before seccomp: open files, databases, listeners. May be NULL. */
+	int (*open)(struct jido_srv *s, char *why, size_t whylen);
+	/* The core handler, shared by serve and filter modes. Never NULL. */
+	jido_handler_fn handle;
+	/* Called about every tick_ms while serving (timers, housekeeping). May be NULL. */
+	void (*tick)(struct jido_srv *s);
+	/* Release what open made. May be NULL. */
+	void (*close)(struct jido_srv *s);
+	size_t priv_size; /* bytes of zeroed private state for the process (jido_srv_priv) */
+	/* Extra subcommands beyond serve/filter (e.g. "verify"): returns the exit code, or -1
+	 * when argv[0] is not one of them. May be NULL. */
+	int (*command)(int argc, char **argv);
+	const char *command_usage; /* lines for --help describing them, or NULL */
+};
+
+/* Accessors for handlers. */
+const struct jido_conf *jido_srv_conf(const struct jido_srv *s);
+const char *jido_srv_home(const struct jido_srv *s); /* absolute state directory */
+void *jido_srv_priv(struct jido_srv *s);
+int jido_srv_state(const struct jido_srv *s);
+/* Publish an event on the process's own publish socket (no-op without one). Takes
+ * ownership of data. */
+int jido_srv_publish(struct jido_srv *s, const char *type, const char *corr, json_t *data);
+
+/* Dispatch one raw request through the common types (<proc>.health, <proc>.log_level)
+ * and the process handler. Always returns a reply (new reference), never NULL. This is
+ * the one function both serve and filter modes call. */
+json_t *jido_srv_dispatch(struct jido_srv *s, const void *buf, size_t len,
+    const struct jido_peer *peer);
+
+/* The whole life of a process binary: parse argv (serve, filter, --help, --version,
+ * --check-config), load config, open, drop, seccomp, serve. Returns the exit code. */
+int jido_main(const struct jido_proc *p, int argc, char **argv);
+
+/* The filter driver: read JSON lines from in, dispatch each, write one reply line each to
+ * out; a bad line gets an error reply with "line": N. Returns 0, or 111 when writing to out
+ * failed. Exposed for tests. */
+int jido_filter_run(struct jido_srv *s, FILE *in, FILE *out);
+
+/* For tests: create a server for p with config c (borrowed) without sockets; calls open.
+ * Caller frees with jido_srv_free (which calls close). */
+int jido_srv_new(const struct jido_proc *p, const struct jido_conf *c, struct jido_srv **out,
+    char *why, size_t whylen);
+void jido_srv_free(struct jido_srv *s);
+
+/* ---------------------------------------------------------------- credentials (cred.c) */
+
+/* This process's credential (64 hex chars) as handed to it at start, or NULL. Static. */
+const char *jido_cred_self(void);
+/* Read it from JIDO_PROC_CRED or the file JIDO_PROC_CRED_FILE and scrub the environment.
+ * jido_main calls this before anything else. */
+int jido_cred_load_self(void);
+/* A fresh random credential (64 hex chars + NUL) into out. */
+int jido_cred_new(char out[65]);
+/* SHA-256 of a credential, hex, into out. */
+void jido_cred_hash(const char *cred, char out[65]);
+/* Write $home/run/creds (0600, atomically): a line "name sha256hex" per process.
+ * names is NULL-terminated; creds[i] belongs to names[i]. */
+int jido_cred_table_write(const char *home, const char *const *names, char (*creds)[65]);
+/* Which process does cred belong to, according to table (the text of run/creds, read by
+ * the verifier before its seccomp)? Fills name; JIDO_EAUTHZ when nobody. Constant-time
+ * compare per line. */
+int jido_cred_lookup(const char *table, const char *cred, char *name, size_t len);
+
+/* ---------------------------------------------------------------- util (util.c) */
+
+/* Make dir and parents with mode (existing dirs are fine). */
+int jido_mkdirs(const char *path, mode_t mode);
+/* Absolute form of path into buf. */
+int jido_abspath(const char *path, char *buf, size_t len);
+/* Monotonic milliseconds. */
+int64_t jido_now_ms(void);
+/* UTC wall time as RFC 3339 with milliseconds into buf (>= 32 bytes). */
+void jido_time_rfc3339(char *buf, size_t len);
+/* Process names of the stack, NULL-terminated, in start order. */
+extern const char *const jido_procs[];
+
+#endif

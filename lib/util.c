@@ -1,0 +1,86 @@
+/*
+ * util.c - small helpers every process needs: directories, paths, clocks, the list of
+ * the stack's processes.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jido.h"
+
+const char *const jido_procs[] = { "vault", "auditor", "planner", "gateway", "gitops",
+	"executor", "ingest", "web", NULL };
+
+int
+jido_mkdirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return JIDO_EVALIDATION;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return JIDO_EINTERNAL;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return JIDO_EINTERNAL;
+	return 0;
+}
+
+int
+jido_abspath(const char *path, char *buf, size_t len)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/')
+		n = snprintf(buf, len, "%s", path);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return JIDO_EINTERNAL;
+		if (strcmp(path, ".") == 0)
+			n = snprintf(buf, len, "%s", cwd);
+		else
+			n = snprintf(buf, len, "%s/%s", cwd, path[0] == '.' && path[1] == '/' ?
+			    path + 2 : path);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return JIDO_EVALIDATION;
+	/* drop a trailing slash */
+	if (n > 1 && buf[n - 1] == '/')
+		buf[n - 1] = '\0';
+	return 0;
+}
+
+int64_t
+jido_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+jido_time_rfc3339(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
