@@ -110,6 +110,51 @@ bus_tls_config(const struct jido_bus_tls *tls, int listen, nng_tls_config **out)
 	return 0;
 }
 
+/* The protocol that talks to proto: what a liveness probe of a listener dials with. */
+static int
+bus_proto_peer(int proto)
+{
+	switch (proto) {
+	case JIDO_BUS_REP: return JIDO_BUS_REQ;
+	case JIDO_BUS_REQ: return JIDO_BUS_REP;
+	case JIDO_BUS_PUB: return JIDO_BUS_SUB;
+	case JIDO_BUS_SUB: return JIDO_BUS_PUB;
+	case JIDO_BUS_PULL: return JIDO_BUS_PUSH;
+	default: return JIDO_BUS_PULL;
+	}
+}
+
+/*
+ * Before listening on an ipc path that already exists, find out whether someone serves
+ * it, by dialing with the matching nng protocol (a full SP handshake). A live listener:
+ * JIDO_EUNAVAIL, and we never touch it. A stale file: removed, so nng's own stale check
+ * never runs. That check connects and hangs up before the SP handshake, which wedges a
+ * live nng 1.5.2 listener (Debian bookworm's): it stops accepting requests.
+ */
+static int
+bus_ipc_claim(int proto, const char *path)
+{
+	nng_socket probe;
+	nng_dialer d;
+	char url[4200];
+	int rv;
+
+	if (access(path, F_OK) != 0)
+		return 0;
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	if (bus_proto_open(bus_proto_peer(proto), &probe) != 0)
+		return JIDO_EINTERNAL;
+	rv = nng_dialer_create(&d, probe, url);
+	if (rv == 0)
+		rv = nng_dialer_start(d, 0);
+	nng_close(probe);
+	if (rv == 0)
+		return JIDO_EUNAVAIL; /* someone answers: in use */
+	if (unlink(path) != 0)
+		return JIDO_EUNAVAIL;
+	return 0;
+}
+
 int
 jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
     struct jido_bus **out)
@@ -142,6 +187,13 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 	}
 	if (listen) {
 		nng_listener l;
+		if (is_ipc && (rv = bus_ipc_claim(proto, url + 6)) != 0) {
+			nng_close(b->sock);
+			if (b->tls != NULL)
+				nng_tls_config_free(b->tls);
+			free(b);
+			return rv;
+		}
 		if ((rv = nng_listener_create(&l, b->sock, url)) != 0)
 			goto fail;
 		if (is_ipc)
@@ -227,9 +279,18 @@ jido_bus_send_json(struct jido_bus *b, const json_t *j)
 int
 jido_bus_recv(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer)
 {
-	nng_msg *msg;
-	int rv = nng_recvmsg(b->sock, &msg, 0);
+	return jido_bus_recv_flags(b, buf, len, peer, 0);
+}
 
+int
+jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer,
+    int nonblock)
+{
+	nng_msg *msg;
+	int rv = nng_recvmsg(b->sock, &msg, nonblock ? NNG_FLAG_NONBLOCK : 0);
+
+	if (rv == NNG_EAGAIN)
+		return JIDO_ETIMEOUT;
 	if (rv != 0)
 		return bus_err(rv);
 	*len = nng_msg_len(msg);

@@ -18,6 +18,7 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "bus.timeout_ms", JIDO_CONF_INT, "5000", 0, "send/receive timeout of bus calls" },
 	{ "bus.max_msg", JIDO_CONF_INT, "1048576", 0, "largest request accepted, in bytes" },
 	{ "bus.heartbeat_s", JIDO_CONF_INT, "5", 0, "seconds between heartbeats on publish sockets" },
+	{ "bus.watchdog_s", JIDO_CONF_INT, "2", 0, "self-probe period of request sockets (0: off)" },
 	{ "bus.socket_mode", JIDO_CONF_INT, "0600", 0, "file mode of ipc socket files (octal)" },
 	{ "bus.tls_cert", JIDO_CONF_PATH, "", 0, "PEM certificate for tls+tcp:// sockets" },
 	{ "bus.tls_key", JIDO_CONF_PATH, "", 1, "PEM private key for tls+tcp:// sockets" },

@@ -196,6 +196,9 @@ int jido_bus_send_json(struct jido_bus *b, const json_t *j);
 /* Receive one message. *buf is malloc'd, owned by the caller. peer may be NULL.
  * JIDO_ETIMEOUT when the receive timeout passes. */
 int jido_bus_recv(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer);
+/* The same; nonblock=1 returns JIDO_ETIMEOUT at once when nothing is waiting. */
+int jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer,
+    int nonblock);
 
 /* One request/reply round trip: dial url, send {type, data}, wait timeout_ms for the reply.
  * Takes ownership of data (may be NULL). On 0, *r holds an ok or error reply (caller frees

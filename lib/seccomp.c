@@ -48,6 +48,16 @@ static const char *const seccomp_exec[] = {
 	"symlink", "symlinkat", "link", "linkat", "rmdir", "utimensat", "fstatfs", "statfs",
 	"getpgrp", "getgroups", "setgroups", "setuid", "setgid", "setresuid", "setresgid",
 	"getresuid", "getresgid", "prctl", "close_range",
+	/* what an exec'd program (git, sh, an agent) needs to start: it inherits this filter */
+	"arch_prctl", "set_tid_address", "execve", "sysinfo", "getitimer", "setitimer",
+	"alarm", "pause", "rt_sigsuspend", "rt_sigtimedwait", "truncate", "fallocate",
+	"fadvise64", "getpriority", "setpriority", "times", "getrusage", "sched_getparam",
+	"sched_getscheduler", "mincore", "msync", "memfd_create", "copy_file_range",
+	"sendfile", "splice", "tee", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	"getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
+	"fsetxattr", "setxattr", "lsetxattr", "sync_file_range", "syncfs", "fchownat",
+	"lchown", "chown", "utime", "utimes", "futimesat", "mknodat", "creat", "open",
+	"epoll_pwait2", "signalfd4", "eventfd", "membarrier", "getcpu",
 	NULL
 };
 

@@ -33,6 +33,10 @@ struct jido_srv {
 	uint64_t pub_seq;
 	int64_t last_heartbeat;
 	int opened;
+	char url[4200];            /* own request socket, for the watchdog */
+	struct jido_bus *probe;    /* watchdog's REQ socket while a probe is in flight */
+	int64_t probe_sent;
+	int64_t probe_next;
 };
 
 static volatile sig_atomic_t srv_stop;
@@ -215,6 +219,7 @@ jido_srv_free(struct jido_srv *s)
 		return;
 	if (s->opened && s->p->close != NULL)
 		s->p->close(s);
+	jido_bus_close(s->probe);
 	jido_bus_close(s->rep);
 	jido_bus_close(s->pub);
 	free(s->priv);
@@ -300,6 +305,7 @@ srv_open_sockets(struct jido_srv *s, char *why, size_t whylen)
 		return rc;
 	}
 	jido_bus_set_timeouts(s->rep, SRV_TICK_MS, (int)jido_conf_int(s->conf, "bus.timeout_ms"));
+	snprintf(s->url, sizeof(s->url), "%s", url);
 	if (s->p->pub_topic != NULL) {
 		if ((rc = srv_url(s, s->p->pub_topic, 1, url, sizeof(url))) != 0 ||
 		    (rc = jido_bus_open(JIDO_BUS_PUB, url, 1, perm, &tls, &s->pub)) != 0) {
@@ -347,6 +353,53 @@ srv_heartbeat(struct jido_srv *s)
 	    (json_int_t)++s->pub_seq));
 }
 
+/*
+ * The watchdog: every bus.watchdog_s the process asks itself for its health over a
+ * fresh connection to its own request socket. If no answer comes within three periods,
+ * the socket no longer serves new clients (a peer that hung up mid-handshake can wedge
+ * an nng 1.5.2 listener), so the process exits 111 and its supervisor starts it clean.
+ */
+static int
+srv_watchdog(struct jido_srv *s)
+{
+	long long every = jido_conf_int(s->conf, "bus.watchdog_s") * 1000;
+	int64_t now = jido_now_ms();
+	char *buf;
+	size_t len;
+
+	if (every <= 0 || strncmp(s->url, "ipc://", 6) != 0)
+		return 0;
+	if (s->probe != NULL) {
+		if (jido_bus_recv_flags(s->probe, &buf, &len, NULL, 1) == 0) {
+			free(buf);
+			jido_bus_close(s->probe);
+			s->probe = NULL;
+			s->probe_next = now + every;
+		} else if (now - s->probe_sent > 3 * every) {
+			jido_error("srv.wedged", "{s:s,s:I}", "socket", s->url, "waited_ms",
+			    (json_int_t)(now - s->probe_sent));
+			return JIDO_EUNAVAIL;
+		}
+		return 0;
+	}
+	if (now < s->probe_next)
+		return 0;
+	char type[JIDO_TYPE_MAX + 1];
+	json_t *m;
+	snprintf(type, sizeof(type), "%s.health", s->p->name);
+	s->probe_sent = now;
+	if (jido_bus_open(JIDO_BUS_REQ, s->url, 0, 0, NULL, &s->probe) != 0) {
+		s->probe = NULL;
+		jido_error("srv.wedged", "{s:s,s:s}", "socket", s->url, "why", "cannot dial");
+		return JIDO_EUNAVAIL;
+	}
+	jido_bus_set_timeouts(s->probe, 0, 1000);
+	m = jido_msg_new(type, NULL, NULL, NULL);
+	jido_bus_send_json(s->probe, m);
+	json_decref(m);
+	return 0;
+}
+
 /* The daemon loop: one request at a time, a tick every SRV_TICK_MS, until a signal. */
 static void
 srv_loop(struct jido_srv *s)
@@ -370,6 +423,10 @@ srv_loop(struct jido_srv *s)
 		if (s->p->tick != NULL)
 			s->p->tick(s);
 		srv_heartbeat(s);
+		if (srv_watchdog(s) != 0) {
+			s->state = JIDO_FAILED;
+			break;
+		}
 	}
 }
 
@@ -496,12 +553,13 @@ jido_main(const struct jido_proc *p, int argc, char **argv)
 	s->state = JIDO_READY;
 	jido_info("srv.ready", "{s:i}", "uptime_ms", (int)(jido_now_ms() - s->started_ms));
 	srv_loop(s);
+	code = s->state == JIDO_FAILED ? 111 : 0;
 	s->state = JIDO_DRAINING;
 	jido_info("srv.draining", NULL);
 	jido_srv_free(s);
 	jido_conf_free(conf);
-	jido_info("srv.stopped", NULL);
-	return 0;
+	jido_info("srv.stopped", "{s:i}", "exit", code);
+	return code;
 fail:
 	if (s != NULL)
 		s->state = JIDO_FAILED;

@@ -1,0 +1,90 @@
+/*
+ * seccomp_check.h - for tests only: install an allowlist in a forked child, make one
+ * probe syscall there, and report how the child ended. Header-only so each process's
+ * test links it without adding test code to libjido.
+ */
+#ifndef JIDO_SECCOMP_CHECK_H
+#define JIDO_SECCOMP_CHECK_H
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jido.h"
+
+enum seccomp_probe {
+	SECCOMP_PROBE_ALLOWED,     /* what every daemon does: time, pid, ipc socket, files */
+	SECCOMP_PROBE_MOUNT,       /* mount(2) */
+	SECCOMP_PROBE_INIT_MODULE, /* init_module(2) */
+	SECCOMP_PROBE_INET,        /* socket(AF_INET) */
+	SECCOMP_PROBE_EXEC,        /* execve(2) of /bin/true */
+	SECCOMP_PROBE_FORK,        /* fork(2) (clone without CLONE_THREAD) */
+};
+
+/* Fork; in the child install a, run the probe, exit 0. Returns the signal that killed
+ * the child, 0 when it exited 0, or 100 + its exit status otherwise. */
+static inline int
+seccomp_check_run(const struct jido_allow *a, int probe)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct timespec ts;
+		int fd;
+
+		if (jido_seccomp_install(a) != 0)
+			_exit(90);
+		switch (probe) {
+		case SECCOMP_PROBE_ALLOWED:
+			clock_gettime(CLOCK_REALTIME, &ts);
+			(void)getpid();
+			if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+				_exit(91);
+			close(fd);
+			if ((fd = open("/dev/null", O_RDONLY)) < 0)
+				_exit(92);
+			close(fd);
+			break;
+		case SECCOMP_PROBE_MOUNT:
+			(void)mount("none", "/nonexistent", "tmpfs", 0, NULL);
+			break;
+		case SECCOMP_PROBE_INIT_MODULE:
+			(void)syscall(SYS_init_module, NULL, 0, "");
+			break;
+		case SECCOMP_PROBE_INET:
+			if ((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0)
+				close(fd);
+			break;
+		case SECCOMP_PROBE_EXEC: {
+			char *argv[] = { (char *)"true", NULL };
+			char *envp[] = { NULL };
+			/* The exec'd program inherits the filter; /bin/true needs little. */
+			execve("/bin/true", argv, envp);
+			_exit(93);
+		}
+		case SECCOMP_PROBE_FORK: {
+			pid_t c = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+			if (c == 0)
+				_exit(0);
+			if (c > 0)
+				waitpid(c, NULL, 0);
+			break;
+		}
+		}
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	return WEXITSTATUS(status) == 0 ? 0 : 100 + WEXITSTATUS(status);
+}
+
+#endif
