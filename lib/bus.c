@@ -3,11 +3,13 @@
  * (socket files with a fixed mode under $JIDO_HOME/run), tcp:// and tls+tcp://, with
  * timeouts, message size caps and, on ipc, the peer's uid and pid.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <sodium.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -84,6 +86,28 @@ bus_proto_open(int proto, nng_socket *s)
 	}
 }
 
+/* Read a whole PEM file into a malloc'd NUL-terminated string (caller frees). */
+static char *
+bus_pem_read(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else
+			buf[n] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
 /* Build a TLS config for a listener (server) or dialer (client). */
 static int
 bus_tls_config(const struct jido_bus_tls *tls, int listen, nng_tls_config **out)
@@ -94,8 +118,17 @@ bus_tls_config(const struct jido_bus_tls *tls, int listen, nng_tls_config **out)
 	rv = nng_tls_config_alloc(&cfg, listen ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
 	if (rv != 0)
 		return rv;
-	if (tls->cert != NULL && tls->cert[0] != '\0' && tls->key != NULL)
-		rv = nng_tls_config_cert_key_file(cfg, tls->cert, tls->key);
+	if (tls->cert != NULL && tls->cert[0] != '\0' && tls->key != NULL) {
+		char *cert = bus_pem_read(tls->cert), *key = bus_pem_read(tls->key);
+		rv = cert != NULL && key != NULL ? nng_tls_config_own_cert(cfg, cert, key, NULL) :
+		    NNG_ENOENT;
+		free(cert);
+		if (key != NULL) {
+			sodium_memzero(key, strlen(key));
+			free(key);
+		}
+	} else if (listen)
+		rv = NNG_EINVAL; /* a server needs its own certificate */
 	if (rv == 0 && tls->ca != NULL && tls->ca[0] != '\0') {
 		rv = nng_tls_config_ca_file(cfg, tls->ca);
 		if (rv == 0)
