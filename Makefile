@@ -84,6 +84,16 @@ run: deps
 	@$(MAKE) --no-print-directory $(BINS)
 	$(BUILD)/bin/jido up
 
+# Benchmarks (not tests): build/bench/<name> from bench/<name>.c, then bench/run.sh.
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BINS) $(BENCHES)
+	@bench/run.sh
+
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
@@ -91,5 +101,5 @@ install: $(BINS)
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps test asan run install clean
+.PHONY: all deps test asan run bench install clean
 .DELETE_ON_ERROR:

@@ -64,8 +64,7 @@ static const char *const seccomp_exec[] = {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
 #define JIDO_SANITIZED 1
 static const char *const seccomp_sanitizer[] = {
-	"ptrace", "wait4", "waitid", "prctl", "getdents", "sched_getaffinity", "clone",
-	"kill", "dup", "dup2", "rt_sigtimedwait", "close_range",
+	"ptrace", "wait4", "waitid", "prctl", "getdents", "sched_getaffinity", "kill", "dup", "dup2", "rt_sigtimedwait", "close_range",
 	NULL
 };
 #endif
@@ -114,14 +113,18 @@ jido_seccomp_install(const struct jido_allow *a)
 		goto out;
 	/* Threads only, unless the process runs programs: clone must carry CLONE_THREAD,
 	 * and clone3 (whose flags seccomp cannot see) answers ENOSYS so libc falls back. */
-#ifndef JIDO_SANITIZED
+#ifdef JIDO_SANITIZED
+	/* LeakSanitizer's tracer is a clone sharing our memory but not a thread. */
+	const unsigned long clone_need = CLONE_VM;
+#else
+	const unsigned long clone_need = CLONE_THREAD;
+#endif
 	if (a->exec) {
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 0) != 0)
 			goto out;
 	} else if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) != 0)
+	    SCMP_A0(SCMP_CMP_MASKED_EQ, clone_need, clone_need)) != 0)
 		goto out;
-#endif
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
 		goto out;
 	/* prctl: thread names only (exec processes and sanitizers have it whole). */
