@@ -458,6 +458,8 @@ jido_main(const struct jido_proc *p, int argc, char **argv)
 
 	snprintf(name, sizeof(name), "%s", p->name);
 	jido_log_init(p->name);
+	/* Nothing inherited beyond stdio: whatever started us keeps its descriptors. */
+	close_range(3, ~0U, 0);
 	if (jido_cred_load_self() != 0) {
 		fprintf(stderr, "jido-%s: start failed: cannot read JIDO_PROC_CRED_FILE\n", name);
 		return 111;
