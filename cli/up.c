@@ -183,7 +183,7 @@ static const struct jido_proc up_proc = {
 };
 
 /* Stop every child: SIGTERM, wait for them to drain, SIGKILL what is left, remove any
- * socket file a killed child left behind. */
+ * socket file a killed child left behind, and the credential table (void once we stop). */
 static void
 up_stop_all(void)
 {
@@ -211,7 +211,7 @@ up_stop_all(void)
 	}
 	static const char *const files[] = { "vault.sock", "auditor.sock", "planner.sock",
 		"gateway.sock", "gitops.sock", "executor.sock", "ingest.sock", "web.sock",
-		"events.pub", "runs.pub", "logs.pub", NULL };
+		"events.pub", "runs.pub", "logs.pub", "creds", NULL };
 	for (int i = 0; files[i] != NULL; i++) {
 		char path[PATH_MAX + 32];
 		snprintf(path, sizeof(path), "%s/run/%s", up.cli->home, files[i]);
