@@ -424,8 +424,9 @@ srv_loop(struct jido_srv *s)
 			s->p->tick(s);
 		srv_heartbeat(s);
 		if (srv_watchdog(s) != 0) {
-			s->state = JIDO_FAILED;
-			break;
+			/* A wedged nng socket can hang a graceful close: leave at once and let the
+			 * supervisor start us clean (the next start clears the stale file). */
+			_exit(111);
 		}
 	}
 }
@@ -555,7 +556,7 @@ jido_main(const struct jido_proc *p, int argc, char **argv)
 	s->state = JIDO_READY;
 	jido_info("srv.ready", "{s:i}", "uptime_ms", (int)(jido_now_ms() - s->started_ms));
 	srv_loop(s);
-	code = s->state == JIDO_FAILED ? 111 : 0;
+	code = 0;
 	s->state = JIDO_DRAINING;
 	jido_info("srv.draining", NULL);
 	jido_srv_free(s);

@@ -76,7 +76,9 @@ t_wait 5 t_all_ready
 
 # --- kill -9 of each process: READY again within 3 s, restart counted
 for p in $PROCS; do
+	t_wait 10 t_all_ready
 	old=$(jido status --json | jq -r ".[] | select(.name == \"$p\") | .pid")
+	if ! [ "${old:-0}" -gt 1 ] 2>/dev/null; then fail "kill -9 $p: no pid to kill ($old)"; continue; fi
 	before=$(jido status --json | jq -r ".[] | select(.name == \"$p\") | .restarts")
 	ok() { jido status --json | jq -e ".[] | select(.name == \"$p\") | .state == \"READY\" and .pid != $old and .restarts == $before + 1" >/dev/null; }
 	kill -9 "$old"
