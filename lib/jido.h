@@ -223,6 +223,12 @@ struct jido_allow {
 /* Install the base list plus a's names, default action SCMP_ACT_KILL_PROCESS, with
  * no_new_privs. Irreversible for this process and its future children. */
 int jido_seccomp_install(const struct jido_allow *a);
+/* The same rules as a Docker seccomp profile (plus what the container runtime and the
+ * loader need before the process installs its own filter). New reference, or NULL. */
+json_t *jido_seccomp_profile(const struct jido_allow *a);
+/* The allowed syscall names, one per line (for systemd's SystemCallFilter=; argument
+ * conditions are expressed there by RestrictAddressFamilies= instead). */
+int jido_seccomp_names(const struct jido_allow *a, FILE *f);
 
 /* ---------------------------------------------------------------- sqlite (db.c) */
 

@@ -10,6 +10,9 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <seccomp.h>
 
@@ -69,18 +72,101 @@ static const char *const seccomp_sanitizer[] = {
 };
 #endif
 
-/* Allow each name in list; names unknown to this kernel/arch are skipped. */
+/* One rule of an allowlist: allow (or answer ENOSYS to) a syscall, optionally only when
+ * its first argument matches (value, or masked value). */
+struct seccomp_rule {
+	const char *name;
+	int enosys;          /* 1: answer ENOSYS instead of allowing */
+	int cond;            /* 0 none, SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ on arg 0 */
+	uint64_t mask, value;
+};
+
+typedef int (*seccomp_rule_fn)(void *arg, const struct seccomp_rule *r);
+
 static int
-seccomp_allow_names(scmp_filter_ctx ctx, const char *const *list)
+seccomp_each_name(const char *const *list, seccomp_rule_fn fn, void *arg)
 {
 	for (; list != NULL && *list != NULL; list++) {
-		int nr = seccomp_syscall_resolve_name(*list);
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0)
+		struct seccomp_rule r = { *list, 0, 0, 0, 0 };
+		if (fn(arg, &r) != 0)
 			return JIDO_EINTERNAL;
 	}
 	return 0;
+}
+
+/*
+ * Walk every rule of a's allowlist, in one order, for both installing it and exporting it
+ * (the Docker profile and systemd filter of deploy/ come from here, so they cannot drift
+ * from what the process installs itself).
+ */
+static int
+seccomp_rules_each(const struct jido_allow *a, seccomp_rule_fn fn, void *arg)
+{
+#ifdef JIDO_SANITIZED
+	/* LeakSanitizer's tracer is a clone sharing our memory but not a thread. */
+	const uint64_t clone_need = CLONE_VM;
+#else
+	const uint64_t clone_need = CLONE_THREAD;
+#endif
+	const struct seccomp_rule socket_unix = { "socket", 0, SCMP_CMP_EQ, 0, AF_UNIX };
+	const struct seccomp_rule socket_inet[] = {
+		{ "socket", 0, SCMP_CMP_EQ, 0, AF_INET },
+		{ "socket", 0, SCMP_CMP_EQ, 0, AF_INET6 },
+		{ "socket", 0, SCMP_CMP_EQ, 0, AF_NETLINK },
+	};
+	const struct seccomp_rule clone_any = { "clone", 0, 0, 0, 0 };
+	const struct seccomp_rule clone_thread = { "clone", 0, SCMP_CMP_MASKED_EQ, clone_need,
+		clone_need };
+	const struct seccomp_rule clone3_enosys = { "clone3", 1, 0, 0, 0 };
+	const struct seccomp_rule prctl_name[] = {
+		{ "prctl", 0, SCMP_CMP_EQ, 0, PR_SET_NAME },
+		{ "prctl", 0, SCMP_CMP_EQ, 0, PR_GET_NAME },
+	};
+
+	if (seccomp_each_name(seccomp_base, fn, arg) != 0 ||
+	    seccomp_each_name(a->names, fn, arg) != 0)
+		return JIDO_EINTERNAL;
+	if (a->exec && seccomp_each_name(seccomp_exec, fn, arg) != 0)
+		return JIDO_EINTERNAL;
+#ifdef JIDO_SANITIZED
+	if (seccomp_each_name(seccomp_sanitizer, fn, arg) != 0)
+		return JIDO_EINTERNAL;
+#endif
+	/* Sockets: AF_UNIX always (ipc), the inet families only for network processes. */
+	if (fn(arg, &socket_unix) != 0)
+		return JIDO_EINTERNAL;
+	for (size_t i = 0; a->net && i < sizeof(socket_inet) / sizeof(socket_inet[0]); i++)
+		if (fn(arg, &socket_inet[i]) != 0)
+			return JIDO_EINTERNAL;
+	/* Threads only, unless the process runs programs: clone must carry CLONE_THREAD,
+	 * and clone3 (whose flags seccomp cannot see) answers ENOSYS so libc falls back. */
+	if (fn(arg, a->exec ? &clone_any : &clone_thread) != 0 || fn(arg, &clone3_enosys) != 0)
+		return JIDO_EINTERNAL;
+	/* prctl: thread names only (exec processes and sanitizers have it whole). */
+#ifndef JIDO_SANITIZED
+	for (size_t i = 0; !a->exec && i < 2; i++)
+		if (fn(arg, &prctl_name[i]) != 0)
+			return JIDO_EINTERNAL;
+#endif
+	return 0;
+}
+
+/* Add one rule to a libseccomp filter; names unknown to this kernel/arch are skipped. */
+static int
+seccomp_rule_install(void *arg, const struct seccomp_rule *r)
+{
+	scmp_filter_ctx ctx = arg;
+	int nr = seccomp_syscall_resolve_name(r->name);
+	uint32_t action = r->enosys ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
+
+	if (nr == __NR_SCMP_ERROR)
+		return 0;
+	if (r->cond == SCMP_CMP_EQ)
+		return seccomp_rule_add(ctx, action, nr, 1, SCMP_A0(SCMP_CMP_EQ, r->value));
+	if (r->cond == SCMP_CMP_MASKED_EQ)
+		return seccomp_rule_add(ctx, action, nr, 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, r->mask, r->value));
+	return seccomp_rule_add(ctx, action, nr, 0);
 }
 
 int
@@ -91,55 +177,84 @@ jido_seccomp_install(const struct jido_allow *a)
 
 	if (ctx == NULL)
 		return JIDO_EINTERNAL;
-	if (seccomp_allow_names(ctx, seccomp_base) != 0 ||
-	    seccomp_allow_names(ctx, a->names) != 0)
-		goto out;
-	if (a->exec && seccomp_allow_names(ctx, seccomp_exec) != 0)
-		goto out;
-#ifdef JIDO_SANITIZED
-	if (seccomp_allow_names(ctx, seccomp_sanitizer) != 0)
-		goto out;
-#endif
-	/* Sockets: AF_UNIX always (ipc), the inet families only for network processes. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) != 0)
-		goto out;
-	if (a->net && (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_INET)) != 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_INET6)) != 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_NETLINK)) != 0))
-		goto out;
-	/* Threads only, unless the process runs programs: clone must carry CLONE_THREAD,
-	 * and clone3 (whose flags seccomp cannot see) answers ENOSYS so libc falls back. */
-#ifdef JIDO_SANITIZED
-	/* LeakSanitizer's tracer is a clone sharing our memory but not a thread. */
-	const unsigned long clone_need = CLONE_VM;
-#else
-	const unsigned long clone_need = CLONE_THREAD;
-#endif
-	if (a->exec) {
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 0) != 0)
-			goto out;
-	} else if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-	    SCMP_A0(SCMP_CMP_MASKED_EQ, clone_need, clone_need)) != 0)
-		goto out;
-	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
-		goto out;
-	/* prctl: thread names only (exec processes and sanitizers have it whole). */
-	if (!a->exec) {
-#ifndef JIDO_SANITIZED
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) != 0 ||
-		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME)) != 0)
-			goto out;
-#endif
-	}
-	if (seccomp_load(ctx) == 0)
+	if (seccomp_rules_each(a, seccomp_rule_install, ctx) == 0 && seccomp_load(ctx) == 0)
 		rc = 0;
-out:
 	seccomp_release(ctx);
 	return rc;
+}
+
+/* Append one rule to a Docker profile's "syscalls" array (plain names are gathered in
+ * the first entry). */
+static int
+seccomp_rule_export(void *arg, const struct seccomp_rule *r)
+{
+	json_t *calls = arg, *plain = json_object_get(json_array_get(calls, 0), "names"), *e;
+	size_t i;
+	json_t *v;
+
+	if (seccomp_syscall_resolve_name(r->name) == __NR_SCMP_ERROR)
+		return 0;
+	if (!r->enosys && r->cond == 0) {
+		json_array_foreach(plain, i, v)
+			if (strcmp(json_string_value(v), r->name) == 0)
+				return 0;
+		return json_array_append_new(plain, json_string(r->name));
+	}
+	e = json_pack("{s:[s],s:s}", "names", r->name, "action",
+	    r->enosys ? "SCMP_ACT_ERRNO" : "SCMP_ACT_ALLOW");
+	if (r->enosys)
+		json_object_set_new(e, "errnoRet", json_integer(ENOSYS));
+	if (r->cond != 0)
+		json_object_set_new(e, "args", json_pack("[{s:i,s:I,s:I,s:s}]", "index", 0,
+		    "value", (json_int_t)r->value, "valueTwo", (json_int_t)(r->cond ==
+		    SCMP_CMP_MASKED_EQ ? r->value : 0), "op", r->cond == SCMP_CMP_MASKED_EQ ?
+		    "SCMP_CMP_MASKED_EQ" : "SCMP_CMP_EQ"));
+	if (r->cond == SCMP_CMP_MASKED_EQ) /* Docker: value is the mask, valueTwo the value */
+		json_object_set_new(json_array_get(json_object_get(e, "args"), 0), "value",
+		    json_integer((json_int_t)r->mask));
+	return json_array_append_new(calls, e);
+}
+
+json_t *
+jido_seccomp_profile(const struct jido_allow *a)
+{
+	/* What the container runtime and the dynamic loader need before the process installs
+	 * its own (stricter, stacked) filter. */
+	static const char *const start[] = { "execve", "arch_prctl", "set_tid_address",
+		"close_range", "capget", "capset", "setgroups", "setuid", "setgid", "chdir",
+		"fchdir", "getdents64", NULL };
+	json_t *calls = json_pack("[{s:[],s:s}]", "names", "action", "SCMP_ACT_ALLOW");
+	json_t *profile;
+
+	if (calls == NULL || seccomp_each_name(start, seccomp_rule_export, calls) != 0 ||
+	    seccomp_rules_each(a, seccomp_rule_export, calls) != 0) {
+		json_decref(calls);
+		return NULL;
+	}
+	profile = json_pack("{s:s,s:[s,s,s],s:o}", "defaultAction", "SCMP_ACT_KILL_PROCESS",
+	    "architectures", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "syscalls",
+	    calls);
+	return profile;
+}
+
+int
+jido_seccomp_names(const struct jido_allow *a, FILE *f)
+{
+	json_t *p = jido_seccomp_profile(a), *e;
+	size_t i;
+
+	if (p == NULL)
+		return JIDO_EINTERNAL;
+	json_array_foreach(json_object_get(p, "syscalls"), i, e) {
+		json_t *n = json_array_get(json_object_get(e, "names"), 0);
+		if (i == 0) {
+			size_t k;
+			json_array_foreach(json_object_get(e, "names"), k, n)
+				fprintf(f, "%s\n", json_string_value(n));
+		} else if (strcmp(json_string_value(json_object_get(e, "action")),
+		    "SCMP_ACT_ALLOW") == 0)
+			fprintf(f, "%s\n", json_string_value(n));
+	}
+	json_decref(p);
+	return fflush(f) == 0 ? 0 : JIDO_EINTERNAL;
 }

@@ -442,6 +442,8 @@ srv_usage(const struct jido_proc *p, FILE *f)
 	    "  filter           JSON-line requests on stdin, replies on stdout\n"
 	    "%s"
 	    "  --check-config   print the effective configuration and exit\n"
+	    "  --seccomp-profile  print this process's allowlist as a Docker seccomp profile\n"
+	    "  --syscalls       print the allowed syscall names, one per line\n"
 	    "  --help, --version\n\n"
 	    "exit: 0 ok, 1 negative (a filter line failed), 2 usage/config, 111 system failure\n",
 	    p->name, p->summary, p->name, p->command_usage ? p->command_usage : "");
@@ -472,6 +474,14 @@ jido_main(const struct jido_proc *p, int argc, char **argv)
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("jido-%s %s\n", p->name, JIDO_VERSION);
 			return fflush(stdout) == 0 ? 0 : 111;
+		} else if (strcmp(argv[i], "--seccomp-profile") == 0) {
+			json_t *prof = jido_seccomp_profile(&p->allow);
+			rc = prof != NULL && json_dumpf(prof, stdout, JSON_INDENT(2)) == 0 &&
+			    fputc('\n', stdout) != EOF && fflush(stdout) == 0;
+			json_decref(prof);
+			return rc ? 0 : 111;
+		} else if (strcmp(argv[i], "--syscalls") == 0) {
+			return jido_seccomp_names(&p->allow, stdout) == 0 ? 0 : 111;
 		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			file = argv[++i];
 		else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc)
