@@ -118,10 +118,6 @@ seccomp_rules_each(const struct jido_allow *a, seccomp_rule_fn fn, void *arg)
 	const struct seccomp_rule clone_thread = { "clone", 0, SCMP_CMP_MASKED_EQ, clone_need,
 		clone_need };
 	const struct seccomp_rule clone3_enosys = { "clone3", 1, 0, 0, 0 };
-	const struct seccomp_rule prctl_name[] = {
-		{ "prctl", 0, SCMP_CMP_EQ, 0, PR_SET_NAME },
-		{ "prctl", 0, SCMP_CMP_EQ, 0, PR_GET_NAME },
-	};
 
 	if (seccomp_each_name(seccomp_base, fn, arg) != 0 ||
 	    seccomp_each_name(a->names, fn, arg) != 0)
@@ -144,6 +140,10 @@ seccomp_rules_each(const struct jido_allow *a, seccomp_rule_fn fn, void *arg)
 		return JIDO_EINTERNAL;
 	/* prctl: thread names only (exec processes and sanitizers have it whole). */
 #ifndef JIDO_SANITIZED
+	const struct seccomp_rule prctl_name[] = {
+		{ "prctl", 0, SCMP_CMP_EQ, 0, PR_SET_NAME },
+		{ "prctl", 0, SCMP_CMP_EQ, 0, PR_GET_NAME },
+	};
 	for (size_t i = 0; !a->exec && i < 2; i++)
 		if (fn(arg, &prctl_name[i]) != 0)
 			return JIDO_EINTERNAL;

@@ -33,8 +33,9 @@ profile_args(json_t *p, const char *name)
 			json_t *args = json_object_get(e, "args");
 			if (args == NULL)
 				return -1;
-			mask |= 1L << json_integer_value(json_object_get(json_array_get(args, 0),
+			json_int_t v = json_integer_value(json_object_get(json_array_get(args, 0),
 			    "value"));
+			mask |= v >= 0 && v < 62 ? 1L << v : 1L << 62; /* 62: a large value */
 		}
 	}
 	return mask;
