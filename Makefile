@@ -65,7 +65,7 @@ $(BUILD)/bin/jido: $(BUILD)/obj/cli/main.o $(call dir_objs,cli) $(LIB_A)
 
 # A test links its folder's objects (so it exercises the real handler) and cmocka.
 .SECONDEXPANSION:
-$(BUILD)/test/%_test: $(BUILD)/obj/%_test.o $$(call dir_objs,$$(patsubst %/,%,$$(dir $$*))) $(LIB_A)
+$(BUILD)/test/%_test: $(BUILD)/obj/%_test.o $$(call dir_objs,$$(subst /,,$$(dir $$*))) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) -lcmocka
 
