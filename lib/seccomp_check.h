@@ -1,7 +1,8 @@
 /*
  * seccomp_check.h - for tests only: install an allowlist in a forked child, make one
- * probe syscall there, and report how the child ended. Header-only so each process's
- * test links it without adding test code to libjido.
+ * probe syscall there, and report how the child ended; and the cmocka suite every
+ * process runs on its own allowlist. Header-only so each process's test links it
+ * without adding test code to libjido. Include after cmocka.h.
  */
 #ifndef JIDO_SECCOMP_CHECK_H
 #define JIDO_SECCOMP_CHECK_H
@@ -85,6 +86,58 @@ seccomp_check_run(const struct jido_allow *a, int probe)
 	if (WIFSIGNALED(status))
 		return WTERMSIG(status);
 	return WEXITSTATUS(status) == 0 ? 0 : 100 + WEXITSTATUS(status);
+}
+
+/* The suite every process's <proc>_seccomp_test.c runs on its own allowlist: what a
+ * daemon does survives; mount and module loading always kill; inet sockets, execve and
+ * fork kill unless the process is expected to have them (net, exec: what its
+ * declaration must say, pinned by the test). */
+static const struct jido_allow *seccomp_check_allow;
+static int seccomp_check_net, seccomp_check_exec;
+
+static void
+seccomp_check_allowed_survives(void **state)
+{
+	(void)state;
+	assert_int_equal(seccomp_check_run(seccomp_check_allow, SECCOMP_PROBE_ALLOWED), 0);
+}
+
+static void
+seccomp_check_forbidden_kills(void **state)
+{
+	(void)state;
+	assert_int_equal(seccomp_check_run(seccomp_check_allow, SECCOMP_PROBE_MOUNT), SIGSYS);
+	assert_int_equal(seccomp_check_run(seccomp_check_allow, SECCOMP_PROBE_INIT_MODULE),
+	    SIGSYS);
+}
+
+static void
+seccomp_check_network_and_exec(void **state)
+{
+	(void)state;
+	assert_int_equal(seccomp_check_allow->net, seccomp_check_net);
+	assert_int_equal(seccomp_check_allow->exec, seccomp_check_exec);
+	assert_int_equal(seccomp_check_run(seccomp_check_allow, SECCOMP_PROBE_INET),
+	    seccomp_check_net ? 0 : SIGSYS);
+	assert_int_equal(seccomp_check_run(seccomp_check_allow, SECCOMP_PROBE_EXEC),
+	    seccomp_check_exec ? 0 : SIGSYS);
+	assert_int_equal(seccomp_check_run(seccomp_check_allow, SECCOMP_PROBE_FORK),
+	    seccomp_check_exec ? 0 : SIGSYS);
+}
+
+static inline int
+seccomp_check_suite(const struct jido_allow *a, int net, int exec)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(seccomp_check_allowed_survives),
+		cmocka_unit_test(seccomp_check_forbidden_kills),
+		cmocka_unit_test(seccomp_check_network_and_exec),
+	};
+
+	seccomp_check_allow = a;
+	seccomp_check_net = net;
+	seccomp_check_exec = exec;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
 
 #endif
