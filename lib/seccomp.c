@@ -177,7 +177,10 @@ jido_seccomp_install(const struct jido_allow *a)
 
 	if (ctx == NULL)
 		return JIDO_EINTERNAL;
-	if (seccomp_rules_each(a, seccomp_rule_install, ctx) == 0 && seccomp_load(ctx) == 0)
+	/* TSYNC: the filter covers every thread of the process, nng's workers (started when
+	 * the sockets were opened, before this point) included, not just the caller. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) == 0 &&
+	    seccomp_rules_each(a, seccomp_rule_install, ctx) == 0 && seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;
