@@ -329,5 +329,5 @@ const struct jido_proc auditor_proc = {
 	    "  verify FILE [--checkpoint C]  check every hash, the chain, the tree and every\n"
 	    "                   signature of an audit log; exit 0 when intact, 1 naming the\n"
 	    "                   first bad record\n"
-	    "  load [--writers W] [--records N] [--push] [--acks]  load generator (tests, bench)\n",
+	    "  load [--writers W] [--records N] [--push] [--acks] [--tag T]  load generator\n",
 };

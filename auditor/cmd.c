@@ -1,8 +1,9 @@
 /*
  * cmd.c - jido-auditor's subcommands beyond serve/filter:
  *   verify FILE|- [--checkpoint C]   the offline verifier (a filter: one JSON line out)
- *   load [--writers W] [--records N] [--push] [--acks]   a load generator for the tests
- *        and benchmarks: W threads each append N records through jido_audit_append.
+ *   load [--writers W] [--records N] [--push] [--acks] [--tag T]   a load generator for
+ *        the tests and benchmarks: W threads each append N records (subjects T<w>-<i>)
+ *        through jido_audit_append; --acks prints "seq subject" per acknowledged record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +96,7 @@ struct load {
 	struct jido_conf *conf;
 	char home[4096];
 	long long records;
+	const char *tag;
 	int push, acks, id;
 	pthread_mutex_t *out_mu;
 	long long done;
@@ -113,7 +115,7 @@ load_writer(void *arg)
 		char subject[64];
 		uint64_t seq = 0;
 		int rc;
-		snprintf(subject, sizeof(subject), "w%d-%lld", l->id, i);
+		snprintf(subject, sizeof(subject), "%s%d-%lld", l->tag, l->id, i);
 		json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:s}}", "actor", "load",
 		    "channel", "system", "action", "load.append", "subject", subject, "result", "ok",
 		    "details", "i", (json_int_t)i, "pad", pad);
@@ -139,6 +141,7 @@ cmd_load(int argc, char **argv)
 	struct jido_conf *conf;
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	char why[1024];
+	const char *tag = "w";
 	int writers = 1, push = 0, acks = 0, failed = 0;
 	long long records = 1000, done = 0;
 
@@ -147,13 +150,15 @@ cmd_load(int argc, char **argv)
 			writers = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--records") == 0 && i + 1 < argc)
 			records = atoll(argv[++i]);
+		else if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc)
+			tag = argv[++i];
 		else if (strcmp(argv[i], "--push") == 0)
 			push = 1;
 		else if (strcmp(argv[i], "--acks") == 0)
 			acks = 1;
 		else {
 			fprintf(stderr, "jido-auditor: load failed: usage: jido-auditor load "
-			    "[--writers W] [--records N] [--push] [--acks]\n");
+			    "[--writers W] [--records N] [--push] [--acks] [--tag T]\n");
 			return 2;
 		}
 	}
@@ -173,6 +178,7 @@ cmd_load(int argc, char **argv)
 		jido_abspath(jido_conf_str(conf, "home"), l[i].home, sizeof(l[i].home));
 		l[i].records = records;
 		l[i].push = push;
+		l[i].tag = tag;
 		l[i].acks = acks;
 		l[i].id = i;
 		l[i].out_mu = &mu;

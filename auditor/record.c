@@ -430,7 +430,10 @@ ar_verify_fd(int fd, uint64_t limit, const struct ar_checkpoint *trust, struct a
 			break;
 		}
 		if (n == 0) {
-			if (have > 0)
+			if (have > 0 && have >= 14 && memcmp(buf, "{\"checkpoint\":", 14) == 0)
+				ar_bad(r, "checkpoint", r->records, v->lineno + 1,
+				    "last line is not terminated (torn or truncated write)");
+			else if (have > 0)
 				ar_bad(r, "record", r->records + 1, v->lineno + 1,
 				    "last line is not terminated (torn or truncated write)");
 			break;

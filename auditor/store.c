@@ -642,6 +642,15 @@ as_read_line(struct as_store *st, uint64_t off, size_t len)
 	return p;
 }
 
+/* q[key], with JSON null read as absent. */
+static json_t *
+as_arg(json_t *q, const char *key)
+{
+	json_t *v = json_object_get(q, key);
+
+	return json_is_null(v) ? NULL : v;
+}
+
 typedef int (*as_row_fn)(void *arg, uint64_t seq, const char *line, size_t len);
 
 /* Run a filtered, paged query (q: since, until, actor, channel, action, subject, run_id,
@@ -661,7 +670,7 @@ as_select(struct as_store *st, json_t *q, int tail, long long maxlim, as_row_fn 
 	long long limit = 100, after = 0;
 	sqlite3_stmt *s;
 
-	if ((v = json_object_get(q, "limit")) != NULL) {
+	if ((v = as_arg(q, "limit")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > maxlim) {
 			snprintf(why, whylen, "data.limit must be an integer from 1 to %lld", maxlim);
@@ -669,7 +678,7 @@ as_select(struct as_store *st, json_t *q, int tail, long long maxlim, as_row_fn 
 		}
 		limit = json_integer_value(v);
 	}
-	if ((v = json_object_get(q, "after_seq")) != NULL) {
+	if ((v = as_arg(q, "after_seq")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			snprintf(why, whylen, "data.after_seq must be a non-negative integer");
 			return JIDO_EVALIDATION;
@@ -678,7 +687,7 @@ as_select(struct as_store *st, json_t *q, int tail, long long maxlim, as_row_fn 
 	}
 	n = (size_t)snprintf(sql, sizeof(sql), "SELECT seq, off, len FROM records WHERE seq > %lld",
 	    after);
-	if ((v = json_object_get(q, "since")) != NULL) {
+	if ((v = as_arg(q, "since")) != NULL) {
 		if (!json_is_string(v)) {
 			snprintf(why, whylen, "data.since must be an RFC 3339 UTC time");
 			return JIDO_EVALIDATION;
@@ -686,7 +695,7 @@ as_select(struct as_store *st, json_t *q, int tail, long long maxlim, as_row_fn 
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n, " AND time >= ?");
 		binds[nb++] = json_string_value(v);
 	}
-	if ((v = json_object_get(q, "until")) != NULL) {
+	if ((v = as_arg(q, "until")) != NULL) {
 		if (!json_is_string(v)) {
 			snprintf(why, whylen, "data.until must be an RFC 3339 UTC time");
 			return JIDO_EVALIDATION;
@@ -695,7 +704,7 @@ as_select(struct as_store *st, json_t *q, int tail, long long maxlim, as_row_fn 
 		binds[nb++] = json_string_value(v);
 	}
 	for (int i = 0; cols[i] != NULL; i++) {
-		if ((v = json_object_get(q, cols[i])) == NULL)
+		if ((v = as_arg(q, cols[i])) == NULL)
 			continue;
 		if (!json_is_string(v)) {
 			snprintf(why, whylen, "data.%s must be a string", cols[i]);
@@ -962,7 +971,7 @@ static int
 as_size_arg(json_t *q, const char *key, uint64_t def, uint64_t size, uint64_t *out, char *why,
     size_t whylen)
 {
-	json_t *v = json_object_get(q, key);
+	json_t *v = as_arg(q, key);
 
 	if (v == NULL) {
 		*out = def;
