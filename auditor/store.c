@@ -887,9 +887,10 @@ as_export(struct as_store *st, json_t *q, json_t **out, char *why, size_t whylen
 	}
 	if (as_exp_put(&x, "", 0) != 0)
 		return JIDO_EINTERNAL;
+	static const char header[] =
+	    "seq,time,actor,channel,action,subject,run_id,result,details,leaf\n";
 	if (x.csv && json_integer_value(json_object_get(q, "after_seq")) == 0 &&
-	    as_exp_put(&x, "seq,time,actor,channel,action,subject,run_id,result,details,leaf\n",
-	    66) != 0) {
+	    as_exp_put(&x, header, sizeof(header) - 1) != 0) {
 		free(x.buf);
 		return JIDO_EINTERNAL;
 	}

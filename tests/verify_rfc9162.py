@@ -4,7 +4,9 @@ written from RFC 9162 (sections 2.1.1, 2.1.3.2, 2.1.4.2) and the log format in
 docs/ARCHITECTURE.md, sharing no code with the service (hashlib + cryptography only).
 
   verify_rfc9162.py inclusion PROOF.json LOG     proof = audit.inclusion_proof reply data
-  verify_rfc9162.py consistency PROOF.json       proof = audit.consistency_proof reply data
+  verify_rfc9162.py consistency PROOF.json [LOG] proof = audit.consistency_proof reply data;
+                                                 a tree size without a signed checkpoint
+                                                 gets its head recomputed from LOG
   verify_rfc9162.py root LOG                     print MTH over every record of LOG
 
 Exit 0 when the proof holds, 1 when it does not, 2 on bad input.
@@ -141,11 +143,18 @@ def main(argv):
                                    bytes.fromhex(cp["root"])))
     elif len(argv) >= 3 and argv[1] == "consistency":
         p = json.load(open(argv[2]))
-        a, b = p["from_checkpoint"], p["to_checkpoint"]
-        ok = (a is not None and b is not None and checkpoint_ok(a) and checkpoint_ok(b)
-              and a["tree_size"] == p["from"] and b["tree_size"] == p["to"]
-              and verify_consistency(p["from"], p["to"], bytes.fromhex(a["root"]),
-                                     bytes.fromhex(b["root"]),
+        leaves = log_leaves(argv[3]) if len(argv) >= 4 else None
+
+        def head(cp, size):
+            """A tree head we trust: a signed checkpoint, else recomputed from the log."""
+            if cp is not None:
+                return bytes.fromhex(cp["root"]) if checkpoint_ok(cp) and \
+                    cp["tree_size"] == size else None
+            return mth(leaves[:size]) if leaves is not None and size <= len(leaves) else None
+        h1 = head(p["from_checkpoint"], p["from"])
+        h2 = head(p["to_checkpoint"], p["to"])
+        ok = (h1 is not None and h2 is not None
+              and verify_consistency(p["from"], p["to"], h1, h2,
                                      [bytes.fromhex(h) for h in p["proof"]]))
     elif len(argv) >= 3 and argv[1] == "root":
         print(mth(log_leaves(argv[2])).hex())
