@@ -42,6 +42,8 @@ ar_field(json_t *data, json_t *out, const char *name, int required, const char *
 		    AR_FIELD_MAX);
 		return JIDO_EVALIDATION;
 	}
+	if (!jido_redact_json_needed(v, known))
+		return json_object_set(out, name, v) == 0 ? 0 : JIDO_EINTERNAL;
 	if ((r = jido_redact_str(json_string_value(v), known, &changed)) == NULL)
 		return JIDO_EINTERNAL;
 	json_object_set_new(out, name, json_string(r));
@@ -93,9 +95,11 @@ ar_prepare(json_t *data, const char *const *known, char **tail, json_t **prep, c
 		return rc;
 	}
 	if (json_is_object(details) && json_object_size(details) > 0) {
-		json_t *d = json_deep_copy(details);
+		/* copy only when something must change: data is the caller's */
+		json_t *d = jido_redact_json_needed(details, known) ? json_deep_copy(details) :
+		    json_incref(details);
 		char *text;
-		if (d == NULL || jido_redact_json(d, known) < 0) {
+		if (d == NULL || (d != details && jido_redact_json(d, known) < 0)) {
 			json_decref(d);
 			json_decref(out);
 			return JIDO_EINTERNAL;
@@ -156,7 +160,7 @@ ar_line_leaf(const char *line, size_t len, uint8_t leaf[AM_HASH], char *why, siz
 {
 	crypto_hash_sha256_state st;
 	static const uint8_t zero = 0x00, close = '}';
-	uint8_t want[AM_HASH];
+	char hex[65];
 	const char *sfx;
 
 	if (len < AR_LEAF_SUFFIX + 2) {
@@ -164,8 +168,7 @@ ar_line_leaf(const char *line, size_t len, uint8_t leaf[AM_HASH], char *why, siz
 		return JIDO_EINTEGRITY;
 	}
 	sfx = line + len - AR_LEAF_SUFFIX;
-	if (memcmp(sfx, ",\"leaf\":\"", 9) != 0 || memcmp(line + len - 2, "\"}", 2) != 0 ||
-	    am_unhex(sfx + 9, want) != 0) {
+	if (memcmp(sfx, ",\"leaf\":\"", 9) != 0 || memcmp(line + len - 2, "\"}", 2) != 0) {
 		snprintf(why, whylen, "record has no well-formed leaf hash at its end");
 		return JIDO_EINTEGRITY;
 	}
@@ -174,7 +177,9 @@ ar_line_leaf(const char *line, size_t len, uint8_t leaf[AM_HASH], char *why, siz
 	crypto_hash_sha256_update(&st, (const uint8_t *)line, len - AR_LEAF_SUFFIX);
 	crypto_hash_sha256_update(&st, &close, 1);
 	crypto_hash_sha256_final(&st, leaf);
-	if (sodium_memcmp(leaf, want, AM_HASH) != 0) {
+	/* Compare as text: the stored form must be exactly the lower-case hex. */
+	am_hex(leaf, hex);
+	if (memcmp(hex, sfx + 9, 64) != 0) {
 		snprintf(why, whylen, "record content does not match its leaf hash");
 		return JIDO_EINTEGRITY;
 	}
@@ -309,7 +314,7 @@ ar_seq_of(const char *line, size_t len)
 /* State of one verify run. */
 struct ar_vstate {
 	struct am_frontier fr;
-	uint8_t prev[AM_HASH];
+	char prevhex[65];
 	const struct ar_checkpoint *trust;
 	int trust_seen;
 	uint64_t lineno;
@@ -322,7 +327,7 @@ ar_verify_line(struct ar_vstate *v, const char *line, size_t len)
 {
 	struct ar_verify *r = v->r;
 	uint64_t want = r->records + 1;
-	uint8_t leaf[AM_HASH], prev[AM_HASH];
+	uint8_t leaf[AM_HASH];
 	char why[200];
 
 	v->lineno++;
@@ -340,14 +345,14 @@ ar_verify_line(struct ar_vstate *v, const char *line, size_t len)
 		}
 		const char *pp = memchr(line, ',', len);
 		if (pp == NULL || (size_t)(line + len - pp) < 10 + 64 ||
-		    memcmp(pp, ",\"prev\":\"", 9) != 0 || am_unhex(pp + 9, prev) != 0 ||
-		    memcmp(prev, v->prev, AM_HASH) != 0) {
+		    memcmp(pp, ",\"prev\":\"", 9) != 0 || memcmp(pp + 9, v->prevhex, 64) != 0 ||
+		    pp[9 + 64] != '"') {
 			ar_bad(r, "record", want, v->lineno,
 			    "previous-record hash does not match (chain broken)");
 			return 1;
 		}
 		am_frontier_append(&v->fr, leaf);
-		memcpy(v->prev, leaf, AM_HASH);
+		am_hex(leaf, v->prevhex);
 		r->records++;
 		if (v->trust != NULL && r->records == v->trust->size) {
 			uint8_t root[AM_HASH];
@@ -414,6 +419,7 @@ ar_verify_fd(int fd, uint64_t limit, const struct ar_checkpoint *trust, struct a
 		free(v);
 		return JIDO_EINTERNAL;
 	}
+	memset(v->prevhex, '0', 64);
 	v->trust = trust;
 	v->trust_seen = trust != NULL && trust->size == 0;
 	v->r = r;

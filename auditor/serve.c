@@ -31,6 +31,7 @@ static volatile sig_atomic_t serve_stop;
 struct serve {
 	struct jido_srv *s;
 	nng_socket rep, pull;
+	nng_aio *pull_aio;
 	char rep_url[PATH_MAX + 16], pull_url[PATH_MAX + 16];
 };
 
@@ -98,43 +99,116 @@ serve_worker(void *arg)
 	return NULL;
 }
 
-/* The fire-and-forget reader: envelopes of type audit.append, no replies. */
+/* The fire-and-forget path. nng's own threads (started before the allowlist) only move
+ * each message onto pq by callback; the reader thread, under the allowlist, parses and
+ * queues them for the committer in bursts, so a record costs no thread handoff of its own. */
+struct serve_pq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	nng_msg **m;
+	size_t n, cap;
+	int closed;
+};
+
+static struct serve_pq serve_pq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	NULL, 0, 0, 0 };
+
+static void
+serve_pull_cb(void *arg)
+{
+	struct serve *sv = arg;
+	int rv = nng_aio_result(sv->pull_aio);
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		pthread_mutex_lock(&serve_pq.mu);
+		serve_pq.closed = 1;
+		pthread_cond_signal(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+		return;
+	}
+	if (rv == 0) {
+		nng_msg *msg = nng_aio_get_msg(sv->pull_aio);
+		pthread_mutex_lock(&serve_pq.mu);
+		/* bounded: when the reader is behind, wait here (the PULL socket then pushes
+		 * back on the senders) */
+		while (serve_pq.n >= 65536 && !serve_pq.closed)
+			pthread_cond_wait(&serve_pq.cv, &serve_pq.mu);
+		if (serve_pq.n == serve_pq.cap) {
+			size_t cap = serve_pq.cap ? serve_pq.cap * 2 : 1024;
+			nng_msg **m = realloc(serve_pq.m, cap * sizeof(*m));
+			if (m == NULL) {
+				nng_msg_free(msg);
+				msg = NULL;
+			} else {
+				serve_pq.m = m;
+				serve_pq.cap = cap;
+			}
+		}
+		if (msg != NULL)
+			serve_pq.m[serve_pq.n++] = msg;
+		pthread_cond_signal(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+	}
+	nng_recv_aio(sv->pull, sv->pull_aio);
+}
+
+/* One pushed envelope: type audit.append, no reply. Takes msg. */
+static void
+serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
+{
+	struct jido_msg m;
+	char why[256], *tail;
+	json_t *prep;
+
+	if ((max > 0 && nng_msg_len(msg) > (size_t)max) ||
+	    jido_msg_parse(nng_msg_body(msg), nng_msg_len(msg), &m, why, sizeof(why),
+	    NULL) != 0) {
+		nng_msg_free(msg);
+		jido_warn("auditor.push_rejected", "{s:s}", "why", "malformed envelope");
+		return;
+	}
+	nng_msg_free(msg);
+	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
+		jido_warn("auditor.push_rejected", "{s:s}", "why", "type is not audit.append");
+	else if (ar_prepare(m.data, NULL, &tail, &prep, why, sizeof(why)) != 0)
+		jido_warn("auditor.push_rejected", "{s:s}", "why", why);
+	else
+		auditor_enqueue_async(sv->s, tail, prep);
+	jido_msg_free(&m);
+}
+
 static void *
 serve_pull(void *arg)
 {
 	struct serve *sv = arg;
-	struct jido_srv *s = sv->s;
-	const char *const *known = NULL;
-	long long max = jido_conf_int(jido_srv_conf(s), "bus.max_msg");
+	long long max = jido_conf_int(jido_srv_conf(sv->s), "bus.max_msg");
+	nng_msg **batch = NULL;
+	size_t cap = 0;
 
-	(void)known;
 	for (;;) {
-		struct jido_msg m;
-		char why[256], *tail;
-		json_t *prep;
-		nng_msg *msg;
-		int rv = nng_recvmsg(sv->pull, &msg, 0);
-
-		if (rv == NNG_ECLOSED)
+		size_t n;
+		pthread_mutex_lock(&serve_pq.mu);
+		while (serve_pq.n == 0 && !serve_pq.closed)
+			pthread_cond_wait(&serve_pq.cv, &serve_pq.mu);
+		if (serve_pq.n == 0) {
+			pthread_mutex_unlock(&serve_pq.mu);
 			break;
-		if (rv != 0)
-			continue;
-		if ((max > 0 && nng_msg_len(msg) > (size_t)max) ||
-		    jido_msg_parse(nng_msg_body(msg), nng_msg_len(msg), &m, why, sizeof(why),
-		    NULL) != 0) {
-			nng_msg_free(msg);
-			jido_warn("auditor.push_rejected", "{s:s}", "why", "malformed envelope");
-			continue;
 		}
-		nng_msg_free(msg);
-		if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0) {
-			jido_warn("auditor.push_rejected", "{s:s}", "why", "type is not audit.append");
-		} else if (ar_prepare(m.data, NULL, &tail, &prep, why, sizeof(why)) != 0) {
-			jido_warn("auditor.push_rejected", "{s:s}", "why", why);
-		} else
-			auditor_enqueue_async(s, tail, prep);
-		jido_msg_free(&m);
+		/* swap the arrays: the callback keeps filling while we work */
+		nng_msg **m = serve_pq.m;
+		size_t mcap = serve_pq.cap;
+		n = serve_pq.n;
+		serve_pq.m = batch;
+		serve_pq.cap = cap;
+		serve_pq.n = 0;
+		batch = m;
+		cap = mcap;
+		pthread_cond_broadcast(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+		for (size_t i = 0; i < n; i++)
+			serve_pull_one(sv, batch[i], max);
 	}
+	free(batch);
 	return NULL;
 }
 
@@ -270,6 +344,7 @@ serve_daemon(struct jido_conf *conf)
 		goto fail;
 	}
 	snprintf(sv.pull_url, sizeof(sv.pull_url), "%s", url);
+	nng_socket_set_int(sv.pull, NNG_OPT_RECVBUF, 8192);
 	/* Drop: stdin, core dumps, then the allowlist; threads started after inherit it. */
 	int fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0) {
@@ -298,6 +373,10 @@ serve_daemon(struct jido_conf *conf)
 		if (pthread_create(&thr[started], &attr, serve_worker, &sv) != 0)
 			break;
 	pulling = pthread_create(&pull_thr, &attr, serve_pull, &sv) == 0;
+	if (pulling && nng_aio_alloc(&sv.pull_aio, serve_pull_cb, &sv) == 0)
+		nng_recv_aio(sv.pull, sv.pull_aio);
+	else
+		jido_error("auditor.push_disabled", "{s:s}", "why", "cannot start the push reader");
 	pthread_attr_destroy(&attr);
 	if (started == 0) {
 		snprintf(why, sizeof(why), "cannot start request workers");
@@ -313,8 +392,19 @@ serve_daemon(struct jido_conf *conf)
 	nng_close(sv.pull);
 	for (int i = 0; i < started; i++)
 		pthread_join(thr[i], NULL);
+	if (sv.pull_aio != NULL) {
+		nng_aio_stop(sv.pull_aio);
+		pthread_mutex_lock(&serve_pq.mu);
+		serve_pq.closed = 1;
+		pthread_cond_broadcast(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+	}
 	if (pulling)
 		pthread_join(pull_thr, NULL);
+	nng_aio_free(sv.pull_aio);
+	for (size_t i = 0; i < serve_pq.n; i++)
+		nng_msg_free(serve_pq.m[i]);
+	free(serve_pq.m);
 	free(thr);
 	jido_srv_free(sv.s);
 	/* nng leaves ipc socket files behind: remove ours. */

@@ -8,12 +8,39 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
 
 #include "jido.h"
 
+#define AUDIT_PUSH_BUF 1024 /* messages queued in this process before a send waits */
+
 static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct jido_bus *audit_push;
+static nng_socket audit_push;
+static int audit_push_open;
 static char audit_push_url[PATH_MAX + 16];
+
+/* Open the fire-and-forget socket (audit_mu held): a PUSH dialer that reconnects in the
+ * background, with a send queue so callers do not wait for each record's delivery. */
+static int
+audit_push_dial(const char *url)
+{
+	int rv;
+
+	if ((rv = nng_push0_open(&audit_push)) != 0)
+		return JIDO_EINTERNAL;
+	nng_socket_set_int(audit_push, NNG_OPT_SENDBUF, AUDIT_PUSH_BUF);
+	nng_socket_set_ms(audit_push, NNG_OPT_SENDTIMEO, 1000);
+	if ((rv = nng_dial(audit_push, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_close(audit_push);
+		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? JIDO_EVALIDATION : JIDO_EUNAVAIL;
+	}
+	snprintf(audit_push_url, sizeof(audit_push_url), "%s", url);
+	audit_push_open = 1;
+	return 0;
+}
 
 /* URL from config key, else ipc://home/run/<file>. */
 static int
@@ -62,25 +89,24 @@ jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, i
 		return rc;
 	}
 	json_t *m = jido_msg_new("audit.append", NULL, NULL, record);
-	if (m == NULL)
+	char *text = m != NULL ? jido_json_dump(m) : NULL;
+	json_decref(m);
+	if (text == NULL)
 		return JIDO_EINTERNAL;
 	pthread_mutex_lock(&audit_mu);
-	if (audit_push != NULL && strcmp(audit_push_url, url) != 0) {
-		jido_bus_close(audit_push);
-		audit_push = NULL;
+	if (audit_push_open && strcmp(audit_push_url, url) != 0) {
+		nng_close(audit_push);
+		audit_push_open = 0;
 	}
-	if (audit_push == NULL) {
-		rc = jido_bus_open(JIDO_BUS_PUSH, url, 0, 0, NULL, &audit_push);
-		if (rc == 0) {
-			snprintf(audit_push_url, sizeof(audit_push_url), "%s", url);
-			/* never hold a caller long: a missing auditor is a failed send */
-			jido_bus_set_timeouts(audit_push, 1000, 1000);
-		}
-	}
-	if (rc == 0)
-		rc = jido_bus_send_json(audit_push, m);
+	if (!audit_push_open)
+		rc = audit_push_dial(url);
 	pthread_mutex_unlock(&audit_mu);
-	json_decref(m);
+	if (rc == 0) {
+		/* nng sockets are thread-safe: send outside the lock */
+		int rv = nng_send(audit_push, text, strlen(text), 0);
+		rc = rv == 0 ? 0 : rv == NNG_ETIMEDOUT ? JIDO_ETIMEOUT : JIDO_EUNAVAIL;
+	}
+	free(text);
 	return rc;
 }
 
@@ -88,7 +114,11 @@ void
 jido_audit_close(void)
 {
 	pthread_mutex_lock(&audit_mu);
-	jido_bus_close(audit_push);
-	audit_push = NULL;
+	if (audit_push_open) {
+		/* let queued records go out before closing (nng_close drops them) */
+		usleep(50 * 1000);
+		nng_close(audit_push);
+	}
+	audit_push_open = 0;
 	pthread_mutex_unlock(&audit_mu);
 }

@@ -357,6 +357,8 @@ int jido_redact_key_is_secret(const char *name);
  * value of fields named like secrets. Returns the number of values changed, -1 on
  * allocation failure. j is borrowed. */
 int jido_redact_json(json_t *j, const char *const *known);
+/* Whether jido_redact_json would change anything in j (no allocation). */
+int jido_redact_json_needed(const json_t *j, const char *const *known);
 
 /* ---------------------------------------------------------------- audit client (audit_client.c) */
 

@@ -112,8 +112,35 @@ redact_pattern(const char *s)
 	return 0;
 }
 
+static char *redact_copy(const char *s, const char *const *known, int *changed);
+
+/* Whether jido_redact_str would change s (no allocation: the common case is "no"). */
+static int
+redact_scan(const char *s, const char *const *known)
+{
+	for (const char *p = s; *p != '\0'; p++) {
+		if (redact_known(p, known) > 0)
+			return 1;
+		if ((p == s || !redact_tokchar((unsigned char)p[-1])) && redact_pattern(p) > 0)
+			return 1;
+	}
+	return 0;
+}
+
 char *
 jido_redact_str(const char *s, const char *const *known, int *changed)
+{
+	if (!redact_scan(s, known)) {
+		if (changed != NULL)
+			*changed = 0;
+		return strdup(s);
+	}
+	return redact_copy(s, known, changed);
+}
+
+/* The copy with every match replaced (redact_scan said there is one). */
+static char *
+redact_copy(const char *s, const char *const *known, int *changed)
 {
 	struct rbuf b = { NULL, 0, 0, 0 };
 	const char *run = s;
@@ -185,6 +212,8 @@ jido_redact_json(json_t *j, const char *const *known)
 				json_object_set_new(j, k, json_string(REDACT_MARK));
 				count++;
 			} else if (json_is_string(v)) {
+				if (!redact_scan(json_string_value(v), known))
+					continue;
 				char *r = jido_redact_str(json_string_value(v), known, &changed);
 				if (r == NULL)
 					return -1;
@@ -205,6 +234,8 @@ jido_redact_json(json_t *j, const char *const *known)
 		json_t *v;
 		json_array_foreach(j, i, v) {
 			if (json_is_string(v)) {
+				if (!redact_scan(json_string_value(v), known))
+					continue;
 				char *r = jido_redact_str(json_string_value(v), known, &changed);
 				if (r == NULL)
 					return -1;
@@ -222,4 +253,28 @@ jido_redact_json(json_t *j, const char *const *known)
 		}
 	}
 	return count;
+}
+
+int
+jido_redact_json_needed(const json_t *j, const char *const *known)
+{
+	if (json_is_string(j))
+		return redact_scan(json_string_value(j), known);
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)j, k, v) {
+			if ((json_is_string(v) && json_string_length(v) > 0 &&
+			    jido_redact_key_is_secret(k)) || jido_redact_json_needed(v, known))
+				return 1;
+		}
+	} else if (json_is_array(j)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v) {
+			if (jido_redact_json_needed(v, known))
+				return 1;
+		}
+	}
+	return 0;
 }
