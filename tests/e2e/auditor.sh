@@ -230,4 +230,5 @@ a_stop
 jido audit tail >/dev/null 2>"$W/tail.err"
 t_check "jido audit without an auditor exits 111" test $? -eq 111
 t_check "with the error format" grep -q '^jido: audit tail failed: ' "$W/tail.err"
+t_check "no sanitizer report from the auditor" bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$JIDO_HOME/auditor.log'"
 t_done
