@@ -104,6 +104,7 @@ struct ar_verify {
 	uint64_t records;
 	uint64_t checkpoints;
 	uint64_t signed_size; /* records covered by the last good checkpoint */
+	uint64_t torn;        /* torn fragments the auditor marked at restart */
 	uint8_t root[AM_HASH];
 	char why[256];
 };
@@ -113,6 +114,9 @@ struct ar_verify {
  * JIDO_EINTERNAL when reading failed. */
 int ar_verify_fd(int fd, uint64_t limit, const struct ar_checkpoint *trust, struct ar_verify *r);
 json_t *ar_verify_json(const struct ar_verify *r);
+/* 1 when line is the marker {"torn":{"offset":off,"bytes":len}} that the auditor appends
+ * after terminating a fragment left by a torn write (a crash inside write(2)). */
+int ar_torn_matches(const char *line, size_t len, uint64_t off, uint64_t flen);
 
 /* ------------------------------------------------------------ store.c */
 

@@ -251,6 +251,23 @@ as_index_state(struct as_store *st, const struct am_frontier *fr, const uint8_t 
 	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
 }
 
+/* Write all of buf at the end of the log and make it durable. */
+static int
+as_write_durable(struct as_store *st, const char *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(st->fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return JIDO_EINTERNAL;
+		done += (size_t)n;
+	}
+	return fdatasync(st->fd) == 0 ? 0 : JIDO_EINTERNAL;
+}
+
 /* ---------------------------------------------------------------- recovery */
 
 /* Read the persisted state, then index every complete line of the log after it. */
@@ -324,7 +341,9 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 			size_t len = (size_t)(nl - line);
 			uint8_t leaf[AM_HASH];
 			char w[200];
-			if (len > 14 && memcmp(line, "{\"checkpoint\":", 14) == 0) {
+			if (len > 8 && memcmp(line, "{\"torn\":", 8) == 0) {
+				/* after a fragment handled below */
+			} else if (len > 14 && memcmp(line, "{\"checkpoint\":", 14) == 0) {
 				struct ar_checkpoint cp;
 				if (ar_checkpoint_parse(line, len, &cp, w, sizeof(w)) == 0) {
 					as_index_checkpoint(st, &cp, pos + start);
@@ -333,9 +352,22 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 				}
 			} else {
 				json_t *rec = json_loadb(line, len, 0, NULL);
+				char *nl2 = memchr(nl + 1, '\n', have - (size_t)(nl + 1 - buf));
 				if (rec == NULL || ar_line_leaf(line, len, leaf, w, sizeof(w)) != 0 ||
 				    (uint64_t)json_integer_value(json_object_get(rec, "seq")) !=
-				    st->fr.size + 1 || as_index_record(st, st->fr.size + 1,
+				    st->fr.size + 1) {
+					json_decref(rec);
+					rec = NULL;
+					/* A fragment of an earlier torn write, marked on the next line? */
+					if (nl2 == NULL && pos + have < (uint64_t)sb.st_size)
+						break; /* read on to see the next line */
+					if (nl2 != NULL && ar_torn_matches(nl + 1, (size_t)(nl2 - nl - 1),
+					    pos + start, len)) {
+						start = (size_t)(nl - buf) + 1;
+						continue;
+					}
+				}
+				if (rec == NULL || as_index_record(st, st->fr.size + 1,
 				    as_str(rec, "time"), rec, leaf, pos + start, len) != 0) {
 					char at[32];
 					snprintf(at, sizeof(at), "%" PRIu64, pos + start);
@@ -357,10 +389,21 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 			rc = as_fail(JIDO_EINTEGRITY, why, whylen, "%s: line too long at the end%s",
 			    st->logpath, "");
 	}
-	if (rc == 0 && have > 0)
-		rc = as_fail(JIDO_EINTEGRITY, why, whylen, "%s ends with an unterminated line (a "
-		    "torn write); it is never truncated automatically: see docs/ARCHITECTURE.md%s",
-		    st->logpath, "");
+	if (rc == 0 && have > 0) {
+		/* A write cut short by a crash: its records were never acknowledged. Never
+		 * truncate: end the fragment and mark it, so verify can tell it from tampering. */
+		char mark[128];
+		int n = snprintf(mark, sizeof(mark), "\n{\"torn\":{\"offset\":%" PRIu64
+		    ",\"bytes\":%zu}}\n", pos, have);
+		if (as_write_durable(st, mark, (size_t)n) != 0)
+			rc = as_fail(JIDO_EINTERNAL, why, whylen, "cannot mark the torn end of %s: %s",
+			    st->logpath, strerror(errno));
+		else {
+			jido_warn("auditor.torn_tail", "{s:I,s:I}", "offset", (json_int_t)pos, "bytes",
+			    (json_int_t)have);
+			pos += have + (size_t)n;
+		}
+	}
 	free(buf);
 	st->off = pos;
 	if (rc == 0 && (as_index_state(st, &st->fr, st->prev, st->off) != 0 ||
@@ -429,23 +472,6 @@ fail:
 }
 
 /* ---------------------------------------------------------------- appends */
-
-/* Write all of buf at the end of the log and make it durable. */
-static int
-as_write_durable(struct as_store *st, const char *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(st->fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return JIDO_EINTERNAL;
-		done += (size_t)n;
-	}
-	return fdatasync(st->fd) == 0 ? 0 : JIDO_EINTERNAL;
-}
 
 /* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned. */
 static int

@@ -54,15 +54,23 @@ def record_entry(line):
     return line[:i] + b"}", bytes.fromhex(line[i + 9:-2].decode())
 
 
-def log_leaves(path):
-    out = []
+def record_lines(path):
+    """The record lines of a log: without checkpoints, and without the fragment of a torn
+    write together with the {"torn":...} marker the auditor put after it."""
     with open(path, "rb") as f:
-        for line in f:
-            if line.startswith(b'{"checkpoint":'):
-                continue
-            entry, _ = record_entry(line)
-            out.append(leaf_hash(entry))
+        lines = f.read().split(b"\n")[:-1]
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith(b'{"checkpoint":') or line.startswith(b'{"torn":'):
+            continue
+        if i + 1 < len(lines) and lines[i + 1].startswith(b'{"torn":'):
+            continue
+        out.append(line)
     return out
+
+
+def log_leaves(path):
+    return [leaf_hash(record_entry(line)[0]) for line in record_lines(path)]
 
 
 def checkpoint_ok(cp):
@@ -132,8 +140,7 @@ def main(argv):
         p = json.load(open(argv[2]))
         cp = p["checkpoint"]
         # the leaf comes from the log itself, not from the service's answer
-        with open(argv[3], "rb") as f:
-            lines = [l for l in f if not l.startswith(b'{"checkpoint":')]
+        lines = record_lines(argv[3])
         entry, stored = record_entry(lines[p["seq"] - 1])
         leaf = leaf_hash(entry)
         ok = (leaf == stored and cp is not None and checkpoint_ok(cp)
