@@ -371,7 +371,7 @@ int jido_redact_json_needed(const json_t *j, const char *const *known);
  * (absolute). Errors: the auditor's error code, JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
 int jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, int sync,
     uint64_t *seq);
-/* Close the cached fire-and-forget socket (at exit; optional). */
+/* Close the cached sockets (at exit; optional; not while other threads append). */
 void jido_audit_close(void);
 
 #endif
