@@ -159,6 +159,8 @@ const char *const *as_known_secrets(struct as_store *st);
 extern const struct jido_proc auditor_proc;
 /* Start/stop the group-commit thread (serve mode); without it appends commit inline. */
 int auditor_committer_start(struct jido_srv *s);
+/* The exact secret values every record is redacted against (borrowed). */
+const char *const *auditor_known(struct jido_srv *s);
 /* Queue a fire-and-forget record (tail/prep taken). */
 int auditor_enqueue_async(struct jido_srv *s, char *tail, json_t *prep);
 /* Dispatch one raw request: accepts the wire names audit.* as well as auditor.*. */

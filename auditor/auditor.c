@@ -135,6 +135,14 @@ auditor_push_locked(struct auditor *a, struct aq_item *it)
 	pthread_cond_signal(&a->work);
 }
 
+const char *const *
+auditor_known(struct jido_srv *s)
+{
+	struct auditor *a = jido_srv_priv(s);
+
+	return as_known_secrets(a->st);
+}
+
 int
 auditor_enqueue_async(struct jido_srv *s, char *tail, json_t *prep)
 {

@@ -170,7 +170,7 @@ serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
 	nng_msg_free(msg);
 	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
 		jido_warn("auditor.push_rejected", "{s:s}", "why", "type is not audit.append");
-	else if (ar_prepare(m.data, NULL, &tail, &prep, why, sizeof(why)) != 0)
+	else if (ar_prepare(m.data, auditor_known(sv->s), &tail, &prep, why, sizeof(why)) != 0)
 		jido_warn("auditor.push_rejected", "{s:s}", "why", why);
 	else
 		auditor_enqueue_async(sv->s, tail, prep);
