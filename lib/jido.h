@@ -351,4 +351,36 @@ void jido_time_rfc3339(char *buf, size_t len);
 /* Process names of the stack, NULL-terminated, in start order. */
 extern const char *const jido_procs[];
 
+/* ---------------------------------------------------------------- redaction (redact.c) */
+
+/* A copy of s with secrets replaced by "[REDACTED]": the exact values in known
+ * (NULL-terminated, may be NULL; values shorter than 4 bytes are ignored) and common
+ * token patterns (ghp_/gho_/ghs_/ghu_/ghr_/github_pat_, sk-ant-, sk-, jgw_, xoxb-, AKIA,
+ * "Bearer x", PEM private keys). *changed (may be NULL) says whether anything was.
+ * Returns a malloc'd string the caller frees, or NULL when out of memory. */
+char *jido_redact_str(const char *s, const char *const *known, int *changed);
+/* 1 when a JSON field of this name holds a secret by its name (token, secret, password,
+ * key, authorization, ...). */
+int jido_redact_key_is_secret(const char *name);
+/* Redact j in place, recursively: every string as jido_redact_str, and the whole string
+ * value of fields named like secrets. Returns the number of values changed, -1 on
+ * allocation failure. j is borrowed. */
+int jido_redact_json(json_t *j, const char *const *known);
+/* Whether jido_redact_json would change anything in j (no allocation). */
+int jido_redact_json_needed(const json_t *j, const char *const *known);
+
+/* ---------------------------------------------------------------- audit client (audit_client.c) */
+
+/* Append one audit record to jido-auditor. record: {actor, channel (web|api|cli|mcp|
+ * webhook|system), action, subject, run_id?, result, details?}; taken (always released).
+ * sync=1: audit.append on run/auditor.sock (socket.auditor), returns 0 only once the
+ * record is durable, *seq (may be NULL) receives its seq; a side effect must not happen
+ * unless this returned 0. sync=0: fire-and-forget on run/auditor.push
+ * (socket.auditor_push), returns 0 when queued to the socket. home: the state directory
+ * (absolute). Errors: the auditor's error code, JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
+int jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, int sync,
+    uint64_t *seq);
+/* Close the cached sockets (at exit; optional; not while other threads append). */
+void jido_audit_close(void);
+
 #endif

@@ -1,0 +1,446 @@
+/*
+ * serve.c - how jido-auditor runs. serve: lib's loop answers one request at a time, which
+ * would give every synchronous append its own fsync; so the auditor serves its request
+ * socket with many nng REP contexts (one thread each, auditor.workers) feeding the
+ * group-commit queue, plus a PULL socket (run/auditor.push) for fire-and-forget records.
+ * Every request still goes through jido_srv_dispatch, so health and log_level behave as
+ * in every process. filter: the same dispatch over stdin lines. Also the subcommands
+ * `verify FILE [--checkpoint C]` and `load` (the load generator of tests and benches).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <sodium.h>
+
+#include "audit.h"
+
+static volatile sig_atomic_t serve_stop;
+
+struct serve {
+	struct jido_srv *s;
+	nng_socket rep, pull;
+	nng_aio *pull_aio;
+	char rep_url[PATH_MAX + 16], pull_url[PATH_MAX + 16];
+};
+
+static void
+serve_on_signal(int sig)
+{
+	(void)sig;
+	serve_stop = 1;
+}
+
+/* One request context: receive, dispatch (an append blocks here until durable), reply. */
+static void *
+serve_worker(void *arg)
+{
+	struct serve *sv = arg;
+	nng_aio *aio;
+	nng_ctx ctx;
+
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
+		return NULL;
+	if (nng_ctx_open(&ctx, sv->rep) != 0) {
+		nng_aio_free(aio);
+		return NULL;
+	}
+	for (;;) {
+		struct jido_peer peer;
+		nng_msg *msg, *out;
+		json_t *reply;
+		char *text;
+		int rv;
+
+		nng_aio_set_timeout(aio, NNG_DURATION_INFINITE);
+		nng_ctx_recv(ctx, aio);
+		nng_aio_wait(aio);
+		if ((rv = nng_aio_result(aio)) == NNG_ECLOSED || rv == NNG_ECANCELED)
+			break;
+		if (rv != 0)
+			continue;
+		msg = nng_aio_get_msg(aio);
+		memset(&peer, 0, sizeof(peer));
+		if (nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID, &peer.uid) == 0 &&
+		    nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_PID, &peer.pid) == 0)
+			peer.known = 1;
+		reply = auditor_dispatch(sv->s, nng_msg_body(msg), nng_msg_len(msg), &peer);
+		nng_msg_free(msg);
+		text = jido_json_dump(reply);
+		json_decref(reply);
+		if (text == NULL || nng_msg_alloc(&out, 0) != 0) {
+			free(text);
+			continue;
+		}
+		nng_msg_append(out, text, strlen(text));
+		free(text);
+		nng_aio_set_msg(aio, out);
+		nng_aio_set_timeout(aio, 5000);
+		nng_ctx_send(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0) {
+			nng_msg_free(out);
+			jido_warn("auditor.reply_lost", NULL);
+		}
+	}
+	nng_ctx_close(ctx);
+	nng_aio_free(aio);
+	return NULL;
+}
+
+/* The fire-and-forget path. nng's own threads (started before the allowlist) only move
+ * each message onto pq by callback; the reader thread, under the allowlist, parses and
+ * queues them for the committer in bursts, so a record costs no thread handoff of its own. */
+struct serve_pq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	nng_msg **m;
+	size_t n, cap;
+	int closed;
+};
+
+static struct serve_pq serve_pq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	NULL, 0, 0, 0 };
+
+static void
+serve_pull_cb(void *arg)
+{
+	struct serve *sv = arg;
+	int rv = nng_aio_result(sv->pull_aio);
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		pthread_mutex_lock(&serve_pq.mu);
+		serve_pq.closed = 1;
+		pthread_cond_signal(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+		return;
+	}
+	if (rv == 0) {
+		nng_msg *msg = nng_aio_get_msg(sv->pull_aio);
+		pthread_mutex_lock(&serve_pq.mu);
+		/* bounded: when the reader is behind, wait here (the PULL socket then pushes
+		 * back on the senders) */
+		while (serve_pq.n >= 65536 && !serve_pq.closed)
+			pthread_cond_wait(&serve_pq.cv, &serve_pq.mu);
+		if (serve_pq.n == serve_pq.cap) {
+			size_t cap = serve_pq.cap ? serve_pq.cap * 2 : 1024;
+			nng_msg **m = realloc(serve_pq.m, cap * sizeof(*m));
+			if (m == NULL) {
+				nng_msg_free(msg);
+				msg = NULL;
+			} else {
+				serve_pq.m = m;
+				serve_pq.cap = cap;
+			}
+		}
+		if (msg != NULL)
+			serve_pq.m[serve_pq.n++] = msg;
+		pthread_cond_signal(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+	}
+	nng_recv_aio(sv->pull, sv->pull_aio);
+}
+
+/* One pushed envelope: type audit.append, no reply. Takes msg. */
+static void
+serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
+{
+	struct jido_msg m;
+	char why[256], *tail;
+	json_t *prep;
+
+	if ((max > 0 && nng_msg_len(msg) > (size_t)max) ||
+	    jido_msg_parse(nng_msg_body(msg), nng_msg_len(msg), &m, why, sizeof(why),
+	    NULL) != 0) {
+		nng_msg_free(msg);
+		jido_warn("auditor.push_rejected", "{s:s}", "why", "malformed envelope");
+		return;
+	}
+	nng_msg_free(msg);
+	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
+		jido_warn("auditor.push_rejected", "{s:s}", "why", "type is not audit.append");
+	else if (ar_prepare(m.data, auditor_known(sv->s), &tail, &prep, why, sizeof(why)) != 0)
+		jido_warn("auditor.push_rejected", "{s:s}", "why", why);
+	else
+		auditor_enqueue_async(sv->s, tail, prep);
+	jido_msg_free(&m);
+}
+
+static void *
+serve_pull(void *arg)
+{
+	struct serve *sv = arg;
+	long long max = jido_conf_int(jido_srv_conf(sv->s), "bus.max_msg");
+	nng_msg **batch = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		size_t n;
+		pthread_mutex_lock(&serve_pq.mu);
+		while (serve_pq.n == 0 && !serve_pq.closed)
+			pthread_cond_wait(&serve_pq.cv, &serve_pq.mu);
+		if (serve_pq.n == 0) {
+			pthread_mutex_unlock(&serve_pq.mu);
+			break;
+		}
+		/* swap the arrays: the callback keeps filling while we work */
+		nng_msg **m = serve_pq.m;
+		size_t mcap = serve_pq.cap;
+		n = serve_pq.n;
+		serve_pq.m = batch;
+		serve_pq.cap = cap;
+		serve_pq.n = 0;
+		batch = m;
+		cap = mcap;
+		pthread_cond_broadcast(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+		for (size_t i = 0; i < n; i++)
+			serve_pull_one(sv, batch[i], max);
+	}
+	free(batch);
+	return NULL;
+}
+
+/* URL for name from config key, else ipc under home/run with the given file name. */
+static int
+serve_url(struct jido_srv *s, const char *key, const char *file, char *buf, size_t len)
+{
+	const char *v = jido_conf_str(jido_srv_conf(s), key);
+	int n = v != NULL && v[0] != '\0' ? snprintf(buf, len, "%s", v) :
+	    snprintf(buf, len, "ipc://%s/run/%s", jido_srv_home(s), file);
+
+	return n < 0 || (size_t)n >= len ? JIDO_EVALIDATION : 0;
+}
+
+static int
+serve_listen(nng_socket sock, const char *url, int perm)
+{
+	nng_listener l;
+	int rv;
+
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 4u << 20);
+	if ((rv = nng_listener_create(&l, sock, url)) != 0)
+		return rv;
+	if (strncmp(url, "ipc://", 6) == 0)
+		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, perm != 0 ? perm : 0600);
+	return nng_listener_start(l, 0);
+}
+
+/* Load config and apply the global options, as jido_main does. */
+static int
+serve_conf(const char *file, const char *home, const char *level, struct jido_conf **conf)
+{
+	char why[1024];
+
+	if (jido_conf_load(file, conf, why, sizeof(why)) != 0 ||
+	    (home != NULL && jido_conf_set(*conf, "home", home, why, sizeof(why)) != 0) ||
+	    (level != NULL && jido_conf_set(*conf, "log.level", level, why, sizeof(why)) != 0)) {
+		fprintf(stderr, "jido-auditor: config failed: %s\n", why);
+		return 2;
+	}
+	jido_log_set_level(jido_log_level_parse(jido_conf_str(*conf, "log.level")));
+	return 0;
+}
+
+static int
+serve_filter(struct jido_conf *conf)
+{
+	struct jido_srv *s;
+	char why[1024], *line = NULL, *text;
+	size_t cap = 0;
+	ssize_t n;
+	long lineno = 0;
+	int rc, failed = 0;
+
+	if ((rc = jido_srv_new(&auditor_proc, conf, &s, why, sizeof(why))) != 0) {
+		fprintf(stderr, "jido-auditor: filter failed: %s\n", why);
+		return jido_err_exit(rc) == 0 ? 111 : jido_err_exit(rc);
+	}
+	if (jido_seccomp_install(&auditor_proc.allow) != 0) {
+		fprintf(stderr, "jido-auditor: filter failed: cannot install seccomp\n");
+		jido_srv_free(s);
+		return 111;
+	}
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		json_t *reply;
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		reply = auditor_dispatch(s, line, (size_t)n, NULL);
+		if (!json_is_true(json_object_get(reply, "ok"))) {
+			failed = 1;
+			json_object_set_new(reply, "line", json_integer(lineno));
+		}
+		text = jido_json_dump(reply);
+		json_decref(reply);
+		if (text == NULL || printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+			free(text);
+			failed = 2;
+			break;
+		}
+		free(text);
+	}
+	free(line);
+	jido_srv_free(s);
+	return failed == 2 ? 111 : failed;
+}
+
+static int
+serve_daemon(struct jido_conf *conf)
+{
+	struct serve sv;
+	struct sigaction sa;
+	struct rlimit rl = { 0, 0 };
+	pthread_attr_t attr;
+	pthread_t *thr = NULL, pull_thr;
+	char why[1024] = "", url[PATH_MAX + 16], run[PATH_MAX + 8];
+	long long nworkers = jido_conf_int(conf, "auditor.workers");
+	int perm = (int)jido_conf_int(conf, "bus.socket_mode"), rc, started = 0, pulling = 0;
+
+	memset(&sv, 0, sizeof(sv));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = serve_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	if (nworkers < 1 || nworkers > 1024)
+		nworkers = 96;
+	jido_info("srv.starting", "{s:s}", "version", JIDO_VERSION);
+	if ((rc = jido_srv_new(&auditor_proc, conf, &sv.s, why, sizeof(why))) != 0)
+		goto fail;
+	snprintf(run, sizeof(run), "%s/run", jido_srv_home(sv.s));
+	if (jido_mkdirs(run, 0700) != 0) {
+		snprintf(why, sizeof(why), "cannot create %s", run);
+		rc = JIDO_EINTERNAL;
+		goto fail;
+	}
+	if ((rc = serve_url(sv.s, "socket.auditor", "auditor.sock", url, sizeof(url))) != 0 ||
+	    nng_rep0_open(&sv.rep) != 0 || serve_listen(sv.rep, url, perm) != 0) {
+		nng_close(sv.rep);
+		snprintf(why, sizeof(why), "cannot listen on %s (is another one running?)", url);
+		rc = JIDO_EUNAVAIL;
+		goto fail;
+	}
+	snprintf(sv.rep_url, sizeof(sv.rep_url), "%s", url);
+	if ((rc = serve_url(sv.s, "socket.auditor_push", "auditor.push", url, sizeof(url))) != 0 ||
+	    nng_pull0_open(&sv.pull) != 0 || serve_listen(sv.pull, url, perm) != 0) {
+		nng_close(sv.rep);
+		nng_close(sv.pull);
+		snprintf(why, sizeof(why), "cannot listen on %s", url);
+		rc = JIDO_EUNAVAIL;
+		goto fail;
+	}
+	snprintf(sv.pull_url, sizeof(sv.pull_url), "%s", url);
+	nng_socket_set_int(sv.pull, NNG_OPT_RECVBUF, 8192);
+	/* Drop: stdin, core dumps, then the allowlist; threads started after inherit it. */
+	int fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		if (fd != 0)
+			close(fd);
+	}
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (jido_seccomp_install(&auditor_proc.allow) != 0) {
+		snprintf(why, sizeof(why), "cannot install the seccomp allowlist");
+		rc = JIDO_EINTERNAL;
+		goto fail;
+	}
+	if ((rc = auditor_committer_start(sv.s)) != 0) {
+		snprintf(why, sizeof(why), "cannot start the committer");
+		goto fail;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if ((thr = calloc((size_t)nworkers, sizeof(*thr))) == NULL) {
+		rc = JIDO_EINTERNAL;
+		goto fail;
+	}
+	for (; started < nworkers; started++)
+		if (pthread_create(&thr[started], &attr, serve_worker, &sv) != 0)
+			break;
+	pulling = pthread_create(&pull_thr, &attr, serve_pull, &sv) == 0;
+	if (pulling && nng_aio_alloc(&sv.pull_aio, serve_pull_cb, &sv) == 0)
+		nng_recv_aio(sv.pull, sv.pull_aio);
+	else
+		jido_error("auditor.push_disabled", "{s:s}", "why", "cannot start the push reader");
+	pthread_attr_destroy(&attr);
+	if (started == 0) {
+		snprintf(why, sizeof(why), "cannot start request workers");
+		rc = JIDO_EINTERNAL;
+		goto fail;
+	}
+	jido_info("srv.ready", "{s:i}", "workers", started);
+	while (!serve_stop)
+		usleep(50 * 1000);
+	jido_info("srv.draining", NULL);
+	/* Stop taking requests, let the workers finish, then drain the queue and close. */
+	nng_close(sv.rep);
+	nng_close(sv.pull);
+	for (int i = 0; i < started; i++)
+		pthread_join(thr[i], NULL);
+	if (sv.pull_aio != NULL) {
+		nng_aio_stop(sv.pull_aio);
+		pthread_mutex_lock(&serve_pq.mu);
+		serve_pq.closed = 1;
+		pthread_cond_broadcast(&serve_pq.cv);
+		pthread_mutex_unlock(&serve_pq.mu);
+	}
+	if (pulling)
+		pthread_join(pull_thr, NULL);
+	nng_aio_free(sv.pull_aio);
+	for (size_t i = 0; i < serve_pq.n; i++)
+		nng_msg_free(serve_pq.m[i]);
+	free(serve_pq.m);
+	free(thr);
+	jido_srv_free(sv.s);
+	/* nng leaves ipc socket files behind: remove ours. */
+	if (strncmp(sv.rep_url, "ipc://", 6) == 0)
+		unlink(sv.rep_url + 6);
+	if (strncmp(sv.pull_url, "ipc://", 6) == 0)
+		unlink(sv.pull_url + 6);
+	jido_info("srv.stopped", NULL);
+	return 0;
+fail:
+	jido_error("srv.start_failed", "{s:s,s:s}", "code", jido_err_name(rc), "why", why);
+	fprintf(stderr, "jido-auditor: start failed: %s\n", why);
+	free(thr);
+	jido_srv_free(sv.s);
+	return rc == JIDO_EVALIDATION ? 2 : 111;
+}
+
+int
+auditor_run(const char *cmd, const char *file, const char *home, const char *level)
+{
+	struct jido_conf *conf = NULL;
+	int rc;
+
+	jido_log_init("auditor");
+	if (jido_cred_load_self() != 0) {
+		fprintf(stderr, "jido-auditor: start failed: cannot read JIDO_PROC_CRED_FILE\n");
+		return 111;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "jido-auditor: start failed: libsodium did not initialise\n");
+		return 111;
+	}
+	if ((rc = serve_conf(file, home, level, &conf)) != 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+	rc = strcmp(cmd, "filter") == 0 ? serve_filter(conf) : serve_daemon(conf);
+	jido_conf_free(conf);
+	return rc;
+}

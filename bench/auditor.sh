@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# auditor.sh - benchmark of jido-auditor (results go in bench/README.md, "auditor"):
+#   1. synchronous appends at 1, 8 and 64 concurrent writers with group commit, and the
+#      same with auditor.group_commit=false (one fdatasync per record), in the same run;
+#   2. fire-and-forget appends: records/s from the first send until all are durable;
+#   3. verify throughput against sha256sum over the same file.
+# Usage: bench/auditor.sh [BUILD_DIR]   (default build; needs `make` first)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+BIN="$top/${1:-build}/bin"
+export JIDO_HOME=$(mktemp -d /tmp/jido-bench.XXXXXX)
+trap 'kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; rm -rf "$JIDO_HOME"' EXIT
+APID=""
+SECS=${BENCH_SECS:-3}
+
+start() {
+	"$BIN/jido-auditor" serve 2>>"$JIDO_HOME/auditor.log" &
+	APID=$!
+	for _ in $(seq 100); do "$BIN/jido" call auditor auditor.health >/dev/null 2>&1 && return; sleep 0.05; done
+	echo "auditor did not start" >&2; exit 111
+}
+stop() { kill "$APID"; wait "$APID" 2>/dev/null; APID=""; }
+size() { "$BIN/jido" call auditor audit.stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree_size"])'; }
+
+# rate W N: W writers x N records each, synchronous; prints records/s
+rate() {
+	"$BIN/jido-auditor" load --writers "$1" --records "$2" --tag "b$RANDOM-" 2>&1 >/dev/null |
+		python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["rate"])'
+}
+
+echo "# sync appends (records/s), $(nproc) cores, $(uname -r)"
+printf "%-8s %14s %18s %8s\n" writers group_commit one_fsync_each ratio
+declare -A G O
+for gc in true false; do
+	export JIDO_AUDITOR_GROUP_COMMIT=$gc
+	start
+	for w in 1 8 64; do
+		# calibrate: about SECS seconds per point
+		n=150
+		r=$(rate "$w" "$n")
+		n=$(python3 -c "print(max(20, int($r * $SECS / $w)))")
+		r=$(rate "$w" "$n")
+		if [ "$gc" = true ]; then G[$w]=$r; else O[$w]=$r; fi
+	done
+	stop
+done
+unset JIDO_AUDITOR_GROUP_COMMIT
+for w in 1 8 64; do
+	printf "%-8s %14s %18s %7.1fx\n" "$w" "${G[$w]}" "${O[$w]}" \
+		"$(python3 -c "print(${G[$w]} / max(1, ${O[$w]}))")"
+done
+
+echo
+echo "# fire-and-forget"
+start
+N=${BENCH_PUSH:-100000}
+before=$(size)
+t0=$(date +%s.%N)
+"$BIN/jido-auditor" load --push --records "$N" --tag "p" 2>"$JIDO_HOME/push.json"
+sent=$(date +%s.%N)
+N=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$JIDO_HOME/push.json")
+# until all arrived, or nothing more arrives for 2 s (records queued in a sender that
+# exits while the auditor is behind are lost: fire-and-forget)
+last=-1; still=0; t1=$(date +%s.%N)
+while :; do
+	cur=$(size)
+	[ "$cur" -ge $((before + N)) ] && { t1=$(date +%s.%N); break; }
+	if [ "$cur" -eq "$last" ]; then still=$((still + 1)); [ $still -ge 100 ] && break
+	else still=0; last=$cur; t1=$(date +%s.%N); fi
+	sleep 0.02
+done
+got=$(( $(size) - before ))
+python3 -c "print('sent %d in %.2fs (%.0f/s); %d durable after %.2fs: %.0f records/s' % ($N, $sent-$t0, $N/($sent-$t0), $got, $t1-$t0, $got/($t1-$t0)))"
+echo "loader: $(cat "$JIDO_HOME/push.json")"
+stop
+
+echo
+echo "# verify vs sha256sum (best of 3)"
+LOG="$JIDO_HOME/audit/audit.log"
+cat "$LOG" >/dev/null
+best() { local b=999; for _ in 1 2 3; do s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); b=$(python3 -c "print(min($b, $e-$s))"); done; echo "$b"; }
+mb=$(python3 -c "import os; print(os.path.getsize('$LOG')/1e6)")
+tv=$(best "$BIN/jido-auditor" verify "$LOG")
+ts=$(best sha256sum "$LOG")
+python3 -c "print('file %.1f MB, %d records: verify %.0f MB/s, sha256sum %.0f MB/s, ratio %.2f' % ($mb, $(grep -c '^{\"seq\"' "$LOG"), $mb/$tv, $mb/$ts, $ts/$tv))"
