@@ -1,21 +1,395 @@
 /*
- * gitops.c - jido-gitops: policy-checked shipping: branch, commit, push, pull request, comment
- * This file holds the process's one core handler (shared by serve and filter modes) and
- * its declaration: allowlist, publish socket, open/close.
+ * gitops.c - jido-gitops: policy-checked shipping: branch, commit, push, pull request,
+ * comment. This file holds the process's one core handler (shared by serve and filter
+ * modes), its declaration (allowlist, open/tick/close), the planner job queue and the
+ * `check` filter command.
+ *
+ * Requests: gitops.ship and gitops.comment, either in gitops's own form (answered when
+ * the ship is done) or as the planner's step job (with job_id and reply_to: answered at
+ * once with {accepted}, shipped from the tick hook, and the outcome sent back as
+ * planner.steps.result). One ship at a time: the serve loop is synchronous, so a ship
+ * holds the request socket for its duration (bounded by gitops.git_timeout_s per git
+ * command and 30 s per GitHub call plus rate-limit waits of at most gitops.api_max_wait_s).
  */
-#include "jido.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-/* Syscalls beyond the base allowlist (lib/seccomp.c). */
-static const char *const gitops_allow[] = {  NULL };
+#include <curl/curl.h>
+
+#include "gitops.h"
+
+/* Syscalls beyond the base and exec lists (lib/seccomp.c): what git, its HTTP helper
+ * (libcurl) and the credential helper's shell need (found with strace -f). */
+static const char *const gitops_allow[] = { "getpgrp", "sysinfo", "statfs", "fstatfs",
+	"setsockopt", "getsockopt", "sendmmsg", "recvmmsg", "fchmodat", "utimensat",
+	"symlinkat", "linkat", "renameat2", "getdents", "mincore", NULL };
+
+#define GITOPS_QUEUE_MAX 32
+
+struct gitops_priv {
+	struct gitops_ctx ctx;
+	json_t *queue; /* planner jobs waiting for the tick: array of requests */
+	int curl_ok;
+};
+
+static int
+gitops_open(struct jido_srv *s, char *why, size_t whylen)
+{
+	struct gitops_priv *g = jido_srv_priv(s);
+	const struct jido_conf *c = jido_srv_conf(s);
+	const char *wd = jido_conf_str(c, "gitops.work_dir");
+
+	g->ctx.conf = c;
+	g->ctx.home = jido_srv_home(s);
+	if (wd != NULL && wd[0] != '\0') {
+		if (jido_abspath(wd, g->ctx.work, sizeof(g->ctx.work)) != 0) {
+			snprintf(why, whylen, "gitops.work_dir: path too long");
+			return JIDO_EVALIDATION;
+		}
+	} else
+		snprintf(g->ctx.work, sizeof(g->ctx.work), "%s/gitops", g->ctx.home);
+	if (jido_mkdirs(g->ctx.work, 0700) != 0) {
+		snprintf(why, whylen, "cannot create %s: %s", g->ctx.work, strerror(errno));
+		return JIDO_EINTERNAL;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		snprintf(why, whylen, "libcurl did not initialise");
+		return JIDO_EINTERNAL;
+	}
+	g->curl_ok = 1;
+	g->queue = json_array();
+	return 0;
+}
+
+static void
+gitops_close(struct jido_srv *s)
+{
+	struct gitops_priv *g = jido_srv_priv(s);
+
+	json_decref(g->queue);
+	g->queue = NULL;
+	if (g->curl_ok)
+		curl_global_cleanup();
+}
+
+/* The planner's gitops.comment job as gitops.comment data. New reference. */
+static json_t *
+comment_from_job(const json_t *job)
+{
+	json_t *step = json_object_get(job, "step"), *inputs = json_object_get(job, "inputs");
+	const char *body = json_string_value(json_object_get(step, "body"));
+	const char *k;
+	json_t *v;
+
+	if (body == NULL || strstr(body, "{{") != NULL) { /* unrendered: the last output */
+		body = NULL;
+		json_object_foreach(inputs, k, v)
+			if (json_is_string(json_object_get(v, "output")))
+				body = json_string_value(json_object_get(v, "output"));
+	}
+	return json_pack("{s:O?,s:O?,s:s?,s:O?}", "repo", json_object_get(json_object_get(job,
+	    "project"), "full_name"), "issue", json_object_get(job, "issue"), "body", body,
+	    "run_id", json_object_get(job, "run_id"));
+}
+
+/* Run one request (ship or comment) in either form; returns like a handler. */
+static int
+gitops_run(struct gitops_priv *g, const char *verb, const json_t *data, const char *corr,
+    json_t **out, char *why, size_t whylen)
+{
+	if (strcmp(verb, "ship") == 0)
+		return gitops_ship(&g->ctx, data, corr, out, why, whylen);
+	if (json_object_get(data, "job_id") != NULL) {
+		json_t *d = comment_from_job(data);
+		int rc = gitops_comment(&g->ctx, d, corr, out, why, whylen);
+		json_decref(d);
+		return rc;
+	}
+	return gitops_comment(&g->ctx, data, corr, out, why, whylen);
+}
+
+/* The failure kinds of the planner's run model. */
+static const char *
+gitops_kind(int rc)
+{
+	switch (rc) {
+	case JIDO_EPOLICY: return "policy_violation";
+	case JIDO_EVALIDATION: return "validation";
+	case JIDO_ESECRET: case JIDO_EAUTHZ: return "auth";
+	case JIDO_ETIMEOUT: return "timeout";
+	default: return "execution";
+	}
+}
+
+/* Ship the oldest queued planner job and report it back to the planner. */
+static void
+gitops_tick(struct jido_srv *s)
+{
+	struct gitops_priv *g = jido_srv_priv(s);
+	json_t *job, *out = NULL, *res;
+	char why[1024] = "", url[4200];
+	struct jido_reply r;
+	int rc;
+
+	if (g->queue == NULL || json_array_size(g->queue) == 0)
+		return;
+	job = json_incref(json_array_get(g->queue, 0));
+	json_array_remove(g->queue, 0);
+	const char *verb = json_string_value(json_object_get(job, "verb"));
+	json_t *data = json_object_get(job, "data");
+	rc = gitops_run(g, verb, data, json_string_value(json_object_get(data, "run_id")), &out,
+	    why, sizeof(why));
+	if (rc == 0)
+		res = json_pack("{s:O,s:O,s:O,s:s,s:o}", "run_id", json_object_get(data, "run_id"),
+		    "seq", json_object_get(data, "seq"), "attempt", json_object_get(data, "attempt"),
+		    "status", "done", "result", out ? out : json_object());
+	else
+		res = json_pack("{s:O,s:O,s:O,s:s,s:{s:s,s:s,s:s},s:o}", "run_id",
+		    json_object_get(data, "run_id"), "seq", json_object_get(data, "seq"), "attempt",
+		    json_object_get(data, "attempt"), "status", "failed", "error", "kind",
+		    gitops_kind(rc), "code", jido_err_name(rc), "message", why, "result",
+		    out ? out : json_object());
+	const char *sock = jido_conf_str(g->ctx.conf, "socket.planner");
+	if (sock != NULL && sock[0] != '\0')
+		snprintf(url, sizeof(url), "%s", sock);
+	else
+		jido_bus_url_req(g->ctx.home, "planner", url, sizeof(url));
+	rc = jido_bus_call(url, "planner.steps.result", json_string_value(json_object_get(data,
+	    "run_id")), res, (int)jido_conf_int(g->ctx.conf, "bus.timeout_ms"), &r);
+	if (rc != 0)
+		jido_warn("gitops.result_lost", "{s:O,s:s}", "job_id", json_object_get(data,
+		    "job_id"), "why", jido_strerror(rc));
+	else {
+		if (!r.ok)
+			jido_warn("gitops.result_refused", "{s:O,s:s}", "job_id", json_object_get(data,
+			    "job_id"), "why", r.message ? r.message : "");
+		jido_reply_free(&r);
+	}
+	json_decref(job);
+}
 
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
 static int
 gitops_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
     size_t whylen)
 {
-	(void)s;
-	(void)out;
-	return jido_req_unknown(req, why, whylen);
+	struct gitops_priv *g = jido_srv_priv(s);
+	const char *verb = strchr(req->type, '.') + 1;
+
+	if (strcmp(verb, "ship") != 0 && strcmp(verb, "comment") != 0)
+		return jido_req_unknown(req, why, whylen);
+	/* A planner job in serve mode: accept now, ship from the tick, report back. */
+	if (!req->filter && json_object_get(req->data, "job_id") != NULL &&
+	    json_object_get(req->data, "reply_to") != NULL) {
+		json_t *job_id = json_object_get(req->data, "job_id"), *e;
+		size_t i;
+		if (!json_is_string(job_id) || !json_is_string(json_object_get(req->data, "run_id")) ||
+		    !json_is_integer(json_object_get(req->data, "seq")) ||
+		    !json_is_integer(json_object_get(req->data, "attempt"))) {
+			snprintf(why, whylen, "a job needs job_id and run_id (strings), seq and attempt "
+			    "(integers)");
+			return JIDO_EVALIDATION;
+		}
+		json_array_foreach(g->queue, i, e)
+			if (json_equal(json_object_get(json_object_get(e, "data"), "job_id"), job_id)) {
+				*out = json_pack("{s:b,s:O,s:b}", "accepted", 1, "job_id", job_id,
+				    "duplicate", 1);
+				return 0;
+			}
+		if (json_array_size(g->queue) >= GITOPS_QUEUE_MAX) {
+			snprintf(why, whylen, "%d jobs already waiting", GITOPS_QUEUE_MAX);
+			return JIDO_EUNAVAIL;
+		}
+		json_array_append_new(g->queue, json_pack("{s:s,s:O}", "verb", verb, "data",
+		    req->data));
+		*out = json_pack("{s:b,s:O}", "accepted", 1, "job_id", job_id);
+		return 0;
+	}
+	return gitops_run(g, verb, req->data, req->corr, out, why, whylen);
+}
+
+/* ------------------------------------------------------------------ check filter */
+
+static void
+check_usage(FILE *f)
+{
+	fprintf(f, "usage: jido-gitops check [--project FILE] [--max-diff-lines N] [--allow-binary]\n"
+	    "         [--forbid GLOB]... [--allow GLOB]... [--workflow W --run-id ID] < run.diff\n"
+	    "Prints the policy report as JSON; exit 0 clean, 1 on any violation, 2 usage.\n");
+}
+
+/* Read all of f into a malloc'd string. */
+static char *
+slurp(FILE *f, size_t max, size_t *len)
+{
+	char *b = NULL, *nb;
+	size_t n = 0, cap = 0, k;
+
+	for (;;) {
+		if (n + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 131072;
+			if ((nb = realloc(b, cap)) == NULL) {
+				free(b);
+				return NULL;
+			}
+			b = nb;
+		}
+		k = fread(b + n, 1, cap - n - 1, f);
+		n += k;
+		if (n > max) {
+			free(b);
+			return NULL;
+		}
+		if (k == 0)
+			break;
+	}
+	b[n] = '\0';
+	*len = n;
+	return b;
+}
+
+int
+gitops_check_main(int argc, char **argv)
+{
+	struct gitops_project p;
+	struct gitops_diff d;
+	struct gitops_defaults defs = { 5000, "fix_issue,fix_failing_tests" };
+	json_t *proj = NULL, *forbid = json_array(), *allow = json_array(), *report, *res;
+	const char *workflow = NULL, *run_id = NULL;
+	char why[512], *text, *dump;
+	size_t len;
+	int rc, code;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--allow-binary") == 0) {
+			if (proj == NULL)
+				proj = json_object();
+			json_object_set_new(proj, "allow_binary", json_true());
+			continue;
+		}
+		if (v == NULL || a[0] != '-' || a[1] != '-') {
+			fprintf(stderr, "jido-gitops: usage failed: unexpected '%s'\n", a);
+			check_usage(stderr);
+			goto usage;
+		}
+		i++;
+		if (strcmp(a, "--project") == 0) {
+			json_error_t je;
+			json_t *f = json_load_file(v, JSON_REJECT_DUPLICATES, &je);
+			if (!json_is_object(f)) {
+				fprintf(stderr, "jido-gitops: usage failed: --project %s: %s (line %d)\n", v,
+				    f ? "not a JSON object" : je.text, je.line);
+				json_decref(f);
+				goto usage;
+			}
+			if (proj != NULL)
+				json_object_update_missing(f, proj);
+			json_decref(proj);
+			proj = f;
+		} else if (strcmp(a, "--max-diff-lines") == 0) {
+			char *e;
+			long n = strtol(v, &e, 10);
+			if (*e != '\0' || n < 0) {
+				fprintf(stderr, "jido-gitops: usage failed: --max-diff-lines needs a "
+				    "non-negative integer\n");
+				goto usage;
+			}
+			if (proj == NULL)
+				proj = json_object();
+			json_object_set_new(proj, "max_diff_lines", json_integer(n));
+		} else if (strcmp(a, "--forbid") == 0)
+			json_array_append_new(forbid, json_string(v));
+		else if (strcmp(a, "--allow") == 0)
+			json_array_append_new(allow, json_string(v));
+		else if (strcmp(a, "--workflow") == 0)
+			workflow = v;
+		else if (strcmp(a, "--run-id") == 0)
+			run_id = v;
+		else {
+			fprintf(stderr, "jido-gitops: usage failed: unknown option '%s'\n", a);
+			check_usage(stderr);
+			goto usage;
+		}
+	}
+	if (proj == NULL)
+		proj = json_object();
+	if (json_array_size(forbid) > 0) {
+		json_t *have = json_object_get(proj, "forbidden_paths");
+		if (json_is_array(have))
+			json_array_extend(have, forbid);
+		else
+			json_object_set(proj, "forbidden_paths", forbid);
+	}
+	if (json_array_size(allow) > 0) {
+		json_t *have = json_object_get(proj, "allowed_paths");
+		if (json_is_array(have))
+			json_array_extend(have, allow);
+		else
+			json_object_set(proj, "allowed_paths", allow);
+	}
+	if (gitops_project_from_json(proj, &defs, 0, 1, &p, why, sizeof(why)) != 0) {
+		fprintf(stderr, "jido-gitops: usage failed: %s\n", why);
+		goto usage;
+	}
+	json_decref(proj);
+	json_decref(forbid);
+	json_decref(allow);
+	if ((text = slurp(stdin, 64u << 20, &len)) == NULL) {
+		fprintf(stderr, "jido-gitops: check failed: cannot read the diff (64 MiB at most)\n");
+		gitops_project_free(&p);
+		return 111;
+	}
+	/* Nothing below needs more than the filter's allowlist. */
+	extern const struct jido_proc gitops_proc;
+	if (jido_seccomp_install(&gitops_proc.allow) != 0) {
+		fprintf(stderr, "jido-gitops: check failed: cannot install seccomp\n");
+		free(text);
+		gitops_project_free(&p);
+		return 111;
+	}
+	report = gitops_report_new();
+	if ((rc = gitops_diff_parse(text, len, &d, why, sizeof(why))) != 0) {
+		gitops_report_add(report, "non_empty", 0, "%s", why);
+	} else {
+		gitops_check_static(&d, &p, NULL, report);
+		gitops_diff_free(&d);
+	}
+	if (workflow != NULL)
+		gitops_check_shipping(&p, workflow, 0, report);
+	if (workflow != NULL && run_id != NULL) {
+		char b[300];
+		if (gitops_branch_name(&p, workflow, run_id, b, sizeof(b)) == 0)
+			gitops_check_target(&p, b, report);
+	}
+	json_t *f = gitops_report_first_failure(report);
+	code = f != NULL ? 1 : 0;
+	res = json_pack("{s:b,s:O,s:O?}", "ok", !code, "checks", report, "violation", f);
+	dump = jido_json_dump(res);
+	if (dump == NULL || printf("%s\n", dump) < 0 || fflush(stdout) != 0)
+		code = 111;
+	free(dump);
+	json_decref(res);
+	json_decref(report);
+	free(text);
+	gitops_project_free(&p);
+	return code;
+usage:
+	json_decref(proj);
+	json_decref(forbid);
+	json_decref(allow);
+	return 2;
+}
+
+/* jido_main's hook for process-specific commands. */
+static int
+gitops_command(int argc, char **argv)
+{
+	if (strcmp(argv[0], "check") == 0)
+		return gitops_check_main(argc, argv);
+	return -1;
 }
 
 const struct jido_proc gitops_proc = {
@@ -23,5 +397,11 @@ const struct jido_proc gitops_proc = {
 	.summary = "policy-checked shipping: branch, commit, push, pull request, comment",
 	.pub_topic = NULL,
 	.allow = { gitops_allow, 1, 1 },
+	.open = gitops_open,
 	.handle = gitops_handle,
+	.tick = gitops_tick,
+	.close = gitops_close,
+	.priv_size = sizeof(struct gitops_priv),
+	.command = gitops_command,
+	.command_usage = "  check            policy report of a diff on stdin (see check --help)\n",
 };
