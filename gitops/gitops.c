@@ -22,7 +22,7 @@
 
 /* Syscalls beyond the base and exec lists (lib/seccomp.c): what git, its HTTP helper
  * (libcurl) and the credential helper's shell need (found with strace -f). */
-static const char *const gitops_allow[] = { "getpgrp", "sysinfo", "statfs", "fstatfs",
+static const char *const gitops_allow[] = { "mlock", "munlock", "getpgrp", "sysinfo", "statfs", "fstatfs",
 	"setsockopt", "getsockopt", "sendmmsg", "recvmmsg", "fchmodat", "utimensat",
 	"symlinkat", "linkat", "renameat2", "getdents", "mincore", NULL };
 
