@@ -264,6 +264,13 @@ gitops_check_main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			check_usage(stdout);
+			json_decref(proj);
+			json_decref(forbid);
+			json_decref(allow);
+			return 0;
+		}
 		if (strcmp(a, "--allow-binary") == 0) {
 			if (proj == NULL)
 				proj = json_object();

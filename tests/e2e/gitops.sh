@@ -248,14 +248,15 @@ curl -s -X POST "$API/_double/gitops/inject" -d '{"method":"POST","path":"/pulls
 c0=$(state | jq '.repos["octo/hello"].comments | length')
 out=$(ship "$(req run-gh-03 "$NEWDIFF")")
 t_ok "PR 422: provider_error with GitHub's message, the pushed branch kept, no comment" 'jq -e ".error.code == \"provider_error\" and (.error.message | test(\"No commits between\")) and (.error.message | test(\"kept\"))" <<<"$out" >/dev/null && branches | grep -q rungh03 && [ "$(state | jq ".repos[\"octo/hello\"].comments | length")" -eq "$c0" ]'
-p0=$(posts)
+pushes() { dlog | jq '[.[] | select(.kind == "git" and .auth and (.path | test("git-receive-pack$")))] | length'; }
+k0=$(pushes)
 out=$(ship "$(req run-gh-03 "$NEWDIFF")")
-t_ok "PR 422 then a retried ship: the kept branch gets its PR and comment, no second push" 'jq -e ".ok and .data.already_shipped and .data.pr.number > 0 and (.data.comment_url|type) == \"string\"" <<<"$out" >/dev/null && [ "$(dlog | jq "[.[] | select(.path | test(\"receive-pack\"))] | length")" -eq "$(dlog | jq "[.[] | select(.path | test(\"receive-pack\"))] | length")" ]'
+t_ok "PR 422 then a retried ship: the kept branch gets its PR and comment, no second push" 'jq -e ".ok and .data.already_shipped and .data.pr.number > 0 and (.data.comment_url|type) == \"string\"" <<<"$out" >/dev/null && [ "$(pushes)" -eq "$k0" ]'
 printf 'ghp_wrongwrongwrongwrongwrongwrongwrong12\n' >"$W/bad-token"
 chmod 600 "$W/bad-token"
 b0=$(branches); p0=$(posts)
 out=$(printf '%s\n' "$(req run-gh-04 "$NEWDIFF")" | JIDO_GITHUB_TOKEN_FILE="$W/bad-token" PATH="$GITOPS_PATH" jido-gitops filter 2>>"$W/gitops.log")
-t_ok "a refused token: an error, nothing pushed or posted" 'jq -e "(.ok|not)" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+t_ok "a refused token: execution_error naming the failed fetch, nothing pushed or posted" 'jq -e ".error.code == \"execution_error\" and (.error.message | test(\"cannot fetch\"))" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
 chmod 644 "$W/bad-token"
 out=$(printf '%s\n' "$(req run-gh-05 "$NEWDIFF")" | JIDO_GITHUB_TOKEN_FILE="$W/bad-token" jido-gitops filter 2>/dev/null)
 t_ok "a token file readable by others is refused (secret_unavailable)" 'jq -e ".error.code == \"secret_unavailable\"" <<<"$out" >/dev/null'
