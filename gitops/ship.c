@@ -39,7 +39,19 @@ struct ship {
 	char owner[128];
 	json_t *report;
 	json_t *warnings;
+	int64_t t_phase;         /* start of the current phase (debug timing) */
 };
+
+/* Debug log of how long the phase that just ended took. */
+static void
+ship_phase(struct ship *s, const char *name)
+{
+	int64_t now = jido_now_ms();
+
+	jido_debug("gitops.phase", "{s:s,s:s,s:I}", "run_id", s->run_id ? s->run_id : "", "phase",
+	    name, "ms", (json_int_t)(now - s->t_phase));
+	s->t_phase = now;
+}
 
 static int
 ship_fail(char *why, size_t whylen, int code, const char *fmt, ...)
@@ -213,13 +225,16 @@ git_auth_failed(const char *err)
 
 /* The clone: created on first use, then fetched. On 0 *tip holds the base tip. */
 static int
-ship_clone(struct ship *s, char *tip, size_t tiplen, char *why, size_t whylen)
+ship_clone(struct ship *s, const char *cand, char *tip, size_t tiplen, char *why, size_t whylen)
 {
-	char err[512], ref[600], *out = NULL;
+	char err[512], ref[600], cref[700], *out = NULL;
 	struct stat st;
 	int rc;
 
 	snprintf(ref, sizeof(ref), "+refs/heads/%s:refs/remotes/origin/%s", s->p.base, s->p.base);
+	/* the run's branch and its twins in the same fetch (a pattern matches nothing quietly);
+	 * --prune drops candidates that are gone from the server */
+	snprintf(cref, sizeof(cref), "+refs/heads/%s*:refs/jido/cand/%s*", cand, cand);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (stat(s->dir, &st) != 0) {
 			char parent[4200];
@@ -227,17 +242,14 @@ ship_clone(struct ship *s, char *tip, size_t tiplen, char *why, size_t whylen)
 			*strrchr(parent, '/') = '\0';
 			if (jido_mkdirs(parent, 0700) != 0)
 				return ship_fail(why, whylen, JIDO_EINTERNAL, "cannot create %s", parent);
-			const char *argv[] = { "clone", "-q", "--no-checkout", "--", s->p.clone_url,
-				s->dir, NULL };
-			rc = gitops_git_run(&s->git, NULL, argv, s->token, NULL, NULL, err,
-			    sizeof(err));
-		} else {
-			rc = ship_git(s, 0, NULL, NULL, err, sizeof(err), "remote", "set-url", "origin",
-			    s->p.clone_url, NULL);
-			if (rc == 0)
-				rc = ship_git(s, 1, NULL, NULL, err, sizeof(err), "fetch", "-q",
-				    "--prune", "origin", ref, NULL);
+			const char *argv[] = { "init", "-q", "--", s->dir, NULL };
+			if (gitops_git_run(&s->git, NULL, argv, NULL, NULL, NULL, err, sizeof(err)) != 0)
+				return ship_fail(why, whylen, JIDO_EEXEC, "cannot create the clone: %s",
+				    err);
 		}
+		/* by URL, never by a remote's stored config: the project's clone_url rules */
+		rc = ship_git(s, 1, NULL, NULL, err, sizeof(err), "fetch", "-q", "--no-tags",
+		    "--prune", s->p.clone_url, ref, cref, NULL);
 		if (rc == 0 || attempt > 0 || !git_auth_failed(err))
 			break;
 		/* refresh the token (an installation token may have rotated) and retry once */
@@ -258,7 +270,6 @@ ship_clone(struct ship *s, char *tip, size_t tiplen, char *why, size_t whylen)
 	/* a clean tree at the base tip: nothing left from an earlier ship */
 	if (ship_git(s, 0, NULL, NULL, err, sizeof(err), "checkout", "-q", "-f", "--detach", tip,
 	    NULL) != 0 ||
-	    ship_git(s, 0, NULL, NULL, err, sizeof(err), "reset", "-q", "--hard", tip, NULL) != 0 ||
 	    ship_git(s, 0, NULL, NULL, err, sizeof(err), "clean", "-q", "-f", "-d", "-x", NULL) != 0)
 		return ship_fail(why, whylen, JIDO_EEXEC, "cannot reset the clone: %s", err);
 	return 0;
@@ -442,31 +453,27 @@ ship_pr_body(const struct ship *s, const struct gitops_diff *d)
 
 /* ------------------------------------------------------------------ branch */
 
-/* Is branch on the remote, and is its tip this run's commit? exists/ours set. */
+/* Is branch on the remote (ship_clone fetched every refs/heads/<candidate>* into
+ * refs/jido/cand/), and is its tip this run's commit? exists/ours set; *ref receives the
+ * local ref name. */
 static int
-ship_branch_probe(struct ship *s, const char *branch, int *exists, int *ours, char *why,
-    size_t whylen)
+ship_branch_probe(struct ship *s, const char *branch, int *exists, int *ours, char *ref,
+    size_t reflen)
 {
-	char ref[400], err[512], *out = NULL;
-	int rc;
+	char err[512], *out = NULL;
 
 	*exists = *ours = 0;
-	snprintf(ref, sizeof(ref), "refs/heads/%s", branch);
-	rc = ship_git(s, 1, NULL, &out, err, sizeof(err), "ls-remote", "--exit-code", "origin", ref,
-	    NULL);
-	free(out);
-	if (rc == 2)
+	snprintf(ref, reflen, "refs/jido/cand/%s", branch);
+	if (ship_git(s, 0, NULL, &out, err, sizeof(err), "rev-parse", "--verify", "-q", ref,
+	    NULL) != 0) {
+		free(out);
 		return 0;
-	if (rc != 0)
-		return ship_fail(why, whylen, JIDO_EEXEC, "cannot list %s: %s", branch, err);
-	*exists = 1;
-	char spec[900];
-	snprintf(spec, sizeof(spec), "+%s:refs/jido/probe", ref);
-	if (ship_git(s, 1, NULL, NULL, err, sizeof(err), "fetch", "-q", "origin", spec, NULL) != 0)
-		return ship_fail(why, whylen, JIDO_EEXEC, "cannot fetch %s: %s", branch, err);
+	}
+	free(out);
 	out = NULL;
+	*exists = 1;
 	if (ship_git(s, 0, NULL, &out, err, sizeof(err), "log", "-1",
-	    "--format=%(trailers:key=JidoCode-Run,valueonly)", "refs/jido/probe", NULL) == 0) {
+	    "--format=%(trailers:key=JidoCode-Run,valueonly)", ref, NULL) == 0) {
 		chomp(out);
 		*ours = out != NULL && strcmp(out, s->run_id) == 0;
 	}
@@ -477,19 +484,15 @@ ship_branch_probe(struct ship *s, const char *branch, int *exists, int *ours, ch
 /* Pick the branch: the run's name, or its "-2" twin when someone else holds it. *ours is
  * set when the picked branch already holds this run's commit (a retried ship). */
 static int
-ship_branch_pick(struct ship *s, int *ours, char *why, size_t whylen)
+ship_branch_pick(struct ship *s, const char *base, int *ours, char *ref, size_t reflen)
 {
-	char base[300], cand[2][300];
-	int exists, rc;
+	char cand[2][300];
+	int exists;
 
-	if (gitops_branch_name(&s->p, s->workflow, s->run_id, base, sizeof(base)) != 0)
-		return ship_fail(why, whylen, JIDO_EVALIDATION, "cannot make a branch name from "
-		    "workflow '%s' and run '%s'", s->workflow, s->run_id);
 	snprintf(cand[0], sizeof(cand[0]), "%s", base);
 	snprintf(cand[1], sizeof(cand[1]), "%.290s-2", base);
 	for (int i = 0; i < 2; i++) {
-		if ((rc = ship_branch_probe(s, cand[i], &exists, ours, why, whylen)) != 0)
-			return rc;
+		ship_branch_probe(s, cand[i], &exists, ours, ref, reflen);
 		if (!exists || *ours) {
 			snprintf(s->branch, sizeof(s->branch), "%s", cand[i]);
 			if (*ours)
@@ -510,7 +513,8 @@ ship_branch_pick(struct ship *s, int *ours, char *why, size_t whylen)
 
 /* ------------------------------------------------------------------ PR and comment */
 
-/* Open the PR (or find the one already open). On 0 *pr is a new reference. */
+/* Open the PR; the caller found none open for the branch (a race that opened one meanwhile
+ * is answered 422 and the open one is found). On 0 *pr is a new reference. */
 static int
 ship_pr(struct ship *s, const struct gitops_diff *d, const char *subject, json_t **pr,
     char *why, size_t whylen)
@@ -521,10 +525,7 @@ ship_pr(struct ship *s, const struct gitops_diff *d, const char *subject, json_t
 	int draft = s->p.pr_draft, rc;
 
 	*pr = NULL;
-	if ((rc = ship_find_pr(s, s->branch, pr, why, whylen)) != 0 || *pr != NULL) {
-		free(body);
-		return rc;
-	}
+	/* the caller has just looked for an open PR on the branch and found none */
 	if ((rc = ship_audit(s, "github.pr.create", s->branch, "intent", json_pack("{s:s,s:s,s:s}",
 	    "repo", s->p.repo, "head", s->branch, "base", s->p.base), why, whylen)) != 0) {
 		free(body);
@@ -772,6 +773,7 @@ ship_init(struct ship *s, struct gitops_ctx *c)
 	s->gh.timeout_s = 30;
 	s->report = gitops_report_new();
 	s->warnings = json_array();
+	s->t_phase = jido_now_ms();
 }
 
 static void
@@ -880,6 +882,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 	if ((rc = ship_token_fetch(&s, why, whylen)) != 0)
 		goto done;
 	known[0] = s.token;
+	ship_phase(&s, "token");
 	/* 3. the checks on the diff alone */
 	gitops_check_static(&d, &s.p, known, s.report);
 	if (gitops_report_first_failure(s.report) != NULL) {
@@ -897,9 +900,24 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		goto done;
 	}
 	s.git.home = home;
-	if ((rc = ship_clone(&s, tip, sizeof(tip), why, whylen)) != 0)
+	ship_phase(&s, "static_checks");
+	/* the branch name, checked before it is used in a refspec */
+	char cand[300], cref[400];
+	if (gitops_branch_name(&s.p, s.workflow, s.run_id, cand, sizeof(cand)) != 0) {
+		rc = ship_fail(why, whylen, JIDO_EVALIDATION, "cannot make a branch name from "
+		    "workflow '%s' and run '%s'", s.workflow, s.run_id);
 		goto done;
-	rc = ship_git(&s, 0, diff, NULL, err, sizeof(err), "apply", "--check", "--index",
+	}
+	gitops_check_target(&s.p, cand, s.report);
+	if (gitops_report_first_failure(s.report) != NULL) {
+		rc = ship_violation(&s, out, why, whylen);
+		goto done;
+	}
+	if ((rc = ship_clone(&s, cand, tip, sizeof(tip), why, whylen)) != 0)
+		goto done;
+	ship_phase(&s, "fetch_and_reset");
+	/* git apply is atomic: on failure nothing is applied */
+	rc = ship_git(&s, 0, diff, NULL, err, sizeof(err), "apply", "--index",
 	    "--whitespace=nowarn", "-", NULL);
 	int moved = s.p.base_sha[0] != '\0' && strncmp(tip, s.p.base_sha, strlen(s.p.base_sha)) != 0;
 	if (rc != 0) {
@@ -917,20 +935,16 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		    "diff applies on the new tip (rebased)", s.p.base, s.p.base_sha, tip);
 	else
 		gitops_report_add(s.report, "base_current", 1, "%s at %.12s", s.p.base, tip);
-	if (ship_git(&s, 0, diff, NULL, err, sizeof(err), "apply", "--index", "--whitespace=nowarn",
-	    "-", NULL) != 0) {
-		gitops_report_add(s.report, "clean_apply", 0, "%s", err);
+	gitops_report_add(s.report, "clean_apply", 1, "applied on %s at %.12s", s.p.base, tip);
+	ship_phase(&s, "apply");
+	/* 5. the branch: free, ours already, or its twin; and a safe target */
+	if ((rc = ship_branch_pick(&s, cand, &ours, cref, sizeof(cref))) != 0) {
 		rc = ship_violation(&s, out, why, whylen);
 		goto done;
 	}
-	gitops_report_add(s.report, "clean_apply", 1, "applied on %s at %.12s", s.p.base, tip);
-	/* 5. the branch: free, ours already, or its twin; and a safe target */
-	if ((rc = ship_branch_pick(&s, &ours, why, whylen)) != 0) {
-		if (rc == JIDO_EPOLICY)
-			rc = ship_violation(&s, out, why, whylen);
-		goto done;
-	}
-	gitops_check_target(&s.p, s.branch, s.report);
+	ship_phase(&s, "branch_probe");
+	if (strcmp(s.branch, cand) != 0) /* the twin: check it as a target too */
+		gitops_check_target(&s.p, s.branch, s.report);
 	if (gitops_report_first_failure(s.report) != NULL) {
 		rc = ship_violation(&s, out, why, whylen);
 		goto done;
@@ -950,6 +964,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 			goto done;
 		}
 		gitops_report_add(s.report, "no_open_pr", 1, "no pull request open for %s", s.branch);
+		ship_phase(&s, "find_pr");
 		/* 7. commit */
 		msg = ship_commit_msg(&s, &d, subject);
 		if (msg == NULL || ship_git(&s, 0, msg, NULL, err, sizeof(err), "commit", "-q",
@@ -959,12 +974,13 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		}
 	} else
 		gitops_report_add(s.report, "no_open_pr", 1, "%s is this run's own branch", s.branch);
-	if (ship_git(&s, 0, NULL, &commit, err, sizeof(err), "rev-parse", ours ? "refs/jido/probe" :
+	if (ship_git(&s, 0, NULL, &commit, err, sizeof(err), "rev-parse", ours ? cref :
 	    "HEAD", NULL) != 0) {
 		rc = ship_fail(why, whylen, JIDO_EEXEC, "%s", err);
 		goto done;
 	}
 	chomp(commit);
+	ship_phase(&s, "commit");
 	if (s.dry_run) {
 		char *body = ship_pr_body(&s, &d);
 		*out = json_pack("{s:b,s:s,s:s,s:O,s:{s:s,s:b},s:{s:s,s:s,s:s,s:s,s:b,s:O,s:O},s:s?,"
@@ -990,7 +1006,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		for (int attempt = 0; attempt < 2; attempt++) {
 			/* never --force: a branch that appeared meanwhile makes the push fail */
 			rc = ship_git(&s, 1, NULL, NULL, err, sizeof(err), "push", "-q", "--no-verify",
-			    "origin", refspec, NULL);
+			    s.p.clone_url, refspec, NULL);
 			if (rc == 0 || attempt > 0 || !git_auth_failed(err))
 				break;
 			jido_warn("gitops.auth_retry", "{s:s}", "step", "push");
@@ -1010,6 +1026,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		jido_info("gitops.pushed", "{s:s,s:s,s:s,s:s}", "run_id", s.run_id, "repo", s.p.repo,
 		    "branch", s.branch, "commit", commit);
 	}
+	ship_phase(&s, "push");
 	/* 9. the pull request (found when a retried ship already opened it) */
 	int existed = 0;
 	if (ours) {
@@ -1019,6 +1036,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 	}
 	if (pr == NULL && (rc = ship_pr(&s, &d, subject, &pr, why, whylen)) != 0)
 		goto done;
+	ship_phase(&s, "pr");
 	const char *pr_url = json_string_value(json_object_get(pr, "html_url"));
 	json_int_t pr_num = json_integer_value(json_object_get(pr, "number"));
 	/* 10. the comment on the issue (once per PR) */
@@ -1033,6 +1051,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		if (rc != 0)
 			goto done;
 	}
+	ship_phase(&s, "comment");
 	*out = json_pack("{s:s,s:s,s:{s:I,s:s?},s:O?,s:b,s:O,s:O}", "branch", s.branch, "commit",
 	    commit, "pr", "number", pr_num, "url", pr_url, "comment_url", comment_url,
 	    "already_shipped", ours, "checks", s.report, "warnings", s.warnings);
