@@ -213,7 +213,12 @@ out:
 				*--s = '\0';
 			last = strrchr(ebuf, '\n') ? strrchr(ebuf, '\n') + 1 : ebuf;
 		}
-		snprintf(err, errlen, "git %s failed (%d): %s", argv[0], rc, last);
+		if (status >= 0 && WIFSIGNALED(status))
+			snprintf(err, errlen, "git %s killed by signal %d (%s)%s", argv[0],
+			    WTERMSIG(status), WTERMSIG(status) == SIGSYS ? "SIGSYS: a syscall outside "
+			    "gitops's allowlist" : strsignal(WTERMSIG(status)), "");
+		else
+			snprintf(err, errlen, "git %s failed (%d): %s", argv[0], rc, last);
 	}
 	if (out != NULL && rc == 0) {
 		*out = obuf ? obuf : strdup("");
