@@ -37,7 +37,7 @@ for _ in $(seq 100); do [ -s "$D/port" ] && break; sleep 0.1; done
 PORT=$(cat "$D/port")
 nngcat --rep0 --listen "ipc://$D/aud.sock" --data '{"v":1,"id":null,"ok":true,"data":{"seq":1}}' >/dev/null 2>&1 &
 pids="$pids $!"
-JIDO_GITHUB_API_URL="http://127.0.0.1:$PORT" JIDO_GITHUB_TOKEN_FILE="$D/token" \
+JIDO_GITHUB_API_URL="http://127.0.0.1:$PORT" JIDO_GITHUB_GIT_URL="http://127.0.0.1:$PORT" JIDO_GITHUB_TOKEN_FILE="$D/token" \
     JIDO_SOCKET_AUDITOR="ipc://$D/aud.sock" JIDO_BUS_WATCHDOG_S=0 JIDO_LOG_LEVEL=${GITOPS_LOG_LEVEL:-info} "$BIN/jido-gitops" serve 2>"$D/gitops.log" &
 pids="$pids $!"
 for _ in $(seq 100); do [ -S "$JIDO_HOME/run/gitops.sock" ] && break; sleep 0.05; done

@@ -130,7 +130,9 @@ gitops_git_run(const struct gitops_git *g, const char *dir, const char *const *a
 		setpgid(0, 0);
 		if (dup2(pin[0], 0) < 0 || dup2(pout[1], 1) < 0 || dup2(perr[1], 2) < 0)
 			_exit(127);
-		if (ptok[0] >= 0) {
+		if (ptok[0] == 3) /* dup2 onto itself would keep close-on-exec */
+			fcntl(3, F_SETFD, 0);
+		else if (ptok[0] >= 0) {
 			if (dup2(ptok[0], 3) < 0)
 				_exit(127);
 		} else

@@ -866,6 +866,16 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 	if ((rc = gitops_project_from_json(json_object_get(data, "project"), &defs, 1, !from_job,
 	    &s.p, why, whylen)) != 0)
 		goto done;
+	/* The token goes wherever clone_url points: only to the configured GitHub. */
+	const char *gu = jido_conf_str(c->conf, "github.git_url");
+	size_t gl = strlen(gu);
+	while (gl > 0 && gu[gl - 1] == '/')
+		gl--;
+	if (gl == 0 || strncmp(s.p.clone_url, gu, gl) != 0 || s.p.clone_url[gl] != '/') {
+		rc = ship_fail(why, whylen, JIDO_EVALIDATION, "project.clone_url: must be under "
+		    "github.git_url (%.*s): the token is sent nowhere else", (int)gl, gu);
+		goto done;
+	}
 	snprintf(s.owner, sizeof(s.owner), "%.*s", (int)(strchr(s.p.repo, '/') - s.p.repo),
 	    s.p.repo);
 	if ((rc = gitops_diff_parse(diff, strlen(diff), &d, why, whylen)) != 0)

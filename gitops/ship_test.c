@@ -52,7 +52,8 @@ setup(void **state)
 	if (jido_conf_load("/dev/null", &conf, why, sizeof(why)) != 0 ||
 	    jido_conf_set(conf, "home", dir, why, sizeof(why)) != 0 ||
 	    jido_conf_set(conf, "github.token_file", path, why, sizeof(why)) != 0 ||
-	    jido_conf_set(conf, "github.api_url", "http://127.0.0.1:9", why, sizeof(why)) != 0)
+	    jido_conf_set(conf, "github.api_url", "http://127.0.0.1:9", why, sizeof(why)) != 0 ||
+	    jido_conf_set(conf, "github.git_url", "http://127.0.0.1:9", why, sizeof(why)) != 0)
 		return -1;
 	ctx.conf = conf;
 	ctx.home = dir;
@@ -116,6 +117,10 @@ test_bad_requests(void **state)
 		{ "{\"project\":{\"repo\":\"octo\",\"clone_url\":\"file:///x\"}}", "project.repo" },
 		{ "{\"project\":{\"repo\":\"o/r\",\"clone_url\":\"https://u:p@x/o/r.git\"}}",
 		  "credentials" },
+		{ "{\"project\":{\"repo\":\"o/r\",\"clone_url\":\"https://evil.example/o/r.git\"}}",
+		  "under github.git_url" },
+		{ "{\"project\":{\"repo\":\"o/r\",\"clone_url\":\"http://127.0.0.1:99/o/r.git\"}}",
+		  "under github.git_url" },
 	};
 	char why[512];
 	json_t *out;

@@ -274,6 +274,10 @@ t_ok "unknown field: validation_error naming it" 'jq -e ".error.code == \"valida
 out=$(ship "$(req run-bad-02 "$NEWDIFF" '.data.project.clone_url="https://x:'"$TOKEN"'@127.0.0.1/octo/hello.git"')")
 t_ok "credentials in clone_url: refused, and not echoed" 'jq -e ".error.code == \"validation_error\"" <<<"$out" >/dev/null && ! grep -qF "$TOKEN" <<<"$out"'
 
+b0=$(branches); p0=$(posts)
+out=$(ship "$(req run-bad-03 "$NEWDIFF" '.data.project.clone_url="http://127.0.0.2:'"$PORT"'/octo/hello.git"')")
+t_ok "clone_url outside github.git_url: refused before the token goes anywhere" 'jq -e ".error.code == \"validation_error\" and (.error.message | test(\"github.git_url\"))" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+
 # --- 8. a planner job in the daemon: accepted at once, result sent as planner.steps.result
 nngcat --rep0 --listen "ipc://$W/planner.sock" --ascii --data '{"v":1,"id":null,"ok":true,"data":{}}' >"$W/planner.log" 2>&1 &
 PIDS="$PIDS $!"
