@@ -895,6 +895,27 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 	ship_phase(&s, "token");
 	/* 3. the checks on the diff alone */
 	gitops_check_static(&d, &s.p, known, s.report);
+	/* what gitops itself posts (commit message, PR title and body, comment) is scanned too */
+	if (gitops_report_first_failure(s.report) == NULL) {
+		const char *what = NULL, *where = NULL, *k;
+		json_t *fv;
+		if ((what = gitops_secret_in_line(s.summary, strlen(s.summary), known)) != NULL)
+			where = "summary";
+		else if (s.title && (what = gitops_secret_in_line(s.title, strlen(s.title),
+		    known)) != NULL)
+			where = "title";
+		else
+			json_object_foreach((json_t *)s.facts, k, fv)
+				if (json_is_string(fv) && (what = gitops_secret_in_line(
+				    json_string_value(fv), json_string_length(fv), known)) != NULL) {
+					where = k;
+					break;
+				}
+		if (what != NULL) {
+			json_array_remove(s.report, json_array_size(s.report) - 1);
+			gitops_report_add(s.report, "secret_scan", 0, "the run's %s: %s", where, what);
+		}
+	}
 	if (gitops_report_first_failure(s.report) != NULL) {
 		rc = ship_violation(&s, out, why, whylen);
 		goto done;

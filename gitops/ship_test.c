@@ -195,6 +195,19 @@ test_static_violation_before_clone(void **state)
 	assert_null(strstr(dump, TOKEN));
 	free(dump);
 	json_decref(out);
+	/* a secret in what gitops would post itself: the summary or a fact */
+	json_t *d0 = req_ok(diff_ok);
+	json_object_set_new(d0, "summary", json_string("use key AKIAIOSFODNN7EXAMPLE"));
+	out = NULL;
+	assert_int_equal(ship(d0, &out, why, sizeof(why)), JIDO_EPOLICY);
+	assert_non_null(strstr(why, "secret_scan: the run's summary: AWS access key id"));
+	json_decref(out);
+	d0 = req_ok(diff_ok);
+	json_object_set_new(d0, "body", json_pack("{s:s}", "tests", "ok " TOKEN));
+	out = NULL;
+	assert_int_equal(ship(d0, &out, why, sizeof(why)), JIDO_EPOLICY);
+	assert_non_null(strstr(why, "secret_scan: the run's tests"));
+	json_decref(out);
 	/* a protected target */
 	json_t *d = req_ok(diff_ok);
 	json_object_set_new(json_object_get(d, "project"), "protected_branches",
