@@ -12,11 +12,17 @@
  * command and 30 s per GitHub call plus rate-limit waits of at most gitops.api_max_wait_s).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 
 #include "gitops.h"
 
@@ -28,10 +34,19 @@ static const char *const gitops_allow[] = { "mlock", "munlock", NULL };
 
 #define GITOPS_QUEUE_MAX 32
 
+extern const struct jido_proc gitops_proc; /* defined at the end of this file */
+
 struct gitops_priv {
 	struct gitops_ctx ctx;
 	json_t *queue; /* planner jobs waiting for the tick: array of requests */
 	int curl_ok;
+	/* the ship worker running the head job, if any */
+	pid_t wpid;
+	int wfd;        /* its stdout, non-blocking */
+	char *wbuf;
+	size_t wlen;
+	json_t *wjob;   /* the job it runs */
+	int64_t wstart;
 };
 
 static int
@@ -68,6 +83,14 @@ gitops_close(struct jido_srv *s)
 {
 	struct gitops_priv *g = jido_srv_priv(s);
 
+	if (g->wpid > 0) { /* draining: let the ship finish; its outcome is not reported */
+		close(g->wfd);
+		while (waitpid(g->wpid, NULL, 0) < 0 && errno == EINTR)
+			;
+		free(g->wbuf);
+		json_decref(g->wjob);
+		g->wpid = 0;
+	}
 	json_decref(g->queue);
 	g->queue = NULL;
 	if (g->curl_ok)
@@ -123,24 +146,15 @@ gitops_kind(int rc)
 	}
 }
 
-/* Ship the oldest queued planner job and report it back to the planner. */
+/* Send a job's outcome to the planner as planner.steps.result. Takes out. */
 static void
-gitops_tick(struct jido_srv *s)
+gitops_report_result(struct gitops_priv *g, const json_t *data, int rc, const char *why,
+    json_t *out)
 {
-	struct gitops_priv *g = jido_srv_priv(s);
-	json_t *job, *out = NULL, *res;
-	char why[1024] = "", url[4200];
+	json_t *res;
+	char url[4200];
 	struct jido_reply r;
-	int rc;
 
-	if (g->queue == NULL || json_array_size(g->queue) == 0)
-		return;
-	job = json_incref(json_array_get(g->queue, 0));
-	json_array_remove(g->queue, 0);
-	const char *verb = json_string_value(json_object_get(job, "verb"));
-	json_t *data = json_object_get(job, "data");
-	rc = gitops_run(g, verb, data, json_string_value(json_object_get(data, "run_id")), &out,
-	    why, sizeof(why));
 	if (rc == 0)
 		res = json_pack("{s:O,s:O,s:O,s:s,s:o}", "run_id", json_object_get(data, "run_id"),
 		    "seq", json_object_get(data, "seq"), "attempt", json_object_get(data, "attempt"),
@@ -167,7 +181,183 @@ gitops_tick(struct jido_srv *s)
 			    "job_id"), "why", r.message ? r.message : "");
 		jido_reply_free(&r);
 	}
-	json_decref(job);
+}
+
+/* Start a ship worker (this binary, `ship-worker`) for job: a fresh process with its own
+ * bus and curl state, fed the effective configuration, the token and the request on a
+ * pipe (never argv or the environment). 0 when it runs. */
+static int
+gitops_worker_start(struct gitops_priv *g, json_t *job, char *why, size_t whylen)
+{
+	size_t nkeys;
+	const struct jido_conf_key *keys = jido_conf_keys(&nkeys);
+	json_t *conf = json_object(), *in;
+	char *tok = NULL, *text;
+	int pin[2], pout[2], rc;
+	pid_t pid;
+
+	if ((rc = gitops_token_get(&g->ctx, &tok, why, whylen)) != 0) {
+		json_decref(conf);
+		return rc;
+	}
+	for (size_t i = 0; i < nkeys; i++) {
+		const char *v = jido_conf_str(g->ctx.conf, keys[i].name);
+		if (v != NULL)
+			json_object_set_new(conf, keys[i].name, json_string(v));
+	}
+	json_object_set_new(conf, "home", json_string(g->ctx.home));
+	json_object_set_new(conf, "gitops.work_dir", json_string(g->ctx.work));
+	in = json_pack("{s:o,s:s,s:O,s:O}", "conf", conf, "token", tok, "verb",
+	    json_object_get(job, "verb"), "data", json_object_get(job, "data"));
+	sodium_memzero(tok, strlen(tok));
+	sodium_free(tok);
+	text = in ? jido_json_dump(in) : NULL;
+	if (in != NULL) { /* wipe the token's copy inside the JSON before it is freed */
+		json_t *t = json_object_get(in, "token");
+		sodium_memzero((void *)json_string_value(t), json_string_length(t));
+	}
+	json_decref(in);
+	if (text == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return JIDO_EINTERNAL;
+	}
+	if (pipe2(pin, O_CLOEXEC) != 0) {
+		sodium_memzero(text, strlen(text));
+		free(text);
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return JIDO_EINTERNAL;
+	}
+	if (pipe2(pout, O_CLOEXEC) != 0) {
+		close(pin[0]);
+		close(pin[1]);
+		sodium_memzero(text, strlen(text));
+		free(text);
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return JIDO_EINTERNAL;
+	}
+	/* The worker's environment: ours without a credential file (it has no use for it). */
+	extern char **environ;
+	size_t ne = 0;
+	while (environ[ne] != NULL)
+		ne++;
+	char **envp = calloc(ne + 1, sizeof(*envp));
+	size_t k = 0;
+	for (size_t i = 0; envp != NULL && i < ne; i++)
+		if (strncmp(environ[i], "JIDO_PROC_CRED", 14) != 0)
+			envp[k++] = environ[i];
+	if (envp == NULL)
+		pid = -1;
+	else if ((pid = fork()) == 0) {
+		char *argv[] = { (char *)"jido-gitops", (char *)"ship-worker", NULL };
+		if (dup2(pin[0], 0) < 0 || dup2(pout[1], 1) < 0)
+			_exit(127);
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	free(envp);
+	close(pin[0]);
+	close(pout[1]);
+	if (pid < 0) {
+		close(pin[1]);
+		close(pout[0]);
+		sodium_memzero(text, strlen(text));
+		free(text);
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		return JIDO_EINTERNAL;
+	}
+	/* The request fits the pipe or the worker reads it while we write: it reads all of
+	 * stdin before anything else. */
+	size_t n = strlen(text), off = 0;
+	while (off < n) {
+		ssize_t w = write(pin[1], text + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(pin[1]);
+	sodium_memzero(text, n);
+	free(text);
+	fcntl(pout[0], F_SETFL, O_NONBLOCK);
+	g->wpid = pid;
+	g->wfd = pout[0];
+	g->wbuf = NULL;
+	g->wlen = 0;
+	g->wjob = job;
+	g->wstart = jido_now_ms();
+	return 0;
+}
+
+/* Collect the worker's answer when it is done; report it. */
+static void
+gitops_worker_poll(struct gitops_priv *g)
+{
+	char tmp[8192];
+	ssize_t n;
+	int status, rc = JIDO_EEXEC;
+	json_t *res = NULL, *out = NULL;
+	char why[1024];
+
+	while ((n = read(g->wfd, tmp, sizeof(tmp))) > 0) {
+		char *nb = realloc(g->wbuf, g->wlen + (size_t)n + 1);
+		if (nb == NULL)
+			break;
+		g->wbuf = nb;
+		memcpy(g->wbuf + g->wlen, tmp, (size_t)n);
+		g->wlen += (size_t)n;
+		g->wbuf[g->wlen] = '\0';
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return; /* more to come */
+	close(g->wfd);
+	g->wfd = -1;
+	while (waitpid(g->wpid, &status, 0) < 0 && errno == EINTR)
+		;
+	snprintf(why, sizeof(why), "the ship worker ended without an answer (%s %d)",
+	    WIFSIGNALED(status) ? "signal" : "status", WIFSIGNALED(status) ? WTERMSIG(status) :
+	    WEXITSTATUS(status));
+	if (g->wbuf != NULL && (res = json_loadb(g->wbuf, g->wlen, 0, NULL)) != NULL &&
+	    json_is_integer(json_object_get(res, "rc"))) {
+		rc = (int)json_integer_value(json_object_get(res, "rc"));
+		snprintf(why, sizeof(why), "%s", json_string_value(json_object_get(res, "why")) ?
+		    json_string_value(json_object_get(res, "why")) : "");
+		out = json_incref(json_object_get(res, "out"));
+		if (json_is_null(out)) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	jido_info("gitops.job_done", "{s:O,s:s,s:I}", "job_id", json_object_get(json_object_get(
+	    g->wjob, "data"), "job_id"), "code", rc ? jido_err_name(rc) : "ok", "ms",
+	    (json_int_t)(jido_now_ms() - g->wstart));
+	gitops_report_result(g, json_object_get(g->wjob, "data"), rc, why, out);
+	json_decref(res);
+	free(g->wbuf);
+	g->wbuf = NULL;
+	json_decref(g->wjob);
+	g->wjob = NULL;
+	g->wpid = 0;
+}
+
+/* The tick: collect a finished worker, start the next queued job. */
+static void
+gitops_tick(struct jido_srv *s)
+{
+	struct gitops_priv *g = jido_srv_priv(s);
+	char why[1024] = "";
+
+	if (g->wpid > 0)
+		gitops_worker_poll(g);
+	if (g->wpid > 0 || g->queue == NULL || json_array_size(g->queue) == 0)
+		return;
+	json_t *job = json_incref(json_array_get(g->queue, 0));
+	json_array_remove(g->queue, 0);
+	int rc = gitops_worker_start(g, job, why, sizeof(why));
+	if (rc != 0) {
+		gitops_report_result(g, json_object_get(job, "data"), rc, why, NULL);
+		json_decref(job);
+	}
 }
 
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
@@ -191,6 +381,11 @@ gitops_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char
 			snprintf(why, whylen, "a job needs job_id and run_id (strings), seq and attempt "
 			    "(integers)");
 			return JIDO_EVALIDATION;
+		}
+		if (g->wjob != NULL && json_equal(json_object_get(json_object_get(g->wjob, "data"),
+		    "job_id"), job_id)) {
+			*out = json_pack("{s:b,s:O,s:b}", "accepted", 1, "job_id", job_id, "duplicate", 1);
+			return 0;
 		}
 		json_array_foreach(g->queue, i, e)
 			if (json_equal(json_object_get(json_object_get(e, "data"), "job_id"), job_id)) {
@@ -350,7 +545,6 @@ gitops_check_main(int argc, char **argv)
 		return 111;
 	}
 	/* Nothing below needs more than the filter's allowlist. */
-	extern const struct jido_proc gitops_proc;
 	if (jido_seccomp_install(&gitops_proc.allow) != 0) {
 		fprintf(stderr, "jido-gitops: check failed: cannot install seccomp\n");
 		free(text);
@@ -390,12 +584,90 @@ usage:
 	return 2;
 }
 
+int
+gitops_worker_main(int argc, char **argv)
+{
+	struct jido_conf *conf = NULL;
+	struct gitops_priv g;
+	json_t *in, *conf_j, *v, *out = NULL, *res;
+	const char *k, *verb;
+	char why[1024] = "", *text, *tok = NULL, *dump;
+	size_t len;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	memset(&g, 0, sizeof(g));
+	text = slurp(stdin, 64u << 20, &len);
+	in = text ? json_loadb(text, len, 0, NULL) : NULL;
+	if (text != NULL) {
+		sodium_memzero(text, len);
+		free(text);
+	}
+	if (sodium_init() < 0 || !json_is_object(in) ||
+	    !json_is_object(conf_j = json_object_get(in, "conf")) ||
+	    jido_conf_load("/dev/null", &conf, why, sizeof(why)) != 0) {
+		fprintf(stderr, "jido-gitops: ship-worker failed: bad input or config %s\n", why);
+		json_decref(in);
+		jido_conf_free(conf);
+		return 2;
+	}
+	json_object_foreach(conf_j, k, v)
+		if (json_is_string(v) && jido_conf_set(conf, k, json_string_value(v), why,
+		    sizeof(why)) != 0) {
+			fprintf(stderr, "jido-gitops: ship-worker failed: %s\n", why);
+			json_decref(in);
+			jido_conf_free(conf);
+			return 2;
+		}
+	jido_log_set_level(jido_log_level_parse(jido_conf_str(conf, "log.level")));
+	signal(SIGPIPE, SIG_IGN);
+	json_t *t = json_object_get(in, "token");
+	if (json_is_string(t) && (tok = sodium_malloc(json_string_length(t) + 1)) != NULL) {
+		memcpy(tok, json_string_value(t), json_string_length(t) + 1);
+		sodium_memzero((void *)json_string_value(t), json_string_length(t));
+	}
+	g.ctx.conf = conf;
+	g.ctx.home = jido_conf_str(conf, "home");
+	snprintf(g.ctx.work, sizeof(g.ctx.work), "%s", jido_conf_str(conf, "gitops.work_dir"));
+	g.ctx.preset_token = tok;
+	verb = json_string_value(json_object_get(in, "verb"));
+	/* Started by serve, the worker already runs under gitops's allowlist (inherited
+	 * across execve); started any other way, it installs it. */
+	int filtered = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 2;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+	    (!filtered && jido_seccomp_install(&gitops_proc.allow) != 0)) {
+		rc = JIDO_EINTERNAL;
+		snprintf(why, sizeof(why), "the ship worker cannot start libcurl or seccomp");
+	} else if (verb == NULL || (strcmp(verb, "ship") != 0 && strcmp(verb, "comment") != 0)) {
+		rc = JIDO_EVALIDATION;
+		snprintf(why, sizeof(why), "unknown verb");
+	} else
+		rc = gitops_run(&g, verb, json_object_get(in, "data"), NULL, &out, why, sizeof(why));
+	res = json_pack("{s:i,s:s,s:s,s:o?}", "rc", rc, "code", rc ? jido_err_name(rc) : "ok",
+	    "why", why, "out", out);
+	dump = jido_json_dump(res);
+	rc = dump != NULL && printf("%s\n", dump) >= 0 && fflush(stdout) == 0 ? 0 : 111;
+	free(dump);
+	json_decref(res);
+	if (tok != NULL) {
+		sodium_memzero(tok, strlen(tok));
+		sodium_free(tok);
+	}
+	json_decref(in);
+	curl_global_cleanup();
+	jido_conf_free(conf);
+	return rc;
+}
+
 /* jido_main's hook for process-specific commands. */
 static int
 gitops_command(int argc, char **argv)
 {
 	if (strcmp(argv[0], "check") == 0)
 		return gitops_check_main(argc, argv);
+	if (strcmp(argv[0], "ship-worker") == 0)
+		return gitops_worker_main(argc, argv);
 	return -1;
 }
 
@@ -410,5 +682,6 @@ const struct jido_proc gitops_proc = {
 	.close = gitops_close,
 	.priv_size = sizeof(struct gitops_priv),
 	.command = gitops_command,
-	.command_usage = "  check            policy report of a diff on stdin (see check --help)\n",
+	.command_usage = "  check            policy report of a diff on stdin (see check --help)\n"
+	    "  ship-worker      (internal) one planner job from stdin, started by serve\n",
 };

@@ -161,7 +161,17 @@ struct gitops_ctx {
 	const char *home;
 	char work[4096]; /* gitops's clones */
 	int filter;      /* driven from stdin: no audit socket unless configured */
+	const char *preset_token; /* borrowed: a token handed over by the parent (ship
+	                           * worker); used for the first fetch of each ship */
 };
+
+/* Fetch the GitHub token as a ship would (github.token_file, else vault.get). On 0 *tok
+ * is a sodium_malloc'd NUL-ended copy the caller wipes and frees with sodium_free. */
+int gitops_token_get(struct gitops_ctx *c, char **tok, char *why, size_t whylen);
+/* The ship worker command: reads {conf, token, verb, data} on stdin, runs one ship or
+ * comment under gitops's allowlist, writes {rc, code, why, out} on stdout. Exit 0 when it
+ * answered. */
+int gitops_worker_main(int argc, char **argv);
 
 /* The ship flow for one gitops.ship request (data). On 0, *out is the reply data; on a
  * policy failure JIDO_EPOLICY with why = "<check>: <evidence>" and *out (when not NULL)

@@ -40,6 +40,7 @@ struct ship {
 	json_t *report;
 	json_t *warnings;
 	int64_t t_phase;         /* start of the current phase (debug timing) */
+	int preset_used;         /* the parent's token was taken (a refresh fetches anew) */
 };
 
 /* Debug log of how long the phase that just ended took. */
@@ -107,6 +108,11 @@ ship_token_fetch(struct ship *s, char *why, size_t whylen)
 	char url[4200], buf[1100];
 	int rc;
 
+	if (s->c->preset_token != NULL && !s->preset_used) {
+		s->preset_used = 1;
+		return ship_token_set(s, s->c->preset_token, strlen(s->c->preset_token), why,
+		    whylen);
+	}
 	if (file != NULL && file[0] != '\0') {
 		struct stat st;
 		int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -786,6 +792,22 @@ ship_done(struct ship *s)
 }
 
 int
+gitops_token_get(struct gitops_ctx *c, char **tok, char *why, size_t whylen)
+{
+	struct ship s;
+	int rc;
+
+	ship_init(&s, c);
+	s.preset_used = 1;
+	if ((rc = ship_token_fetch(&s, why, whylen)) == 0) {
+		*tok = s.token; /* handed over */
+		s.token = NULL;
+	}
+	ship_done(&s);
+	return rc;
+}
+
+int
 gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_t **out,
     char *why, size_t whylen)
 {
@@ -794,7 +816,7 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 	struct gitops_defaults defs;
 	const char *diff, *known[2] = { NULL, NULL };
 	char home[4400], tip[64], subject[GITOPS_SUBJECT_MAX + 8], err[600], *msg = NULL;
-	char *commit = NULL;
+	char *commit = NULL, *diff_nl = NULL;
 	json_t *data = NULL, *pr = NULL, *comment_url = NULL, *v;
 	int rc, ours = 0, have_diff = 0;
 
@@ -878,6 +900,17 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 	}
 	snprintf(s.owner, sizeof(s.owner), "%.*s", (int)(strchr(s.p.repo, '/') - s.p.repo),
 	    s.p.repo);
+	/* a diff whose last newline was trimmed in transit still applies */
+	size_t dl = strlen(diff);
+	if (dl > 0 && diff[dl - 1] != '\n') {
+		if ((diff_nl = malloc(dl + 2)) == NULL) {
+			rc = ship_fail(why, whylen, JIDO_EINTERNAL, "out of memory");
+			goto done;
+		}
+		memcpy(diff_nl, diff, dl);
+		memcpy(diff_nl + dl, "\n", 2);
+		diff = diff_nl;
+	}
 	if ((rc = gitops_diff_parse(diff, strlen(diff), &d, why, whylen)) != 0)
 		goto done;
 	have_diff = 1;
@@ -1093,6 +1126,7 @@ done:
 		    jido_err_name(rc), "why", why);
 	free(msg);
 	free(commit);
+	free(diff_nl);
 	json_decref(pr);
 	json_decref(comment_url);
 	if (have_diff)

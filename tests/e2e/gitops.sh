@@ -8,7 +8,9 @@
 # intent stops it; draft fallback, rate limits, 422s, planner jobs, dry runs, the check
 # filter; and the token appears in no log, .git/config, git command line or environment.
 . "$(dirname "$0")/../lib.sh"
-t_home
+# Our own prefix: other suites on a shared machine sweep /tmp/jido-e2e.* (short: ipc paths).
+JIDO_HOME=$(mktemp -d /tmp/jido-gitops.XXXXXX)
+export JIDO_HOME
 top=$(cd "$(dirname "$0")/../.." && pwd)
 DOUBLE="$top/tests/doubles/github"
 W="$JIDO_HOME/w"
@@ -70,8 +72,8 @@ export JIDO_GITHUB_TOKEN_FILE="$W/token"
 export JIDO_SOCKET_AUDITOR="ipc://$W/aud.sock"
 export JIDO_BUS_TIMEOUT_MS=2000
 GITOPS_PATH="$W/shim:$PATH"
-# t_ok NAME EXPR : PASS when the bash expression EXPR (evaluated here) succeeds.
-t_ok() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+# jqe ARGS... : jq -e on stdin, failing on empty input too (jq -e alone passes it).
+jqe() { local in; in=$(cat); [ -n "${in//[[:space:]]/}" ] && jq -e "$@" <<<"$in"; }
 # t_ok NAME EXPR : PASS when the bash expression EXPR (evaluated here) succeeds.
 t_ok() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
 
@@ -110,12 +112,12 @@ new file mode 100644
 @@ -0,0 +1 @@
 +on: push
 '
-t_ok "check: a clean diff exits 0" 'printf "%s" "$DIFF_OK" | jido-gitops check | jq -e .ok >/dev/null'
+t_ok "check: a clean diff exits 0" 'printf "%s" "$DIFF_OK" | jido-gitops check | jqe .ok >/dev/null'
 printf '%s' "$WF_DIFF" | jido-gitops check >"$W/c.json"
 rc=$?
-t_ok "check: a workflow change exits 1 naming forbidden_paths" '[ $rc -eq 1 ] && jq -e ".violation.check == \"forbidden_paths\"" "$W/c.json" >/dev/null'
+t_ok "check: a workflow change exits 1 naming forbidden_paths" '[ $rc -eq 1 ] && jqe ".violation.check == \"forbidden_paths\"" <"$W/c.json" >/dev/null'
 echo '{"max_diff_lines":2}' >"$W/proj.json"
-t_ok "check: --project limits apply (diff_size)" 'printf "%s" "$DIFF_OK" | jido-gitops check --project "$W/proj.json" | jq -e ".violation.check == \"diff_size\"" >/dev/null'
+t_ok "check: --project limits apply (diff_size)" 'printf "%s" "$DIFF_OK" | jido-gitops check --project "$W/proj.json" | jqe ".violation.check == \"diff_size\"" >/dev/null'
 jido-gitops check --bogus x </dev/null 2>/dev/null
 rc=$?
 t_ok "check: a bad option is a usage error (exit 2)" '[ $rc -eq 2 ]'
@@ -131,7 +133,7 @@ req run-e2e-0001 "$DIFF_OK" >"$W/r1.req"
 out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 30 --ascii --file "$W/r1.req")
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "$out" >"$W/r1.json"
-if jq -e '.ok and .data.branch == "jidocode/fix_issue/rune2e00" and (.data.pr.number|type) == "number" and (.data.comment_url|test("issuecomment"))' <<<"$out" >/dev/null; then
+if jqe '.ok and .data.branch == "jidocode/fix_issue/rune2e00" and (.data.pr.number|type) == "number" and (.data.comment_url|test("issuecomment"))' <<<"$out" >/dev/null; then
 	pass "ship: branch, push, PR and comment in ${ms} ms"
 else
 	fail "ship: $out"; tail -5 "$W/gitops-serve.log"
@@ -146,17 +148,17 @@ t_ok "commit: the configured identity" '[ "$(git --git-dir "$BARE" log -1 --form
 t_ok "commit: the diff is what was applied" 'git --git-dir "$BARE" show "$B:a.c" | grep -q "int c = 3;"'
 pr=$(state | jq '.repos["octo/hello"].pulls[0]')
 prbody=$(jq -r .body <<<"$pr")
-t_ok "PR: title, head, base, draft" 'jq -e --arg b "$B" ".title == \"Initialise b, add c\" and .head.ref == \$b and .base.ref == \"main\" and .draft == true" <<<"$pr" >/dev/null'
+t_ok "PR: title, head, base, draft" 'jqe --arg b "$B" ".title == \"Initialise b, add c\" and .head.ref == \$b and .base.ref == \"main\" and .draft == true" <<<"$pr" >/dev/null'
 t_ok "PR: body has summary, changes and the run's facts" 'for w in "initialise b and add c" "a.c" claude-code claude-sonnet 0.31 "12 passed" run-e2e-0001 fix_issue "Refs #7"; do grep -qF "$w" <<<"$prbody" || exit_w=$w; done; [ -z "${exit_w:-}" ]'
-t_ok "PR: label and reviewer" 'jq -e ".labels[0].name == \"jidocode\" and .requested_reviewers[0].login == \"alice\"" <<<"$pr" >/dev/null'
-t_ok "comment: on issue 7 with the PR link" 'state | jq -e ".repos[\"octo/hello\"].comments | length == 1 and (.[0].issue_number == 7) and (.[0].body | test(\"pull/1\"))" >/dev/null'
+t_ok "PR: label and reviewer" 'jqe ".labels[0].name == \"jidocode\" and .requested_reviewers[0].login == \"alice\"" <<<"$pr" >/dev/null'
+t_ok "comment: on issue 7 with the PR link" 'state | jqe ".repos[\"octo/hello\"].comments | length == 1 and (.[0].issue_number == 7) and (.[0].body | test(\"pull/1\"))" >/dev/null'
 seq_audit=$(jq -r 'select(.data.run_id == "run-e2e-0001") | .data.action + ":" + .data.result' <"$W/audit.log" 2>/dev/null | tr '\n' ' ')
 t_ok "audit: intent before and result after push, PR and comment" '[ "$seq_audit" = "git.push:intent git.push:ok github.pr.create:intent github.pr.create:ok github.comment.create:intent github.comment.create:ok " ]'
 
 # --- 3. the same run again: nothing new
 p0=$(posts)
 out=$(ship "$(cat "$W/r1.req")")
-t_ok "second ship: finds the open PR, already_shipped" 'jq -e ".ok and .data.already_shipped and .data.pr.number == 1" <<<"$out" >/dev/null'
+t_ok "second ship: finds the open PR, already_shipped" 'jqe ".ok and .data.already_shipped and .data.pr.number == 1" <<<"$out" >/dev/null'
 t_ok "second ship: no second PR, no second comment, no push" '[ "$(state | jq ".repos[\"octo/hello\"].pulls | length")" -eq 1 ] && [ "$(state | jq ".repos[\"octo/hello\"].comments | length")" -eq 1 ] && [ "$(posts)" -eq "$p0" ]'
 
 # --- 4. every policy check trips, and nothing is pushed or posted
@@ -166,7 +168,7 @@ expect_violation() {
 	b0=$(branches)
 	p0=$(posts)
 	out=$(ship "$3")
-	if jq -e --arg c "$2" '(.ok|not) and .error.code == "policy_violation" and (.error.message | startswith("policy_violation: " + $c + ":"))' <<<"$out" >/dev/null &&
+	if jqe --arg c "$2" '(.ok|not) and .error.code == "policy_violation" and (.error.message | startswith("policy_violation: " + $c + ":"))' <<<"$out" >/dev/null &&
 	    [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]; then
 		pass "policy $2 ($1): refused, nothing pushed or posted"
 	else
@@ -213,7 +215,7 @@ expect_violation "a PR is open for the branch" no_open_pr "$(req run-pol-12 "$DI
 OTHER=$(git -C "$W/seed" rev-parse other)
 expect_violation "branch and twin taken" branch_collision "$(req run-pol-13 "$DIFF_OK")"
 out=$(ship "$(req run-pol-14 "$DIFF_OK")")
-t_ok "branch_collision: a taken name gets the deterministic -2 suffix, never overwritten" 'jq -e ".ok and .data.branch == \"jidocode/fix_issue/runpol14-2\"" <<<"$out" >/dev/null && [ "$(git --git-dir "$BARE" rev-parse jidocode/fix_issue/runpol14)" = "$OTHER" ]'
+t_ok "branch_collision: a taken name gets the deterministic -2 suffix, never overwritten" 'jqe ".ok and .data.branch == \"jidocode/fix_issue/runpol14-2\"" <<<"$out" >/dev/null && [ "$(git --git-dir "$BARE" rev-parse jidocode/fix_issue/runpol14)" = "$OTHER" ]'
 # the base moved under the diff
 (cd "$W/seed" && sed -i 's/^int b;/int bb;/' a.c && git -c user.name=o -c user.email=o@x commit -qam moved &&
 	git push -q "$BARE" main)
@@ -226,57 +228,57 @@ NEWDIFF='diff --git a/README.md b/README.md
 +More words.
 '
 out=$(ship "$(req run-pol-16 "$NEWDIFF" ".data.project.base_sha=\"$BASE_SHA\"")")
-t_ok "base_current: a moved base that still applies is rebased onto" 'jq -e ".ok and ([.data.checks[] | select(.check == \"base_current\") | .evidence | test(\"rebased\")] | any)" <<<"$out" >/dev/null'
+t_ok "base_current: a moved base that still applies is rebased onto" 'jqe ".ok and ([.data.checks[] | select(.check == \"base_current\") | .evidence | test(\"rebased\")] | any)" <<<"$out" >/dev/null'
 
 # --- 5. audit first: a refused or missing auditor means nothing is pushed
 b0=$(branches); p0=$(posts)
 out=$(printf '%s\n' "$(req run-aud-01 "$NEWDIFF")" | JIDO_SOCKET_AUDITOR="ipc://$W/aud-no.sock" PATH="$GITOPS_PATH" jido-gitops filter 2>>"$W/gitops.log")
-t_ok "audit refused: unavailable, nothing pushed or posted" 'jq -e ".error.code == \"unavailable\"" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+t_ok "audit refused: unavailable, nothing pushed or posted" 'jqe ".error.code == \"unavailable\"" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
 out=$(printf '%s\n' "$(req run-aud-02 "$NEWDIFF")" | JIDO_BUS_TIMEOUT_MS=300 JIDO_SOCKET_AUDITOR="ipc://$W/nobody.sock" PATH="$GITOPS_PATH" jido-gitops filter 2>>"$W/gitops.log")
-t_ok "auditor absent: unavailable, nothing pushed or posted" 'jq -e ".error.code == \"unavailable\"" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+t_ok "auditor absent: unavailable, nothing pushed or posted" 'jqe ".error.code == \"unavailable\"" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
 
 # --- 6. GitHub's answers: draft fallback, rate limits, 422, a wrong token
 curl -s -X POST "$API/_double/gitops/config" -d '{"draft_unsupported":true}' >/dev/null
 out=$(ship "$(req run-gh-01 "$NEWDIFF")")
-t_ok "draft refused (422): retried as a normal PR, with a warning" 'jq -e ".ok and (.data.warnings[0] | test(\"draft\"))" <<<"$out" >/dev/null && state | jq -e "[.repos[\"octo/hello\"].pulls[] | select(.head.ref == \"jidocode/fix_issue/rungh01\")][0].draft == false" >/dev/null'
+t_ok "draft refused (422): retried as a normal PR, with a warning" 'jqe ".ok and (.data.warnings[0] | test(\"draft\"))" <<<"$out" >/dev/null && state | jqe "[.repos[\"octo/hello\"].pulls[] | select(.head.ref == \"jidocode/fix_issue/rungh01\")][0].draft == false" >/dev/null'
 curl -s -X POST "$API/_double/gitops/config" -d '{"draft_unsupported":false}' >/dev/null
 curl -s -X POST "$API/_double/gitops/inject" -d '{"method":"POST","path":"/pulls$","status":429,"headers":{"Retry-After":"1"},"body":{"message":"You have exceeded a secondary rate limit."},"count":1}' >/dev/null
 curl -s -X POST "$API/_double/gitops/inject" -d '{"method":"POST","path":"/comments$","status":403,"headers":{"X-RateLimit-Remaining":"0","X-RateLimit-Reset":"'"$(($(date +%s) + 1))"'"},"body":{"message":"API rate limit exceeded"},"count":1}' >/dev/null
 out=$(ship "$(req run-gh-02 "$NEWDIFF")")
-t_ok "rate limits (429 Retry-After, 403 X-RateLimit-Reset): waited and retried" 'jq -e ".ok and .data.pr.number > 0 and (.data.comment_url|type) == \"string\"" <<<"$out" >/dev/null && [ "$(dlog | jq "[.[] | select(.method == \"POST\" and (.path | endswith(\"/pulls\")) and .body.head == \"jidocode/fix_issue/rungh02\")] | length")" -eq 2 ]'
+t_ok "rate limits (429 Retry-After, 403 X-RateLimit-Reset): waited and retried" 'jqe ".ok and .data.pr.number > 0 and (.data.comment_url|type) == \"string\"" <<<"$out" >/dev/null && [ "$(dlog | jq "[.[] | select(.method == \"POST\" and (.path | endswith(\"/pulls\")) and .body.head == \"jidocode/fix_issue/rungh02\")] | length")" -eq 2 ]'
 curl -s -X POST "$API/_double/gitops/inject" -d '{"method":"POST","path":"/pulls$","status":422,"body":{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"No commits between main and the head"}]},"count":1}' >/dev/null
 c0=$(state | jq '.repos["octo/hello"].comments | length')
 out=$(ship "$(req run-gh-03 "$NEWDIFF")")
-t_ok "PR 422: provider_error with GitHub's message, the pushed branch kept, no comment" 'jq -e ".error.code == \"provider_error\" and (.error.message | test(\"No commits between\")) and (.error.message | test(\"kept\"))" <<<"$out" >/dev/null && branches | grep -q rungh03 && [ "$(state | jq ".repos[\"octo/hello\"].comments | length")" -eq "$c0" ]'
+t_ok "PR 422: provider_error with GitHub's message, the pushed branch kept, no comment" 'jqe ".error.code == \"provider_error\" and (.error.message | test(\"No commits between\")) and (.error.message | test(\"kept\"))" <<<"$out" >/dev/null && branches | grep -q rungh03 && [ "$(state | jq ".repos[\"octo/hello\"].comments | length")" -eq "$c0" ]'
 pushes() { dlog | jq '[.[] | select(.kind == "git" and .auth and (.path | test("git-receive-pack$")))] | length'; }
 k0=$(pushes)
 out=$(ship "$(req run-gh-03 "$NEWDIFF")")
-t_ok "PR 422 then a retried ship: the kept branch gets its PR and comment, no second push" 'jq -e ".ok and .data.already_shipped and .data.pr.number > 0 and (.data.comment_url|type) == \"string\"" <<<"$out" >/dev/null && [ "$(pushes)" -eq "$k0" ]'
+t_ok "PR 422 then a retried ship: the kept branch gets its PR and comment, no second push" 'jqe ".ok and .data.already_shipped and .data.pr.number > 0 and (.data.comment_url|type) == \"string\"" <<<"$out" >/dev/null && [ "$(pushes)" -eq "$k0" ]'
 printf 'ghp_wrongwrongwrongwrongwrongwrongwrong12\n' >"$W/bad-token"
 chmod 600 "$W/bad-token"
 b0=$(branches); p0=$(posts)
 out=$(printf '%s\n' "$(req run-gh-04 "$NEWDIFF")" | JIDO_GITHUB_TOKEN_FILE="$W/bad-token" PATH="$GITOPS_PATH" jido-gitops filter 2>>"$W/gitops.log")
-t_ok "a refused token: execution_error naming the failed fetch, nothing pushed or posted" 'jq -e ".error.code == \"execution_error\" and (.error.message | test(\"cannot fetch\"))" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+t_ok "a refused token: execution_error naming the failed fetch, nothing pushed or posted" 'jqe ".error.code == \"execution_error\" and (.error.message | test(\"cannot fetch\"))" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
 chmod 644 "$W/bad-token"
 out=$(printf '%s\n' "$(req run-gh-05 "$NEWDIFF")" | JIDO_GITHUB_TOKEN_FILE="$W/bad-token" jido-gitops filter 2>/dev/null)
-t_ok "a token file readable by others is refused (secret_unavailable)" 'jq -e ".error.code == \"secret_unavailable\"" <<<"$out" >/dev/null'
+t_ok "a token file readable by others is refused (secret_unavailable)" 'jqe ".error.code == \"secret_unavailable\"" <<<"$out" >/dev/null'
 
 # --- 7. dry run, comment, bad input
 b0=$(branches); p0=$(posts)
 out=$(ship "$(req run-dry-01 "$NEWDIFF" '.data.dry_run=true')")
-t_ok "dry_run: branch and commit reported, would_open_pr, nothing pushed or posted" 'jq -e ".ok and .data.dry_run and (.data.commit|length) == 40 and .data.would_open_pr.head == \"jidocode/fix_issue/rundry01\"" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+t_ok "dry_run: branch and commit reported, would_open_pr, nothing pushed or posted" 'jqe ".ok and .data.dry_run and (.data.commit|length) == 40 and .data.would_open_pr.head == \"jidocode/fix_issue/rundry01\"" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
 out=$(ship '{"v":1,"type":"gitops.comment","id":"c","data":{"repo":"octo/hello","issue":9,"body":"Thanks, triaged as a bug."}}')
-t_ok "gitops.comment posts an issue comment" 'jq -e ".ok and (.data.comment_url | test(\"issues/9#\"))" <<<"$out" >/dev/null'
+t_ok "gitops.comment posts an issue comment" 'jqe ".ok and (.data.comment_url | test(\"issues/9#\"))" <<<"$out" >/dev/null'
 out=$(ship '{"v":1,"type":"gitops.comment","id":"c","data":{"repo":"octo/hello","issue":9,"body":"key ghp_abcdefghijklmnopqrstuvwxyz0123456789AB"}}')
-t_ok "gitops.comment refuses a secret" 'jq -e ".error.code == \"policy_violation\"" <<<"$out" >/dev/null'
+t_ok "gitops.comment refuses a secret" 'jqe ".error.code == \"policy_violation\"" <<<"$out" >/dev/null'
 out=$(ship "$(req run-bad-01 "$NEWDIFF" '.data.colour="red"')")
-t_ok "unknown field: validation_error naming it" 'jq -e ".error.code == \"validation_error\" and (.error.message | test(\"colour\"))" <<<"$out" >/dev/null'
+t_ok "unknown field: validation_error naming it" 'jqe ".error.code == \"validation_error\" and (.error.message | test(\"colour\"))" <<<"$out" >/dev/null'
 out=$(ship "$(req run-bad-02 "$NEWDIFF" '.data.project.clone_url="https://x:'"$TOKEN"'@127.0.0.1/octo/hello.git"')")
-t_ok "credentials in clone_url: refused, and not echoed" 'jq -e ".error.code == \"validation_error\"" <<<"$out" >/dev/null && ! grep -qF "$TOKEN" <<<"$out"'
+t_ok "credentials in clone_url: refused, and not echoed" 'jqe ".error.code == \"validation_error\"" <<<"$out" >/dev/null && ! grep -qF "$TOKEN" <<<"$out"'
 
 b0=$(branches); p0=$(posts)
 out=$(ship "$(req run-bad-03 "$NEWDIFF" '.data.project.clone_url="http://127.0.0.2:'"$PORT"'/octo/hello.git"')")
-t_ok "clone_url outside github.git_url: refused before the token goes anywhere" 'jq -e ".error.code == \"validation_error\" and (.error.message | test(\"github.git_url\"))" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
+t_ok "clone_url outside github.git_url: refused before the token goes anywhere" 'jqe ".error.code == \"validation_error\" and (.error.message | test(\"github.git_url\"))" <<<"$out" >/dev/null && [ "$(branches)" = "$b0" ] && [ "$(posts)" -eq "$p0" ]'
 
 # --- 8. a planner job in the daemon: accepted at once, result sent as planner.steps.result
 nngcat --rep0 --listen "ipc://$W/planner.sock" --ascii --data '{"v":1,"id":null,"ok":true,"data":{}}' >"$W/planner.log" 2>&1 &
@@ -290,14 +292,14 @@ sleep 0.2
 jq -nc --arg d "$(printf 'diff --git a/NEW.md b/NEW.md\nnew file mode 100644\n--- /dev/null\n+++ b/NEW.md\n@@ -0,0 +1 @@\n+new\n')" \
     '{v:1,type:"gitops.ship",id:"j",corr:"run-job-0001",data:{job_id:"run-job-0001:6:0",run_id:"run-job-0001",seq:6,attempt:0,kind:"ship",step:{id:"ship",kind:"ship"},workflow:"fix_issue",project:{id:1,full_name:"octo/hello",settings:{default_branch:"main",branch_prefix:"jidocode/",max_diff_lines:500,forbidden_paths:[".github/workflows/**"],allowed_paths:[],pr:{draft:true,labels:["jidocode"],reviewers:[]},auto_ship:false}},issue:11,dry_run:false,timeout_s:600,deadline_ms:0,inputs:{fetch:{title:"Add NEW.md"},code:{diff:$d,summary:"add NEW.md"}},reply_to:"planner.steps.result"}}' >"$W/job.req"
 out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 5 --ascii --file "$W/job.req")
-t_ok "planner job: accepted at once" 'jq -e ".ok and .data.accepted" <<<"$out" >/dev/null'
-planner_done() { grep -h 'planner.steps.result' "$W/planner.log" | jq -e '.data.status == "done" and .data.seq == 6 and .data.result.pr.number > 0' >/dev/null; }
+t_ok "planner job: accepted at once" 'jqe ".ok and .data.accepted" <<<"$out" >/dev/null'
+planner_done() { grep -h 'planner.steps.result' "$W/planner.log" | jqe '.data.status == "done" and .data.seq == 6 and .data.result.pr.number > 0' >/dev/null; }
 t_ok "planner job: planner.steps.result done with the PR" 't_wait 15 planner_done'
 
 # --- 9. the whole conversation was valid GitHub API, and the token leaked nowhere
-t_ok "every REST request validates against GitHub's OpenAPI description" 'dlog | jq -e "[.[] | select(.kind == \"rest\")] | length > 10 and all(.valid)" >/dev/null'
-t_ok "every REST request carried the API version header" 'dlog | jq -e "[.[] | select(.kind == \"rest\" and .auth)] | all(.api_version == \"2022-11-28\")" >/dev/null'
-t_ok "git over HTTP asked for the token (401 first) and got it from the helper" 'dlog | jq -e "[.[] | select(.kind == \"git\")] | any(.auth == false and .had_credentials == false) and any(.auth and (.path | test(\"receive-pack\")))" >/dev/null'
+t_ok "every REST request validates against GitHub's OpenAPI description" 'dlog | jqe "[.[] | select(.kind == \"rest\")] | length > 10 and all(.valid)" >/dev/null'
+t_ok "every REST request carried the API version header" 'dlog | jqe "[.[] | select(.kind == \"rest\" and .auth)] | all(.api_version == \"2022-11-28\")" >/dev/null'
+t_ok "git over HTTP asked for the token (401 first) and got it from the helper" 'dlog | jqe "[.[] | select(.kind == \"git\")] | any(.auth == false and .had_credentials == false) and any(.auth and (.path | test(\"receive-pack\")))" >/dev/null'
 leaks=""
 for f in "$W/gitops.log" "$W/gitops-serve.log" "$W/audit.log" "$W/planner.log" "$W/double.log" "$W/git-calls.log" "$W/r1.json"; do
 	grep -qF "$TOKEN" "$f" 2>/dev/null && leaks="$leaks $f"
