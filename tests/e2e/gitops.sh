@@ -295,6 +295,10 @@ out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 5 -
 t_ok "planner job: accepted at once" 'jqe ".ok and .data.accepted" <<<"$out" >/dev/null'
 planner_done() { grep -h 'planner.steps.result' "$W/planner.log" | jqe '.data.status == "done" and .data.seq == 6 and .data.result.pr.number > 0' >/dev/null; }
 t_ok "planner job: planner.steps.result done with the PR" 't_wait 15 planner_done'
+jq -nc '{v:1,type:"gitops.comment",id:"k",data:{job_id:"run-job-0002:5:0",run_id:"run-job-0002",seq:5,attempt:0,kind:"comment",step:{id:"reply",kind:"comment",body:"{{compose.output}}"},workflow:"issue_triage",project:{id:1,full_name:"octo/hello",settings:{}},issue:12,dry_run:false,inputs:{compose:{output:"Looks like a duplicate of #3."}},reply_to:"planner.steps.result"}}' >"$W/job2.req"
+out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 5 --ascii --file "$W/job2.req")
+comment_done() { grep -h '"seq":5' "$W/planner.log" | jqe '.data.status == "done" and (.data.result.comment_url | test("issues/12#"))' >/dev/null; }
+t_ok "planner comment job (issue_triage reply): accepted, comment posted, result reported" 'jqe ".ok and .data.accepted" <<<"$out" >/dev/null && t_wait 15 comment_done && state | jqe "[.repos[\"octo/hello\"].comments[] | select(.issue_number == 12)][0].body == \"Looks like a duplicate of #3.\"" >/dev/null'
 
 # --- 9. the whole conversation was valid GitHub API, and the token leaked nowhere
 t_ok "every REST request validates against GitHub's OpenAPI description" 'dlog | jqe "[.[] | select(.kind == \"rest\")] | length > 10 and all(.valid)" >/dev/null'
@@ -316,4 +320,5 @@ t_ok "the git shim saw gitops's commands (the leak check looked at something)" '
 t_ok "no SIGSYS: gitops's allowlist covers git over HTTP" '! grep -qi "bad system call\|SIGSYS" "$W/gitops.log" "$W/gitops-serve.log"'
 kill "$GPID" 2>/dev/null
 wait "$GPID" 2>/dev/null
+t_ok "no sanitizer report in gitops's logs (make asan)" '! grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$W/gitops.log" "$W/gitops-serve.log"'
 t_done
