@@ -30,6 +30,7 @@ struct gh_hdrs {
 	long long reset;      /* epoch seconds, 0 when absent */
 };
 
+/* libcurl write callback: append to a gh_buf, refusing more than GH_BODY_MAX. */
 static size_t
 gh_on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -50,6 +51,7 @@ gh_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* libcurl header callback: keep the rate-limit headers. */
 static size_t
 gh_on_header(char *data, size_t size, size_t nmemb, void *arg)
 {

@@ -49,6 +49,7 @@ struct gitops_priv {
 	int64_t wstart;
 };
 
+/* Before seccomp: the work directory, libcurl, the job queue. */
 static int
 gitops_open(struct jido_srv *s, char *why, size_t whylen)
 {
@@ -78,6 +79,7 @@ gitops_open(struct jido_srv *s, char *why, size_t whylen)
 	return 0;
 }
 
+/* Release what open made; a running worker is waited for. */
 static void
 gitops_close(struct jido_srv *s)
 {
@@ -407,6 +409,7 @@ gitops_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char
 
 /* ------------------------------------------------------------------ check filter */
 
+/* The check filter's usage text. */
 static void
 check_usage(FILE *f)
 {

@@ -21,6 +21,7 @@ static const char *const policy_ci_paths[] = {
 	"bitbucket-pipelines.yml", ".cirrus.yml", NULL
 };
 
+/* Write a one-line reason into why; returns JIDO_EVALIDATION. */
 static int
 pol_fail(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -90,6 +91,7 @@ proj_list(const json_t *o, const char *key, json_t **dst, char *why, size_t whyl
 	return 0;
 }
 
+/* "a, b,c" as a new array of strings (caller releases). */
 static json_t *
 split_csv(const char *s)
 {
@@ -102,6 +104,7 @@ split_csv(const char *s)
 	return a;
 }
 
+/* An optional non-negative integer field into *dst (left alone when absent). */
 static int
 proj_int(const json_t *o, const char *key, long *dst, char *why, size_t whylen)
 {
@@ -115,6 +118,7 @@ proj_int(const json_t *o, const char *key, long *dst, char *why, size_t whylen)
 	return 0;
 }
 
+/* An optional boolean field into *dst (left alone when absent). */
 static int
 proj_bool(const json_t *o, const char *key, int *dst, char *why, size_t whylen)
 {
@@ -128,6 +132,7 @@ proj_bool(const json_t *o, const char *key, int *dst, char *why, size_t whylen)
 	return 0;
 }
 
+/* 1 when key is one of names (NULL-terminated). */
 static int
 proj_known(const char *key, const char *const *names)
 {
@@ -316,6 +321,7 @@ diff_path(const char *s, size_t n, const char *prefix)
 	return out;
 }
 
+/* Append a zeroed file entry to d; NULL when out of memory. */
 static struct gitops_diff_file *
 diff_file_new(struct gitops_diff *d)
 {
@@ -328,6 +334,7 @@ diff_file_new(struct gitops_diff *d)
 	return &f[d->n++];
 }
 
+/* Replace *dst by v (takes v; NULL leaves *dst alone). */
 static void
 diff_set(char **dst, char *v)
 {
@@ -566,6 +573,7 @@ path_unsafe(const char *path)
 
 /* ------------------------------------------------------------------ secret scan */
 
+/* Characters of a token body. */
 static int
 is_tok(int c)
 {
@@ -631,6 +639,7 @@ entropy(const char *s, size_t n)
 	return h;
 }
 
+/* needle in the hn bytes at h (not NUL-terminated), or NULL. */
 static const char *
 memfind(const char *h, size_t hn, const char *needle)
 {

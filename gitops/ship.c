@@ -54,6 +54,7 @@ ship_phase(struct ship *s, const char *name)
 	s->t_phase = now;
 }
 
+/* Write a one-line reason into why; returns code. */
 static int
 ship_fail(char *why, size_t whylen, int code, const char *fmt, ...)
 {
@@ -195,6 +196,8 @@ ship_audit(struct ship *s, const char *action, const char *subject, const char *
 
 /* ------------------------------------------------------------------ git helpers */
 
+/* Run git in the clone with the NULL-terminated arguments after errlen; the token goes
+ * to its credential helper when with_token. As gitops_git_run. */
 static int
 ship_git(struct ship *s, int with_token, const char *stdin_text, char **out, char *err,
     size_t errlen, ...)
@@ -212,6 +215,7 @@ ship_git(struct ship *s, int with_token, const char *stdin_text, char **out, cha
 	    out, err, errlen);
 }
 
+/* Drop trailing newlines in place (t may be NULL). */
 static void
 chomp(char *t)
 {
@@ -665,6 +669,7 @@ ship_comment_exists(struct ship *s, long n, const char *url)
 
 /* ------------------------------------------------------------------ the request */
 
+/* An optional or required string field of at most max bytes; *out borrows from d. */
 static int
 req_str(const json_t *d, const char *key, int required, size_t max, const char **out, char *why,
     size_t whylen)
@@ -763,6 +768,7 @@ ship_kill_switch(const struct gitops_ctx *c)
 	return stat(path, &st) == 0;
 }
 
+/* A fresh ship for c: settings from the config, empty report and warnings. */
 static void
 ship_init(struct ship *s, struct gitops_ctx *c)
 {
@@ -782,6 +788,7 @@ ship_init(struct ship *s, struct gitops_ctx *c)
 	s->t_phase = jido_now_ms();
 }
 
+/* Release what a ship holds; the token is wiped. */
 static void
 ship_done(struct ship *s)
 {
