@@ -84,7 +84,11 @@ function createGitopsRoutes(opts) {
     if (!m) return false;
     const full = `${m[1]}/${m[2]}`;
     const rest = m[3];
-    if (!/^\/(pulls|issues)(\/|$)/.test(rest)) return false;
+    // Only the routes below are ours; anything else is left, untouched, to other modules.
+    const mine = [['GET', /^\/pulls$/], ['POST', /^\/pulls$/], ['GET', /^\/pulls\/\d+$/],
+      ['POST', /^\/pulls\/\d+\/requested_reviewers$/], ['POST', /^\/issues\/\d+\/labels$/],
+      ['POST', /^\/issues\/\d+\/comments$/], ['GET', /^\/issues\/\d+\/comments$/]];
+    if (!mine.some(([meth, re]) => meth === req.method && re.test(rest))) return false;
     let json;
     if (body.length) {
       try { json = JSON.parse(body.toString('utf8')); } catch (e) {
@@ -154,8 +158,6 @@ function createGitopsRoutes(opts) {
       send(res, 201, c);
     } else if (req.method === 'GET' && (mm = /^\/issues\/(\d+)\/comments$/.exec(rest))) {
       send(res, 200, r.comments.filter((c) => c.issue_number === Number(mm[1])));
-    } else {
-      return false;
     }
     return true;
   }
