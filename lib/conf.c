@@ -44,6 +44,18 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "web.listen", JIDO_CONF_STR, "127.0.0.1:4000", 0, "owner UI and REST API address" },
 	{ "ingest.listen", JIDO_CONF_STR, "127.0.0.1:4001", 0, "GitHub webhook receiver address" },
 	{ "github.api_url", JIDO_CONF_STR, "https://api.github.com", 0, "GitHub REST API base URL" },
+	/* gitops (issue 9) */
+	{ "github.git_url", JIDO_CONF_STR, "https://github.com", 0, "base of clone URLs (<url>/<owner>/<repo>.git)" },
+	{ "github.token_file", JIDO_CONF_PATH, "", 0, "tests without the vault: 0600 file holding the GitHub token (else vault.get github.token)" },
+	{ "gitops.work_dir", JIDO_CONF_PATH, "", 0, "gitops's own clones (default: home/gitops)" },
+	{ "gitops.author_name", JIDO_CONF_STR, "JidoCode", 0, "commit author and committer name" },
+	{ "gitops.author_email", JIDO_CONF_STR, "jidocode@users.noreply.github.com", 0, "commit author and committer email" },
+	{ "gitops.max_diff_lines", JIDO_CONF_INT, "5000", 0, "default limit of changed lines per ship (per project: max_diff_lines)" },
+	{ "gitops.ship_workflows", JIDO_CONF_STR, "fix_issue,fix_failing_tests", 0, "workflows allowed to ship by default (per project: ship_workflows)" },
+	{ "gitops.kill_switch", JIDO_CONF_BOOL, "false", 0, "refuse every push, PR and comment (also: the file home/gitops.stop)" },
+	{ "gitops.git_timeout_s", JIDO_CONF_INT, "120", 0, "longest one git command may run" },
+	{ "gitops.api_retries", JIDO_CONF_INT, "3", 0, "retries of a rate-limited GitHub call" },
+	{ "gitops.api_max_wait_s", JIDO_CONF_INT, "60", 0, "longest rate-limit wait honoured before failing" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

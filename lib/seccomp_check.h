@@ -125,19 +125,30 @@ seccomp_check_network_and_exec(void **state)
 	    seccomp_check_exec ? 0 : SIGSYS);
 }
 
+/* Run the suite plus up to 8 process-specific tests (extra may be NULL). */
 static inline int
-seccomp_check_suite(const struct jido_allow *a, int net, int exec)
+seccomp_check_suite_with(const struct jido_allow *a, int net, int exec,
+    const struct CMUnitTest *extra, size_t nextra)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[11] = {
 		cmocka_unit_test(seccomp_check_allowed_survives),
 		cmocka_unit_test(seccomp_check_forbidden_kills),
 		cmocka_unit_test(seccomp_check_network_and_exec),
 	};
 
+	for (size_t i = 0; i < nextra && i < 8; i++)
+		tests[3 + i] = extra[i];
 	seccomp_check_allow = a;
 	seccomp_check_net = net;
 	seccomp_check_exec = exec;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return _cmocka_run_group_tests("seccomp", tests, 3 + (nextra < 8 ? nextra : 8), NULL,
+	    NULL);
+}
+
+static inline int
+seccomp_check_suite(const struct jido_allow *a, int net, int exec)
+{
+	return seccomp_check_suite_with(a, net, exec, NULL, 0);
 }
 
 #endif
