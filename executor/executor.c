@@ -4,6 +4,7 @@
  * its declaration: allowlist, publish socket, open/close.
  */
 #include "jido.h"
+#include "executor.h"
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c). */
 static const char *const executor_allow[] = {  NULL };
@@ -24,4 +25,6 @@ const struct jido_proc executor_proc = {
 	.pub_topic = "logs",
 	.allow = { executor_allow, 0, 1 },
 	.handle = executor_handle,
+	.command = executor_command,
+	.command_usage = "  sandbox [opts] -- CMD  run CMD in the step sandbox (see sandbox --help)\n",
 };
