@@ -79,7 +79,7 @@ cli_usage(const char *msg, const char *arg)
 	fprintf(stderr, "jido-executor: usage failed: %s%s%s\n"
 	    "usage: jido-executor sandbox [--workspace DIR] [--net none|gateway]\n"
 	    "         [--gateway-sock PATH] [--gateway-port N] [--timeout S] [--memory M]\n"
-	    "         [--pids N] [--fsize M] [--as M] [--cpu S] [--ro-bind PATH]...\n"
+	    "         [--pids N] [--fsize M] [--as M] [--tmp-size M] [--cpu S] [--ro-bind PATH]...\n"
 	    "         [--env KEY=VALUE]... [--uid UID] [--no-cgroups] -- CMD ...\n",
 	    msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
@@ -148,6 +148,9 @@ executor_cli_sandbox(int argc, char **argv)
 		} else if (strcmp(a, "--fsize") == 0) {
 			if ((spec.fsize = sandbox_parse_size(val)) < 0)
 				return cli_usage("--fsize is a size, not", val);
+		} else if (strcmp(a, "--tmp-size") == 0) {
+			if ((spec.tmp_size = sandbox_parse_size(val)) <= 0)
+				return cli_usage("--tmp-size is a size, not", val);
 		} else if (strcmp(a, "--as") == 0) {
 			if ((spec.as = sandbox_parse_size(val)) < 0)
 				return cli_usage("--as is a size, not", val);

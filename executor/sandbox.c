@@ -246,6 +246,9 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	    symlink("/proc/self/fd/2", SB_ROOT "/dev/stderr") != 0)
 		sb_die(errfd, "setup: /dev links: %s", strerror(errno));
 	sb_tmpfs(SB_ROOT "/dev/shm", "mode=1777,size=16m", MS_NOSUID | MS_NODEV | MS_NOEXEC, errfd);
+	if (mount(NULL, SB_ROOT "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
+	    MS_NOEXEC, NULL) != 0)
+		sb_die(errfd, "setup: remount /dev read-only: %s", strerror(errno));
 
 	/* A fresh /proc of the new pid namespace. */
 	sb_mkdirs(SB_ROOT "/proc", 0755);
