@@ -872,6 +872,11 @@ sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 		}
 		if (sb->term_sent && now >= sb->term_ms + sb->grace_ms)
 			kill(sb->pid, SIGKILL); /* pid 1 dies: the kernel kills the rest */
+		if (sb->broker_fd >= 0) {
+			struct pollfd b = { sb->broker_fd, POLLIN, 0 };
+			if (poll(&b, 1, 0) > 0)
+				sb_broker(sb);
+		}
 		if (now >= end)
 			return 0;
 		if (sb->deadline_ms > 0 && !sb->term_sent && sb->deadline_ms < next)
