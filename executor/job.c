@@ -181,6 +181,15 @@ job_run(const json_t *req, int evfd)
 		argv[na++] = (char *)"/bin/sh";
 		argv[na++] = (char *)"-c";
 		argv[na++] = (char *)job_str(req, "command");
+		if (json_is_object(gw)) {
+			/* A shell step may call the gateway too, with either API's variables. */
+			snprintf(env_buf[0], sizeof(env_buf[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%s", port);
+			snprintf(env_buf[1], sizeof(env_buf[1]), "ANTHROPIC_API_KEY=%s", key ? key : "");
+			snprintf(env_buf[2], sizeof(env_buf[2]), "OPENAI_BASE_URL=http://127.0.0.1:%s/v1", port);
+			snprintf(env_buf[3], sizeof(env_buf[3]), "OPENAI_API_KEY=%s", key ? key : "");
+			for (int k = 0; k < 4; k++)
+				env[ne++] = env_buf[k];
+		}
 	} else if (strcmp(runner, "claude-code") == 0) {
 		argv[na++] = (char *)"claude";
 		argv[na++] = (char *)"-p";
@@ -235,7 +244,7 @@ job_run(const json_t *req, int evfd)
 	rc = sandbox_start(&spec, &sb, why, sizeof(why));
 	close(po[1]);
 	close(pe[1]);
-	sodium_memzero(env_buf[1], sizeof(env_buf[1]));
+	sodium_memzero(env_buf, sizeof(env_buf)); /* the keys: the sandbox has its copy */
 	if (rc != 0) {
 		close(po[0]);
 		close(pe[0]);

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# executor.sh - jido-executor as the planner meets it, over the real sockets: a shell step
+# via executor.step.run is accepted at once; its output streams on logs.pub redacted, in
+# order; the result (exit status, diff with new and binary files, stats) reaches a test
+# planner as planner.steps.result; the workspace is a fresh checkout of the base on a new
+# branch; a gateway step reaches a stand-in gateway on a unix socket through the relay;
+# bad requests get typed errors; the daemon never trips its own seccomp allowlist.
+. "$(dirname "$0")/../lib.sh"
+t_home
+top=$(cd "$(dirname "$0")/../.." && pwd)
+R=$JIDO_HOME/run
+mkdir -p "$R"
+cc -o "$JIDO_HOME/fake_planner" "$top/tests/sandbox/fake_planner.c" -ljansson -lnng ||
+	{ fail "build fake_planner"; t_done; }
+"$JIDO_HOME/fake_planner" "ipc://$R/planner.sock" "$JIDO_HOME/planner.jsonl" &
+fp=$!
+
+# An origin repository with a main branch.
+origin=$JIDO_HOME/origin
+git init -q -b main "$origin"
+printf 'a\nb\n' >"$origin/f.txt"
+echo readme >"$origin/README"
+git -C "$origin" add . && git -C "$origin" -c user.name=t -c user.email=t@t commit -qm init
+
+# A stand-in gateway: HTTP on a unix socket, echoing the request line and the key header.
+python3 - "$R/gateway-http.sock" >/dev/null 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(8)
+while True:
+    c, _ = s.accept()
+    req = c.recv(65536).decode(errors="replace").split("\r\n")
+    key = [h for h in req if h.lower().startswith("x-api-key:")]
+    body = ("gateway saw " + req[0] + " key-ok=" + str(bool(key) and key[0].split(":", 1)[1].strip() == "jgw_e2escopedkey0123456789")).encode()
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)); c.close()
+PY
+gw=$!
+
+jido-executor serve 2>"$JIDO_HOME/executor.log" &
+ex=$!
+t_wait 5 t_nng executor '{"v":1,"type":"executor.health","id":"h"}' || { fail "executor READY"; cat "$JIDO_HOME/executor.log"; t_done; }
+pass "executor READY"
+
+timeout 30 nngcat --sub0 --dial "ipc://$R/logs.pub" --subscribe '' --ascii >"$JIDO_HOME/logs.txt" 2>/dev/null &
+sub=$!
+sleep 0.3
+
+KEY=jgw_e2escopedkey0123456789
+cmd='echo first; echo "the key is $ANTHROPIC_API_KEY" >&2; echo new >new.txt; printf "a\nc\nd\n" >f.txt; printf "\0\1\2\377" >bin.dat; curl -s -H "x-api-key: $ANTHROPIC_API_KEY" "$ANTHROPIC_BASE_URL/v1/ping"; echo; echo last'
+req=$(jq -cn --arg cmd "$cmd" --arg key "$KEY" --arg url "$origin" '{v:1,type:"executor.step.run",id:"s1",corr:"run-e2e",
+  data:{run_id:"run-e2e",step:{id:"st1",name:"code"},runner:"shell",command:$cmd,timeout_s:60,
+  workspace:{repo:"octo/demo",clone_url:$url,base:"main",branch:"jido/run-e2e"},gateway:{key:$key}}}')
+start=$(date +%s%N)
+out=$(t_nng executor "$req")
+ms=$((($(date +%s%N) - start) / 1000000))
+t_check "step.run accepted at once (${ms} ms)" sh -c "echo '$out' | jq -e '.ok and .data.accepted == true and (.data.job | length) == 32' >/dev/null && [ $ms -lt 2000 ]"
+
+t_wait 30 grep -q planner.steps.result "$JIDO_HOME/planner.jsonl" || fail "no result reached the planner"
+grep planner.steps.result "$JIDO_HOME/planner.jsonl" | head -1 >"$JIDO_HOME/res1.json"
+res=$JIDO_HOME/res1.json
+echo "# result: $(jq -c '.data | del(.diff)' "$res")"
+t_check "result: run, step, exit status 0" sh -c "jq -e '.corr == \"run-e2e\" and .data.run_id == \"run-e2e\" and .data.step.id == \"st1\" and .data.exit_status == 0 and .data.duration_ms >= 0' '$res' >/dev/null"
+t_check "result: stats (3 files, binary listed)" sh -c "jq -e '.data.files_changed == 3 and .data.lines_added == 3 and .data.lines_removed == 1 and .data.binary_files == [\"bin.dat\"]' '$res' >/dev/null"
+t_check "result: diff has the new file and the change" sh -c "jq -r .data.diff '$res' | grep -q '^+++ b/new.txt' && jq -r .data.diff '$res' | grep -q '^+c'"
+t_check "result: transcript kept" sh -c "test -s \"\$(jq -r .data.transcript '$res')\""
+kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
+lines=$(jq -c 'select(.type == "logs.line")' "$JIDO_HOME/logs.txt" 2>/dev/null)
+t_check "logs.line streamed in order" sh -c "echo '$lines' | jq -s -e 'length >= 5 and ([.[].data.seq] == ([.[].data.seq] | sort)) and all(.[]; .corr == \"run-e2e\" and .data.run_id == \"run-e2e\" and (.data.stream | test(\"^(stdout|stderr|event)$\")))' >/dev/null"
+t_check "stdout lines first..last" sh -c "echo '$lines' | jq -r 'select(.data.stream == \"stdout\") | .data.line' | sed -n '1p' | grep -qx first"
+t_check "the scoped key is redacted on logs.pub" sh -c "grep -q 'the key is \[REDACTED\]' '$JIDO_HOME/logs.txt' && ! grep -q '$KEY' '$JIDO_HOME/logs.txt'"
+t_check "the scoped key is not in the transcript or the result" sh -c "! grep -rq '$KEY' '$JIDO_HOME/executor/transcripts' '$JIDO_HOME/planner.jsonl'"
+t_check "the gateway was reached through the relay with the key" sh -c "grep -q 'gateway saw GET /v1/ping HTTP/1.1 key-ok=True' '$JIDO_HOME/logs.txt'"
+t_check "workspace on the new branch" sh -c "git --git-dir='$JIDO_HOME/executor/git/octo_demo_.git' rev-parse --abbrev-ref HEAD | grep -qx jido/run-e2e"
+
+# A second run on the same project: reset and cleaned, not re-cloned.
+req2=$(echo "$req" | jq -c '.id = "s2" | .data.run_id = "run-2" | .data.command = "ls" | .data.workspace.branch = "jido/run-2"')
+t_nng executor "$req2" >/dev/null
+t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 2"
+grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/res2.json"
+t_check "second run starts clean (no changes, new files gone)" jq -e '.data.files_changed == 0 and .data.diff == ""' "$JIDO_HOME/res2.json"
+
+# Typed errors for bad requests; still READY.
+chk_err() { # name code data
+	local o
+	o=$(t_nng executor "{\"v\":1,\"type\":\"executor.step.run\",\"id\":\"e\",\"data\":$3}")
+	if echo "$o" | jq -e ".ok == false and .error.code == \"$2\"" >/dev/null; then pass "$1"; else fail "$1: $o"; fi
+}
+chk_err "unknown runner is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"bash","command":"true"}'
+chk_err "agent without gateway is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"claude-code","prompt":"x"}'
+chk_err "credentials in clone_url are a policy_violation" policy_violation '{"run_id":"r","step":"s","runner":"shell","command":"true","workspace":{"repo":"o/r","clone_url":"https://x:ghp_abc@github.com/o/r","base":"main","branch":"b"}}'
+chk_err "a bad branch name is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"shell","command":"true","workspace":{"repo":"o/r","clone_url":"https://github.com/o/r","base":"main","branch":"--upload-pack=x"}}'
+t_check "executor.jobs answers" sh -c "t_nng() { nngcat --req0 --dial 'ipc://$R/executor.sock' --recv-timeout 5 --ascii --data \"\$1\"; }; t_nng '{\"v\":1,\"type\":\"executor.jobs\",\"id\":\"j\"}' | jq -e '.ok and (.data.jobs | type == \"array\")' >/dev/null"
+t_check "no seccomp kill, no line dropped" sh -c "! grep -Eq 'SIGSYS|line_dropped' '$JIDO_HOME/executor.log' && kill -0 $ex"
+
+kill -TERM "$ex"; wait "$ex"
+t_check "executor stops cleanly" test $? -eq 0
+kill "$fp" "$gw" 2>/dev/null
+wait 2>/dev/null
+t_done
