@@ -396,7 +396,6 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 	sb_rlimit(RLIMIT_FSIZE, spec->fsize, "fsize", errfd);
 	sb_rlimit(RLIMIT_NOFILE, spec->nofile, "nofile", errfd);
 	sb_rlimit(RLIMIT_NPROC, spec->pids, "nproc", errfd);
-	sb_rlimit(RLIMIT_AS, spec->as, "as", errfd);
 	sb_rlimit(RLIMIT_CPU, spec->cpu_s, "cpu", errfd);
 
 	sb_caps_drop(errfd);
@@ -451,6 +450,9 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 		if (chdir("/work") != 0)
 			_exit(SB_SETUP_FAILED);
 		environ = sb_env(spec);
+		/* The address-space limit is set last, for the command only: pid 1 (and a
+		 * sanitizer build's runtime) keep their own mappings. */
+		sb_rlimit(RLIMIT_AS, spec->as, "as", 2);
 		execvp(spec->argv[0], spec->argv);
 		dprintf(2, "jido-sandbox: cannot run %s: %s\n", spec->argv[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);

@@ -78,6 +78,8 @@ run "fork bomb stopped by the pids limit" 0 $SB --pids 32 -- /work/escape forkbo
 t_check "host can still fork" /bin/true
 # Memory: the cgroup limit kills it (137) where the host allows, else RLIMIT_AS stops malloc.
 run "memory bomb stopped" "0|137" $SB --memory 64m --as 1g -- /work/escape membomb 2048
+run "memory bomb stopped by RLIMIT_AS alone (no cgroups)" 0 $SB --no-cgroups --as 256m -- /work/escape membomb 2048
+grep -q "blocked: malloc" "$out" || fail "RLIMIT_AS did not stop malloc"
 run "disk fill stopped by the file-size limit" 0 $SB --fsize 8m -- /work/escape fill /work/big 64
 size=$(stat -c %s "$ws/big" 2>/dev/null || echo 0)
 t_check "host file at most 8 MiB ($size bytes)" test "$size" -le $((8 << 20))
