@@ -25,3 +25,10 @@ for row in $("$BIN/jido" status --json | jq -r '.[] | "\(.name):\(.pid)"'); do
 	printf '  %-9s %6d kB  (%.2fx peer)\n' "${row%%:*}" "$kb" "$(echo "$kb / $peer_kb" | bc -l)"
 done
 printf '  whole stack %d kB (%.1f MB)\n' "$total" "$(echo "$total / 1024" | bc -l)"
+echo
+# executor: sandbox start-to-exit next to bwrap and bare unshare (issue 7).
+if command -v bwrap >/dev/null; then
+	"$top/build/bench/sandbox_start" "$BIN/jido-executor" "${SANDBOX_N:-200}"
+else
+	echo "sandbox start-to-exit: skipped (bwrap not installed: apt-get install bubblewrap)"
+fi

@@ -79,7 +79,8 @@ cli_usage(const char *msg, const char *arg)
 	fprintf(stderr, "jido-executor: usage failed: %s%s%s\n"
 	    "usage: jido-executor sandbox [--workspace DIR] [--net none|gateway]\n"
 	    "         [--gateway-sock PATH] [--gateway-port N] [--timeout S] [--memory M]\n"
-	    "         [--pids N] [--fsize M] [--as M] [--tmp-size M] [--cpu S] [--ro-bind PATH]...\n"
+	    "         [--pids N] [--fsize M] [--as M] [--tmp-size M] [--cpu S] [--cpus N]\n"
+	    "         [--ro-bind PATH]...\n"
 	    "         [--env KEY=VALUE]... [--uid UID] [--no-cgroups] -- CMD ...\n",
 	    msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
@@ -134,6 +135,9 @@ executor_cli_sandbox(int argc, char **argv)
 		} else if (strcmp(a, "--cpu") == 0) {
 			if (cli_int(val, 0, 86400 * 7, &spec.cpu_s) != 0)
 				return cli_usage("--cpu is seconds, not", val);
+		} else if (strcmp(a, "--cpus") == 0) {
+			if (cli_int(val, 1, 1024, &spec.cpus) != 0)
+				return cli_usage("--cpus is a whole number of CPUs, not", val);
 		} else if (strcmp(a, "--pids") == 0) {
 			if (cli_int(val, 1, 1 << 20, &spec.pids) != 0)
 				return cli_usage("--pids is a count, not", val);

@@ -369,10 +369,9 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 	int status, code = SB_SETUP_FAILED;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	/* Wait for the parent: uid/gid maps written, cgroups joined. */
+	/* Wait for the parent: uid/gid maps written. */
 	if (read(syncfd, &go, 1) != 1)
 		_exit(SB_SETUP_FAILED);
-	close(syncfd);
 	/* The workspace is opened here, in the new mount namespace (a bind source must be
 	 * a mount of the caller's namespace), and before the uid change (its parents may be
 	 * traversable only by the executor's own uid). */
@@ -405,6 +404,13 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (sandbox_seccomp_install() != 0)
 		sb_die(errfd, "setup: cannot install the agent seccomp policy");
+
+	/* The parent joins us to our cgroups while we build the root (moving a process
+	 * between v1 cgroups can take ~10 ms of RCU grace period): wait for it here, before
+	 * the relay or the command is forked. */
+	if (read(syncfd, &go, 1) != 1)
+		_exit(SB_SETUP_FAILED);
+	close(syncfd);
 
 	if (spec->net == SANDBOX_NET_GATEWAY) {
 		if (pipe2(relay_ready, O_CLOEXEC) != 0)
@@ -573,6 +579,8 @@ sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, pid_t pid)
 		const char *why = NULL;
 		if (strcmp(ctrls[i], "memory") == 0 && spec->memory <= 0)
 			continue;
+		if (strcmp(ctrls[i], "cpu") == 0 && spec->cpus <= 0)
+			continue; /* each v1 join costs an RCU grace period: only when limited */
 		if (v2) {
 			if (strstr(v2ctl, ctrls[i]) == NULL) {
 				why = "controller not enabled (cgroup v2)";
@@ -616,6 +624,17 @@ sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, pid_t pid)
 			snprintf(val, sizeof(val), "%d", spec->pids);
 			if (sb_write_path(dir, "pids.max", val) != 0 && !v2) {
 				why = "cannot set pids.max";
+				goto skip;
+			}
+		}
+		if (strcmp(ctrls[i], "cpu") == 0 || (v2 && spec->cpus > 0)) {
+			/* cpus CPUs' worth of time per 100 ms period */
+			if (v2)
+				snprintf(val, sizeof(val), "%d 100000", spec->cpus * 100000);
+			else
+				snprintf(val, sizeof(val), "%d", spec->cpus * 100000);
+			if (sb_write_path(dir, v2 ? "cpu.max" : "cpu.cfs_quota_us", val) != 0 && !v2) {
+				why = "cannot set the CPU quota";
 				goto skip;
 			}
 		}
@@ -741,9 +760,13 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		snprintf(why, whylen, "gid_map: %s", strerror(errno));
 		goto kill;
 	}
+	if (write(syncp[1], "g", 1) != 1) {
+		snprintf(why, whylen, "the sandbox child went away");
+		goto kill;
+	}
 	if (spec->cgroups)
 		sb_cgroups(spec, sb, pid);
-	if (write(syncp[1], "g", 1) != 1) {
+	if (write(syncp[1], "c", 1) != 1) {
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}

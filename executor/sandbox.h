@@ -32,6 +32,7 @@ struct sandbox_spec {
 	int pids;                   /* cgroup pids.max and RLIMIT_NPROC */
 	int nofile;                 /* RLIMIT_NOFILE */
 	int cpu_s;                  /* RLIMIT_CPU seconds; 0 = unlimited */
+	int cpus;                   /* cgroup CPU quota in whole CPUs; 0 = none */
 	long long tmp_size;         /* size of the /tmp and HOME tmpfs, bytes */
 	uid_t host_uid;             /* host uid/gid the agent's uid 1000 maps to */
 	gid_t host_gid;
