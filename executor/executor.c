@@ -36,6 +36,7 @@ struct exec_job {
 	char run_id[JIDO_ID_MAX + 1];
 	json_t *step;    /* as the planner sent it (string or object) */
 	char runner[16];
+	char repo[256];  /* the project whose cached checkout the step uses, or "" */
 	int evfd;
 	char *buf;
 	size_t len, cap;
@@ -414,11 +415,17 @@ exec_step_run(struct jido_srv *s, const struct jido_req *req, json_t **out, char
 
 	if ((rc = exec_check_run(req->data, why, whylen)) != 0)
 		return rc;
-	for (i = 0; i < EXEC_MAX_JOBS; i++)
-		if (!x->jobs[i].used) {
-			j = &x->jobs[i];
-			break;
+	const char *repo = exec_str(json_object_get(req->data, "workspace"), "repo");
+	for (i = 0; i < EXEC_MAX_JOBS; i++) {
+		/* One step per project at a time: they share the cached checkout. */
+		if (x->jobs[i].used && repo != NULL && strcmp(x->jobs[i].repo, repo) == 0) {
+			snprintf(why, whylen, "a step of %s is running (job %s); one at a time per "
+			    "project", repo, x->jobs[i].id);
+			return JIDO_ECONFLICT;
 		}
+		if (!x->jobs[i].used && j == NULL)
+			j = &x->jobs[i];
+	}
 	if (j == NULL) {
 		snprintf(why, whylen, "%d steps are running already; try again later", EXEC_MAX_JOBS);
 		return JIDO_EUNAVAIL;
@@ -430,6 +437,8 @@ exec_step_run(struct jido_srv *s, const struct jido_req *req, json_t **out, char
 	memcpy(j->run_id, run_id, strlen(run_id) + 1); /* length checked: <= JIDO_ID_MAX */
 	memcpy(j->runner, runner, strlen(runner) + 1); /* one of three short names */
 	j->step = json_incref(json_object_get(req->data, "step"));
+	if (repo != NULL)
+		snprintf(j->repo, sizeof(j->repo), "%s", repo);
 	j->started_ms = jido_now_ms();
 	const char *key = exec_str(json_object_get(req->data, "gateway"), "key");
 	if (key != NULL)

@@ -79,6 +79,13 @@ t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep 
 grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/res2.json"
 t_check "second run starts clean (no changes, new files gone)" jq -e '.data.files_changed == 0 and .data.diff == ""' "$JIDO_HOME/res2.json"
 
+# One step per project at a time: a second step of the same project while one runs.
+slow=$(echo "$req" | jq -c '.id = "s3" | .data.run_id = "run-3" | .data.command = "sleep 2" | .data.workspace.branch = "jido/run-3"')
+t_nng executor "$slow" >/dev/null
+busy=$(t_nng executor "$(echo "$slow" | jq -c '.id = "s4" | .data.run_id = "run-4"')")
+t_check "a second step of a busy project is a conflict" sh -c "echo '$busy' | jq -e '.ok == false and .error.code == \"conflict\"' >/dev/null"
+t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 3"
+
 # Typed errors for bad requests; still READY.
 chk_err() { # name code data
 	local o
