@@ -6,6 +6,7 @@
  *                      the job's lines are redacted and published on logs.pub from tick,
  *                      and the result goes to the planner as planner.steps.result.
  *                      In filter mode the reply waits for the result and carries it.
+ *   executor.step.cancel  stop a step (by job or run): its sandbox tree is killed.
  *   executor.jobs      the steps running now.
  */
 #include <errno.h>
@@ -479,6 +480,42 @@ exec_step_run(struct jido_srv *s, const struct jido_req *req, json_t **out, char
 	return 0;
 }
 
+/* executor.step.cancel {job | run_id}: stop those steps now. Closing a job's event pipe
+ * is the signal: the job process sees it (POLLERR) and kills its sandbox's pid 1, which
+ * takes the whole tree along. No result is sent for a cancelled step. */
+static int
+exec_step_cancel(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+	const char *job = exec_str(req->data, "job"), *run = exec_str(req->data, "run_id");
+	json_t *done = json_array();
+
+	if ((job == NULL) == (run == NULL)) {
+		json_decref(done);
+		return exec_bad(why, whylen, "give either job or run_id");
+	}
+	for (int i = 0; i < EXEC_MAX_JOBS; i++) {
+		struct exec_job *j = &x->jobs[i];
+		if (!j->used || (job != NULL && strcmp(j->id, job) != 0) ||
+		    (run != NULL && strcmp(j->run_id, run) != 0))
+			continue;
+		json_array_append_new(done, json_string(j->id));
+		jido_info("executor.step_cancelled", "{s:s,s:s}", "job", j->id, "run_id", j->run_id);
+		jido_srv_publish(s, "logs.line", j->run_id, json_pack("{s:s,s:O,s:s,s:I,s:s}",
+		    "run_id", j->run_id, "step", j->step, "stream", "event", "seq",
+		    (json_int_t)++j->seq, "line", "cancelled: the sandbox was killed"));
+		exec_job_free(j);
+	}
+	if (json_array_size(done) == 0) {
+		json_decref(done);
+		snprintf(why, whylen, "no running step for %s %s", job ? "job" : "run", job ? job : run);
+		return JIDO_ENOTFOUND;
+	}
+	*out = json_pack("{s:o}", "cancelled", done);
+	return 0;
+}
+
 static int
 exec_jobs(struct jido_srv *s, json_t **out)
 {
@@ -503,6 +540,8 @@ executor_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, ch
 {
 	if (strcmp(req->type, "executor.step.run") == 0)
 		return exec_step_run(s, req, out, why, whylen);
+	if (strcmp(req->type, "executor.step.cancel") == 0)
+		return exec_step_cancel(s, req, out, why, whylen);
 	if (strcmp(req->type, "executor.jobs") == 0)
 		return exec_jobs(s, out);
 	return jido_req_unknown(req, why, whylen);

@@ -139,7 +139,7 @@ job_run(const json_t *req, int evfd)
 	char *argv[32], *env[16];
 	size_t na = 0, ne = 0;
 	json_t *result, *diff = NULL;
-	int po[2], pe[2], rc;
+	int po[2], pe[2], rc, cancelled = 0;
 	static struct job_stream so, se;
 
 	sandbox_spec_init(&spec);
@@ -255,14 +255,19 @@ job_run(const json_t *req, int evfd)
 	se.fd = pe[0];
 	se.name = "stderr";
 	for (;;) {
-		struct pollfd p[3] = { { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 },
-			{ sb.broker_fd, POLLIN, 0 } };
+		/* evfd: POLLERR when the daemon closed its end (the step was cancelled). */
+		struct pollfd p[4] = { { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 },
+			{ sb.broker_fd, POLLIN, 0 }, { evfd, 0, 0 } };
 		if (so.fd < 0 && se.fd < 0) {
 			while (sandbox_wait(&sb, -1, &res) == 0)
 				;
 			break;
 		}
-		poll(p, 3, 50);
+		poll(p, 4, 50);
+		if ((p[3].revents & (POLLERR | POLLHUP)) && !cancelled) {
+			cancelled = 1;
+			sandbox_kill(&sb); /* pid 1 dies: the whole tree goes */
+		}
 		if (so.fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !job_read(&so, evfd)) {
 			close(so.fd);
 			so.fd = -1;
@@ -284,6 +289,10 @@ job_run(const json_t *req, int evfd)
 		close(so.fd);
 	if (se.fd >= 0)
 		close(se.fd);
+	if (cancelled) {
+		close(evfd);
+		return 0; /* nobody listens any more; the workspace is reset by the next run */
+	}
 	job_event(evfd, "sandbox: ended with exit status %d after %lld ms%s", res.exit_code,
 	    (long long)res.duration_ms, res.timed_out ? " (timed out, tree killed)" : "");
 	if (w.wt[0] != '\0' && (diff = ws_diff(&w, (size_t)job_int(cfg, "max_diff", 1 << 20), why,

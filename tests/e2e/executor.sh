@@ -86,6 +86,23 @@ busy=$(t_nng executor "$(echo "$slow" | jq -c '.id = "s4" | .data.run_id = "run-
 t_check "a second step of a busy project is a conflict" sh -c "echo '$busy' | jq -e '.ok == false and .error.code == \"conflict\"' >/dev/null"
 t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 3"
 
+# The timeout: a step that ignores SIGTERM is killed with its whole tree, and says so.
+to=$(echo "$req" | jq -c '.id = "s5" | .data.run_id = "run-5" | .data.timeout_s = 1 | .data.workspace.branch = "jido/run-5" | .data.command = "trap \"\" TERM; (trap \"\" TERM; sleep 300) & sleep 301"')
+t_nng executor "$to" >/dev/null
+t_wait 20 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 4"
+grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/res5.json"
+t_check "a step past its timeout: timed_out, error timeout" jq -e '.data.run_id == "run-5" and .data.timed_out == true and .data.error == "timeout" and .data.exit_status != 0' "$JIDO_HOME/res5.json"
+t_check "nothing of the timed-out tree is left" sh -c "! pgrep -f '^sleep 30[01]' >/dev/null"
+
+# Cancel: the sandbox tree is killed at once, no result is sent.
+cn=$(echo "$req" | jq -c '.id = "s6" | .data.run_id = "run-6" | .data.workspace.branch = "jido/run-6" | .data.command = "sleep 299"')
+t_nng executor "$cn" >/dev/null
+t_wait 10 pgrep -f '^sleep 299'
+co=$(t_nng executor '{"v":1,"type":"executor.step.cancel","id":"c","data":{"run_id":"run-6"}}')
+t_check "cancel answers with the job" sh -c "echo '$co' | jq -e '.ok and (.data.cancelled | length) == 1' >/dev/null"
+t_check "the cancelled step's tree is gone" t_wait 5 sh -c "! pgrep -f '^sleep 299'"
+t_check "cancel of nothing is not_found" sh -c "t_nng() { nngcat --req0 --dial 'ipc://$R/executor.sock' --recv-timeout 5 --ascii --data \"\$1\"; }; t_nng '{\"v\":1,\"type\":\"executor.step.cancel\",\"id\":\"c\",\"data\":{\"job\":\"nope\"}}' | jq -e '.error.code == \"not_found\"' >/dev/null"
+
 # Typed errors for bad requests; still READY.
 chk_err() { # name code data
 	local o
