@@ -348,6 +348,8 @@ exec_check_run(const json_t *d, char *why, size_t whylen)
 	for (const char *p = run; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '/' || (unsigned char)*p >= 0x7f)
 			return exec_bad(why, whylen, "run_id must be printable without '/'");
+	if (run[0] == '.')
+		return exec_bad(why, whylen, "run_id must not start with '.'");
 	if (!json_is_string(step) && !(json_is_object(step) && json_object_get(step, "id")))
 		return exec_bad(why, whylen, "step must be a string or an object with an id");
 	if (runner == NULL || (strcmp(runner, "shell") != 0 && strcmp(runner, "claude-code") != 0 &&

@@ -193,7 +193,6 @@ job_run(const json_t *req, int evfd)
 	} else if (strcmp(runner, "claude-code") == 0) {
 		argv[na++] = (char *)"claude";
 		argv[na++] = (char *)"-p";
-		argv[na++] = (char *)prompt;
 		argv[na++] = (char *)"--output-format";
 		argv[na++] = (char *)"stream-json";
 		argv[na++] = (char *)"--verbose";
@@ -204,6 +203,9 @@ job_run(const json_t *req, int evfd)
 			argv[na++] = (char *)"--model";
 			argv[na++] = (char *)model;
 		}
+		/* The prompt last, after "--": a prompt starting with '-' is not an option. */
+		argv[na++] = (char *)"--";
+		argv[na++] = (char *)prompt;
 		snprintf(env_buf[0], sizeof(env_buf[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%s", port);
 		snprintf(env_buf[1], sizeof(env_buf[1]), "ANTHROPIC_API_KEY=%s", key ? key : "");
 		env[ne++] = env_buf[0];
@@ -213,15 +215,26 @@ job_run(const json_t *req, int evfd)
 		env[ne++] = (char *)"DISABLE_ERROR_REPORTING=1";
 		env[ne++] = (char *)"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1";
 	} else {
+		/* Codex ignores OPENAI_BASE_URL for its built-in provider: declare one that
+		 * points at the relay (Responses API), keyed by OPENAI_API_KEY. Its own sandbox
+		 * is bypassed: it runs inside ours, which refuses what it would set up. */
+		snprintf(env_buf[2], sizeof(env_buf[2]), "model_providers.jido={name=\"jido\","
+		    "base_url=\"http://127.0.0.1:%s/v1\",env_key=\"OPENAI_API_KEY\","
+		    "wire_api=\"responses\"}", port);
 		argv[na++] = (char *)"codex";
 		argv[na++] = (char *)"exec";
 		argv[na++] = (char *)"--json";
 		argv[na++] = (char *)"--skip-git-repo-check";
 		argv[na++] = (char *)"--dangerously-bypass-approvals-and-sandbox";
+		argv[na++] = (char *)"-c";
+		argv[na++] = env_buf[2];
+		argv[na++] = (char *)"-c";
+		argv[na++] = (char *)"model_provider=jido";
 		if (model != NULL) {
 			argv[na++] = (char *)"--model";
 			argv[na++] = (char *)model;
 		}
+		argv[na++] = (char *)"--";
 		argv[na++] = (char *)prompt;
 		snprintf(env_buf[0], sizeof(env_buf[0]), "OPENAI_BASE_URL=http://127.0.0.1:%s/v1", port);
 		snprintf(env_buf[1], sizeof(env_buf[1]), "OPENAI_API_KEY=%s", key ? key : "");

@@ -67,7 +67,7 @@ sub=$!
 sleep 0.3
 req=$(jq -cn --arg key "$KEY" --arg url "$origin" '{v:1,type:"executor.step.run",id:"c1",corr:"run-cc",
   data:{run_id:"run-cc",step:{id:"code",name:"coding agent"},runner:"claude-code",
-  prompt:"Create hello.txt saying hello.",model:"claude-sonnet-4-5",max_turns:5,timeout_s:120,
+  prompt:"--version; create hello.txt saying hello.",model:"claude-sonnet-4-5",max_turns:5,timeout_s:120,
   workspace:{repo:"octo/demo",clone_url:$url,base:"main",branch:"jido/run-cc"},gateway:{key:$key}}}')
 out=$(t_nng executor "$req")
 t_check "claude-code step accepted" sh -c "echo '$out' | jq -e '.ok and .data.accepted' >/dev/null"

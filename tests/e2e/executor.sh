@@ -109,6 +109,7 @@ chk_err() { # name code data
 	o=$(t_nng executor "{\"v\":1,\"type\":\"executor.step.run\",\"id\":\"e\",\"data\":$3}")
 	if echo "$o" | jq -e ".ok == false and .error.code == \"$2\"" >/dev/null; then pass "$1"; else fail "$1: $o"; fi
 }
+chk_err "run_id '..' is a validation_error" validation_error '{"run_id":"..","step":"s","runner":"shell","command":"true"}'
 chk_err "unknown runner is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"bash","command":"true"}'
 chk_err "agent without gateway is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"claude-code","prompt":"x"}'
 chk_err "credentials in clone_url are a policy_violation" policy_violation '{"run_id":"r","step":"s","runner":"shell","command":"true","workspace":{"repo":"o/r","clone_url":"https://x:ghp_abc@github.com/o/r","base":"main","branch":"b"}}'
