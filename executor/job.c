@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "jido.h"
@@ -124,6 +125,108 @@ job_int(const json_t *o, const char *k, long long def)
 	return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
+/* libcurl write callback: append to a growable buffer, capped at 4 MiB. */
+struct job_body {
+	char *p;
+	size_t n;
+};
+
+static size_t
+job_body_put(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct job_body *b = ud;
+	size_t len = size * nmemb;
+	char *np;
+
+	if (b->n + len > (4u << 20) || (np = realloc(b->p, b->n + len + 1)) == NULL)
+		return 0;
+	b->p = np;
+	memcpy(b->p + b->n, ptr, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+	return len;
+}
+
+/*
+ * The fetch_issue step: GET <github.api_url>/repos/<full_name>/issues/<n> (public data,
+ * no token: the executor holds none) and answer with the issue. Runs in the job
+ * process, which may use the network; the daemon may not.
+ */
+static int
+job_fetch_issue(const json_t *req, int evfd)
+{
+	const json_t *cfg = json_object_get(req, "config");
+	const char *api = job_str(cfg, "github_api_url");
+	const char *full = job_str(json_object_get(req, "project"), "full_name");
+	long long n = job_int(req, "issue", 0);
+	struct job_body body = { NULL, 0 };
+	char url[1200], why[512] = "";
+	long status = 0;
+	int64_t t0 = jido_now_ms();
+	json_t *issue = NULL, *res;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+
+	snprintf(url, sizeof(url), "%s/repos/%s/issues/%lld", api ? api : "https://api.github.com",
+	    full ? full : "", n);
+	job_event(evfd, "fetch_issue: GET %s", url);
+	h = curl_slist_append(h, "Accept: application/vnd.github+json");
+	h = curl_slist_append(h, "User-Agent: jidocode-executor");
+	if (c == NULL) {
+		snprintf(why, sizeof(why), "curl init failed");
+		goto out;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, job_body_put);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	CURLcode cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK)
+		snprintf(why, sizeof(why), "GET %s: %s", url, curl_easy_strerror(cc));
+	else if (status != 200)
+		snprintf(why, sizeof(why), "GET %s: HTTP %ld", url, status);
+	else if ((issue = json_loadb(body.p ? body.p : "", body.n, 0, NULL)) == NULL ||
+	    !json_is_object(issue))
+		snprintf(why, sizeof(why), "GET %s: the answer is not an issue", url);
+out:
+	if (why[0] != '\0') {
+		res = json_pack("{s:i,s:I,s:b,s:s,s:s,s:i,s:i,s:i,s:[]}", "exit_status", 1,
+		    "duration_ms", (json_int_t)(jido_now_ms() - t0), "timed_out", 0, "message", why,
+		    "diff", "", "files_changed", 0, "lines_added", 0, "lines_removed", 0,
+		    "binary_files");
+	} else {
+		json_t *labels = json_array(), *l;
+		size_t i;
+		json_array_foreach(json_object_get(issue, "labels"), i, l)
+			if (json_is_string(json_object_get(l, "name")))
+				json_array_append(labels, json_object_get(l, "name"));
+		const char *title = job_str(issue, "title"), *text = job_str(issue, "body");
+		size_t olen = (title ? strlen(title) : 0) + (text ? strlen(text) : 0) + 64;
+		char *output = malloc(olen);
+		if (output != NULL)
+			snprintf(output, olen, "#%lld %s\n\n%s", n, title ? title : "", text ? text : "");
+		res = json_pack("{s:i,s:I,s:b,s:s,s:{s:I,s:s,s:s,s:s?,s:s?,s:o,s:s?},s:s,s:i,s:i,s:i,"
+		    "s:[]}", "exit_status", 0, "duration_ms", (json_int_t)(jido_now_ms() - t0),
+		    "timed_out", 0, "output", output ? output : "", "issue", "number", (json_int_t)n,
+		    "title", title ? title : "", "body", text ? text : "", "state",
+		    job_str(issue, "state"), "url", job_str(issue, "html_url"), "labels", labels,
+		    "author", job_str(json_object_get(issue, "user"), "login"), "diff", "",
+		    "files_changed", 0, "lines_added", 0, "lines_removed", 0, "binary_files");
+		free(output);
+	}
+	job_emit(evfd, json_pack("{s:o}", "result", res));
+	json_decref(issue);
+	free(body.p);
+	curl_slist_free_all(h);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	close(evfd);
+	return 0;
+}
+
 int
 job_run(const json_t *req, int evfd)
 {
@@ -142,6 +245,8 @@ job_run(const json_t *req, int evfd)
 	int po[2], pe[2], rc, cancelled = 0;
 	static struct job_stream so, se;
 
+	if (strcmp(runner, "fetch_issue") == 0)
+		return job_fetch_issue(req, evfd);
 	sandbox_spec_init(&spec);
 	spec.host_uid = spec.host_gid = (uid_t)job_int(cfg, "sandbox_uid", 65534);
 	if (geteuid() != 0) {

@@ -45,6 +45,7 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "executor.fsize", JIDO_CONF_STR, "1g", 0, "largest file a step may write (RLIMIT_FSIZE)" },
 	{ "executor.gateway_port", JIDO_CONF_INT, "8787", 0, "port of the gateway relay on 127.0.0.1 inside the sandbox" },
 	{ "executor.gateway_socket", JIDO_CONF_PATH, "", 0, "gateway's HTTP unix socket the relay forwards to (default home/run/gateway-http.sock)" },
+	{ "executor.git_url", JIDO_CONF_STR, "https://github.com/", 0, "base URL a project's full name is appended to for the read-only fetch" },
 	{ "executor.max_diff", JIDO_CONF_INT, "1048576", 0, "largest diff sent back to the planner, bytes (longer: truncated)" },
 };
 

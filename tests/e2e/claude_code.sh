@@ -74,10 +74,10 @@ t_check "claude-code step accepted" sh -c "echo '$out' | jq -e '.ok and .data.ac
 if t_wait 120 grep -q planner.steps.result "$JIDO_HOME/planner.jsonl"; then
 	grep planner.steps.result "$JIDO_HOME/planner.jsonl" | head -1 >"$JIDO_HOME/res.json"
 	res=$JIDO_HOME/res.json
-	echo "# result: $(jq -c '.data | del(.diff)' "$res")"
-	t_check "claude-code exited 0" jqe '.data.exit_status == 0 and .data.runner == "claude-code"' "$res"
-	t_check "its Write tool edited the workspace; the diff came back" sh -c "jq -r .data.diff '$res' | grep -q '^+hello from claude' && jq -e '.data.files_changed == 1 and .data.files[0].path == \"hello.txt\"' '$res' >/dev/null"
-	t_check "summary and usage parsed from stream-json" jqe '(.data.summary | type == "string" and length > 0) and .data.usage.turns >= 2 and (.data.usage.output_tokens | type == "number")' "$res"
+	echo "# result: $(jq -c '.data | del(.result.diff)' "$res")"
+	t_check "claude-code exited 0" jqe '.data.status == "done" and .data.result.exit_status == 0 and .data.result.runner == "claude-code"' "$res"
+	t_check "its Write tool edited the workspace; the diff came back" sh -c "jq -r .data.result.diff '$res' | grep -q '^+hello from claude' && jq -e '.data.result.files_changed == 1 and .data.result.files[0].path == \"hello.txt\"' '$res' >/dev/null"
+	t_check "summary and usage parsed from stream-json" jqe '(.data.result.summary | type == "string" and length > 0) and .data.usage.turns >= 2 and (.data.usage.output_tokens | type == "number")' "$res"
 	t_check "the double (which accepts only the scoped key) completed the requests" sh -c "curl -s http://127.0.0.1:$cport/stats | grep -q '\"completed\"'"
 else
 	fail "no result from the claude-code step"

@@ -36,6 +36,29 @@ while True:
 PY
 gw=$!
 
+# The project's repository where executor.git_url points, and a GitHub API double.
+mkdir -p "$JIDO_HOME/repos/octo"
+git clone -q --bare "$origin" "$JIDO_HOME/repos/octo/demo.git"
+export JIDO_EXECUTOR_GIT_URL=$JIDO_HOME/repos/
+ghport=$(t_free_port)
+python3 - "$ghport" >/dev/null 2>&1 <<'PY' &
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == "/repos/octo/demo/issues/42":
+            b = json.dumps({"number": 42, "title": "Crash on start", "body": "It crashes.", "state": "open",
+                            "html_url": "https://github.com/octo/demo/issues/42", "labels": [{"name": "bug"}],
+                            "user": {"login": "alice"}}).encode(); code = 200
+        else:
+            b = b'{"message":"Not Found"}'; code = 404
+        self.send_response(code); self.send_header("content-length", str(len(b))); self.end_headers(); self.wfile.write(b)
+HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+ghsrv=$!
+export JIDO_GITHUB_API_URL=http://127.0.0.1:$ghport
+t_wait 5 curl -sf "http://127.0.0.1:$ghport/repos/octo/demo/issues/42"
 jido-executor serve 2>"$JIDO_HOME/executor.log" &
 ex=$!
 t_wait 5 t_nng executor '{"v":1,"type":"executor.health","id":"h"}' || { fail "executor READY"; cat "$JIDO_HOME/executor.log"; t_done; }
@@ -59,10 +82,10 @@ t_wait 30 grep -q planner.steps.result "$JIDO_HOME/planner.jsonl" || fail "no re
 grep planner.steps.result "$JIDO_HOME/planner.jsonl" | head -1 >"$JIDO_HOME/res1.json"
 res=$JIDO_HOME/res1.json
 echo "# result: $(jq -c '.data | del(.diff)' "$res")"
-t_check "result: run, step, exit status 0" sh -c "jq -e '.corr == \"run-e2e\" and .data.run_id == \"run-e2e\" and .data.step.id == \"st1\" and .data.exit_status == 0 and .data.duration_ms >= 0' '$res' >/dev/null"
-t_check "result: stats (3 files, binary listed)" sh -c "jq -e '.data.files_changed == 3 and .data.lines_added == 3 and .data.lines_removed == 1 and .data.binary_files == [\"bin.dat\"]' '$res' >/dev/null"
-t_check "result: diff has the new file and the change" sh -c "jq -r .data.diff '$res' | grep -q '^+++ b/new.txt' && jq -r .data.diff '$res' | grep -q '^+c'"
-t_check "result: transcript kept" sh -c "test -s \"\$(jq -r .data.transcript '$res')\""
+t_check "result: run, step, exit status 0" sh -c "jq -e '.corr == \"run-e2e\" and .data.run_id == \"run-e2e\" and .data.status == \"done\" and .data.result.step.id == \"st1\" and .data.result.exit_status == 0 and .data.result.duration_ms >= 0' '$res' >/dev/null"
+t_check "result: stats (3 files, binary listed)" sh -c "jq -e '.data.result.files_changed == 3 and .data.result.lines_added == 3 and .data.result.lines_removed == 1 and .data.result.binary_files == [\"bin.dat\"]' '$res' >/dev/null"
+t_check "result: diff has the new file and the change" sh -c "jq -r .data.result.diff '$res' | grep -q '^+++ b/new.txt' && jq -r .data.result.diff '$res' | grep -q '^+c'"
+t_check "result: transcript kept" sh -c "test -s \"\$(jq -r .data.result.transcript '$res')\""
 kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
 lines=$(jq -c 'select(.type == "logs.line")' "$JIDO_HOME/logs.txt" 2>/dev/null)
 t_check "logs.line streamed in order" sh -c "echo '$lines' | jq -s -e 'length >= 5 and ([.[].data.seq] == ([.[].data.seq] | sort)) and all(.[]; .corr == \"run-e2e\" and .data.run_id == \"run-e2e\" and (.data.stream | test(\"^(stdout|stderr|event)$\")))' >/dev/null"
@@ -77,7 +100,7 @@ req2=$(echo "$req" | jq -c '.id = "s2" | .data.run_id = "run-2" | .data.command 
 t_nng executor "$req2" >/dev/null
 t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 2"
 grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/res2.json"
-t_check "second run starts clean (no changes, new files gone)" jq -e '.data.files_changed == 0 and .data.diff == ""' "$JIDO_HOME/res2.json"
+t_check "second run starts clean (no changes, new files gone)" jq -e '.data.result.files_changed == 0 and .data.result.diff == ""' "$JIDO_HOME/res2.json"
 
 # One step per project at a time: a second step of the same project while one runs.
 slow=$(echo "$req" | jq -c '.id = "s3" | .data.run_id = "run-3" | .data.command = "sleep 2" | .data.workspace.branch = "jido/run-3"')
@@ -91,7 +114,7 @@ to=$(echo "$req" | jq -c '.id = "s5" | .data.run_id = "run-5" | .data.timeout_s 
 t_nng executor "$to" >/dev/null
 t_wait 20 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 4"
 grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/res5.json"
-t_check "a step past its timeout: timed_out, error timeout" jq -e '.data.run_id == "run-5" and .data.timed_out == true and .data.error == "timeout" and .data.exit_status != 0' "$JIDO_HOME/res5.json"
+t_check "a step past its timeout: timed_out, error timeout" jq -e '.data.run_id == "run-5" and .data.status == "failed" and .data.result.timed_out == true and .data.error.kind == "timeout" and .data.result.exit_status != 0' "$JIDO_HOME/res5.json"
 t_check "nothing of the timed-out tree is left" sh -c "! pgrep -f '^sleep 30[01]' >/dev/null"
 
 # Cancel: the sandbox tree is killed at once, no result is sent.
@@ -103,6 +126,31 @@ t_check "cancel answers with the job" sh -c "echo '$co' | jq -e '.ok and (.data.
 t_check "the cancelled step's tree is gone" t_wait 5 sh -c "! pgrep -f '^sleep 299'"
 t_check "cancel of nothing is not_found" sh -c "t_nng() { nngcat --req0 --dial 'ipc://$R/executor.sock' --recv-timeout 5 --ascii --data \"\$1\"; }; t_nng '{\"v\":1,\"type\":\"executor.step.cancel\",\"id\":\"c\",\"data\":{\"job\":\"nope\"}}' | jq -e '.error.code == \"not_found\"' >/dev/null"
 
+# The planner's shape (issue 6): kind, step definition, project settings, seq/attempt,
+# job_id; the workspace comes from executor.git_url + full name, the command's templates
+# are expanded, the result carries seq, attempt and job_id; a re-sent job id never runs
+# twice (its result is sent again).
+preq=$(jq -cn '{v:1,type:"executor.step.run",id:"p1",corr:"run-p",data:{job_id:"run-p:3:1",run_id:"run-p",seq:3,attempt:1,
+  kind:"shell",step:{id:"test",kind:"shell",command:"{{project.test_command}} > t.txt; echo issue {{issue.number}} plan {{plan.output}}"},
+  workflow:"fix_issue",project:{id:1,full_name:"octo/demo",settings:{default_branch:"main",branch_prefix:"jidocode/",test_command:"echo tests-ran"}},
+  issue:7,dry_run:false,timeout_s:60,deadline_ms:0,inputs:{plan:{output:"the-plan"}},reply_to:"planner.steps.result"}}')
+t_check "planner-shaped step accepted" sh -c "t_nng() { nngcat --req0 --dial 'ipc://$R/executor.sock' --recv-timeout 5 --ascii --data \"\$1\"; }; t_nng '$preq' | jq -e '.ok and .data.accepted' >/dev/null"
+t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 5"
+grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/resp.json"
+echo "# planner-shaped result: $(jq -c '.data | del(.result.diff)' "$JIDO_HOME/resp.json")"
+t_check "planner shape: run_id, seq, attempt, job_id, status done" jq -e '.data.run_id == "run-p" and .data.seq == 3 and .data.attempt == 1 and .data.job_id == "run-p:3:1" and .data.status == "done"' "$JIDO_HOME/resp.json"
+t_check "templates expanded, output is the stdout" jq -e '(.data.result.output | contains("issue 7 plan the-plan")) and (.data.result.diff | contains("+tests-ran"))' "$JIDO_HOME/resp.json"
+t_check "workspace from executor.git_url: branch jidocode/run-p" sh -c "git --git-dir='$JIDO_HOME/executor/git/octo_demo_.git' rev-parse --abbrev-ref HEAD | grep -qx jidocode/run-p"
+dup=$(t_nng executor "$(echo "$preq" | jq -c '.id = "p2"')")
+t_check "a re-sent job id is not run again" sh -c "echo '$dup' | jq -e '.ok and .data.duplicate == true' >/dev/null"
+t_wait 10 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 6"
+t_check "its result is sent again, the same" sh -c "[ \"\$(grep planner.steps.result '$JIDO_HOME/planner.jsonl' | tail -1 | jq -c .data)\" = \"\$(jq -c .data '$JIDO_HOME/resp.json')\" ]"
+fresp=$(t_nng executor '{"v":1,"type":"executor.step.run","id":"f1","data":{"job_id":"run-f:1:1","run_id":"run-f","seq":1,"attempt":1,"kind":"fetch_issue","step":{"id":"fetch","kind":"fetch_issue"},"project":{"id":1,"full_name":"octo/demo","settings":{}},"issue":42,"timeout_s":60}}')
+t_check "fetch_issue accepted" sh -c "echo '$fresp' | jq -e '.ok' >/dev/null"
+t_wait 20 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 7"
+grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/resf.json"
+t_check "fetch_issue: the issue from the GitHub API double" jq -e '.data.status == "done" and .data.result.issue.number == 42 and .data.result.issue.title == "Crash on start" and .data.result.issue.labels == ["bug"] and (.data.result.output | startswith("#42 Crash on start"))' "$JIDO_HOME/resf.json"
+
 # Typed errors for bad requests; still READY.
 chk_err() { # name code data
 	local o
@@ -111,7 +159,10 @@ chk_err() { # name code data
 }
 chk_err "run_id '..' is a validation_error" validation_error '{"run_id":"..","step":"s","runner":"shell","command":"true"}'
 chk_err "unknown runner is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"bash","command":"true"}'
-chk_err "agent without gateway is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"claude-code","prompt":"x"}'
+chk_err "agent without a prompt is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"claude-code"}'
+chk_err "agent step, no key given, gateway down: unavailable (planner retries)" unavailable '{"run_id":"r","step":"s","runner":"claude-code","prompt":"x"}'
+chk_err "an unknown template value is a validation_error" validation_error '{"run_id":"r","step":{"id":"t","command":"{{nope.output}}"},"kind":"shell"}'
+chk_err "a kind that is not the executor's is a validation_error" validation_error '{"run_id":"r","step":{"id":"t"},"kind":"ship"}'
 chk_err "credentials in clone_url are a policy_violation" policy_violation '{"run_id":"r","step":"s","runner":"shell","command":"true","workspace":{"repo":"o/r","clone_url":"https://x:ghp_abc@github.com/o/r","base":"main","branch":"b"}}'
 chk_err "a bad branch name is a validation_error" validation_error '{"run_id":"r","step":"s","runner":"shell","command":"true","workspace":{"repo":"o/r","clone_url":"https://github.com/o/r","base":"main","branch":"--upload-pack=x"}}'
 t_check "executor.jobs answers" sh -c "t_nng() { nngcat --req0 --dial 'ipc://$R/executor.sock' --recv-timeout 5 --ascii --data \"\$1\"; }; t_nng '{\"v\":1,\"type\":\"executor.jobs\",\"id\":\"j\"}' | jq -e '.ok and (.data.jobs | type == \"array\")' >/dev/null"
@@ -119,6 +170,6 @@ t_check "no seccomp kill, no line dropped" sh -c "! grep -Eq 'SIGSYS|line_droppe
 
 kill -TERM "$ex"; wait "$ex"
 t_check "executor stops cleanly" test $? -eq 0
-kill "$fp" "$gw" 2>/dev/null
+kill "$fp" "$gw" "$ghsrv" 2>/dev/null
 wait 2>/dev/null
 t_done
