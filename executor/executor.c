@@ -278,7 +278,8 @@ exec_job_result(struct jido_srv *s, struct exec_job *j, json_t *res, int filter)
 	json_object_set(r, "summary", j->summary != NULL ? j->summary : json_null());
 	json_object_set_new(r, "transcript", json_string(j->transcript_path));
 	if (json_object_get(r, "output") == NULL)
-		json_object_set(r, "output", j->summary != NULL ? j->summary : json_string(j->tail));
+		json_object_set_new(r, "output", j->summary != NULL ? json_incref(j->summary) :
+		    json_string(j->tail));
 	json_object_del(r, "error");
 	exec_redact_field(j, r, "diff");
 	exec_redact_field(j, r, "summary");

@@ -87,6 +87,7 @@ kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
 t_check "its events streamed on logs.pub, key redacted" sh -c "grep -q '\"stream\":\"stdout\"' '$JIDO_HOME/logs.txt' && grep -q tool_use '$JIDO_HOME/logs.txt' && ! grep -q '$KEY' '$JIDO_HOME/logs.txt'"
 t_check "no seccomp kill in the executor" sh -c "! grep -q SIGSYS '$JIDO_HOME/executor.log' && kill -0 $ex"
 kill -TERM "$ex"; wait "$ex"
+t_check "executor stops cleanly (no leak under ASan)" test $? -eq 0
 kill "$fp" "$dbl" "$fwd" 2>/dev/null
 wait 2>/dev/null
 t_done

@@ -65,6 +65,7 @@ t_check "seq, attempt, job_id echoed" jqe '.data.seq == 2 and .data.attempt == 1
 t_check "the key is not in the transcript" sh -c "! grep -rq '$KEY' '$JIDO_HOME/executor/transcripts'"
 t_check "no seccomp kill in the executor" sh -c "! grep -q SIGSYS '$JIDO_HOME/executor.log' && kill -0 $ex"
 kill -TERM "$ex"; wait "$ex"
+t_check "executor stops cleanly (no leak under ASan)" test $? -eq 0
 kill "$fp" "$fg" "$dbl" 2>/dev/null
 wait 2>/dev/null
 t_done
