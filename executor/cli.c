@@ -76,13 +76,16 @@ cli_int(const char *s, int lo, int hi, int *out)
 static int
 cli_usage(const char *msg, const char *arg)
 {
-	fprintf(stderr, "jido-executor: usage failed: %s%s%s\n"
+	if (strcmp(msg, "--help") != 0)
+		fprintf(stderr, "jido-executor: usage failed: %s%s%s\n", msg, arg ? ": " : "",
+		    arg ? arg : "");
+	fprintf(strcmp(msg, "--help") == 0 ? stdout : stderr,
 	    "usage: jido-executor sandbox [--workspace DIR] [--net none|gateway]\n"
 	    "         [--gateway-sock PATH] [--gateway-port N] [--timeout S] [--memory M]\n"
 	    "         [--pids N] [--fsize M] [--as M] [--tmp-size M] [--cpu S] [--cpus N]\n"
 	    "         [--ro-bind PATH]...\n"
-	    "         [--env KEY=VALUE]... [--uid UID] [--no-cgroups] -- CMD ...\n",
-	    msg, arg ? ": " : "", arg ? arg : "");
+	    "         [--env KEY=VALUE]... [--uid UID] [--no-cgroups] -- CMD ...\n"
+	    "exit: the command's status, 124 timed out (tree killed), 125 no sandbox, 2 usage\n");
 	return 2;
 }
 
@@ -107,6 +110,10 @@ executor_cli_sandbox(int argc, char **argv)
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
+		}
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			cli_usage("--help", NULL);
+			return 0;
 		}
 		if (strcmp(a, "--no-cgroups") == 0) {
 			spec.cgroups = 0;
