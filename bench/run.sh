@@ -28,3 +28,10 @@ printf '  whole stack %d kB (%.1f MB)\n' "$total" "$(echo "$total / 1024" | bc -
 
 echo
 "$top/bench/gitops.sh"
+echo
+# executor: sandbox start-to-exit next to bwrap and bare unshare (issue 7).
+if command -v bwrap >/dev/null; then
+	"$top/build/bench/sandbox_start" "$BIN/jido-executor" "${SANDBOX_N:-200}"
+else
+	echo "sandbox start-to-exit: skipped (bwrap not installed: apt-get install bubblewrap)"
+fi

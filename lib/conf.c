@@ -56,6 +56,15 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "gitops.git_timeout_s", JIDO_CONF_INT, "120", 0, "longest one git command may run" },
 	{ "gitops.api_retries", JIDO_CONF_INT, "3", 0, "retries of a rate-limited GitHub call" },
 	{ "gitops.api_max_wait_s", JIDO_CONF_INT, "60", 0, "longest rate-limit wait honoured before failing" },
+	{ "executor.sandbox_uid", JIDO_CONF_INT, "65534", 0, "host uid/gid the sandbox's agent maps to when the executor runs as root" },
+	{ "executor.timeout_s", JIDO_CONF_INT, "1800", 0, "default wall-clock limit of a step, seconds" },
+	{ "executor.memory", JIDO_CONF_STR, "4g", 0, "cgroup memory limit of a step's sandbox" },
+	{ "executor.pids", JIDO_CONF_INT, "512", 0, "cgroup pids limit and RLIMIT_NPROC of a step's sandbox" },
+	{ "executor.fsize", JIDO_CONF_STR, "1g", 0, "largest file a step may write (RLIMIT_FSIZE)" },
+	{ "executor.gateway_port", JIDO_CONF_INT, "8787", 0, "port of the gateway relay on 127.0.0.1 inside the sandbox" },
+	{ "executor.gateway_socket", JIDO_CONF_PATH, "", 0, "gateway's HTTP unix socket the relay forwards to (default home/run/gateway-http.sock)" },
+	{ "executor.git_url", JIDO_CONF_STR, "https://github.com/", 0, "base URL a project's full name is appended to for the read-only fetch" },
+	{ "executor.max_diff", JIDO_CONF_INT, "1048576", 0, "largest diff sent back to the planner, bytes (longer: truncated)" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
