@@ -41,9 +41,13 @@ TESTS    := $(patsubst %_test.c,$(BUILD)/test/%_test,$(TEST_SRC))
 
 all: $(BINS) $(TESTS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h) $(wildcard $(dir %)*.h)
+# -MMD: each object also records the headers it included (.d files), so editing any
+# header rebuilds exactly what uses it.
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I$(dir $<) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -I$(dir $<) -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 $(LIB_A): $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 	@mkdir -p $(dir $@)
