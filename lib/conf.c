@@ -38,6 +38,15 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "web.listen", JIDO_CONF_STR, "127.0.0.1:4000", 0, "owner UI and REST API address" },
 	{ "ingest.listen", JIDO_CONF_STR, "127.0.0.1:4001", 0, "GitHub webhook receiver address" },
 	{ "github.api_url", JIDO_CONF_STR, "https://api.github.com", 0, "GitHub REST API base URL" },
+	{ "ingest.webhook_secret_file", JIDO_CONF_PATH, "", 0, "0600 file with the webhook secret (line 2: the previous one); empty: from jido-vault" },
+	{ "ingest.max_body", JIDO_CONF_INT, "26214400", 0, "largest webhook body accepted, in bytes (413 above)" },
+	{ "ingest.redeliver_s", JIDO_CONF_INT, "30", 0, "seconds before an unacknowledged event is published again (doubling)" },
+	{ "ingest.retention_days", JIDO_CONF_INT, "30", 0, "days a stored delivery is kept" },
+	{ "ingest.auth_fail_burst", JIDO_CONF_INT, "10", 0, "bad signatures a source may send before it gets 429" },
+	{ "ingest.auth_fail_per_min", JIDO_CONF_INT, "10", 0, "bad signatures per minute a source regains" },
+	{ "ingest.secret_refresh_s", JIDO_CONF_INT, "60", 0, "seconds between reloads of the webhook secret" },
+	{ "ingest.sync_interval_s", JIDO_CONF_INT, "300", 0, "seconds between GitHub REST polls (0: off)" },
+	{ "github.token_file", JIDO_CONF_PATH, "", 0, "0600 file with a GitHub token for the REST sync; empty: from jido-vault" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
