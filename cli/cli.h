@@ -41,5 +41,6 @@ int cli_print_json(const json_t *j);
 int cli_up(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);
 int cli_call_cmd(struct cli *c, int argc, char **argv);
+int cli_deliveries(struct cli *c, int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "up", cli_up, "up", "start the whole stack in the foreground and supervise it" },
 	{ "status", cli_status, "status [--json]", "one row per process: state, pid, uptime, restarts" },
 	{ "call", cli_call_cmd, "call PROCESS TYPE [JSON]", "send one raw request to a process" },
+	{ "deliveries", cli_deliveries, "deliveries list|show|replay", "GitHub deliveries in ingest's spool" },
 };
 
 int

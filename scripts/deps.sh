@@ -4,13 +4,13 @@
 set -e
 PKGS="build-essential pkg-config libnng-dev nng-utils libsqlite3-dev libcurl4-openssl-dev
 libjansson-dev libsodium-dev libevent-dev libseccomp-dev libcmocka-dev git curl jq
-openssl python3 bc"
+openssl python3 bc nodejs"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -n "$missing" ]; then
 echo "deps: installing$missing" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -18,3 +18,12 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >&2
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >&2
+fi
+# Debian's nodejs ships npm separately (NodeSource's includes it: never both).
+if ! command -v npm >/dev/null 2>&1; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >&2
+fi
+# npm packages of the GitHub double (tests/doubles/github), when missing.
+"$(dirname "$0")/../tests/doubles/github/ensure.sh"
