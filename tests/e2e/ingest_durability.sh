@@ -42,8 +42,9 @@ for r in $(seq "$ROUNDS"); do
 	node "$DOUBLE/send.js" load --url "$URL" --secret-file "$SECRET" --count "$N" \
 	    --concurrency 32 --prefix "r$r" >"$JIDO_HOME/sent$r.txt" &
 	snd=$!
-	# kill -9 at a random moment while deliveries are in flight
-	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.2 }')"
+	# kill -9 at a random moment while deliveries are in flight (once the first answers came)
+	t_wait 10 test -s "$JIDO_HOME/sent$r.txt"
+	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", rand() * 1.0 }')"
 	kill -9 "$ING"
 	wait "$ING" 2>/dev/null
 	wait "$snd"
@@ -51,7 +52,7 @@ for r in $(seq "$ROUNDS"); do
 	echo "# round $r: $got of $N deliveries got a 2xx before the kill"
 	awk '$1 >= 200 && $1 < 300 {print $2}' "$JIDO_HOME/sent$r.txt" >>"$ok_ids"
 	start_ingest || { fail "restart after kill -9 (round $r)"; t_done; }
-	t_check "round $r: killed mid-load, then restarted (2xx for $got)" test "$got" -ge 0
+	t_check "round $r: killed mid-load ($got of $N answered 2xx), then restarted" test "$got" -lt "$N"
 done
 total=$(wc -l <"$ok_ids")
 jido call ingest ingest.deliveries.list '{"limit":10000}' | jq -r '.deliveries[].id' | sort >"$JIDO_HOME/spool.txt"
@@ -73,9 +74,12 @@ t_check "both senders got 2xx for every duplicate" test "$(cat "$JIDO_HOME"/dup[
 t_check "each delivery stored once (300 rows)" test "$(jido call ingest ingest.deliveries.list '{"limit":10000}' | jq '[.deliveries[] | select(.id | startswith("dup-"))] | length')" -eq 300
 sleep 0.5
 dup_firsts() { jq -r 'select(.data.redelivery != true) | .data.delivery // empty' "$EV" 2>/dev/null | grep '^dup-' | sort | uniq -c; }
-once=$(dup_firsts | awk '$1 == 1' | wc -l)
+# PUB/SUB may drop under load (the sweeper re-sends those as redeliveries), so: no id is
+# ever published twice as a first send, and every id reaches the subscriber.
 more=$(dup_firsts | awk '$1 != 1' | wc -l)
-t_check "each duplicated delivery published once ($once once, $more more than once)" \
-    test "$once" -eq 300 -a "$more" -eq 0
+t_check "no duplicated delivery published twice as a new event ($more)" test "$more" -eq 0
+dup_seen() { [ "$(jq -r '.data.delivery // empty' "$EV" 2>/dev/null | grep '^dup-' | sort -u | wc -l)" -eq 300 ]; }
+t_wait 20 dup_seen
+t_check "every duplicated delivery reached the subscriber" dup_seen
 t_check "no seccomp kill" sh -c "! grep -qiE 'SIGSYS|Bad system call' $JIDO_HOME/ingest.log"
 t_done
