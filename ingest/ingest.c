@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "ingest.h"
 
@@ -28,6 +29,7 @@ struct ingest_priv {
 	int sp_open;
 	struct ingest_secrets k;
 	struct ingest_http *http;     /* NULL in filter mode */
+	struct ingest_sync *sync;     /* NULL in filter mode */
 	char spool_path[PATH_MAX];
 	int64_t next_sweep, next_prune;
 };
@@ -101,6 +103,15 @@ ingest_open(struct jido_srv *s, char *why, size_t whylen)
 		ingest_secrets_clear(&ip->k);
 		return rc;
 	}
+	if ((rc = ingest_sync_new(c, jido_srv_home(s), ip->spool_path, s, &ip->sync, why,
+	    whylen)) != 0) {
+		ingest_http_free(ip->http);
+		ip->http = NULL;
+		ingest_spool_close(&ip->sp);
+		ip->sp_open = 0;
+		ingest_secrets_clear(&ip->k);
+		return rc;
+	}
 	jido_info("ingest.listening", "{s:s,s:i}", "listen", jido_conf_str(c, "ingest.listen"),
 	    "port", ingest_http_port(ip->http));
 	return 0;
@@ -111,6 +122,8 @@ ingest_close(struct jido_srv *s)
 {
 	struct ingest_priv *ip = jido_srv_priv(s);
 
+	ingest_sync_free(ip->sync);
+	ip->sync = NULL;
 	ingest_http_free(ip->http);
 	ip->http = NULL;
 	if (ip->sp_open)
@@ -184,6 +197,10 @@ ingest_tick(struct jido_srv *s)
 	 * (a thread started before seccomp_load would not be). */
 	if (ip->http != NULL && ingest_http_start(ip->http, why, sizeof(why)) != 0) {
 		jido_error("ingest.http_failed", "{s:s}", "why", why);
+		return;
+	}
+	if (ip->sync != NULL && ingest_sync_start(ip->sync, why, sizeof(why)) != 0) {
+		jido_error("ingest.sync_failed", "{s:s}", "why", why);
 		return;
 	}
 	ingest_secret_refresh(s, ip, 0);
@@ -371,6 +388,100 @@ ingest_do_stats(struct ingest_priv *ip, json_t **out, char *why, size_t whylen)
 	return 0;
 }
 
+/* Is s a plausible "owner/name" repository full name? */
+static int
+ingest_repo_name_ok(const char *s)
+{
+	int slash = 0;
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+		if (ch == '/')
+			slash++;
+		else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			return 0;
+	}
+	return slash == 1 && n >= 3 && n <= 140 && s[0] != '/' && s[n - 1] != '/' &&
+	    s[0] != '.' && strstr(s, "/.") == NULL && strstr(s, "..") == NULL;
+}
+
+static int
+ingest_do_sync(struct ingest_priv *ip, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	static const char *const fields[] = { "repos", NULL };
+	json_t *repos = json_object_get(req->data, "repos"), *v;
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = ingest_fields(req->data, fields, why, whylen)) != 0)
+		return rc;
+	if (repos != NULL) {
+		if (!json_is_array(repos) || json_array_size(repos) > 1000) {
+			snprintf(why, whylen, "data.repos must be an array of at most 1000 names");
+			return JIDO_EVALIDATION;
+		}
+		json_array_foreach(repos, i, v) {
+			if (!json_is_string(v) || !ingest_repo_name_ok(json_string_value(v))) {
+				snprintf(why, whylen, "data.repos[%zu] is not an owner/name", i);
+				return JIDO_EVALIDATION;
+			}
+		}
+		if (sqlite3_exec(ip->sp.db, "BEGIN IMMEDIATE; DELETE FROM sync_repos;", NULL, NULL,
+		    NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(ip->sp.db, "INSERT OR IGNORE INTO sync_repos (repo) VALUES (?1)",
+		    -1, &st, NULL) != SQLITE_OK) {
+			snprintf(why, whylen, "spool: %s", sqlite3_errmsg(ip->sp.db));
+			sqlite3_exec(ip->sp.db, "ROLLBACK", NULL, NULL, NULL);
+			return JIDO_EINTERNAL;
+		}
+		json_array_foreach(repos, i, v) {
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, json_string_value(v), -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = JIDO_EINTERNAL;
+		}
+		sqlite3_finalize(st);
+		if (rc != 0 || sqlite3_exec(ip->sp.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			snprintf(why, whylen, "spool: %s", sqlite3_errmsg(ip->sp.db));
+			sqlite3_exec(ip->sp.db, "ROLLBACK", NULL, NULL, NULL);
+			return JIDO_EINTERNAL;
+		}
+	}
+	if (ip->sync != NULL)
+		ingest_sync_trigger(ip->sync);
+	*out = json_pack("{s:b}", "queued", ip->sync != NULL);
+	if (repos != NULL)
+		json_object_set(*out, "watching", repos);
+	return 0;
+}
+
+static int
+ingest_do_repos(struct ingest_priv *ip, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	static const char *const fields[] = { "refresh", NULL };
+	json_t *refresh = json_object_get(req->data, "refresh");
+	int rc;
+
+	if ((rc = ingest_fields(req->data, fields, why, whylen)) != 0)
+		return rc;
+	if (ip->sync == NULL) {
+		snprintf(why, whylen, "the REST sync runs only in jido-ingest serve");
+		return JIDO_EUNAVAIL;
+	}
+	*out = ingest_sync_status(ip->sync);
+	if (json_is_true(refresh) || json_is_null(json_object_get(*out, "fetched_at")) ||
+	    json_object_get(*out, "fetched_at") == NULL) {
+		ingest_sync_trigger(ip->sync);
+		json_object_set_new(*out, "refreshing", json_true());
+	}
+	return 0;
+}
+
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
 static int
 ingest_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
@@ -386,6 +497,10 @@ ingest_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char
 		return ingest_do_show(ip, req, out, why, whylen);
 	if (strcmp(req->type, "ingest.deliveries.replay") == 0)
 		return ingest_do_replay(s, ip, req, out, why, whylen);
+	if (strcmp(req->type, "ingest.sync") == 0)
+		return ingest_do_sync(ip, req, out, why, whylen);
+	if (strcmp(req->type, "ingest.repos") == 0)
+		return ingest_do_repos(ip, req, out, why, whylen);
 	if (strcmp(req->type, "ingest.stats") == 0)
 		return ingest_do_stats(ip, out, why, whylen);
 	return jido_req_unknown(req, why, whylen);

@@ -145,6 +145,29 @@ int ingest_secrets_verify(struct ingest_secrets *k, const char *header, const vo
  * NUL-ended buffer (*out; free with sodium_free). */
 int ingest_secret_file_read(const char *path, char **out, char *why, size_t whylen);
 
+/* One secret value from jido-vault (current version) into a sodium_malloc'd NUL-ended
+ * buffer (*out; sodium_free). */
+int ingest_vault_value(const struct jido_conf *c, const char *home, const char *name,
+    char **out, char *why, size_t whylen);
+
+/* ---------------------------------------------------------------- sync.c */
+
+struct ingest_sync; /* opaque: the REST sync thread */
+
+/* Prepare the sync (its own spool connection, libcurl) before seccomp; nothing runs yet.
+ * On 0, *out is owned by the caller (ingest_sync_free). */
+int ingest_sync_new(const struct jido_conf *c, const char *home, const char *spool_path,
+    struct jido_srv *s, struct ingest_sync **out, char *why, size_t whylen);
+/* Start the thread (after seccomp). */
+int ingest_sync_start(struct ingest_sync *y, char *why, size_t whylen);
+/* Stop the thread, free. NULL is fine. */
+void ingest_sync_free(struct ingest_sync *y);
+/* Ask for a round now (on-demand refresh). */
+void ingest_sync_trigger(struct ingest_sync *y);
+/* What the last round saw: a new object {repos: [...], fetched_at, last_error, rounds,
+ * blocked_until}. */
+json_t *ingest_sync_status(struct ingest_sync *y);
+
 /* ---------------------------------------------------------------- http.c */
 
 struct ingest_http; /* opaque: the receiver thread */

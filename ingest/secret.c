@@ -245,6 +245,29 @@ secret_vault_get(const char *url, int timeout_ms, const char *name, int64_t vers
 }
 
 int
+ingest_vault_value(const struct jido_conf *c, const char *home, const char *name, char **out,
+    char *why, size_t whylen)
+{
+	const char *conf_url = jido_conf_str(c, "socket.vault");
+	char url[PATH_MAX + 32];
+	unsigned char *v = NULL;
+	size_t len = 0;
+	int64_t version = 0;
+	int rc;
+
+	if (conf_url != NULL && conf_url[0] != '\0')
+		snprintf(url, sizeof(url), "%s", conf_url);
+	else if (jido_bus_url_req(home, "vault", url, sizeof(url)) != 0) {
+		snprintf(why, whylen, "state directory path too long");
+		return JIDO_EVALIDATION;
+	}
+	if ((rc = secret_vault_get(url, 2000, name, 0, &v, &len, &version, why, whylen)) != 0)
+		return rc;
+	*out = (char *)v;
+	return 0;
+}
+
+int
 ingest_secrets_load_vault(struct ingest_secrets *k, const struct jido_conf *c, const char *home,
     char *why, size_t whylen)
 {

@@ -28,6 +28,10 @@ static const char *const spool_migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX deliveries_due ON deliveries(status, next_at);"
 	"CREATE INDEX deliveries_received ON deliveries(received_at);",
+	/* 2: the REST sync's conditional-request cache and the repos it watches */
+	"CREATE TABLE etags (url TEXT PRIMARY KEY, etag TEXT NOT NULL, link TEXT,"
+	"  body BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE sync_repos (repo TEXT PRIMARY KEY) WITHOUT ROWID;",
 };
 
 #define SPOOL_NMIG ((int)(sizeof(spool_migrations) / sizeof(spool_migrations[0])))
