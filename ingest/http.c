@@ -20,6 +20,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <sqlite3.h>
+
 #include "ingest.h"
 
 #define HTTP_PATH "/api/github/webhooks"
@@ -33,11 +35,26 @@ struct http_rl {
 	uint64_t refused;
 };
 
+/* A verified delivery waiting for the batch's transaction. All owned. */
+struct http_item {
+	struct evhttp_request *req;
+	char *id, *event, *hook, *action, *repo, *reason, *headers, *payload;
+	size_t payload_len;
+	int rejected;
+	json_t *data; /* the normalized event, NULL when rejected */
+	char type[JIDO_TYPE_MAX + 1];
+};
+
+#define HTTP_BATCH_MAX 256
+
 struct ingest_http {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct event *stop_ev;
+	struct event *flush_ev;
+	struct http_item *batch[HTTP_BATCH_MAX];
+	int nbatch;
 	pthread_t th;
 	int started;
 	atomic_int stop;
@@ -164,6 +181,109 @@ http_form_payload(const unsigned char *body, size_t len)
 }
 
 static void
+http_item_free(struct http_item *it)
+{
+	if (it == NULL)
+		return;
+	free(it->id);
+	free(it->event);
+	free(it->hook);
+	free(it->action);
+	free(it->repo);
+	free(it->reason);
+	free(it->headers);
+	free(it->payload);
+	json_decref(it->data);
+	free(it);
+}
+
+/* Answer one item of a committed batch (rc: its insert's outcome) and publish it. */
+static void
+http_answer(struct ingest_http *h, struct http_item *it, int rc)
+{
+	struct evhttp_request *req = it->req;
+
+	if (it->rejected) {
+		/* Rejected now, and again (400) on a redelivery of the same bytes. */
+		http_count(h, ST_REJECTED);
+		if (rc == 0)
+			jido_warn("ingest.rejected", "{s:s,s:s,s:s}", "delivery", it->id, "event",
+			    it->event, "why", it->reason);
+		http_reply(req, 400, "Bad Request", json_pack("{s:b,s:s,s:s,s:s}", "ok", 0,
+		    "status", "rejected", "delivery", it->id, "error", it->reason));
+		return;
+	}
+	if (rc == JIDO_ECONFLICT) {
+		http_count(h, ST_DUP);
+		jido_info("ingest.duplicate", "{s:s,s:s}", "delivery", it->id, "event", it->event);
+		http_reply(req, 200, "OK", json_pack("{s:b,s:s,s:s}", "ok", 1, "status",
+		    "duplicate", "delivery", it->id));
+		return;
+	}
+	http_count(h, ST_STORED);
+	http_reply(req, 202, "Accepted", json_pack("{s:b,s:s,s:s}", "ok", 1, "status", "stored",
+	    "delivery", it->id));
+	if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
+		jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
+		    jido_strerror(rc));
+	it->data = NULL; /* owned by publish; the sweeper re-sends it if it was lost */
+}
+
+/* Store every queued item in one transaction (one fsync), then answer each: 2xx only
+ * after COMMIT returned. On any storage failure the whole batch gets 503 and GitHub
+ * redelivers. */
+static void
+http_flush(struct ingest_http *h)
+{
+	int rcs[HTTP_BATCH_MAX], n = h->nbatch, failed = 0;
+	int64_t now = ingest_wall_ms();
+	char why[256] = "";
+
+	if (n == 0)
+		return;
+	h->nbatch = 0;
+	if (sqlite3_exec(h->sp.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(why, sizeof(why), "begin: %s", sqlite3_errmsg(h->sp.db));
+		failed = 1;
+	}
+	for (int i = 0; i < n && !failed; i++) {
+		struct http_item *it = h->batch[i];
+		struct ingest_row row = { it->id, "webhook", it->event, it->hook, it->action,
+			it->repo, it->rejected ? "rejected" : "pending", it->reason, it->headers,
+			it->payload, it->payload_len };
+		rcs[i] = ingest_spool_put(&h->sp, &row, now, why, sizeof(why));
+		if (rcs[i] != 0 && rcs[i] != JIDO_ECONFLICT)
+			failed = 1;
+	}
+	if (!failed && sqlite3_exec(h->sp.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(why, sizeof(why), "commit: %s", sqlite3_errmsg(h->sp.db));
+		failed = 1;
+	}
+	if (failed) {
+		sqlite3_exec(h->sp.db, "ROLLBACK", NULL, NULL, NULL);
+		jido_error("ingest.spool_failed", "{s:s,s:i}", "why", why, "deliveries", n);
+	}
+	for (int i = 0; i < n; i++) {
+		struct http_item *it = h->batch[i];
+		if (failed) {
+			http_count(h, ST_FAILED);
+			http_error(it->req, 503, "Service Unavailable", "cannot store the delivery; retry");
+		} else
+			http_answer(h, it, rcs[i]);
+		http_item_free(it);
+		h->batch[i] = NULL;
+	}
+}
+
+static void
+http_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_flush(arg);
+}
+
+static void
 http_webhook(struct ingest_http *h, struct evhttp_request *req)
 {
 	struct evkeyvalq *hq = evhttp_request_get_input_headers(req);
@@ -177,6 +297,7 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 	const char *ctype = evhttp_find_header(hq, "Content-Type");
 	char *peer = NULL, why[256] = "", type[JIDO_TYPE_MAX + 1], *form = NULL, *headers = NULL;
 	const char *json_text = (const char *)body;
+	struct http_item *it = NULL;
 	size_t json_len = len;
 	ev_uint16_t port = 0;
 	int64_t now = jido_now_ms();
@@ -248,39 +369,34 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 	row.headers = headers != NULL ? headers : "{}";
 	row.payload = json_text;
 	row.payload_len = json_len;
-	char dbwhy[256];
-	rc = ingest_spool_put(&h->sp, &row, ingest_wall_ms(), dbwhy, sizeof(dbwhy));
-	if (rc != 0 && rc != JIDO_ECONFLICT) {
+	/* Group commit: queue it; http_flush stores the whole batch in one transaction
+	 * once the loop has read every request ready now, then answers each. */
+	if ((it = calloc(1, sizeof(*it))) == NULL ||
+	    (it->id = strdup(delivery)) == NULL || (it->event = strdup(event)) == NULL ||
+	    (it->hook = strdup(hook)) == NULL ||
+	    (row.action != NULL && (it->action = strdup(row.action)) == NULL) ||
+	    (row.repo != NULL && (it->repo = strdup(row.repo)) == NULL) ||
+	    (row.reason != NULL && (it->reason = strdup(row.reason)) == NULL) ||
+	    (it->headers = strdup(row.headers)) == NULL ||
+	    (it->payload = malloc(json_len + 1)) == NULL) {
+		http_item_free(it);
 		http_count(h, ST_FAILED);
-		jido_error("ingest.spool_failed", "{s:s,s:s}", "delivery", delivery, "why", dbwhy);
-		http_error(req, 503, "Service Unavailable", "cannot store the delivery; retry");
+		http_error(req, 503, "Service Unavailable", "out of memory; retry");
 		goto out;
 	}
-	if (strcmp(row.status, "rejected") == 0) {
-		/* Rejected now, and again (400) on a redelivery of the same bytes. */
-		http_count(h, ST_REJECTED);
-		if (rc == 0)
-			jido_warn("ingest.rejected", "{s:s,s:s,s:s}", "delivery", delivery, "event", event,
-		    "why", row.reason);
-		http_reply(req, 400, "Bad Request", json_pack("{s:b,s:s,s:s,s:s}", "ok", 0,
-		    "status", "rejected", "delivery", delivery, "error", row.reason));
-		goto out;
-	}
-	if (rc == JIDO_ECONFLICT) {
-		http_count(h, ST_DUP);
-		jido_info("ingest.duplicate", "{s:s,s:s}", "delivery", delivery, "event", event);
-		http_reply(req, 200, "OK", json_pack("{s:b,s:s,s:s}", "ok", 1, "status",
-		    "duplicate", "delivery", delivery));
-		goto out;
-	}
-	http_count(h, ST_STORED);
-	http_reply(req, 202, "Accepted", json_pack("{s:b,s:s,s:s}", "ok", 1, "status", "stored",
-	    "delivery", delivery));
-	jido_debug("ingest.stored", "{s:s,s:s}", "delivery", delivery, "type", type);
-	if ((rc = jido_srv_publish(h->s, type, NULL, data)) != 0)
-		jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", delivery, "why",
-		    jido_strerror(rc));
-	data = NULL; /* published (or not; the sweeper re-sends it): owned by publish */
+	memcpy(it->payload, json_text, json_len);
+	it->payload[json_len] = '\0';
+	it->payload_len = json_len;
+	it->req = req;
+	it->rejected = strcmp(row.status, "rejected") == 0;
+	it->data = data;
+	data = NULL;
+	snprintf(it->type, sizeof(it->type), "%s", type);
+	h->batch[h->nbatch++] = it;
+	if (h->nbatch == HTTP_BATCH_MAX)
+		http_flush(h);
+	else if (h->nbatch == 1)
+		event_active(h->flush_ev, EV_TIMEOUT, 0);
 out:
 	json_decref(data);
 	json_decref(payload);
@@ -345,6 +461,7 @@ http_thread(void *arg)
 	struct ingest_http *h = arg;
 
 	event_base_dispatch(h->base);
+	http_flush(h); /* answer what was queued when the loop stopped */
 	return NULL;
 }
 
@@ -387,8 +504,13 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 		return rc;
 	}
 	h->sp.redeliver_ms = jido_conf_int(c, "ingest.redeliver_s") * 1000;
-	if ((h->base = event_base_new()) == NULL || (h->http = evhttp_new(h->base)) == NULL ||
-	    (h->stop_ev = event_new(h->base, -1, EV_PERSIST, http_on_tick, h)) == NULL) {
+	/* Three priorities: evhttp (the default, 1) before the batch flush (2): one flush takes
+	 * every request that was ready in the same loop iteration. */
+	if ((h->base = event_base_new()) == NULL || event_base_priority_init(h->base, 3) != 0 ||
+	    (h->http = evhttp_new(h->base)) == NULL ||
+	    (h->stop_ev = event_new(h->base, -1, EV_PERSIST, http_on_tick, h)) == NULL ||
+	    (h->flush_ev = event_new(h->base, -1, 0, http_on_flush, h)) == NULL ||
+	    event_priority_set(h->flush_ev, 2) != 0) {
 		snprintf(why, whylen, "cannot create the HTTP server");
 		ingest_http_free(h);
 		return JIDO_EINTERNAL;
@@ -439,6 +561,8 @@ ingest_http_free(struct ingest_http *h)
 	}
 	if (h->stop_ev != NULL)
 		event_free(h->stop_ev);
+	if (h->flush_ev != NULL)
+		event_free(h->flush_ev);
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	if (h->base != NULL)
