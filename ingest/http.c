@@ -64,11 +64,11 @@ struct ingest_http {
 	struct jido_srv *s;
 	double rl_burst, rl_per_ms;
 	struct http_rl rl[HTTP_RL_SLOTS];
-	_Atomic uint64_t st[8];  /* struct ingest_stats, in order */
+	_Atomic uint64_t st[9];  /* struct ingest_stats, in order */
 };
 
 enum { ST_RECEIVED, ST_STORED, ST_DUP, ST_BADSIG, ST_LIMITED, ST_REJECTED, ST_TOOLARGE,
-	ST_FAILED };
+	ST_FAILED, ST_BATCHES };
 
 static void
 http_count(struct ingest_http *h, int which)
@@ -87,6 +87,7 @@ ingest_http_stats(struct ingest_http *h, struct ingest_stats *st)
 	st->rejected = atomic_load(&h->st[ST_REJECTED]);
 	st->too_large = atomic_load(&h->st[ST_TOOLARGE]);
 	st->failed = atomic_load(&h->st[ST_FAILED]);
+	st->batches = atomic_load(&h->st[ST_BATCHES]);
 }
 
 int
@@ -242,6 +243,7 @@ http_flush(struct ingest_http *h)
 	if (n == 0)
 		return;
 	h->nbatch = 0;
+	http_count(h, ST_BATCHES);
 	if (sqlite3_exec(h->sp.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(why, sizeof(why), "begin: %s", sqlite3_errmsg(h->sp.db));
 		failed = 1;

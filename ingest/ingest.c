@@ -379,11 +379,12 @@ ingest_do_stats(struct ingest_priv *ip, json_t **out, char *why, size_t whylen)
 	memset(&st, 0, sizeof(st));
 	if (ip->http != NULL)
 		ingest_http_stats(ip->http, &st);
-	*out = json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:b,s:b}", "spool", counts,
+	*out = json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:b,s:b}", "spool", counts,
 	    "http", "received", (json_int_t)st.received, "stored", (json_int_t)st.stored,
 	    "duplicates", (json_int_t)st.duplicates, "bad_signature",
 	    (json_int_t)st.bad_signature, "rate_limited", (json_int_t)st.rate_limited,
 	    "rejected", (json_int_t)st.rejected, "failed", (json_int_t)st.failed,
+	    "batches", (json_int_t)st.batches,
 	    "secret_loaded", ip->k.cur != NULL, "previous_secret", ip->k.prev != NULL);
 	return 0;
 }

@@ -175,7 +175,7 @@ struct ingest_http; /* opaque: the receiver thread */
 /* Counters the receiver keeps (atomic). */
 struct ingest_stats {
 	uint64_t received, stored, duplicates, bad_signature, rate_limited, rejected,
-	    too_large, failed;
+	    too_large, failed, batches;
 };
 
 /* Bind the listener on addr ("host:port") before seccomp; nothing runs yet.
