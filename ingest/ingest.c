@@ -18,7 +18,13 @@ int ingest_serving;
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c): libsodium's guarded secret
  * memory (sodium_malloc/sodium_free lock and unlock the pages holding the secret). */
-static const char *const ingest_allow[] = { "mlock", "munlock", NULL };
+static const char *const ingest_allow[] = { "mlock", "munlock",
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan builds only: LeakSanitizer's exit-time tracer reads /proc with open(2), not
+	 * openat; without it the tracer is killed and the process spins at exit. */
+	"open",
+#endif
+	NULL };
 
 #define INGEST_SWEEP_MS 1000
 #define INGEST_SWEEP_MAX 500

@@ -223,6 +223,8 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	sodium_memzero(auth, sizeof(auth));
 	if (cc != CURLE_OK) {
 		free(cached);
+		free(r->body);
+		r->body = NULL;
 		snprintf(why, whylen, "GET %.200s: %s", url, curl_easy_strerror(cc));
 		return JIDO_EPROVIDER;
 	}
@@ -235,6 +237,8 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 		y->blocked_until = until;
 		pthread_mutex_unlock(&y->mu);
 		free(cached);
+		free(r->body);
+		r->body = NULL;
 		snprintf(why, whylen, "GET %.200s: %ld, rate-limited for %lld s", url, r->status,
 		    (long long)((until - now) / 1000));
 		return JIDO_EUNAVAIL;
@@ -627,8 +631,8 @@ ingest_sync_status(struct ingest_sync *y)
 	json_t *o;
 
 	pthread_mutex_lock(&y->mu);
-	o = json_pack("{s:O,s:s?,s:s?,s:I,s:I}", "repos", y->repos != NULL ? y->repos :
-	    json_array(), "fetched_at", y->fetched_at[0] ? y->fetched_at : NULL,
+	o = json_pack("{s:o,s:s?,s:s?,s:I,s:I}", "repos", y->repos != NULL ?
+	    json_incref(y->repos) : json_array(), "fetched_at", y->fetched_at[0] ? y->fetched_at : NULL,
 	    "last_error", y->last_error[0] ? y->last_error : NULL, "rounds",
 	    (json_int_t)y->rounds, "blocked_until_ms", (json_int_t)y->blocked_until);
 	pthread_mutex_unlock(&y->mu);

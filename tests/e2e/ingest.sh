@@ -166,4 +166,5 @@ t_check "ingest still READY" sh -c "jido call ingest ingest.health | jq -e '.sta
 t_check "no seccomp kill in the supervisor log" sh -c "! grep -qiE 'SIGSYS|signal 31' $JIDO_HOME/up.log"
 kill $SUB 2>/dev/null
 t_check "stack stops cleanly" t_stop_stack
+t_check "no sanitizer report (ASan/LSan/UBSan builds)" sh -c "! grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' $JIDO_HOME/up.log"
 t_done

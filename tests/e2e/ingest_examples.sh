@@ -42,4 +42,5 @@ t_check "receiver: all stored pending" sh -c "jido call ingest ingest.stats | jq
 t_check "no seccomp kill" sh -c "! grep -qiE 'SIGSYS|signal 31' $JIDO_HOME/up.log"
 kill $SUB 2>/dev/null
 t_stop_stack
+t_check "no sanitizer report (ASan/LSan/UBSan builds)" sh -c "! grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' $JIDO_HOME/up.log"
 t_done

@@ -109,4 +109,6 @@ curl -s "$GH/repos/o/a/issues?state=bogus&per_page=x" -H 'Authorization: Bearer 
 t_check "the double does catch a request the description forbids" sh -c "curl -s $GH/_double/violations | jq -e 'length == 2' >/dev/null"
 t_check "the token never appears in the log" sh -c "! grep -q ghp_test_token $JIDO_HOME/ingest.log"
 t_check "no seccomp kill" sh -c "kill -0 $ING && ! grep -qiE 'SIGSYS|Bad system call' $JIDO_HOME/ingest.log"
+kill "$ING"; wait "$ING" 2>/dev/null; ING=""
+t_check "stops cleanly, no sanitizer report (ASan/LSan/UBSan builds)" sh -c "grep -q srv.stopped $JIDO_HOME/ingest.log && ! grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' $JIDO_HOME/ingest.log"
 t_done
