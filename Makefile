@@ -98,6 +98,18 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BINS) $(BENCHES)
 	@bench/run.sh
 
+# Fuzzing (clang libFuzzer): ingest's normalizer and header parsing, FUZZ_SECONDS each
+# (default 600), seeded with the real payloads of the GitHub double's examples.
+FUZZ_SECONDS ?= 600
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DJIDO_VERSION='"$(VERSION)"' -Ilib -Iingest \
+               $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(BUILD)/fuzz/fuzz_norm: ingest/fuzz/fuzz_norm.c ingest/norm.c ingest/sig.c $(LIB_SRC) lib/jido.h ingest/ingest.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ ingest/fuzz/fuzz_norm.c ingest/norm.c ingest/sig.c $(LIB_SRC) $(PKG_LIBS)
+
+fuzz: deps $(BUILD)/fuzz/fuzz_norm
+	@ingest/fuzz/run.sh $(BUILD)/fuzz/fuzz_norm $(FUZZ_SECONDS)
+
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
@@ -105,5 +117,5 @@ install: $(BINS)
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps test asan run bench install clean
+.PHONY: all deps test asan run bench fuzz install clean
 .DELETE_ON_ERROR:

@@ -17,6 +17,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "status", cli_status, "status [--json]", "one row per process: state, pid, uptime, restarts" },
 	{ "audit", cli_audit, "audit verify|export|tail|checkpoint", "check, export and follow the audit log" },
 	{ "call", cli_call_cmd, "call PROCESS TYPE [JSON]", "send one raw request to a process" },
+	{ "deliveries", cli_deliveries, "deliveries list|show|replay", "GitHub deliveries in ingest's spool" },
 };
 
 int

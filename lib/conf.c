@@ -65,6 +65,15 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "executor.gateway_socket", JIDO_CONF_PATH, "", 0, "gateway's HTTP unix socket the relay forwards to (default home/run/gateway-http.sock)" },
 	{ "executor.git_url", JIDO_CONF_STR, "https://github.com/", 0, "base URL a project's full name is appended to for the read-only fetch" },
 	{ "executor.max_diff", JIDO_CONF_INT, "1048576", 0, "largest diff sent back to the planner, bytes (longer: truncated)" },
+	{ "ingest.webhook_secret_file", JIDO_CONF_PATH, "", 0, "0600 file with the webhook secret (line 2: the previous one); empty: from jido-vault" },
+	{ "ingest.max_body", JIDO_CONF_INT, "26214400", 0, "largest webhook body accepted, in bytes (413 above)" },
+	{ "ingest.redeliver_s", JIDO_CONF_INT, "30", 0, "seconds before an unacknowledged event is published again (doubling)" },
+	{ "ingest.retention_days", JIDO_CONF_INT, "30", 0, "days a stored delivery is kept" },
+	{ "ingest.auth_fail_burst", JIDO_CONF_INT, "10", 0, "bad signatures a source may send before it gets 429" },
+	{ "ingest.auth_fail_per_min", JIDO_CONF_INT, "10", 0, "bad signatures per minute a source regains" },
+	{ "ingest.secret_refresh_s", JIDO_CONF_INT, "60", 0, "seconds between reloads of the webhook secret" },
+	{ "ingest.sync_interval_s", JIDO_CONF_INT, "300", 0, "seconds between GitHub REST polls (0: off)" },
+	{ "github.token_file", JIDO_CONF_PATH, "", 0, "0600 file with a GitHub token for the REST sync; empty: from jido-vault" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

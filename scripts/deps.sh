@@ -26,5 +26,6 @@ if ! command -v npm >/dev/null 2>&1; then
 	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >&2
 fi
-# npm package of the gitops part of the GitHub double (@octokit/openapi), when missing.
+# npm packages of the GitHub double (tests/doubles/github), when missing.
+"$(dirname "$0")/../tests/doubles/github/ensure.sh"
 "$(dirname "$0")/../tests/doubles/github/gitops_ensure.sh"

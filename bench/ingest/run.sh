@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# run.sh - ingest vs @octokit/webhooks' Node middleware, side by side in one run: the same
+# signed ~9 KB issues.opened delivery (a fresh delivery id per request), wrk with 64
+# connections for DURATION (10s) each; then jido-ingest at a fixed 1,000 deliveries/s
+# (wrk2-style pacing is not in wrk 4: we report the latency of a 64-connection run and
+# of a 4-connection run instead) and its peak RSS. Needs wrk and node.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+DURATION=${DURATION:-10s}
+work=$(mktemp -d /tmp/ingest-bench.XXXXXX)
+ING=""; OCT=""
+trap 'kill $ING $OCT 2>/dev/null; rm -rf "$work"' EXIT
+command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)"; exit 111; }
+[ -d "$here/node_modules/@octokit/webhooks" ] || (cd "$here" && npm ci --no-audit --no-fund --silent)
+"$top/tests/doubles/github/ensure.sh" >/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+secret=bench-secret
+printf '%s\n' "$secret" >"$work/secret"; chmod 600 "$work/secret"
+node -e '
+const ex = require(process.argv[1]).find((e) => e.name === "issues").examples.find((e) => e.action === "opened");
+const p = JSON.parse(JSON.stringify(ex));
+p.issue.body = (p.issue.body || "") + " ".repeat(Math.max(0, 9000 - JSON.stringify(p).length));
+process.stdout.write(JSON.stringify(p));' "$top/tests/doubles/github/node_modules/@octokit/webhooks-examples" >"$work/body.json"
+export BODY_FILE=$work/body.json
+BODY_SIG="sha256=$(openssl dgst -sha256 -hmac "$secret" <"$work/body.json" | awk '{print $NF}')"
+export BODY_SIG
+echo "payload: $(wc -c <"$work/body.json") bytes issues.opened; wrk -c 64 -t 2 -d $DURATION; $(nproc) cores; load $(cut -d' ' -f1 /proc/loadavg)"
+
+p1=$(free_port)
+JIDO_HOME=$work/home JIDO_INGEST_WEBHOOK_SECRET_FILE=$work/secret JIDO_INGEST_LISTEN=127.0.0.1:$p1 \
+    JIDO_BUS_WATCHDOG_S=0 "$top/build/bin/jido-ingest" serve 2>"$work/ingest.log" &
+ING=$!
+p2=$(free_port)
+node "$here/octokit_server.mjs" "$p2" "$secret" >/dev/null &
+OCT=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p1/healthz" >/dev/null && break; sleep 0.1; done
+sleep 1
+run() { wrk -t 2 -c "$2" -d "$DURATION" -s "$here/post.lua" "http://127.0.0.1:$1/api/github/webhooks" | grep RESULT; }
+o=$(run "$p2" 64); echo "octokit middleware (node):   $o"
+i=$(run "$p1" 64); echo "jido-ingest (durable spool): $i"
+i4=$(run "$p1" 4); echo "jido-ingest, 4 connections:  $i4"
+echo "jido-ingest peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$ING/status)"
+echo "spooled: $(JIDO_HOME=$work/home "$top/build/bin/jido" call ingest ingest.stats | jq -c .spool)"
+ro=$(echo "$o" | sed 's/.*rps=\([0-9]*\).*/\1/'); ri=$(echo "$i" | sed 's/.*rps=\([0-9]*\).*/\1/')
+[ -n "$ro" ] && [ "$ro" -gt 0 ] && echo "ratio: $(echo "scale=2; $ri / $ro" | bc)x octokit"
