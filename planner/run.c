@@ -718,7 +718,9 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 	if (state != STEP_RUNNING || attempt != cur_attempt || seq != r.cur_seq ||
 	    r.state != RUN_RUNNING) {
 		store_rollback(p);
-		if (attempt <= cur_attempt && state != STEP_RUNNING) { /* a redelivered result */
+		/* a redelivered result: an older attempt, or this one after it finished */
+		if (attempt < cur_attempt || (attempt == cur_attempt && (state == STEP_DONE ||
+		    state == STEP_FAILED || state == STEP_SKIPPED))) {
 			*out = json_pack("{s:s,s:i,s:b,s:s}", "run_id", run_id, "seq", seq,
 			    "duplicate", 1, "state", step_state_name(state));
 			return 0;
