@@ -360,7 +360,8 @@ wf_set_load_dir(struct wf_set *set, const char *dir)
 			n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), wf_name_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), wf_name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX], why[1024];
 		struct workflow *w = NULL;

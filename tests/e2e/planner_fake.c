@@ -5,7 +5,8 @@
  * (audit.append) for the planner. Jobs are accepted at once and their results posted back
  * with planner.steps.result from a second thread after FAKE_DELAY_MS, retrying while the
  * planner is down (so a planner killed mid-run finds its results waiting). Every request
- * is printed as one line "<type> <job_id>" on stdout.
+ * is printed as one line "<type> <job_id>" on stdout. While the file FAKE_HOLD_FILE
+ * exists, results are held back (so a test can have many runs in flight at once).
  *   planner_fake LISTEN_URL PLANNER_URL
  */
 #include <pthread.h>
@@ -53,6 +54,8 @@ poster(void *arg)
 		if (j == NULL)
 			break;
 		usleep((useconds_t)delay * 1000);
+		while (getenv("FAKE_HOLD_FILE") && access(getenv("FAKE_HOLD_FILE"), F_OK) == 0 && !stop)
+			usleep(20000);
 		for (int tries = 0; tries < 600 && !stop; tries++) {
 			struct jido_reply r;
 			if (jido_bus_call(planner_url, "planner.steps.result", NULL,
