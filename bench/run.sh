@@ -25,3 +25,5 @@ for row in $("$BIN/jido" status --json | jq -r '.[] | "\(.name):\(.pid)"'); do
 	printf '  %-9s %6d kB  (%.2fx peer)\n' "${row%%:*}" "$kb" "$(echo "$kb / $peer_kb" | bc -l)"
 done
 printf '  whole stack %d kB (%.1f MB)\n' "$total" "$(echo "$total / 1024" | bc -l)"
+echo
+"$top/bench/planner.sh"

@@ -574,6 +574,36 @@ op_deliveries_list(struct planner *p, const struct jido_req *req, json_t **out, 
 }
 
 static int
+op_stats(struct planner *p, const struct jido_req *req, json_t **out, char *why, size_t whylen)
+{
+	sqlite3_stmt *st = store_query(p, "SELECT state, count(*) FROM runs GROUP BY state", "");
+	json_t *runs = json_object();
+
+	(void)req;
+	(void)why;
+	(void)whylen;
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(runs, store_col_text(st, 0), json_integer(sqlite3_column_int(st,
+		    1)));
+	sqlite3_finalize(st);
+	pthread_mutex_lock(&p->ev_mu);
+	json_int_t queued = (json_int_t)json_array_size(p->ev_queue);
+	json_int_t dropped = (json_int_t)p->ev_dropped;
+	pthread_mutex_unlock(&p->ev_mu);
+	*out = json_pack("{s:I,s:I,s:I,s:o}", "events_in", (json_int_t)p->events_in,
+	    "events_queued", queued, "events_dropped", dropped, "runs", runs);
+	st = store_query(p, "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM deliveries),"
+	    " (SELECT count(*) FROM runs WHERE parked = 'flagged')", "");
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		json_object_set_new(*out, "items", json_integer(sqlite3_column_int(st, 0)));
+		json_object_set_new(*out, "deliveries", json_integer(sqlite3_column_int(st, 1)));
+		json_object_set_new(*out, "flagged", json_integer(sqlite3_column_int(st, 2)));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
 op_workbench(struct planner *p, const struct jido_req *req, json_t **out, char *why,
     size_t whylen)
 {
@@ -604,6 +634,7 @@ static const struct {
 	{ "planner.events.ingest", op_events_ingest },
 	{ "planner.deliveries.list", op_deliveries_list },
 	{ "planner.workbench", op_workbench },
+	{ "planner.stats", op_stats },
 };
 
 int

@@ -5,6 +5,7 @@
  * (drain events in batches, drive runs, time out steps, ack deliveries), and close.
  * The operations are in ops.c; the engine in run.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -12,6 +13,9 @@
 #include "planner.h"
 
 #define EVENTS_PER_TICK 2000
+#define EVENTS_QUEUED_MAX 200000 /* beyond this, drop: ingest re-sends what is not acked */
+
+static void *planner_events_main(void *arg);
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c). */
 static const char *const planner_allow[] = { NULL };
@@ -78,10 +82,17 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 		return pl_fail(JIDO_EVALIDATION, why, whylen, "a socket URL is too long");
 	p->call_timeout_ms = (int)jido_conf_int(c, "planner.call_timeout_ms");
 	p->max_running_agents = (int)jido_conf_int(c, "planner.max_running_agents");
-	/* The events subscription: dialled now (before seccomp), read in tick. */
-	if (jido_bus_open(JIDO_BUS_SUB, url, 0, 0, NULL, &p->events) == 0)
+	/* The events subscription: dialled now (before seccomp) and read by a thread into
+	 * ev_queue as fast as they come (a PUB socket drops what a subscriber does not
+	 * take); the tick processes the queue in batches. */
+	pthread_mutex_init(&p->ev_mu, NULL);
+	p->ev_queue = json_array();
+	if (jido_bus_open(JIDO_BUS_SUB, url, 0, 0, NULL, &p->events) == 0) {
 		jido_bus_subscribe(p->events, "");
-	else
+		jido_bus_set_timeouts(p->events, 200, 200);
+		if (pthread_create(&p->ev_thread, NULL, planner_events_main, p) == 0)
+			p->ev_started = 1;
+	} else
 		p->events = NULL;
 	p->dirty = 1;
 	jido_info("planner.opened", "{s:s,s:i,s:i}", "db", path, "workflows", p->wf.n,
@@ -89,39 +100,62 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 	return 0;
 }
 
-/* Read up to EVENTS_PER_TICK waiting events (non-blocking) and process them in one
- * transaction. Returns how many were read. */
-static int
-planner_drain_events(struct planner *p)
+/* The events reader thread: receive, parse, queue. Owns nothing but what it queues. */
+static void *
+planner_events_main(void *arg)
 {
-	json_t *batch;
-	int n = 0;
+	struct planner *p = arg;
 
-	if (p->events == NULL)
-		return 0;
-	batch = json_array();
-	while (n < EVENTS_PER_TICK) {
+	while (!p->ev_stop) {
 		char *buf = NULL, why[256];
 		size_t len;
 		struct jido_msg m;
-		if (jido_bus_recv_flags(p->events, &buf, &len, NULL, 1) != 0)
-			break;
-		n++;
+		if (jido_bus_recv(p->events, &buf, &len, NULL) != 0)
+			continue;
 		if (jido_msg_parse(buf, len, &m, why, sizeof(why), NULL) != 0) {
 			jido_warn("planner.bad_event", "{s:s}", "why", why);
 			free(buf);
 			continue;
 		}
 		free(buf);
-		if (strncmp(m.type, "events.", 7) == 0 && strcmp(m.type, "events.heartbeat") != 0)
-			json_array_append_new(batch, json_pack("{s:s,s:O}", "type", m.type, "data",
-			    m.data));
+		if (strncmp(m.type, "events.", 7) == 0 && strcmp(m.type, "events.heartbeat") != 0) {
+			json_t *e = json_pack("{s:s,s:O}", "type", m.type, "data", m.data);
+			pthread_mutex_lock(&p->ev_mu);
+			if (json_array_size(p->ev_queue) < EVENTS_QUEUED_MAX)
+				json_array_append_new(p->ev_queue, e);
+			else {
+				p->ev_dropped++;
+				json_decref(e);
+			}
+			pthread_mutex_unlock(&p->ev_mu);
+		}
 		jido_msg_free(&m);
 	}
-	if (json_array_size(batch) > 0 && trigger_event_batch(p, batch) < 0)
-		jido_error("planner.events_failed", "{s:i}", "count", (int)json_array_size(batch));
-	json_decref(batch);
-	return n;
+	return NULL;
+}
+
+/* Process what the reader queued, EVENTS_PER_TICK per transaction. */
+static void
+planner_drain_events(struct planner *p)
+{
+	json_t *q, *batch;
+	size_t i, n;
+
+	pthread_mutex_lock(&p->ev_mu);
+	q = p->ev_queue;
+	p->ev_queue = json_array();
+	pthread_mutex_unlock(&p->ev_mu);
+	n = json_array_size(q);
+	for (i = 0; i < n; i += EVENTS_PER_TICK) {
+		batch = json_array();
+		for (size_t k = i; k < n && k < i + EVENTS_PER_TICK; k++)
+			json_array_append(batch, json_array_get(q, k));
+		if (trigger_event_batch(p, batch) < 0)
+			jido_error("planner.events_failed", "{s:i}", "count",
+			    (int)json_array_size(batch));
+		json_decref(batch);
+	}
+	json_decref(q);
 }
 
 static void
@@ -131,8 +165,7 @@ planner_tick(struct jido_srv *s)
 
 	if (!p->recovered)
 		run_recover(p);
-	while (planner_drain_events(p) == EVENTS_PER_TICK)
-		;
+	planner_drain_events(p);
 	run_timeouts(p);
 	run_drive(p);
 	trigger_ack_tick(p);
@@ -143,7 +176,13 @@ planner_close(struct jido_srv *s)
 {
 	struct planner *p = planner_of(s);
 
+	if (p->ev_started) {
+		p->ev_stop = 1;
+		pthread_join(p->ev_thread, NULL);
+	}
 	jido_bus_close(p->events);
+	json_decref(p->ev_queue);
+	pthread_mutex_destroy(&p->ev_mu);
 	wf_set_free(&p->wf);
 	for (int i = 0; i < p->npinned; i++)
 		workflow_free(p->pinned[i]);

@@ -8,6 +8,7 @@
 #define PLANNER_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "jido.h"
@@ -97,7 +98,13 @@ struct planner {
 	struct jido_srv *srv;
 	struct wf_set wf;
 	char wf_dirs[2][PATH_MAX];
-	struct jido_bus *events; /* SUB to run/events.pub, NULL in tests */
+	struct jido_bus *events; /* SUB to run/events.pub, read by ev_thread */
+	pthread_t ev_thread;
+	int ev_started;
+	volatile int ev_stop;
+	pthread_mutex_t ev_mu;
+	json_t *ev_queue;        /* [{type, data}] read but not yet processed (ev_mu) */
+	uint64_t ev_dropped;     /* events dropped because the queue was full (ev_mu) */
 	char url_executor[PATH_MAX + 16];
 	char url_gitops[PATH_MAX + 16];
 	char url_auditor[PATH_MAX + 16];
