@@ -5,6 +5,7 @@
  * and workbench, a fix_issue run end to end with approval (audited first; no auditor, no
  * effect), rejection, the kill switch parking a run as flagged and its release, one
  * shipping run per project, dry-run, retry linked to the old attempt, failure details,
+ * a policy override that needs re-authentication, a step timing out,
  * project import and settings validation.
  */
 #include <setjmp.h>
@@ -343,6 +344,51 @@ test_failure_retry_and_no_changes(void **state)
 }
 
 static void
+test_policy_override_and_timeout(void **state)
+{
+	struct pt t;
+	json_t *out = NULL;
+	char buf[32];
+
+	(void)state;
+	pt_start(&t);
+	setup_project(&t);
+	/* a failed policy check: approving needs a fresh re-authentication */
+	char *id = new_run(&t, "acme/widget", "fix_issue", 0);
+	finish_step(&t, id, NULL);
+	finish_step(&t, id, NULL);
+	finish_step(&t, id, json_pack("{s:{s:b,s:s}}", "policy", "passed", 0, "reason",
+	    "diff touches .github/workflows"));
+	finish_step(&t, id, NULL);
+	assert_string_equal(pt_state(&t, id, buf, sizeof(buf)), "awaiting_approval");
+	assert_int_equal(pt_call(&t, "planner.approvals.decide", json_pack("{s:s,s:s,s:s}",
+	    "run_id", id, "decision", "approve", "rationale", "I accept this risk"), &out),
+	    JIDO_EAUTHZ);
+	assert_non_null(strstr(json_string_value(json_object_get(out, "message")),
+	    "re-authentication"));
+	json_decref(out);
+	assert_string_equal(pt_state(&t, id, buf, sizeof(buf)), "awaiting_approval");
+	assert_int_equal(pt_call(&t, "planner.approvals.decide", json_pack("{s:s,s:s,s:s,s:b}",
+	    "run_id", id, "decision", "approve", "rationale", "I accept this risk",
+	    "reauthenticated", 1), NULL), 0);
+	assert_string_equal(pt_state(&t, id, buf, sizeof(buf)), "running");
+	free(id);
+	/* a step past its deadline fails with timeout and the hint */
+	id = new_run(&t, "acme/widget", "fix_failing_tests", 0);
+	assert_int_equal(sqlite3_exec(t.p->db, "UPDATE steps SET deadline_ms = 1 WHERE state = "
+	    "'running'", NULL, NULL, NULL), SQLITE_OK);
+	run_timeouts(t.p);
+	json_t *r = pt_run(&t, id);
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "failed");
+	json_t *f = json_object_get(r, "failure");
+	assert_string_equal(json_string_value(json_object_get(f, "kind")), "timeout");
+	assert_non_null(strstr(json_string_value(json_object_get(f, "hint")), "timeout_s"));
+	json_decref(r);
+	free(id);
+	pt_stop(&t);
+}
+
+static void
 test_projects(void **state)
 {
 	struct pt t;
@@ -405,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_fix_issue_with_approval),
 		cmocka_unit_test(test_kill_switch_ship_lock_dry_run),
 		cmocka_unit_test(test_failure_retry_and_no_changes),
+		cmocka_unit_test(test_policy_override_and_timeout),
 		cmocka_unit_test(test_projects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

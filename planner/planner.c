@@ -84,14 +84,14 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 	p->max_running_agents = (int)jido_conf_int(c, "planner.max_running_agents");
 	/* The events subscription: dialled now (before seccomp) and read by a thread into
 	 * ev_queue as fast as they come (a PUB socket drops what a subscriber does not
-	 * take); the tick processes the queue in batches. */
+	 * take); the tick processes the queue in batches. The thread starts in the first
+	 * tick, after the allowlist is installed, so that it runs under it (a filter loaded
+	 * without TSYNC does not cover threads started before it). */
 	pthread_mutex_init(&p->ev_mu, NULL);
 	p->ev_queue = json_array();
 	if (jido_bus_open(JIDO_BUS_SUB, url, 0, 0, NULL, &p->events) == 0) {
 		jido_bus_subscribe(p->events, "");
 		jido_bus_set_timeouts(p->events, 200, 200);
-		if (pthread_create(&p->ev_thread, NULL, planner_events_main, p) == 0)
-			p->ev_started = 1;
 	} else
 		p->events = NULL;
 	p->dirty = 1;
@@ -163,6 +163,9 @@ planner_tick(struct jido_srv *s)
 {
 	struct planner *p = planner_of(s);
 
+	if (p->events != NULL && !p->ev_started &&
+	    pthread_create(&p->ev_thread, NULL, planner_events_main, p) == 0)
+		p->ev_started = 1;
 	if (!p->recovered)
 		run_recover(p);
 	planner_drain_events(p);
