@@ -4,7 +4,8 @@
  *      20 projects published on run/events.pub (the planner's SUB socket), timed until
  *      planner.stats counts them all in;
  *   2. 1,000 runs created with planner.runs.create;
- *   3. planner.workbench latency over 200 calls: median and p99.
+ *   3. planner.workbench latency over 200 calls each with 20 (the default), 50 and 0
+ *      items per list: median and p99.
  * usage: planner_bench HOME      (the planner's state directory)
  */
 #include <stdio.h>
@@ -139,30 +140,33 @@ main(int argc, char **argv)
 	t1 = now_us();
 	printf("planner: %d runs created in %.0f ms (%.2f ms each, dispatch attempts included)\n",
 	    RUNS, (t1 - t0) / 1000.0, (t1 - t0) / 1000.0 / RUNS);
-	for (int i = 0; i < CALLS; i++) {
-		t0 = now_us();
-		out = call("planner.workbench", NULL);
-		lat[i] = now_us() - t0;
-		if (i == 0) {
-			size_t k;
-			json_t *r;
-			long long issues = 0, prs = 0;
-			json_array_foreach(json_object_get(out, "repos"), k, r) {
-				issues += json_integer_value(json_object_get(r, "open_issue_count"));
-				prs += json_integer_value(json_object_get(r, "open_pr_count"));
+	static const int limits[] = { 20, 50, 0 };
+	for (int li = 0; li < 3; li++) {
+		for (int i = 0; i < CALLS; i++) {
+			t0 = now_us();
+			out = call("planner.workbench", json_pack("{s:i}", "limit", limits[li]));
+			lat[i] = now_us() - t0;
+			if (i == 0) {
+				size_t k;
+				json_t *r;
+				long long issues = 0, prs = 0;
+				json_array_foreach(json_object_get(out, "repos"), k, r) {
+					issues += json_integer_value(json_object_get(r, "open_issue_count"));
+					prs += json_integer_value(json_object_get(r, "open_pr_count"));
+				}
+				char *txt = jido_json_dump(out);
+				printf("planner: workbench limit %d: %zu repos, %lld open issues, %lld "
+				    "open PRs, reply %zu bytes\n", limits[li], json_array_size(
+				    json_object_get(out, "repos")), issues, prs, txt ? strlen(txt) : 0);
+				free(txt);
 			}
-			char *txt = jido_json_dump(out);
-			printf("planner: workbench covers %zu repos, %lld open issues, %lld open PRs "
-			    "(%zu bytes, 50 items per list)\n", json_array_size(json_object_get(out,
-			    "repos")), issues, prs, txt ? strlen(txt) : 0);
-			free(txt);
+			json_decref(out);
 		}
-		json_decref(out);
+		qsort(lat, CALLS, sizeof(lat[0]), cmp_i64);
+		printf("planner: workbench limit %d round trip over ipc: median %.2f ms, p99 %.2f ms "
+		    "(%d calls; target median < 5 ms)\n", limits[li], lat[CALLS / 2] / 1000.0,
+		    lat[CALLS * 99 / 100] / 1000.0, CALLS);
 	}
-	qsort(lat, CALLS, sizeof(lat[0]), cmp_i64);
-	printf("planner: workbench round trip over ipc: median %.2f ms, p99 %.2f ms (%d calls; "
-	    "target median < 5 ms)\n", lat[CALLS / 2] / 1000.0, lat[CALLS * 99 / 100] / 1000.0,
-	    CALLS);
 	jido_bus_close(pub);
 	return 0;
 }

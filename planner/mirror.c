@@ -2,6 +2,7 @@
  * mirror.c - the issue/PR mirror fed by ingest's events (state, labels, assignees, last
  * activity), and the workbench view over it: per project the open issues and open PRs,
  * a stale flag (no activity for the project's stale_days), and each item's latest run.
+ * The built reply is cached until any row of the database changes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +126,7 @@ int
 mirror_workbench(struct planner *p, const json_t *data, json_t **out, char *why, size_t whylen)
 {
 	json_t *lim = json_object_get(data, "limit");
-	int limit = 50;
+	int limit = 20;
 	sqlite3_stmt *ps, *st;
 	json_t *repos = json_array();
 
@@ -135,6 +136,14 @@ mirror_workbench(struct planner *p, const json_t *data, json_t **out, char *why,
 			return pl_fail(JIDO_EVALIDATION, why, whylen,
 			    "data.limit: must be an integer from 0 to 10000");
 		limit = (int)json_integer_value(lim);
+	}
+	/* Served from cache while no row changed on this connection (the planner is the
+	 * database's only writer) within the same minute (stale flags depend on the clock). */
+	int64_t changes = sqlite3_total_changes64(p->db), minute = store_now_ms() / 60000;
+	if (p->wb_cache != NULL && p->wb_changes == changes && p->wb_minute == minute &&
+	    p->wb_limit == limit) {
+		*out = json_incref(p->wb_cache);
+		return 0;
 	}
 	ps = store_query(p, "SELECT id, full_name, enabled, clone_status, settings FROM projects "
 	    "ORDER BY full_name", "");
@@ -187,5 +196,10 @@ mirror_workbench(struct planner *p, const json_t *data, json_t **out, char *why,
 	}
 	sqlite3_finalize(ps);
 	*out = json_pack("{s:o}", "repos", repos);
+	json_decref(p->wb_cache);
+	p->wb_cache = json_incref(*out);
+	p->wb_changes = changes;
+	p->wb_minute = minute;
+	p->wb_limit = limit;
 	return 0;
 }

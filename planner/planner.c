@@ -185,6 +185,7 @@ planner_close(struct jido_srv *s)
 	}
 	jido_bus_close(p->events);
 	json_decref(p->ev_queue);
+	json_decref(p->wb_cache);
 	pthread_mutex_destroy(&p->ev_mu);
 	wf_set_free(&p->wf);
 	for (int i = 0; i < p->npinned; i++)
