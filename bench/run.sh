@@ -35,3 +35,5 @@ if command -v bwrap >/dev/null; then
 else
 	echo "sandbox start-to-exit: skipped (bwrap not installed: apt-get install bubblewrap)"
 fi
+echo
+"$top/bench/planner.sh"

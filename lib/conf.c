@@ -43,6 +43,11 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "auditor.workers", JIDO_CONF_INT, "96", 0, "request contexts served concurrently (group commit needs one per waiting writer)" },
 	{ "web.listen", JIDO_CONF_STR, "127.0.0.1:4000", 0, "owner UI and REST API address" },
 	{ "ingest.listen", JIDO_CONF_STR, "127.0.0.1:4001", 0, "GitHub webhook receiver address" },
+	{ "planner.db", JIDO_CONF_PATH, "", 0, "planner database (default home/planner.db)" },
+	{ "planner.workflows_dir", JIDO_CONF_PATH, "", 0, "owner's workflow folder (default home/workflows)" },
+	{ "planner.builtin_workflows", JIDO_CONF_PATH, "", 0, "built-in workflow folder (default: next to the binary)" },
+	{ "planner.call_timeout_ms", JIDO_CONF_INT, "2000", 0, "planner's timeout for calls to executors, gitops, auditor, ingest" },
+	{ "planner.max_running_agents", JIDO_CONF_INT, "4", 0, "agent steps running at once per runner kind (0: no limit)" },
 	{ "github.api_url", JIDO_CONF_STR, "https://api.github.com", 0, "GitHub REST API base URL" },
 	/* gitops (issue 9) */
 	{ "github.git_url", JIDO_CONF_STR, "https://github.com", 0, "base of clone URLs (<url>/<owner>/<repo>.git)" },
