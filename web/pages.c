@@ -133,6 +133,42 @@ pg_call(struct wreq *q, const char *proc, const char *type, json_t *data, json_t
 	return 0;
 }
 
+/* Store a secret in the vault on the owner's behalf: vault.put, or vault.rotate when it
+ * exists. The value is never logged or echoed. 0 or the typed error (msg filled). */
+static int
+pg_vault_store(struct wreq *q, const char *name, const char *value, char *msg, size_t len)
+{
+	const char *cred = jido_cred_self();
+	json_t *out;
+	int rc;
+
+	if (cred == NULL) {
+		snprintf(msg, len, "jido-web has no process credential: start it with jido up");
+		return JIDO_ESECRET;
+	}
+	rc = pg_call(q, "vault", "vault.put", json_pack("{s:s,s:s,s:s}", "cred", cred, "name",
+	    name, "value", value), &out, msg, len);
+	if (rc == JIDO_ECONFLICT)
+		rc = pg_call(q, "vault", "vault.rotate", json_pack("{s:s,s:s,s:s}", "cred", cred,
+		    "name", name, "value", value), &out, msg, len);
+	json_decref(out);
+	return rc;
+}
+
+/* A vault read-only operation with this process's credential. */
+static int
+pg_vault_call(struct wreq *q, const char *type, json_t **out, char *msg, size_t len)
+{
+	const char *cred = jido_cred_self();
+
+	*out = NULL;
+	if (cred == NULL) {
+		snprintf(msg, len, "jido-web has no process credential: start it with jido up");
+		return JIDO_ESECRET;
+	}
+	return pg_call(q, "vault", type, json_pack("{s:s}", "cred", cred), out, msg, len);
+}
+
 static const char *
 js(const json_t *o, const char *k)
 {
@@ -162,7 +198,7 @@ pg_run_link(struct evbuffer *b, const json_t *run)
 /* ------------------------------------------------------------ setup, login, logout */
 
 static void
-pg_setup_form(struct wreq *q, int code, const char *err)
+pg_setup_form(struct wreq *q, int code, const char *err, const char *notice, const json_t *repos)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -182,10 +218,56 @@ pg_setup_form(struct wreq *q, int code, const char *err)
 		    "<input type=\"password\" id=\"pw2\" name=\"password2\" autocomplete=\"new-password\""
 		    " required minlength=\"10\"><p><button>Set the password</button></p></form>");
 	} else {
-		html_printf(b, "<p>Step 2 of 2: the owner password is set. Connect GitHub and the "
-		    "LLM providers from the settings pages once they are available (see the "
-		    "security page); you can import repositories as projects now or later.</p>"
+		char ingest_url[300];
+		snprintf(ingest_url, sizeof(ingest_url), "http://%s/api/github/webhooks",
+		    jido_conf_str(q->w->conf, "ingest.listen"));
+		html_printf(b, "<p>The owner password is set. Connect the rest now or later; each "
+		    "step stands alone, and a failed step stores nothing beyond itself.</p>");
+		if (notice != NULL)
+			html_printf(b, "<div class=\"notice\" role=\"status\">%s</div>", notice);
+		html_printf(b, "<h2>GitHub</h2><p>A fine-grained token with read access to "
+		    "contents, issues, pull requests and metadata, and write access to contents, "
+		    "issues and pull requests. It goes to the vault and is checked by listing the "
+		    "repositories it sees.</p><form method=\"post\" action=\"/setup\">");
+		pg_csrf_field(q, b);
+		html_printf(b, "<input type=\"hidden\" name=\"step\" value=\"github\">"
+		    "<label for=\"ght\">GitHub token</label><input type=\"password\" id=\"ght\" "
+		    "name=\"token\" autocomplete=\"off\" required><p><button>Store and check"
+		    "</button></p></form>");
+		if (repos != NULL && json_array_size(repos) > 0) {
+			size_t i;
+			json_t *r;
+			html_printf(b, "<p>The token sees %zu repositories; pick the ones to import.</p>"
+			    "<form method=\"post\" action=\"/setup\">", json_array_size(repos));
+			pg_csrf_field(q, b);
+			html_printf(b, "<input type=\"hidden\" name=\"step\" value=\"import\">"
+			    "<textarea name=\"repos\" rows=\"6\">");
+			json_array_foreach(repos, i, r)
+				html_printf(b, "%s\n", json_is_string(r) ? json_string_value(r) :
+				    js(r, "full_name"));
+			html_printf(b, "</textarea><p><button>Import these and finish</button></p></form>");
+		}
+		html_printf(b, "<h2>Webhook</h2><p>In each repository's (or the GitHub App's) webhook "
+		    "settings: payload URL <code>%s</code> (as GitHub reaches it), content type "
+		    "<code>application/json</code>, and a secret generated here, shown once.</p>"
+		    "<form method=\"post\" action=\"/setup\">", ingest_url);
+		pg_csrf_field(q, b);
+		html_printf(b, "<input type=\"hidden\" name=\"step\" value=\"webhook\">"
+		    "<button class=\"secondary\">Generate a new webhook secret</button></form> "
 		    "<form method=\"post\" action=\"/setup\">");
+		pg_csrf_field(q, b);
+		html_printf(b, "<input type=\"hidden\" name=\"step\" value=\"ping\">"
+		    "<button class=\"secondary\">Check for GitHub's ping delivery</button></form>");
+		html_printf(b, "<h2>LLM providers</h2><p>Keys go to the vault; only the gateway reads "
+		    "them. Leave a field empty to keep what is stored.</p><form method=\"post\" "
+		    "action=\"/setup\">");
+		pg_csrf_field(q, b);
+		html_printf(b, "<input type=\"hidden\" name=\"step\" value=\"llm\">"
+		    "<label for=\"ak\">Anthropic API key</label><input type=\"password\" id=\"ak\" "
+		    "name=\"anthropic\" autocomplete=\"off\"><label for=\"ok\">OpenAI API key"
+		    "</label><input type=\"password\" id=\"ok\" name=\"openai\" "
+		    "autocomplete=\"off\"><p><button>Store the keys</button></p></form>");
+		html_printf(b, "<h2>Projects</h2><form method=\"post\" action=\"/setup\">");
 		pg_csrf_field(q, b);
 		html_printf(b, "<input type=\"hidden\" name=\"step\" value=\"import\">"
 		    "<label for=\"repos\">Repositories to import (owner/name, one a line; "
@@ -225,18 +307,18 @@ pg_setup(struct wreq *q)
 			web_redirect(q, "/dashboard");
 			return;
 		}
-		pg_setup_form(q, 0, NULL);
+		pg_setup_form(q, 0, NULL, NULL, NULL);
 		return;
 	}
 	step = web_form(q, "step");
 	if (step != NULL && strcmp(step, "password") == 0) {
 		const char *pw = web_form(q, "password"), *pw2 = web_form(q, "password2");
 		if (pw == NULL || pw2 == NULL || strcmp(pw, pw2) != 0) {
-			pg_setup_form(q, JIDO_EVALIDATION, "the two passwords differ");
+			pg_setup_form(q, JIDO_EVALIDATION, "the two passwords differ", NULL, NULL);
 			return;
 		}
 		if ((rc = auth_owner_create(q->w, pw, why, sizeof(why))) != 0) {
-			pg_setup_form(q, rc, why);
+			pg_setup_form(q, rc, why, NULL, NULL);
 			return;
 		}
 		if (auth_session_new(q->w, q->sess) != 0) {
@@ -251,13 +333,106 @@ pg_setup(struct wreq *q)
 		web_redirect(q, "/setup");
 		return;
 	}
+	if (step != NULL && strcmp(step, "github") == 0 && q->authed) {
+		const char *tok = web_form(q, "token");
+		char msg[512];
+		json_t *out = NULL;
+		if (tok == NULL || strlen(tok) < 20 || strlen(tok) > 1000 || strpbrk(tok, " \t\r\n")) {
+			pg_setup_form(q, JIDO_EVALIDATION, "token: paste the whole GitHub token (no "
+			    "spaces)", NULL, NULL);
+			return;
+		}
+		if (web_audit(q->w, "web", "secret.put", "github.token", "ok", NULL) != 0) {
+			pg_setup_form(q, JIDO_EUNAVAIL, "the auditor did not confirm the record: the "
+			    "token was not stored", NULL, NULL);
+			return;
+		}
+		if ((rc = pg_vault_store(q, "github.token", tok, msg, sizeof(msg))) != 0) {
+			pg_setup_form(q, rc, msg, NULL, NULL);
+			return;
+		}
+		if ((rc = pg_call(q, "ingest", "ingest.repos", NULL, &out, msg, sizeof(msg))) != 0) {
+			pg_setup_form(q, rc, msg, "The token is stored, but listing repositories with "
+			    "it failed: check its permissions and store it again.", NULL);
+			return;
+		}
+		pg_setup_form(q, 0, NULL, "GitHub is connected.", json_object_get(out, "repos"));
+		json_decref(out);
+		return;
+	}
+	if (step != NULL && strcmp(step, "webhook") == 0 && q->authed) {
+		unsigned char raw[32];
+		char secret[65], msg[512], note[200];
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex(secret, sizeof(secret), raw, sizeof(raw));
+		sodium_memzero(raw, sizeof(raw));
+		if (web_audit(q->w, "web", "secret.rotate", "github.webhook_secret", "ok", NULL) != 0) {
+			pg_setup_form(q, JIDO_EUNAVAIL, "the auditor did not confirm the record: no new "
+			    "secret", NULL, NULL);
+			return;
+		}
+		if ((rc = pg_vault_store(q, "github.webhook_secret", secret, msg, sizeof(msg))) != 0) {
+			sodium_memzero(secret, sizeof(secret));
+			pg_setup_form(q, rc, msg, NULL, NULL);
+			return;
+		}
+		snprintf(note, sizeof(note), "New webhook secret (shown only now; paste it into "
+		    "GitHub): %s", secret);
+		sodium_memzero(secret, sizeof(secret));
+		pg_setup_form(q, 0, NULL, note, NULL);
+		sodium_memzero(note, sizeof(note));
+		return;
+	}
+	if (step != NULL && strcmp(step, "ping") == 0 && q->authed) {
+		char msg[512];
+		json_t *out;
+		if ((rc = pg_call(q, "ingest", "ingest.deliveries.list", json_pack("{s:s}", "event",
+		    "ping"), &out, msg, sizeof(msg))) != 0) {
+			pg_setup_form(q, rc, msg, NULL, NULL);
+			return;
+		}
+		pg_setup_form(q, 0, NULL, json_array_size(json_object_get(out, "deliveries")) > 0 ?
+		    "GitHub's ping delivery arrived with a valid signature: the webhook works." :
+		    "No ping delivery yet: save the webhook in GitHub, then check again.", NULL);
+		json_decref(out);
+		return;
+	}
+	if (step != NULL && strcmp(step, "llm") == 0 && q->authed) {
+		static const char *const keys[][2] = { { "anthropic", "llm.anthropic.api_key" },
+			{ "openai", "llm.openai.api_key" } };
+		char msg[512], done[128] = "";
+		for (size_t i = 0; i < 2; i++) {
+			const char *v = web_form(q, keys[i][0]);
+			if (v == NULL || v[0] == '\0')
+				continue;
+			if (strlen(v) < 20 || strlen(v) > 500 || strpbrk(v, " \t\r\n")) {
+				snprintf(msg, sizeof(msg), "%s: this does not look like an API key (20 to "
+				    "500 characters, no spaces)", keys[i][0]);
+				pg_setup_form(q, JIDO_EVALIDATION, msg, done[0] ? done : NULL, NULL);
+				return;
+			}
+			if (web_audit(q->w, "web", "secret.put", keys[i][1], "ok", NULL) != 0) {
+				pg_setup_form(q, JIDO_EUNAVAIL, "the auditor did not confirm the record: "
+				    "the key was not stored", NULL, NULL);
+				return;
+			}
+			if ((rc = pg_vault_store(q, keys[i][1], v, msg, sizeof(msg))) != 0) {
+				pg_setup_form(q, rc, msg, done[0] ? done : NULL, NULL);
+				return;
+			}
+			snprintf(done + strlen(done), sizeof(done) - strlen(done), "%s%s key stored.",
+			    done[0] ? " " : "", keys[i][0]);
+		}
+		pg_setup_form(q, 0, NULL, done[0] ? done : "Nothing to store.", NULL);
+		return;
+	}
 	if (step != NULL && strcmp(step, "import") == 0 && q->authed) {
 		json_t *repos = pg_repo_list(web_form(q, "repos")), *out;
 		if (repos != NULL) {
 			char msg[512];
 			if ((rc = pg_call(q, "planner", "planner.projects.import", json_pack("{s:o}",
 			    "repos", repos), &out, msg, sizeof(msg))) != 0) {
-				pg_setup_form(q, rc, msg); /* nothing imported, setup not finished */
+				pg_setup_form(q, rc, msg, NULL, NULL); /* nothing imported, setup not finished */
 				return;
 			}
 			json_decref(out);
@@ -269,7 +444,7 @@ pg_setup(struct wreq *q)
 		web_redirect(q, "/dashboard");
 		return;
 	}
-	pg_setup_form(q, JIDO_EVALIDATION, "unknown setup step");
+	pg_setup_form(q, JIDO_EVALIDATION, "unknown setup step", NULL, NULL);
 }
 
 static void
@@ -1244,7 +1419,34 @@ pg_security_render(struct wreq *q, int code, const char *msg)
 		    paused ? "" : "danger", paused ? "Resume shipping" : "Pause all shipping");
 	}
 	json_decref(ks);
-	pg_status_block(q, b, "vault", "vault.status", "Secrets (ages and rotation)");
+	html_printf(b, "<h2>Secrets</h2>");
+	{
+		json_t *sec = NULL, *it;
+		size_t i;
+		if ((rc = pg_vault_call(q, "vault.list", &sec, emsg, sizeof(emsg))) != 0)
+			html_printf(b, "<p class=\"muted\">Not available from jido-vault (%s: %s).</p>",
+			    jido_err_name(rc), emsg);
+		else {
+			html_printf(b, "<div class=\"scroll\"><table><tr><th>secret</th><th>scope</th>"
+			    "<th>version</th><th>rotated</th><th>status</th><th>rotate to a new value"
+			    "</th></tr>");
+			json_array_foreach(json_object_get(sec, "secrets"), i, it) {
+				html_printf(b, "<tr><td>%s</td><td>%s</td><td>%lld</td><td>%s</td><td>%s"
+				    "</td><td><form class=\"inline\" method=\"post\" "
+				    "action=\"/settings/security/rotate\">", js(it, "name"), js(it, "scope"),
+				    ji(it, "version"), js(it, "rotated_at"), json_is_true(json_object_get(it,
+				    "expired")) ? "expired" : json_is_true(json_object_get(it, "due")) ?
+				    "rotation due" : "ok");
+				pg_csrf_field(q, b);
+				html_printf(b, "<input type=\"hidden\" name=\"name\" value=\"%s\">"
+				    "<input type=\"password\" name=\"value\" autocomplete=\"off\" "
+				    "aria-label=\"new value\" required> <button class=\"secondary\">Rotate"
+				    "</button></form></td></tr>", js(it, "name"));
+			}
+			html_printf(b, "</table></div>");
+		}
+		json_decref(sec);
+	}
 	pg_status_block(q, b, "ingest", "ingest.stats", "Webhooks (signature failures)");
 	pg_status_block(q, b, "auditor", "audit.verify", "Audit log (verify, last checkpoint)");
 	html_printf(b, "<h2>Runbooks</h2>"
@@ -1292,6 +1494,39 @@ pg_security_shipping(struct wreq *q)
 	    "paused", strcmp(paused, "1") == 0, "rationale", web_form(q, "rationale") ?
 	    web_form(q, "rationale") : "", "actor", "owner", "channel", "web"), &out, msg,
 	    sizeof(msg));
+	if (rc != 0) {
+		pg_security_render(q, rc, msg);
+		return;
+	}
+	json_decref(out);
+	web_redirect(q, "/settings/security");
+}
+
+static void
+pg_security_rotate(struct wreq *q)
+{
+	const char *name = web_form(q, "name"), *value = web_form(q, "value");
+	char msg[512];
+	json_t *out;
+	int rc;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > 100 || value == NULL ||
+	    value[0] == '\0' || strlen(value) > 4000) {
+		pg_security_render(q, JIDO_EVALIDATION, "name and a new value are required");
+		return;
+	}
+	if (jido_cred_self() == NULL) {
+		pg_security_render(q, JIDO_ESECRET, "jido-web has no process credential: start it "
+		    "with jido up");
+		return;
+	}
+	if (web_audit(q->w, "web", "secret.rotate", name, "ok", NULL) != 0) {
+		pg_security_render(q, JIDO_EUNAVAIL, "the auditor did not confirm the record: "
+		    "nothing was rotated");
+		return;
+	}
+	rc = pg_call(q, "vault", "vault.rotate", json_pack("{s:s,s:s,s:s}", "cred",
+	    jido_cred_self(), "name", name, "value", value), &out, msg, sizeof(msg));
 	if (rc != 0) {
 		pg_security_render(q, rc, msg);
 		return;
@@ -1451,6 +1686,7 @@ static const struct page_route routes[] = {
 	{ EVHTTP_REQ_GET, "/agents", pg_agents, 0 },
 	{ EVHTTP_REQ_GET, "/settings/security", pg_security, 0 },
 	{ EVHTTP_REQ_POST, "/settings/security/shipping", pg_security_shipping, 0 },
+	{ EVHTTP_REQ_POST, "/settings/security/rotate", pg_security_rotate, 0 },
 	{ EVHTTP_REQ_GET, "/settings/api", pg_api, 0 },
 	{ EVHTTP_REQ_POST, "/settings/api/tokens", pg_api_create, 0 },
 	{ EVHTTP_REQ_POST, "/settings/api/tokens/:id/revoke", pg_api_revoke, 0 },

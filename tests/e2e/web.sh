@@ -17,7 +17,7 @@ python3 "$top/tests/e2e/web_fake.py" "$JIDO_HOME" 2>"$JIDO_HOME/fake.log" &
 FAKE=$!
 t_wait 5 test -e "$JIDO_HOME/fake-ready" || { fail "fake stack did not start"; t_done; }
 export JIDO_WEB_LISTEN="127.0.0.1:$PORT" JIDO_WEB_API_BURST=30 JIDO_WEB_API_PER_MIN=60
-jido-web serve 2>"$JIDO_HOME/web.log" &
+JIDO_PROC_CRED=$(openssl rand -hex 32) jido-web serve 2>"$JIDO_HOME/web.log" &
 WEB=$!
 cleanup_web() { kill "$WEB" "$FAKE" 2>/dev/null; wait "$WEB" "$FAKE" 2>/dev/null; t_cleanup; }
 trap cleanup_web EXIT
@@ -72,7 +72,27 @@ t_check "session cookie is HttpOnly and SameSite=Strict" sh -c "echo '$cookie' |
 t_check "the password is not in the web database in clear" sh -c "! grep -a -q correct-horse-1 '$JIDO_HOME'/web.db*"
 c=$(status "$W/workbench")
 t_check "until setup is finished pages still go to /setup" sh -c "[ $c = 303 ] && [ '$(hdr Location)' = /setup ]"
+t_check "the CSRF key came from the vault (web.session_key)" sh -c "jido call web web.stats | jq -e '.session_key_from_vault' >/dev/null"
 tok=$(get /setup | csrf)
+c=$(status -X POST --data "csrf=$tok&step=github&token=short" "$W/setup")
+t_check "setup: a malformed GitHub token is refused (422), nothing stored" sh -c "[ $c = 422 ] && [ ! -e '$JIDO_HOME/fake-vault.json' ]"
+c=$(status -X POST --data "csrf=$tok&step=github&token=ghp_bad0000000000000000000000000000" "$W/setup")
+t_check "setup: a token GitHub refuses shows the provider error" sh -c "[ $c = 502 ] && grep -q 'Bad credentials' '$JIDO_HOME/body' && ! grep -q ghp_bad '$JIDO_HOME/body'"
+c=$(status -X POST --data "csrf=$tok&step=github&token=ghp_good000000000000000000000000000" "$W/setup")
+t_check "setup: a good token goes to the vault, repos are listed (escaped), never echoed" sh -c "[ $c = 200 ] && jq -e '.\"github.token\" == \"ghp_good000000000000000000000000000\"' '$JIDO_HOME/fake-vault.json' >/dev/null && grep -q 'acme/&lt;tools&gt;' '$JIDO_HOME/body' && ! grep -q ghp_good '$JIDO_HOME/body'"
+c=$(status -X POST --data "csrf=$tok&step=webhook" "$W/setup")
+wh=$(grep -o 'paste it into GitHub): [0-9a-f]*' "$JIDO_HOME/body" | sed 's/.*: //')
+t_check "setup: a webhook secret is generated into the vault and shown once" sh -c "[ $c = 200 ] && [ ${#wh} = 64 ] && jq -e '.\"github.webhook_secret\" == \"$wh\"' '$JIDO_HOME/fake-vault.json' >/dev/null && grep -q '/api/github/webhooks' '$JIDO_HOME/body'"
+c=$(status -X POST --data "csrf=$tok&step=ping" "$W/setup")
+t_check "setup: no ping yet is said so" grep -q 'No ping delivery yet' "$JIDO_HOME/body"
+touch "$JIDO_HOME/fake-ping"
+c=$(status -X POST --data "csrf=$tok&step=ping" "$W/setup")
+t_check "setup: the ping delivery is seen" grep -q 'the webhook works' "$JIDO_HOME/body"
+c=$(status -X POST --data "csrf=$tok&step=llm&anthropic=not+a+key" "$W/setup")
+t_check "setup: a malformed LLM key is refused (422)" sh -c "[ $c = 422 ] && ! jq -e 'has(\"llm.anthropic.api_key\")' '$JIDO_HOME/fake-vault.json' >/dev/null"
+c=$(status -X POST --data "csrf=$tok&step=llm&anthropic=sk-ant-0123456789abcdef0123" "$W/setup")
+t_check "setup: an LLM key goes to the vault under the gateway's name" sh -c "[ $c = 200 ] && jq -e '.\"llm.anthropic.api_key\" == \"sk-ant-0123456789abcdef0123\"' '$JIDO_HOME/fake-vault.json' >/dev/null && ! grep -q sk-ant-0123 '$JIDO_HOME/body'"
+t_check "setup: every secret write was audited" sh -c "[ \$(grep -c 'secret\\.' '$JIDO_HOME/fake-audit.jsonl') -ge 3 ]"
 c=$(status -X POST --data "csrf=$tok&step=import&repos=bad%20name" "$W/setup")
 t_check "a bad repo name fails the import step, setup stays unfinished" sh -c "[ $c = 422 ] && [ \$(curl -s -o /dev/null -w '%{http_code}' -b '$J' '$W/dashboard') = 303 ]"
 c=$(status -X POST --data "csrf=$tok&step=import&repos=acme%2Fgadgets" "$W/setup")
@@ -222,6 +242,13 @@ for p in /agents /settings/security /settings/api "/projects/1"; do
 	c=$(status "$W$p")
 	t_check "page $p renders" test "$c" = 200
 done
+page=$(get /settings/security)
+t_check "security page lists the vault's secrets with rotate buttons" sh -c "echo \"\$0\" | grep -q 'github.token' && echo \"\$0\" | grep -q 'action=\"/settings/security/rotate\"'" "$page"
+tok=$(echo "$page" | csrf)
+c=$(status -X POST --data "csrf=$tok&name=github.token&value=ghp_rotated00000000000000000000000" "$W/settings/security/rotate")
+t_check "rotate a secret from the security page" sh -c "[ $c = 303 ] && jq -e '.\"github.token\" == \"ghp_rotated00000000000000000000000\"' '$JIDO_HOME/fake-vault.json' >/dev/null"
+c=$(status -X POST --data "csrf=$tok&name=nonesuch&value=x" "$W/settings/security/rotate")
+t_check "rotating an unknown secret is a typed 404" sh -c "[ $c = 404 ] && grep -q not_found '$JIDO_HOME/body'"
 tok=$(get /settings/security | csrf)
 c=$(status -X POST --data "csrf=$tok&paused=1&rationale=incident+in+progress" "$W/settings/security/shipping")
 t_check "kill switch from the security page" sh -c "[ $c = 303 ] && curl -s -b '$J' '$W/settings/security' | grep -q 'Shipping is <strong>paused'"
@@ -257,5 +284,5 @@ t_check "a non-loopback listen address is refused without web.allow_remote (exit
 # --- stop
 kill -TERM "$WEB"; wait "$WEB"; rc=$?
 t_check "jido-web exits 0 on SIGTERM (no seccomp kill)" test "$rc" -eq 0
-t_check "no secret in the web's log" sh -c "! grep -q 'correct-horse-1\|$RT' '$JIDO_HOME/web.log'"
+t_check "no secret in the web's log" sh -c "! grep -q 'correct-horse-1\|$RT\|ghp_good\|ghp_rotated\|sk-ant-\|$wh' '$JIDO_HOME/web.log'"
 t_done

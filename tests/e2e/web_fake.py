@@ -49,8 +49,13 @@ def listen(path):
 
 
 def log_call(msg):
+    """Log a request; secret values are replaced by their length (a real vault never logs
+    them either), so the test can check the web did not leak them elsewhere."""
+    m = json.loads(json.dumps(msg))
+    if isinstance(m.get("data"), dict) and "value" in m["data"]:
+        m["data"]["value"] = "(%d bytes)" % len(str(m["data"]["value"]))
     with LOCK, open(os.path.join(HOME, "fake-calls.jsonl"), "a") as f:
-        f.write(json.dumps(msg) + "\n")
+        f.write(json.dumps(m) + "\n")
 
 
 # ------------------------------------------------------------------ publishers
@@ -103,6 +108,7 @@ ITEMS = {"acme/widgets": [
     {"number": 9, "pr": False, "title": "Old stale bug", "activity_ms": now_ms() - 40 * 86400_000},
     {"number": 12, "pr": True, "title": "Add a feature", "activity_ms": now_ms() - 7200_000}]}
 RUNS = {}
+SECRETS = {"web.session_key": ("k" * 32, 1)}
 STATE = {"paused": False, "seq": 0}
 WORKFLOWS = {"issue_triage", "fix_issue", "fix_failing_tests"}
 
@@ -352,8 +358,43 @@ def handle(proc, msg):
         with LOCK, open(os.path.join(HOME, "fake-audit.jsonl"), "a") as f:
             f.write(json.dumps(d) + "\n")
         return {"seq": 1}
-    if proc == "vault" and t == "vault.status":
-        return {"secrets": 3, "oldest_age_days": 12, "due_for_rotation": 0}
+    if proc == "vault":
+        cred = d.get("cred")
+        if not isinstance(cred, str) or len(cred) != 64:
+            raise Fail("authorization_error", "caller not recognised")
+        if t == "vault.get":
+            if d.get("name") != "web.session_key":
+                raise Fail("authorization_error", "web may not read %s" % d.get("name"))
+            return {"name": "web.session_key", "scope": "instance", "version": 1,
+                    "value": SECRETS["web.session_key"][0]}
+        if t == "vault.status":
+            return {"secrets": len(SECRETS), "due": []}
+        if t == "vault.list":
+            return {"secrets": [{"name": n, "scope": "instance", "version": v[1], "versions": v[1],
+                                 "created_at": "2026-11-01T00:00:00Z", "rotated_at": "2026-11-20T00:00:00Z",
+                                 "expires_at": None, "max_age_s": 0, "due": False, "expired": False}
+                                for n, v in sorted(SECRETS.items())]}
+        if t in ("vault.put", "vault.rotate"):
+            n, v = d.get("name"), d.get("value")
+            if not isinstance(n, str) or not isinstance(v, str) or not v:
+                raise Fail("validation_error", "data.name and data.value are required")
+            if t == "vault.put" and n in SECRETS:
+                raise Fail("conflict", "secret %s (instance) already exists: use rotate" % n)
+            if t == "vault.rotate" and n not in SECRETS:
+                raise Fail("not_found", "no secret %s" % n)
+            SECRETS[n] = (v, SECRETS.get(n, (None, 0))[1] + 1)
+            with open(os.path.join(HOME, "fake-vault.json"), "w") as f:
+                json.dump({k: x[0] for k, x in SECRETS.items()}, f)
+            return {"name": n, "scope": "instance", "version": SECRETS[n][1]}
+    if proc == "ingest" and t == "ingest.repos":
+        if "github.token" not in SECRETS:
+            raise Fail("secret_unavailable", "no GitHub token in the vault")
+        if SECRETS["github.token"][0].startswith("ghp_bad"):
+            raise Fail("provider_error", "GitHub answered 401 Bad credentials")
+        return {"repos": [{"full_name": "acme/widgets"}, {"full_name": "acme/<tools>"}]}
+    if proc == "ingest" and t == "ingest.deliveries.list":
+        ping = os.path.exists(os.path.join(HOME, "fake-ping"))
+        return {"deliveries": [{"delivery": "d1", "event": "ping", "status": "acked"}] if ping else []}
     raise Fail("validation_error", "unknown type '%s'" % t)
 
 
