@@ -1,7 +1,9 @@
 /*
  * metrics.c - /metrics in the Prometheus text format (0.0.4): the web's own counters and
  * what it gathers at scrape time from the other processes' operations: every process's
- * health (up, uptime), runs by state, approvals waiting and flagged runs from the planner.
+ * health (up), runs by state, approvals waiting and flagged runs from the planner, and the
+ * numeric fields of ingest.stats (webhooks received, rejected, duplicate, bad signature)
+ * and gateway.breakers as gauges.
  * Optional bearer token (web.metrics_token). A process that does not answer is reported
  * as down, never as zero of its counters.
  */
@@ -17,6 +19,58 @@ static void
 m_head(struct evbuffer *b, const char *name, const char *type, const char *help)
 {
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A metric name part from a JSON key: [a-z0-9_], anything else becomes '_'. */
+static void
+m_name(char *out, size_t len, const char *key)
+{
+	size_t i;
+
+	for (i = 0; key[i] != '\0' && i + 1 < len; i++) {
+		char c = key[i];
+		out[i] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c :
+		    (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : '_';
+	}
+	out[i] = '\0';
+}
+
+/* The numeric and boolean fields (two levels deep) of a process's stats reply as gauges
+ * named jido_<proc>_<path>, so what a process counts reaches /metrics without the web
+ * knowing each field. Nothing is written when the process does not answer. */
+static void
+m_flatten(struct evbuffer *b, const char *prefix, const json_t *o, int depth)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)o, k, v) {
+		char name[192], part[96];
+		m_name(part, sizeof(part), k);
+		snprintf(name, sizeof(name), "%s_%s", prefix, part);
+		if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v)) {
+			evbuffer_add_printf(b, "# HELP %s %s (from the process's own stats)\n"
+			    "# TYPE %s gauge\n", name, k, name);
+			if (json_is_boolean(v))
+				evbuffer_add_printf(b, "%s %d\n", name, json_is_true(v));
+			else
+				evbuffer_add_printf(b, "%s %.17g\n", name, json_number_value(v));
+		} else if (json_is_object(v) && depth < 2)
+			m_flatten(b, name, v, depth + 1);
+	}
+}
+
+static void
+m_gather(struct web *w, struct evbuffer *b, const char *proc, const char *type,
+    const char *prefix)
+{
+	struct jido_reply r;
+
+	if (web_call(w, proc, type, NULL, NULL, &r) != 0)
+		return;
+	if (r.ok && json_is_object(r.data))
+		m_flatten(b, prefix, r.data, 0);
+	jido_reply_free(&r);
 }
 
 void
@@ -95,6 +149,8 @@ metrics_serve(struct wreq *q)
 		m_head(b, "jido_approvals_waiting", "gauge", "runs waiting for the owner's approval");
 		evbuffer_add_printf(b, "jido_approvals_waiting %lld\n", (long long)counts[2]);
 	}
+	m_gather(w, b, "ingest", "ingest.stats", "jido_ingest");
+	m_gather(w, b, "gateway", "gateway.breakers", "jido_gateway_breakers");
 	m_head(b, "jido_web_http_responses_total", "counter", "HTTP responses sent, by class");
 	for (int c = 1; c <= 5; c++)
 		evbuffer_add_printf(b, "jido_web_http_responses_total{class=\"%dxx\"} %llu\n", c,

@@ -513,6 +513,9 @@ pg_logout(struct wreq *q)
 	web_redirect(q, "/login");
 }
 
+static void pg_status_block(struct wreq *q, struct evbuffer *b, const char *proc,
+    const char *type, const char *title);
+
 /* ------------------------------------------------------------ dashboard */
 
 static void
@@ -578,6 +581,8 @@ pg_dashboard(struct wreq *q)
 		pg_runs_table(b, json_object_get(failed, "runs"));
 		html_printf(b, "<h2>Recent runs</h2>");
 		pg_runs_table(b, json_object_get(recent, "runs"));
+		pg_status_block(q, b, "ingest", "ingest.stats", "Webhook health");
+		pg_status_block(q, b, "gateway", "gateway.breakers", "Provider breakers");
 	}
 	json_decref(appr);
 	json_decref(failed);

@@ -261,6 +261,7 @@ t_check "project settings saved" sh -c "[ $c = 200 ] && grep -q 'Settings saved'
 # --- metrics
 c=$(status "$W/metrics")
 t_check "/metrics answers in the Prometheus text format" sh -c "[ $c = 200 ] && grep -q '^# TYPE jido_runs gauge' '$JIDO_HOME/body' && grep -q '^jido_process_up{process=\"planner\"} 1' '$JIDO_HOME/body'"
+t_check "/metrics gathers ingest's webhook counters" sh -c "grep -q '^jido_ingest_http_bad_signature 1' '$JIDO_HOME/body' && grep -q '^jido_ingest_secret_loaded 1' '$JIDO_HOME/body'"
 t_check "/metrics counts approvals waiting and the login limit" sh -c "grep -q '^jido_approvals_waiting ' '$JIDO_HOME/body' && grep -q 'jido_web_logins_total{result=\"rate_limited\"} [1-9]' '$JIDO_HOME/body'"
 if command -v promtool >/dev/null; then
 	t_check "promtool check metrics accepts /metrics" sh -c "promtool check metrics <'$JIDO_HOME/body'"

@@ -392,6 +392,10 @@ def handle(proc, msg):
         if SECRETS["github.token"][0].startswith("ghp_bad"):
             raise Fail("provider_error", "GitHub answered 401 Bad credentials")
         return {"repos": [{"full_name": "acme/widgets"}, {"full_name": "acme/<tools>"}]}
+    if proc == "ingest" and t == "ingest.stats":
+        return {"spool": {"pending": 0, "acked": 3}, "http": {"received": 5, "stored": 3,
+                "duplicates": 1, "bad_signature": 1, "rate_limited": 0, "rejected": 0,
+                "failed": 0}, "secret_loaded": True, "previous_secret": False}
     if proc == "ingest" and t == "ingest.deliveries.list":
         ping = os.path.exists(os.path.join(HOME, "fake-ping"))
         return {"deliveries": [{"delivery": "d1", "event": "ping", "status": "acked"}] if ping else []}
