@@ -64,7 +64,7 @@ pg_begin(struct wreq *q, struct evbuffer *b, const char *title, const char *here
 
 	html_printf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-	    "<title>%s · JidoCode</title><link rel=\"stylesheet\" href=\"/static/app.css\">"
+	    "<title>%s · JidoCode</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/app.css\">"
 	    "</head><body><header class=\"top\"><a class=\"brand\" href=\"/\">JidoCode</a>", title);
 	if (q->authed && auth_setup_done(q->w)) {
 		html_printf(b, "<nav>");
