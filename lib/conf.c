@@ -44,6 +44,11 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "web.api_burst", JIDO_CONF_INT, "60", 0, "API token bucket size" },
 	{ "web.metrics_token", JIDO_CONF_STR, "", 1, "bearer token /metrics requires (empty: open)" },
 	{ "web.public_url", JIDO_CONF_STR, "http://127.0.0.1:4000", 0, "base URL of the UI, for links" },
+	{ "web.notify", JIDO_CONF_STR, "off", 0, "owner notifications: telegram, webhook, ntfy or off" },
+	{ "web.notify_url", JIDO_CONF_STR, "", 0, "Telegram API base, webhook URL or ntfy topic URL" },
+	{ "web.notify_chat", JIDO_CONF_STR, "", 0, "Telegram chat id" },
+	{ "web.notify_secret", JIDO_CONF_STR, "", 1, "bot token, webhook HMAC key or ntfy token" },
+	{ "web.notify_debounce_s", JIDO_CONF_INT, "60", 0, "gather notifications for this long" },
 	{ "ingest.listen", JIDO_CONF_STR, "127.0.0.1:4001", 0, "GitHub webhook receiver address" },
 	{ "github.api_url", JIDO_CONF_STR, "https://api.github.com", 0, "GitHub REST API base URL" },
 };

@@ -170,6 +170,10 @@ metrics_serve(struct wreq *q)
 	m_head(b, "jido_web_api_rate_limited_total", "counter", "API requests refused with 429");
 	evbuffer_add_printf(b, "jido_web_api_rate_limited_total %llu\n",
 	    (unsigned long long)w->m.api_limited);
+	m_head(b, "jido_web_notifications_total", "counter", "notifications to the owner, by result");
+	evbuffer_add_printf(b, "jido_web_notifications_total{result=\"sent\"} %llu\n"
+	    "jido_web_notifications_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)w->m.notify_sent, (unsigned long long)w->m.notify_failed);
 	m_head(b, "jido_web_sse_clients", "gauge", "open live-update streams");
 	evbuffer_add_printf(b, "jido_web_sse_clients %d\n", w->nclients);
 	m_head(b, "jido_web_sse_events_total", "counter", "live-update events written to clients");

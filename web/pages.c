@@ -1452,6 +1452,15 @@ pg_security_render(struct wreq *q, int code, const char *msg)
 		}
 		json_decref(sec);
 	}
+	html_printf(b, "<h2>Notifications</h2><p>Sent to <strong>%s</strong> when a run waits "
+	    "for approval or fails (web.notify; gathered over web.notify_debounce_s); %llu sent, "
+	    "%llu failed.</p>", notify_kind(q->w), (unsigned long long)q->w->m.notify_sent,
+	    (unsigned long long)q->w->m.notify_failed);
+	if (strcmp(notify_kind(q->w), "off") != 0) {
+		html_printf(b, "<form method=\"post\" action=\"/settings/notify/test\">");
+		pg_csrf_field(q, b);
+		html_printf(b, "<button class=\"secondary\">Send a test notification</button></form>");
+	}
 	pg_status_block(q, b, "ingest", "ingest.stats", "Webhooks (signature failures)");
 	pg_status_block(q, b, "auditor", "audit.verify", "Audit log (verify, last checkpoint)");
 	html_printf(b, "<h2>Runbooks</h2>"
@@ -1661,6 +1670,35 @@ pg_api_revoke(struct wreq *q)
 	web_redirect(q, "/settings/api");
 }
 
+/* /runs/:run (the link in notifications): to the run's page under its project. */
+static void
+pg_run_short(struct wreq *q)
+{
+	char msg[512], loc[256];
+	json_t *run;
+	int rc = pg_call(q, "planner", "planner.runs.get", json_pack("{s:s}", "run_id",
+	    q->params[0]), &run, msg, sizeof(msg));
+
+	if (rc != 0) {
+		pg_fail(q, web_err_status(rc), rc, msg);
+		return;
+	}
+	snprintf(loc, sizeof(loc), "/projects/%lld/runs/%s", ji(run, "project_id"), js(run, "id"));
+	json_decref(run);
+	web_redirect(q, loc);
+}
+
+static void
+pg_notify_test(struct wreq *q)
+{
+	if (strcmp(notify_kind(q->w), "off") == 0) {
+		pg_security_render(q, JIDO_EVALIDATION, "notifications are off: set web.notify");
+		return;
+	}
+	notify_event(q->w, "Test notification from JidoCode: notifications work.");
+	web_redirect(q, "/settings/security");
+}
+
 static void
 pg_root(struct wreq *q)
 {
@@ -1692,6 +1730,8 @@ static const struct page_route routes[] = {
 	{ EVHTTP_REQ_GET, "/settings/security", pg_security, 0 },
 	{ EVHTTP_REQ_POST, "/settings/security/shipping", pg_security_shipping, 0 },
 	{ EVHTTP_REQ_POST, "/settings/security/rotate", pg_security_rotate, 0 },
+	{ EVHTTP_REQ_POST, "/settings/notify/test", pg_notify_test, 0 },
+	{ EVHTTP_REQ_GET, "/runs/:run", pg_run_short, 0 },
 	{ EVHTTP_REQ_GET, "/settings/api", pg_api, 0 },
 	{ EVHTTP_REQ_POST, "/settings/api/tokens", pg_api_create, 0 },
 	{ EVHTTP_REQ_POST, "/settings/api/tokens/:id/revoke", pg_api_revoke, 0 },

@@ -131,6 +131,10 @@ sse_on_close(struct evhttp_connection *con, void *arg)
 		if ((*pp)->con == con) {
 			struct sse_client *c = *pp;
 			*pp = c->next;
+			/* libevent detaches a chunked reply in progress from a connection the client
+			 * dropped and leaves the request to us: ending it frees it. */
+			if (evhttp_request_get_connection(c->r) == NULL)
+				evhttp_send_reply_end(c->r);
 			free(c);
 			w->nclients--;
 			return;
@@ -218,6 +222,15 @@ sse_take(struct web *w, const char *buf, size_t len)
 		return;
 	}
 	uint64_t seq = sse_ring_push(w, run, kind, text);
+	const char *to = json_string_value(json_object_get(m.data, "to"));
+	if (strcmp(kind, "state") == 0 && to != NULL && (strcmp(to, "awaiting_approval") == 0 ||
+	    strcmp(to, "failed") == 0)) {
+		char line[512];
+		snprintf(line, sizeof(line), "Run %s %s: %s/runs/%s", run,
+		    strcmp(to, "failed") == 0 ? "failed" : "waits for your approval",
+		    jido_conf_str(w->conf, "web.public_url"), run);
+		notify_event(w, line);
+	}
 	free(text);
 	for (struct sse_client *c = w->clients; c != NULL; c = c->next)
 		if (strcmp(c->run_id, run) == 0)

@@ -97,6 +97,8 @@ web_open(struct jido_srv *s, char *why, size_t whylen)
 	}
 	if ((rc = web_db_open(w, why, whylen)) != 0)
 		return rc;
+	if ((rc = notify_open(w, why, whylen)) != 0)
+		return rc;
 	if (!web_serving) {
 		randombytes_buf(w->key, sizeof(w->key));
 		return 0;
@@ -112,8 +114,12 @@ web_tick(struct jido_srv *s)
 {
 	struct web *w = jido_srv_priv(s);
 
-	if (web_serving && !w->thread_started && web_http_start(w) != 0)
-		jido_error("web.thread_failed", NULL);
+	if (web_serving && !w->thread_started) {
+		if (web_http_start(w) != 0)
+			jido_error("web.thread_failed", NULL);
+		if (notify_start(w) != 0)
+			jido_error("web.notify_thread_failed", NULL);
+	}
 }
 
 static void
@@ -122,6 +128,7 @@ web_close(struct jido_srv *s)
 	struct web *w = jido_srv_priv(s);
 
 	web_http_close(w);
+	notify_close(w);
 	if (w->db != NULL)
 		sqlite3_close(w->db);
 	w->db = NULL;

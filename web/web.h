@@ -58,7 +58,10 @@ struct web_metrics {
 	uint64_t http[6];            /* responses by class: 1xx..5xx (index 1..5) */
 	uint64_t login_ok, login_failed, login_limited, api_limited, csrf_refused;
 	uint64_t api_calls, sse_events;
+	uint64_t notify_sent, notify_failed;    /* written by the notifier thread */
 };
+
+struct notify;
 
 struct web {
 	struct jido_srv *srv;
@@ -89,6 +92,8 @@ struct web {
 	struct sse_client *clients;
 	int nclients;
 	int64_t last_keepalive;
+
+	struct notify *notify;
 
 	struct rl_login logins[WEB_RL_SLOTS];
 	struct rl_bucket buckets[WEB_RL_SLOTS];
@@ -230,6 +235,18 @@ void sse_serve(struct wreq *q, const char *run_id);
 uint64_t sse_resume_point(struct web *w, const char *last_id, int *gap);
 /* Append an event to the ring (takes a copy of data). Returns its seq. */
 uint64_t sse_ring_push(struct web *w, const char *run_id, const char *kind, const char *data);
+
+/* ---------------------------------------------------------------- notify.c */
+
+/* Read web.notify* (a bad combination is a config error); no thread yet. */
+int notify_open(struct web *w, char *why, size_t whylen);
+/* Start the notifier thread (after seccomp); a no-op when notifications are off. */
+int notify_start(struct web *w);
+void notify_close(struct web *w);
+/* Queue one line for the owner (copied); sent at once or gathered under the debounce. */
+void notify_event(struct web *w, const char *line);
+/* "telegram", "webhook", "ntfy" or "off". Static. */
+const char *notify_kind(struct web *w);
 
 /* ---------------------------------------------------------------- metrics.c */
 
