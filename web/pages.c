@@ -1277,6 +1277,16 @@ pg_run_decide(struct wreq *q)
 	int rc, reauth = 0;
 
 	if (pw != NULL && pw[0] != '\0') {
+		int wait = auth_login_limit(q->w, q->addr, jido_now_ms());
+		if (wait > 0) { /* re-authentication counts against the login limit */
+			char ra[16];
+			snprintf(ra, sizeof(ra), "%d", wait);
+			evhttp_add_header(evhttp_request_get_output_headers(q->r), "Retry-After", ra);
+			q->w->m.login_limited++;
+			pg_fail(q, 429, JIDO_EAUTHZ, "too many password attempts from this address: "
+			    "wait a minute");
+			return;
+		}
 		if (auth_password_check(q->w, pw) != 0) {
 			pg_run_render(q, JIDO_EAUTHZ, "wrong password: nothing was decided");
 			return;
