@@ -9,12 +9,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+
+#include <event2/bufferevent.h>
 
 #include "web.h"
 
@@ -278,6 +281,14 @@ http_on_request(struct evhttp_request *r, void *arg)
 	TAILQ_INIT(&q->query);
 	TAILQ_INIT(&q->form);
 	if (con != NULL) {
+		/* pages go out as headers and body: without TCP_NODELAY the second write waits
+		 * for the client's delayed ACK (40 ms) on a kept-alive connection */
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(con);
+		int one = 1, fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+		if (fd >= 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	if (con != NULL) {
 		const char *host = NULL;
 		ev_uint16_t port = 0;
 		evhttp_connection_get_peer(con, (char **)&host, &port);
@@ -300,6 +311,8 @@ http_on_request(struct evhttp_request *r, void *arg)
 	    evhttp_parse_query_str(qs, &q->query) != 0)
 		evhttp_clear_headers(&q->query);
 
+	if (q->method != EVHTTP_REQ_GET && q->method != EVHTTP_REQ_HEAD)
+		w->gen++; /* anything may change: cached planner answers are stale */
 	if (strcmp(q->path, "/healthz") == 0)
 		http_healthz(q);
 	else if (strcmp(q->path, "/readyz") == 0)

@@ -42,9 +42,13 @@ static void
 pg_csrf_field(struct wreq *q, struct evbuffer *b)
 {
 	char pre[64], tok[65];
-	const char *bound = pg_bound(q, pre, sizeof(pre));
+	const char *bound;
 
-	if (bound == NULL) { /* a pre-session cookie for the anonymous forms */
+	if (q->csrf[0] != '\0') { /* one token per request: many forms on a page */
+		html_printf(b, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", q->csrf);
+		return;
+	}
+	if ((bound = pg_bound(q, pre, sizeof(pre))) == NULL) { /* a pre-session cookie for the anonymous forms */
 		unsigned char raw[16];
 		randombytes_buf(raw, sizeof(raw));
 		sodium_bin2hex(pre, sizeof(pre), raw, sizeof(raw));
@@ -52,6 +56,7 @@ pg_csrf_field(struct wreq *q, struct evbuffer *b)
 		bound = pre;
 	}
 	auth_csrf_token(q->w, bound, tok);
+	snprintf(q->csrf, sizeof(q->csrf), "%s", tok);
 	html_printf(b, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", tok);
 }
 
@@ -627,22 +632,21 @@ wb_select(struct evbuffer *b, const char *name, const char *label, const char *c
 	html_printf(b, "</select></label>");
 }
 
+/* One kickoff form per item: a button per workflow; the filters ride in the action's
+ * query (fq, already URL-encoded) so the answer renders the same view. */
 static void
-wb_kick_form(struct wreq *q, struct evbuffer *b, const struct wb_filter *f, long long pid,
-    long long number, const char *workflow, const char *label)
+wb_kick_form(struct wreq *q, struct evbuffer *b, const char *fq, long long pid,
+    long long number, int pr)
 {
-	html_printf(b, "<form class=\"inline\" method=\"post\" action=\"/workbench/kickoff\">");
+	html_printf(b, "<form class=\"inline\" method=\"post\" action=\"/workbench/kickoff?%S\">",
+	    fq);
 	pg_csrf_field(q, b);
 	html_printf(b, "<input type=\"hidden\" name=\"project\" value=\"%lld\">"
-	    "<input type=\"hidden\" name=\"issue\" value=\"%lld\">"
-	    "<input type=\"hidden\" name=\"workflow\" value=\"%s\">"
-	    "<input type=\"hidden\" name=\"back_project\" value=\"%s\">"
-	    "<input type=\"hidden\" name=\"back_kind\" value=\"%s\">"
-	    "<input type=\"hidden\" name=\"back_fresh\" value=\"%s\">"
-	    "<input type=\"hidden\" name=\"back_run\" value=\"%s\">"
-	    "<input type=\"hidden\" name=\"back_sort\" value=\"%s\">"
-	    "<button class=\"secondary\">%s</button></form> ", pid, number, workflow, f->project,
-	    f->kind, f->fresh, f->run, f->sort, label);
+	    "<input type=\"hidden\" name=\"issue\" value=\"%lld\">%S</form>", pid, number, pr ?
+	    "<button class=\"secondary\" name=\"workflow\" value=\"fix_failing_tests\">Follow up: "
+	    "fix tests</button>" : "<button class=\"secondary\" name=\"workflow\" "
+	    "value=\"issue_triage\">Triage</button> <button class=\"secondary\" "
+	    "name=\"workflow\" value=\"fix_issue\">Fix</button>");
 }
 
 static int
@@ -678,6 +682,34 @@ wb_cmp_activity(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* planner.workbench for limit, reused while nothing changed: the answer is kept until a
+ * run or GitHub event arrives on runs.pub / events.pub, the web handles a state-changing
+ * request, or WB_CACHE_MS pass (for changes that reach the planner some other way). */
+#define WB_CACHE_MS 5000
+static int
+wb_fetch(struct wreq *q, int limit, json_t **out, char *msg, size_t len)
+{
+	struct web *w = q->w;
+	int64_t now = jido_now_ms();
+	int rc;
+
+	if (w->wb_cache != NULL && w->wb_cache_limit == limit && w->wb_cache_gen == w->gen &&
+	    now - w->wb_cache_at < WB_CACHE_MS) {
+		*out = json_incref(w->wb_cache);
+		return 0;
+	}
+	uint64_t gen = w->gen;
+	if ((rc = pg_call(q, "planner", "planner.workbench", json_pack("{s:i}", "limit", limit),
+	    out, msg, len)) != 0)
+		return rc;
+	json_decref(w->wb_cache);
+	w->wb_cache = json_incref(*out);
+	w->wb_cache_limit = limit;
+	w->wb_cache_at = now;
+	w->wb_cache_gen = gen;
+	return 0;
+}
+
 static void
 wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
     const json_t *started)
@@ -694,11 +726,11 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 	struct evbuffer *b = evbuffer_new();
 	json_t *wb = NULL, *repos, *repo;
 	char emsg[512], t[40];
-	int rc, limit = 50;
+	int rc, limit = 10;
 	const char *lim = web_query(q, "limit");
 	size_t i, n;
 
-	if (lim != NULL && atoi(lim) > 0 && atoi(lim) <= 1000)
+	if (lim != NULL && atoi(lim) > 0 && atoi(lim) <= 500)
 		limit = atoi(lim);
 	pg_begin(q, b, "Workbench", "/workbench");
 	if (started != NULL) {
@@ -716,9 +748,17 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 	wb_select(b, "run", "latest run", f->run, runs);
 	wb_select(b, "sort", "sort by", f->sort, sorts);
 	html_printf(b, "<button>Apply</button></form>");
-	if ((rc = pg_call(q, "planner", "planner.workbench", json_pack("{s:i}", "limit", limit),
-	    &wb, emsg, sizeof(emsg))) != 0) {
+	struct evbuffer *fqb = evbuffer_new();
+	html_printf(fqb, "project=%U&kind=%U&fresh=%U&run=%U&sort=%U", f->project, f->kind,
+	    f->fresh, f->run, f->sort);
+	size_t fql = evbuffer_get_length(fqb);
+	char *fq = malloc(fql + 1);
+	evbuffer_remove(fqb, fq, fql);
+	fq[fql] = '\0';
+	evbuffer_free(fqb);
+	if ((rc = wb_fetch(q, limit, &wb, emsg, sizeof(emsg))) != 0) {
 		pg_error_box(b, rc, emsg);
+		free(fq);
 		pg_end(q, b, web_err_status(rc));
 		return;
 	}
@@ -749,6 +789,13 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 		} else
 			html_printf(b, "<span class=\"muted\">none</span>");
 		html_printf(b, "</td></tr>");
+		if (ji(repo, "open_issue_count") > (long long)json_array_size(json_object_get(repo,
+		    "open_issues")) || ji(repo, "open_pr_count") > (long long)json_array_size(
+		    json_object_get(repo, "open_prs")))
+			html_printf(b, "<tr><td colspan=\"5\" class=\"muted\">newest %d of each shown: "
+			    "<a href=\"/workbench?project=%U&amp;kind=%U&amp;fresh=%U&amp;run=%U&amp;"
+			    "limit=500\">all open items of %s</a></td></tr>", limit,
+			    js(repo, "full_name"), f->kind, f->fresh, f->run, js(repo, "full_name"));
 		for (int pr = 0; pr < 2; pr++) {
 			if ((pr && strcmp(f->kind, "issues") == 0) || (!pr && strcmp(f->kind, "prs") == 0))
 				continue;
@@ -769,14 +816,7 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 					pg_state(b, js(ir, "state"));
 				}
 				html_printf(b, "</td><td>");
-				if (!pr) {
-					wb_kick_form(q, b, f, ji(repo, "project_id"), ji(it, "number"),
-					    "issue_triage", "Triage");
-					wb_kick_form(q, b, f, ji(repo, "project_id"), ji(it, "number"),
-					    "fix_issue", "Fix");
-				} else
-					wb_kick_form(q, b, f, ji(repo, "project_id"), ji(it, "number"),
-					    "fix_failing_tests", "Follow up: fix tests");
+				wb_kick_form(q, b, fq, ji(repo, "project_id"), ji(it, "number"), pr);
 				html_printf(b, "</td></tr>");
 			}
 		}
@@ -786,20 +826,18 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 		html_printf(b, "<p class=\"muted\">No projects yet: <a href=\"/projects\">import "
 		    "repositories</a>.</p>");
 	free(order);
+	free(fq);
 	json_decref(wb);
 	pg_end(q, b, started != NULL ? 200 : code ? web_err_status(code) : 200);
 }
 
-/* One filter value from the query (GET) or the back_* fields (kickoff), checked against
- * the allowed values; anything else is the default. */
+/* One filter value from the query (the page's URL, or the kickoff form's action), checked
+ * against the allowed values; anything else is the default. */
 static const char *
-wb_param(struct wreq *q, const char *name, const char *const *allowed, int form)
+wb_param(struct wreq *q, const char *name, const char *const *allowed)
 {
-	char key[32];
-	const char *v;
+	const char *v = web_query(q, name);
 
-	snprintf(key, sizeof(key), "back_%s", name);
-	v = form ? web_form(q, key) : web_query(q, name);
 	if (v == NULL)
 		return allowed[0];
 	for (int i = 0; allowed[i] != NULL; i++)
@@ -809,21 +847,21 @@ wb_param(struct wreq *q, const char *name, const char *const *allowed, int form)
 }
 
 static void
-wb_filters(struct wreq *q, struct wb_filter *f, int form, char *proj, size_t plen)
+wb_filters(struct wreq *q, struct wb_filter *f, char *proj, size_t plen)
 {
 	static const char *const kinds[] = { "all", "issues", "prs", NULL };
 	static const char *const fresh[] = { "all", "stale", "fresh", NULL };
 	static const char *const runs[] = { "", "none", "pending", "running", "awaiting_approval",
 		"failed", "completed", "cancelled", NULL };
 	static const char *const sorts[] = { "backlog", "activity", NULL };
-	const char *p = form ? web_form(q, "back_project") : web_query(q, "project");
+	const char *p = web_query(q, "project");
 
 	snprintf(proj, plen, "%s", p != NULL && strlen(p) < 200 ? p : "");
 	f->project = proj;
-	f->kind = wb_param(q, "kind", kinds, form);
-	f->fresh = wb_param(q, "fresh", fresh, form);
-	f->run = wb_param(q, "run", runs, form);
-	f->sort = wb_param(q, "sort", sorts, form);
+	f->kind = wb_param(q, "kind", kinds);
+	f->fresh = wb_param(q, "fresh", fresh);
+	f->run = wb_param(q, "run", runs);
+	f->sort = wb_param(q, "sort", sorts);
 }
 
 static void
@@ -832,7 +870,7 @@ pg_workbench(struct wreq *q)
 	struct wb_filter f;
 	char proj[200];
 
-	wb_filters(q, &f, 0, proj, sizeof(proj));
+	wb_filters(q, &f, proj, sizeof(proj));
 	wb_render(q, &f, 0, NULL, NULL);
 }
 
@@ -848,7 +886,7 @@ pg_kickoff(struct wreq *q)
 	long long p, n;
 	int rc;
 
-	wb_filters(q, &f, 1, proj, sizeof(proj));
+	wb_filters(q, &f, proj, sizeof(proj));
 	p = pid ? strtoll(pid, &end, 10) : 0;
 	if (pid == NULL || *end != '\0' || p <= 0) {
 		wb_render(q, &f, JIDO_EVALIDATION, "project: must be a project id", NULL);

@@ -51,7 +51,8 @@ sse_open(struct web *w, char *why, size_t whylen)
 {
 	int rc;
 
-	if ((rc = sse_sub(w, "runs", &w->sub_runs, why, whylen)) != 0)
+	if ((rc = sse_sub(w, "runs", &w->sub_runs, why, whylen)) != 0 ||
+	    (rc = sse_sub(w, "events", &w->sub_events, why, whylen)) != 0)
 		return rc;
 	return sse_sub(w, "logs", &w->sub_logs, why, whylen);
 }
@@ -69,7 +70,10 @@ sse_close(struct web *w)
 	w->nclients = 0;
 	jido_bus_close(w->sub_runs);
 	jido_bus_close(w->sub_logs);
-	w->sub_runs = w->sub_logs = NULL;
+	jido_bus_close(w->sub_events);
+	w->sub_runs = w->sub_logs = w->sub_events = NULL;
+	json_decref(w->wb_cache);
+	w->wb_cache = NULL;
 	for (int i = 0; i < WEB_SSE_RING; i++) {
 		free(w->ring[i].data);
 		w->ring[i].data = NULL;
@@ -206,6 +210,14 @@ sse_take(struct web *w, const char *buf, size_t len)
 
 	if (jido_msg_parse(buf, len, &m, why, sizeof(why), NULL) != 0)
 		return;
+	size_t tl = strlen(m.type);
+	if ((tl < 10 || strcmp(m.type + tl - 10, ".heartbeat") != 0) &&
+	    strcmp(m.type, "logs.line") != 0)
+		w->gen++; /* the planner's data changed: cached workbench answers are stale */
+	if (strncmp(m.type, "events.", 7) == 0) {
+		jido_msg_free(&m);
+		return;
+	}
 	if (strcmp(m.type, "runs.state") == 0)
 		kind = "state";
 	else if (strcmp(m.type, "runs.step") == 0)
@@ -241,10 +253,10 @@ sse_take(struct web *w, const char *buf, size_t len)
 void
 sse_poll(struct web *w)
 {
-	struct jido_bus *subs[2] = { w->sub_runs, w->sub_logs };
+	struct jido_bus *subs[3] = { w->sub_runs, w->sub_logs, w->sub_events };
 	int64_t now = jido_now_ms();
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		char *buf;
 		size_t len;
 		for (int n = 0; subs[i] != NULL && n < SSE_POLL_MAX &&

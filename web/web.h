@@ -86,7 +86,7 @@ struct web {
 	int port;
 
 	/* live updates */
-	struct jido_bus *sub_runs, *sub_logs;
+	struct jido_bus *sub_runs, *sub_logs, *sub_events;
 	struct sse_event ring[WEB_SSE_RING];
 	uint64_t seq;                /* last event seq given out */
 	struct sse_client *clients;
@@ -94,6 +94,13 @@ struct web {
 	int64_t last_keepalive;
 
 	struct notify *notify;
+
+	/* planner.workbench answers, reused while nothing changed (see pages.c) */
+	json_t *wb_cache;
+	int wb_cache_limit;
+	int64_t wb_cache_at;
+	uint64_t wb_cache_gen;
+	uint64_t gen;                /* bumped by every run/event message and every change */
 
 	struct rl_login logins[WEB_RL_SLOTS];
 	struct rl_bucket buckets[WEB_RL_SLOTS];
@@ -137,6 +144,7 @@ struct wreq {
 	char pbuf[512];
 	char addr[64];               /* client address */
 	char sess[65];               /* session token when logged in, else "" */
+	char csrf[65];               /* this response's CSRF token once computed, else "" */
 	int authed;
 	int64_t token_id;            /* API: the bearer token's id */
 	int scopes;                  /* API: the bearer token's scopes */

@@ -114,7 +114,7 @@ t_check "kind filter in the URL (PRs only), kept in the form" sh -c "echo \"\$0\
 tok=$(get /workbench | csrf)
 c=$(status -X POST --data "project=1&issue=7&workflow=fix_issue" "$W/workbench/kickoff")
 t_check "kickoff without the CSRF token is refused and starts nothing" sh -c "[ $c = 403 ] && ! grep -q 'planner.runs.create' '$JIDO_HOME/fake-calls.jsonl'"
-c=$(status -X POST --data "csrf=$tok&project=1&issue=7&workflow=nonesuch&back_kind=issues" "$W/workbench/kickoff")
+c=$(status -X POST --data "csrf=$tok&project=1&issue=7&workflow=nonesuch" "$W/workbench/kickoff?kind=issues")
 t_check "kickoff of an unknown workflow shows the typed error inline" sh -c "[ $c = 404 ] && grep -q 'not_found' '$JIDO_HOME/body' && grep -q 'value=\"issues\" selected' '$JIDO_HOME/body'"
 c=$(status -X POST --data "csrf=$tok&project=1&issue=7&workflow=fix_issue" "$W/workbench/kickoff")
 run=$(grep -o 'Started run <a href="/projects/1/runs/[A-Za-z0-9]*"' "$JIDO_HOME/body" | sed 's/.*runs\///;s/"//')
