@@ -187,6 +187,14 @@ ji(const json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
+/* A link target from outside data: only http(s) URLs, anything else (javascript:, data:)
+ * becomes "#" even though it would be escaped and the CSP forbids running it. */
+static const char *
+pg_safe_url(const char *u)
+{
+	return strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0 ? u : "#";
+}
+
 static void
 pg_state(struct evbuffer *b, const char *state)
 {
@@ -808,7 +816,7 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 				html_time(ji(it, "activity_ms"), t, sizeof(t));
 				html_printf(b, "<tr><td colspan=\"3\">%s <a href=\"%s\">#%lld</a> %s "
 				    "<span class=\"muted\">%s%s</span></td><td>", pr ? "PR" : "issue",
-				    js(it, "url"), ji(it, "number"), js(it, "title"), t,
+				    pg_safe_url(js(it, "url")), ji(it, "number"), js(it, "title"), t,
 				    json_is_true(json_object_get(it, "stale")) ? ", stale" : "");
 				if (json_is_object(ir)) {
 					html_printf(b, "<a href=\"/projects/%lld/runs/%U\">run</a> ", ji(repo,

@@ -107,6 +107,7 @@ page=$(get /workbench)
 t_check "workbench escapes titles from GitHub" sh -c "echo '$(echo "$page" | grep -o 'Crash on [^<]*' | head -1)' | grep -q '&lt;empty&gt; input &amp; &quot;quotes&quot;'"
 t_check "no raw markup from data on the page" sh -c "! echo \"\$0\" | grep -q '<empty>'" "$page"
 t_check "no inline script on any page" sh -c "! echo \"\$0\" | grep -q '<script>'" "$page"
+t_check "a javascript: URL from outside data never becomes a link" sh -c "! echo \"\$0\" | grep -qi 'href=\"javascript:'" "$page"
 page=$(get "/workbench?fresh=stale")
 t_check "freshness filter in the URL (stale only)" sh -c "echo \"\$0\" | grep -q 'Old stale bug' && ! echo \"\$0\" | grep -q 'Crash on'" "$page"
 page=$(get "/workbench?kind=prs&sort=activity")

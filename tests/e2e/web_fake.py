@@ -105,7 +105,8 @@ PROJECTS = {1: {"id": 1, "full_name": "acme/widgets", "enabled": True,
 ITEMS = {"acme/widgets": [
     {"number": 7, "pr": False, "title": "Crash on <empty> input & \"quotes\"",
      "activity_ms": now_ms() - 3600_000},
-    {"number": 9, "pr": False, "title": "Old stale bug", "activity_ms": now_ms() - 40 * 86400_000},
+    {"number": 9, "pr": False, "title": "Old stale bug", "activity_ms": now_ms() - 40 * 86400_000,
+     "url": "javascript:alert(1)"},
     {"number": 12, "pr": True, "title": "Add a feature", "activity_ms": now_ms() - 7200_000}]}
 RUNS = {}
 SECRETS = {"web.session_key": ("k" * 32, 1)}
@@ -259,7 +260,7 @@ def planner(verb, d):
                     latest = max(runs, key=lambda r: r["created_ms"]) if runs else None
                     lst.append({"number": it["number"], "title": it["title"], "labels": [],
                                 "assignees": [], "activity_ms": it["activity_ms"],
-                                "url": "https://github.com/%s/issues/%d" % (p["full_name"], it["number"]),
+                                "url": it.get("url", "https://github.com/%s/issues/%d" % (p["full_name"], it["number"])),
                                 "stale": it["activity_ms"] < stale_before,
                                 "latest_run": {"id": latest["id"], "state": latest["state"]} if latest else None})
                 key = "open_prs" if pr else "open_issues"
