@@ -223,6 +223,37 @@ api POST "/api/v1/runs/$run2/approve" "$AT" '{"rationale":"fine by me, ship it"}
 t_check "approving twice is 409 conflict" sh -c "[ $code = 409 ] && jq -e '.error.code == \"conflict\"' '$JIDO_HOME/body' >/dev/null"
 api POST "/api/v1/runs/$run2/retry" "$RUNT"
 t_check "retrying a completed run is 409" test "$code" = 409
+timeout 2 curl -s -N -H "Authorization: Bearer $RUNT" "$W/api/v1/runs/$run2/events" >"$JIDO_HOME/sse4"
+t_check "API SSE with a read-scoped token streams the run's log" sh -c "[ \$(grep -c '^event: log' '$JIDO_HOME/sse4') = 5 ]"
+c=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AT" "$W/api/v1/runs/$run2/events")
+t_check "API SSE needs the read scope (403 for an approve-only token)" test "$c" = 403
+api POST /api/v1/runs "$RUNT" '{"project":"acme/widgets","workflow":"issue_triage","issue":9}'
+run3=$(jq -r .id "$JIDO_HOME/body")
+t_check "kickoff by project full name (201)" test "$code" = 201
+api POST "/api/v1/runs/$run3/cancel" "$RUNT" '{"reason":"not needed after all"}'
+t_check "cancel over the API (200 + schema)" sh -c "[ $code = 200 ] && jq -e '.state == \"cancelled\"' '$JIDO_HOME/body' >/dev/null"; oa POST /api/v1/runs/{run_id}/cancel || fail "cancel schema"
+api POST "/api/v1/runs/$run3/retry" "$RUNT"
+t_check "retry of a cancelled run is a new run (201 + schema)" sh -c "[ $code = 201 ] && jq -e '.parent_id == \"$run3\" and .attempt == 2' '$JIDO_HOME/body' >/dev/null || { echo \"# $code: \$(cat '$JIDO_HOME/body')\"; false; }"; oa POST /api/v1/runs/{run_id}/retry || fail "retry schema"
+ADM=$(mk_token admin admin)
+api PATCH /api/v1/projects/1 "$ADM" '{"settings":{"stale_days":7}}'
+t_check "PATCH a project with an admin token (200 + schema)" sh -c "[ $code = 200 ] && jq -e '.settings.stale_days == 7' '$JIDO_HOME/body' >/dev/null"; oa PATCH /api/v1/projects/{id} || fail "patch schema"
+api PATCH /api/v1/projects/1 "$ADM" '{"settings":{"nonsense":1}}'
+t_check "an unknown setting is 422 and changes nothing" sh -c "[ $code = 422 ] && jq -e '.error.code == \"validation_error\"' '$JIDO_HOME/body' >/dev/null"
+api PATCH /api/v1/projects/1 "$RUNT" '{"settings":{"stale_days":3}}'
+t_check "PATCH needs admin (403)" test "$code" = 403
+api POST /api/v1/projects/import "$ADM" '{"repos":["acme/api-made"]}'
+t_check "import over the API (200 + schema)" sh -c "[ $code = 200 ] && jq -e '.created == [\"acme/api-made\"]' '$JIDO_HOME/body' >/dev/null"; oa POST /api/v1/projects/import || fail "import schema"
+api POST /api/v1/shipping "$ADM" '{"paused":true}'
+t_check "kill switch without a rationale is 422" test "$code" = 422
+api POST /api/v1/shipping "$ADM" '{"paused":true,"rationale":"release freeze this week"}'
+t_check "kill switch over the API (200 + schema)" sh -c "[ $code = 200 ] && jq -e '.paused == true' '$JIDO_HOME/body' >/dev/null"; oa POST /api/v1/shipping || fail "shipping schema"
+api POST /api/v1/shipping "$ADM" '{"paused":false,"rationale":"freeze is over now"}'
+api GET /api/v1/tokens "$ADM"
+t_check "GET /api/v1/tokens lists tokens without secrets (schema)" sh -c "[ $code = 200 ] && ! grep -q '$RUNT' '$JIDO_HOME/body'"; oa GET /api/v1/tokens || fail "tokens schema"
+api POST /api/v1/runs "$RUNT" 'not json'
+t_check "a body that is not JSON with a JSON content type is 400" test "$code" = 400
+code=$(curl -s -o "$JIDO_HOME/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $RUNT" -H 'Content-Type: text/plain' --data 'x' "$W/api/v1/runs")
+t_check "a body that is not application/json is 415" test "$code" = 415
 # revoke the read token: refused at once
 id=$(get /settings/api | grep -o '<td>reader</td>.*' | grep -o 'tokens/[0-9]*/revoke' | head -1 | cut -d/ -f2)
 tok=$(get /settings/api | csrf)
@@ -254,8 +285,9 @@ tok=$(get /settings/security | csrf)
 c=$(status -X POST --data "csrf=$tok&paused=1&rationale=incident+in+progress" "$W/settings/security/shipping")
 t_check "kill switch from the security page" sh -c "[ $c = 303 ] && curl -s -b '$J' '$W/settings/security' | grep -q 'Shipping is <strong>paused'"
 tok=$(get /projects/1 | csrf)
+before=$(grep -c 'projects.update' "$JIDO_HOME/fake-calls.jsonl")
 c=$(status -X POST --data "csrf=$tok&enabled=1&max_diff_lines=lots" "$W/projects/1")
-t_check "a bad project setting is a typed error and changes nothing" sh -c "[ $c = 422 ] && ! grep -q 'projects.update' '$JIDO_HOME/fake-calls.jsonl'"
+t_check "a bad project setting is a typed error and changes nothing" sh -c "[ $c = 422 ] && [ \$(grep -c 'projects.update' '$JIDO_HOME/fake-calls.jsonl') = $before ]"
 c=$(status -X POST --data "csrf=$tok&enabled=1&auto_ship=1&max_diff_lines=300" "$W/projects/1")
 t_check "project settings saved" sh -c "[ $c = 200 ] && grep -q 'Settings saved' '$JIDO_HOME/body' && grep 'projects.update' '$JIDO_HOME/fake-calls.jsonl' | tail -1 | jq -e '.data.settings.auto_ship == true and .data.settings.max_diff_lines == 300' >/dev/null"
 

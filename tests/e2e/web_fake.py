@@ -154,7 +154,9 @@ def drive(run_id):
     time.sleep(0.3)
     with LOCK:
         r = RUNS[run_id]
-    r["state"] = "running"
+        if r["state"] != "pending":   # cancelled meanwhile: the real planner stops too
+            return
+        r["state"] = "running"
     transition(r, 0, "pending", "running", "started")
     r["steps"][0]["state"] = "running"
     transition(r, 1, "pending", "running", "dispatched")
@@ -163,6 +165,9 @@ def drive(run_id):
                                                  "stream": "stdout", "seq": i,
                                                  "line": "working <line> %d" % i})
         time.sleep(0.1)
+    with LOCK:
+        if r["state"] != "running":
+            return
     r["steps"][0]["state"] = "done"
     r["steps"][0]["result"] = {"diff": "--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-old <b>\n+new <b>\n"}
     r["steps"][0]["usage"] = {"cost_usd": 0.0123}
