@@ -757,7 +757,7 @@ wb_render(struct wreq *q, const struct wb_filter *f, int code, const char *msg,
 	wb_select(b, "sort", "sort by", f->sort, sorts);
 	html_printf(b, "<button>Apply</button></form>");
 	struct evbuffer *fqb = evbuffer_new();
-	html_printf(fqb, "project=%U&kind=%U&fresh=%U&run=%U&sort=%U", f->project, f->kind,
+	html_printf(fqb, "project=%U&amp;kind=%U&amp;fresh=%U&amp;run=%U&amp;sort=%U", f->project, f->kind,
 	    f->fresh, f->run, f->sort);
 	size_t fql = evbuffer_get_length(fqb);
 	char *fq = malloc(fql + 1);
