@@ -110,12 +110,12 @@ t_check "a second step of a busy project is a conflict" sh -c "echo '$busy' | jq
 t_wait 30 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 3"
 
 # The timeout: a step that ignores SIGTERM is killed with its whole tree, and says so.
-to=$(echo "$req" | jq -c '.id = "s5" | .data.run_id = "run-5" | .data.timeout_s = 1 | .data.workspace.branch = "jido/run-5" | .data.command = "trap \"\" TERM; (trap \"\" TERM; sleep 300) & sleep 301"')
+to=$(echo "$req" | jq -c '.id = "s5" | .data.run_id = "run-5" | .data.timeout_s = 1 | .data.workspace.branch = "jido/run-5" | .data.command = "trap \"\" TERM; (trap \"\" TERM; sleep 3011) & sleep 3012"')
 t_nng executor "$to" >/dev/null
 t_wait 20 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx 4"
 grep planner.steps.result "$JIDO_HOME/planner.jsonl" | tail -1 >"$JIDO_HOME/res5.json"
 t_check "a step past its timeout: timed_out, error timeout" jq -e '.data.run_id == "run-5" and .data.status == "failed" and .data.result.timed_out == true and .data.error.kind == "timeout" and .data.result.exit_status != 0' "$JIDO_HOME/res5.json"
-t_check "nothing of the timed-out tree is left" sh -c "! pgrep -f '^sleep 30[01]' >/dev/null"
+t_check "nothing of the timed-out tree is left" sh -c "! pgrep -f '^sleep 301[12]' >/dev/null"
 
 # Cancel: the sandbox tree is killed at once, no result is sent.
 cn=$(echo "$req" | jq -c '.id = "s6" | .data.run_id = "run-6" | .data.workspace.branch = "jido/run-6" | .data.command = "sleep 299"')
