@@ -108,10 +108,31 @@ code=$(post d-big issues "$JIDO_HOME/big.bin")
 t_check "body over ingest.max_body -> 413 ($code)" test "$code" = 413
 t_check "oversized delivery not stored" sh -c "! jido deliveries show d-big >/dev/null 2>&1"
 
-# --- ack and the sweeper: unacked events are re-sent, acked ones are not
-t_wait 5 bash -c '[ "$(resent d-1)" -ge 1 ]'
-t_check "an unacknowledged event is re-published" bash -c '[ "$(resent d-1)" -ge 1 ]'
-t_check "ingest.ack marks it acknowledged" sh -c "jido call ingest ingest.ack '{\"deliveries\":[\"d-1\"]}' | jq -e '.acked == 1' >/dev/null && jido deliveries show d-1 --json | jq -e '.status == \"acked\"' >/dev/null"
+# --- ack and the sweeper. In the stack the real planner acknowledges what it processed.
+t_wait 10 sh -c "jido deliveries show d-1 --json | jq -e '.status == \"acked\"' >/dev/null"
+t_check "the planner acknowledges a processed event (ingest.ack)" sh -c "jido deliveries show d-1 --json | jq -e '.status == \"acked\"' >/dev/null"
+# A second ingest alone, with no planner: nobody acknowledges, so its sweeper re-sends.
+H2=$(mktemp -d /tmp/jido-e2e.XXXXXX)
+P2=$(t_free_port)
+JIDO_HOME=$H2 JIDO_INGEST_LISTEN=127.0.0.1:$P2 jido-ingest serve 2>"$H2/ingest.log" &
+I2=$!
+t_wait 10 test -S "$H2/run/events.pub"
+stdbuf -o0 nngcat --sub0 --dial "ipc://$H2/run/events.pub" --subscribe '' --ascii >"$H2/ev.txt" 2>/dev/null &
+SUB2=$!
+sleep 0.5
+URL_STACK=$URL
+URL=http://127.0.0.1:$P2/api/github/webhooks
+t_check "standalone ingest stores a delivery" test "$(post d-solo issues "$B")" = 202
+URL=$URL_STACK
+resent2() { jq -c . "$H2/ev.txt" 2>/dev/null | grep '"delivery":"d-solo"' | grep -c '"redelivery":true'; }
+export -f resent2
+export H2
+t_wait 8 bash -c '[ "$(resent2)" -ge 1 ]'
+t_check "an unacknowledged event is re-published" bash -c '[ "$(resent2)" -ge 1 ]'
+t_check "ingest.ack marks it acknowledged" sh -c "jido --home '$H2' call ingest ingest.ack '{\"deliveries\":[\"d-solo\"]}' | jq -e '.acked == 1' >/dev/null && jido --home '$H2' deliveries show d-solo --json | jq -e '.status == \"acked\"' >/dev/null"
+kill $SUB2 $I2 2>/dev/null
+wait $I2 2>/dev/null
+rm -rf "$H2"
 sleep 0.3
 n1=$(published d-1); sleep 2.5; n2=$(published d-1)
 t_check "an acknowledged event is not re-sent ($n1 -> $n2)" test "$n1" = "$n2"
