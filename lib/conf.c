@@ -65,6 +65,13 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "executor.gateway_socket", JIDO_CONF_PATH, "", 0, "gateway's HTTP unix socket the relay forwards to (default home/run/gateway-http.sock)" },
 	{ "executor.git_url", JIDO_CONF_STR, "https://github.com/", 0, "base URL a project's full name is appended to for the read-only fetch" },
 	{ "executor.max_diff", JIDO_CONF_INT, "1048576", 0, "largest diff sent back to the planner, bytes (longer: truncated)" },
+	{ "vault.passphrase_file", JIDO_CONF_PATH, "", 0, "file holding the vault passphrase (Argon2id); empty: use vault.key_file" },
+	{ "vault.key_file", JIDO_CONF_PATH, "", 0, "0600 file holding the vault master key (default home/vault.key, created on first start)" },
+	{ "vault.db", JIDO_CONF_PATH, "", 0, "vault database (default home/vault.db)" },
+	{ "vault.grace_s", JIDO_CONF_INT, "300", 0, "seconds a rotated-out secret version still answers" },
+	{ "vault.max_age_s", JIDO_CONF_INT, "7776000", 0, "default age after which a secret is due for rotation (0: never)" },
+	{ "vault.uid_map", JIDO_CONF_STR, "", 0, "uid=process pairs identifying callers without a credential (deploy)" },
+	{ "vault.audit_timeout_ms", JIDO_CONF_INT, "200", 0, "timeout of the vault's best-effort audit records (0: none)" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
