@@ -42,5 +42,6 @@ int cli_up(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);
 int cli_call_cmd(struct cli *c, int argc, char **argv);
 int cli_audit(struct cli *c, int argc, char **argv);
+int cli_secrets(struct cli *c, int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "status", cli_status, "status [--json]", "one row per process: state, pid, uptime, restarts" },
 	{ "audit", cli_audit, "audit verify|export|tail|checkpoint", "check, export and follow the audit log" },
 	{ "call", cli_call_cmd, "call PROCESS TYPE [JSON]", "send one raw request to a process" },
+	{ "secrets", cli_secrets, "secrets put|list|rotate|rm|status|rekey", "the owner's secrets in the vault (values only from a file or stdin)" },
 };
 
 int
