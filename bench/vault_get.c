@@ -1,0 +1,102 @@
+/*
+ * vault_get.c - benchmark of vault.get over ipc against its peer, the health round trip
+ * of the same process on the same socket (so the difference is the vault's own work:
+ * identity, ACL, SQLite lookup, decryption). One REQ socket, sequential round trips,
+ * after a warm-up. Prints one line per measurement: ops/s, median, p99 (microseconds).
+ * usage: vault_get HOME CRED NAME [N]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "jido.h"
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Run n round trips of type (with a get's data when name is set); fill lat (ns). */
+static int
+bench_run(struct jido_bus *b, const char *type, const char *cred, const char *name, int n,
+    int64_t *lat, int64_t *total)
+{
+	int64_t t0 = now_ns();
+
+	for (int i = 0; i < n; i++) {
+		struct jido_reply r;
+		json_t *data = name ? json_pack("{s:s,s:s}", "cred", cred, "name", name) : NULL;
+		int64_t s = now_ns();
+		if (jido_bus_call_on(b, type, NULL, data, &r) != 0 || !r.ok) {
+			fprintf(stderr, "vault_get: %s failed: %s\n", type,
+			    r.message ? r.message : "transport");
+			return 1;
+		}
+		jido_reply_free(&r);
+		lat[i] = now_ns() - s;
+	}
+	*total = now_ns() - t0;
+	return 0;
+}
+
+static void
+bench_print(const char *what, int n, int64_t *lat, int64_t total)
+{
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+	printf("%-14s n=%d ops/s=%.0f median_us=%.1f p99_us=%.1f\n", what, n,
+	    (double)n * 1e9 / (double)total, (double)lat[n / 2] / 1000.0,
+	    (double)lat[(size_t)n * 99 / 100] / 1000.0);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct jido_bus *b;
+	char url[4200];
+	int n = argc > 4 ? atoi(argv[4]) : 50000;
+	int64_t *lat, total;
+
+	if (argc < 4 || n < 100) {
+		fprintf(stderr, "usage: vault_get HOME CRED NAME [N >= 100]\n");
+		return 2;
+	}
+	if (sodium_init() < 0 || (lat = calloc((size_t)n, sizeof(*lat))) == NULL)
+		return 111;
+	jido_log_init("bench");
+	if (jido_bus_url_req(argv[1], "vault", url, sizeof(url)) != 0 ||
+	    jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b) != 0) {
+		fprintf(stderr, "vault_get: cannot dial %s\n", url);
+		return 111;
+	}
+	jido_bus_set_timeouts(b, 5000, 5000);
+	/* warm-up, then alternate so both see the same machine state */
+	if (bench_run(b, "vault.get", argv[2], argv[3], n / 10, lat, &total) != 0 ||
+	    bench_run(b, "vault.health", NULL, NULL, n / 10, lat, &total) != 0)
+		return 1;
+	for (int round = 0; round < 2; round++) {
+		if (bench_run(b, "vault.health", NULL, NULL, n, lat, &total) != 0)
+			return 1;
+		bench_print("vault.health", n, lat, total);
+		if (bench_run(b, "vault.get", argv[2], argv[3], n, lat, &total) != 0)
+			return 1;
+		bench_print("vault.get", n, lat, total);
+	}
+	jido_bus_close(b);
+	free(lat);
+	return 0;
+}
