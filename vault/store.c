@@ -497,6 +497,10 @@ vault_store_open(struct vault_store *vs, const char *dbpath, const struct vault_
 	}
 	if ((rc = store_deks_unwrap(vs, kek, vs->kind, why, whylen)) != 0)
 		goto fail;
+	if ((vs->scratch = sodium_malloc(VAULT_VALUE_MAX + 1)) == NULL) {
+		rc = store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		goto fail;
+	}
 	sodium_free(kek);
 	return 0;
 fail:
@@ -509,6 +513,11 @@ void
 vault_store_close(struct vault_store *vs)
 {
 	store_deks_free(vs);
+	if (vs->scratch != NULL) {
+		sodium_memzero(vs->scratch, VAULT_VALUE_MAX + 1);
+		sodium_free(vs->scratch);
+	}
+	vs->scratch = NULL;
 	if (vs->st_get != NULL)
 		sqlite3_finalize(vs->st_get);
 	vs->st_get = NULL;
@@ -720,10 +729,8 @@ fail:
 void
 vault_secret_clear(struct vault_secret *s)
 {
-	if (s->value != NULL) {
+	if (s->value != NULL)
 		sodium_memzero(s->value, s->len + 1);
-		sodium_free(s->value);
-	}
 	s->value = NULL;
 	s->len = 0;
 }
@@ -731,7 +738,8 @@ vault_secret_clear(struct vault_secret *s)
 /* Decrypt one version row into a sodium_malloc'd, NUL-ended buffer. */
 static int
 store_decrypt(struct vault_store *vs, const char *name, const char *scope, int64_t version,
-    int64_t dek_id, const void *nonce, int nl, const void *ct, int cl, char **out, size_t *len)
+    int64_t dek_id, const void *nonce, int nl, const void *ct, int cl, char *dst, char **out,
+    size_t *len)
 {
 	unsigned char ad[VAULT_NAME_MAX + VAULT_SCOPE_MAX + 64];
 	size_t adl = store_value_ad(ad, sizeof(ad), name, scope, version);
@@ -744,11 +752,14 @@ store_decrypt(struct vault_store *vs, const char *name, const char *scope, int64
 			dek = vs->deks[i];
 	if (dek == NULL || adl == 0 || nl != (int)AEAD_NONCE || cl < (int)AEAD_TAG)
 		return JIDO_EINTEGRITY;
-	if ((pt = sodium_malloc((size_t)cl - AEAD_TAG + 1)) == NULL)
+	if (dst != NULL && (size_t)cl - AEAD_TAG > VAULT_VALUE_MAX)
+		return JIDO_EINTEGRITY;
+	if ((pt = dst) == NULL && (pt = sodium_malloc((size_t)cl - AEAD_TAG + 1)) == NULL)
 		return JIDO_EINTERNAL;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)pt, &pl, NULL, ct,
 	    (size_t)cl, ad, adl, nonce, dek) != 0) {
-		sodium_free(pt);
+		if (dst == NULL)
+			sodium_free(pt);
 		return JIDO_EINTEGRITY;
 	}
 	pt[pl] = '\0';
@@ -810,7 +821,7 @@ vault_store_get(struct vault_store *vs, const char *name, const char *scope, int
 	}
 	rc = store_decrypt(vs, name, scope, out->version, sqlite3_column_int64(st, 3),
 	    sqlite3_column_blob(st, 4), sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
-	    sqlite3_column_bytes(st, 5), &out->value, &out->len);
+	    sqlite3_column_bytes(st, 5), vs->scratch, &out->value, &out->len);
 	if (rc == JIDO_EINTEGRITY)
 		store_fail(rc, why, whylen, "version %lld of %s (%s) does not authenticate: the "
 		    "stored ciphertext was altered", (long long)out->version, name, scope);
@@ -1025,7 +1036,7 @@ vault_store_check(struct vault_store *vs, FILE *f, int *checked, int *failed)
 		size_t len;
 		int r = store_decrypt(vs, name, scope, version, sqlite3_column_int64(st, 3),
 		    sqlite3_column_blob(st, 4), sqlite3_column_bytes(st, 4),
-		    sqlite3_column_blob(st, 5), sqlite3_column_bytes(st, 5), &pt, &len);
+		    sqlite3_column_blob(st, 5), sqlite3_column_bytes(st, 5), NULL, &pt, &len);
 
 		(*checked)++;
 		if (r == 0) {

@@ -35,10 +35,13 @@ struct vault_store {
 	int created;                         /* 1 when this open created the vault */
 	int key_file_created;                /* 1 when this open created the key file */
 	struct sqlite3_stmt *st_get;         /* cached for vault.get */
+	char *scratch;                       /* sodium_malloc'd, VAULT_VALUE_MAX + 1: where
+	                                      * vault_store_get decrypts (no mmap per get) */
 };
 
-/* One decrypted version, as vault.get answers it. value is sodium_malloc'd (NUL ended);
- * the caller releases it with vault_secret_clear. */
+/* One decrypted version, as vault.get answers it. value (NUL ended) points into the
+ * store's locked scratch buffer, valid until the next vault_store_get; the caller wipes
+ * it with vault_secret_clear as soon as it has used it. */
 struct vault_secret {
 	int64_t version;
 	int64_t current;
@@ -72,8 +75,8 @@ int vault_store_put(struct vault_store *vs, const char *name, const char *scope,
 int vault_store_rotate(struct vault_store *vs, const char *name, const char *scope,
     const char *value, size_t len, int64_t grace_s, int64_t *version, int64_t *prev_until,
     char *why, size_t whylen);
-/* Read a version (0 = current). On 0, out->value is sodium_malloc'd: the caller calls
- * vault_secret_clear. Errors: not_found, secret_unavailable (expired, revoked),
+/* Read a version (0 = current). On 0, out->value is in the store's scratch buffer: the
+ * caller calls vault_secret_clear. Errors: not_found, secret_unavailable (expired, revoked),
  * integrity_error (does not authenticate). */
 int vault_store_get(struct vault_store *vs, const char *name, const char *scope,
     int64_t version, struct vault_secret *out, char *why, size_t whylen);
