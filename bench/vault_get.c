@@ -3,12 +3,17 @@
  * of the same process on the same socket (so the difference is the vault's own work:
  * identity, ACL, SQLite lookup, decryption). One REQ socket, sequential round trips,
  * after a warm-up. Prints one line per measurement: ops/s, median, p99 (microseconds).
- * usage: vault_get HOME CRED NAME [N]
+ * With CLIENTS > 1, that many processes (one REQ socket each) share the N round trips
+ * and ops/s is the aggregate over the wall time of all of them.
+ * usage: vault_get HOME CRED NAME [N] [CLIENTS]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -58,9 +63,40 @@ static void
 bench_print(const char *what, int n, int64_t *lat, int64_t total)
 {
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
-	printf("%-14s n=%d ops/s=%.0f median_us=%.1f p99_us=%.1f\n", what, n,
+	printf("%-18s n=%d ops/s=%.0f median_us=%.1f p99_us=%.1f\n", what, n,
 	    (double)n * 1e9 / (double)total, (double)lat[n / 2] / 1000.0,
 	    (double)lat[(size_t)n * 99 / 100] / 1000.0);
+}
+
+/* clients processes, each its own socket, n/clients round trips of type each; lat is a
+ * shared mapping of n entries. */
+static int
+bench_concurrent(const char *url, const char *type, const char *cred, const char *name, int n,
+    int clients, int64_t *lat, int64_t *total)
+{
+	int per = n / clients, failed = 0;
+	int64_t t0 = now_ns();
+
+	for (int c = 0; c < clients; c++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			struct jido_bus *b;
+			int64_t t;
+			if (jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b) != 0)
+				_exit(1);
+			jido_bus_set_timeouts(b, 5000, 5000);
+			_exit(bench_run(b, type, cred, name, per, lat + (size_t)c * per, &t));
+		}
+	}
+	for (int c = 0; c < clients; c++) {
+		int st;
+		if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			failed = 1;
+	}
+	*total = now_ns() - t0;
+	return failed;
 }
 
 int
@@ -68,14 +104,16 @@ main(int argc, char **argv)
 {
 	struct jido_bus *b;
 	char url[4200];
-	int n = argc > 4 ? atoi(argv[4]) : 50000;
+	int n = argc > 4 ? atoi(argv[4]) : 50000, clients = argc > 5 ? atoi(argv[5]) : 1;
 	int64_t *lat, total;
 
-	if (argc < 4 || n < 100) {
-		fprintf(stderr, "usage: vault_get HOME CRED NAME [N >= 100]\n");
+	if (argc < 4 || n < 100 || clients < 1 || clients > 64) {
+		fprintf(stderr, "usage: vault_get HOME CRED NAME [N >= 100] [CLIENTS 1..64]\n");
 		return 2;
 	}
-	if (sodium_init() < 0 || (lat = calloc((size_t)n, sizeof(*lat))) == NULL)
+	lat = mmap(NULL, (size_t)n * sizeof(*lat), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sodium_init() < 0 || lat == MAP_FAILED)
 		return 111;
 	jido_log_init("bench");
 	if (jido_bus_url_req(argv[1], "vault", url, sizeof(url)) != 0 ||
@@ -88,6 +126,24 @@ main(int argc, char **argv)
 	if (bench_run(b, "vault.get", argv[2], argv[3], n / 10, lat, &total) != 0 ||
 	    bench_run(b, "vault.health", NULL, NULL, n / 10, lat, &total) != 0)
 		return 1;
+	if (clients > 1) {
+		int m = n / clients * clients;
+		char what[32];
+		for (int round = 0; round < 2; round++) {
+			if (bench_concurrent(url, "vault.health", NULL, NULL, n, clients, lat,
+			    &total) != 0)
+				return 1;
+			snprintf(what, sizeof(what), "vault.health/c%d", clients);
+			bench_print(what, m, lat, total);
+			if (bench_concurrent(url, "vault.get", argv[2], argv[3], n, clients, lat,
+			    &total) != 0)
+				return 1;
+			snprintf(what, sizeof(what), "vault.get/c%d", clients);
+			bench_print(what, m, lat, total);
+		}
+		jido_bus_close(b);
+		return 0;
+	}
 	for (int round = 0; round < 2; round++) {
 		if (bench_run(b, "vault.health", NULL, NULL, n, lat, &total) != 0)
 			return 1;
@@ -97,6 +153,6 @@ main(int argc, char **argv)
 		bench_print("vault.get", n, lat, total);
 	}
 	jido_bus_close(b);
-	free(lat);
+	munmap(lat, (size_t)n * sizeof(*lat));
 	return 0;
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # vault_get.sh - build and run bench/vault_get.c: vault.get over ipc against the health
 # round trip of the same jido-vault, on a throwaway state directory with a crafted gitops
-# credential. usage: bench/vault_get.sh [N]   (needs `make` first)
+# credential. usage: bench/vault_get.sh [N [CLIENTS...]]   (needs `make` first)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 N=${1:-50000}
+shift || true
+CLIENTS=${*:-1 4}
 bin="$top/$BUILD/bench/vault_get"
 mkdir -p "$(dirname "$bin")"
 # shellcheck disable=SC2046
@@ -27,4 +29,6 @@ for _ in $(seq 100); do [ -S "$JIDO_HOME/run/vault.sock" ] && [ -f "$JIDO_HOME/r
 sleep 0.2
 head -c 40 /dev/urandom | base64 | "$top/$BUILD/bin/jido" secrets put github.token --from-stdin >/dev/null
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(uname -r), N=$N sequential round trips on one REQ socket"
-"$bin" "$JIDO_HOME" "$cred" github.token "$N"
+for c in $CLIENTS; do
+	"$bin" "$JIDO_HOME" "$cred" github.token "$N" "$c"
+done

@@ -34,9 +34,19 @@ v_start() {
 	t_wait 10 v_ready
 }
 
+# Running, not exited (a zombie has exited)?
+v_alive() { [ -e "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat")" != Z ]; }
+
+# SIGTERM, then SIGKILL after 5 s: sanitizer builds can hang at exit (LeakSanitizer's
+# tracer runs under the process's seccomp filter, without open(2)).
 v_stop() {
 	[ -n "$V_PID" ] || return 0
 	kill -TERM "$V_PID" 2>/dev/null
+	for _ in $(seq 100); do v_alive "$V_PID" || break; sleep 0.05; done
+	if v_alive "$V_PID"; then
+		echo "# jido-vault still running 5 s after SIGTERM: SIGKILL"
+		kill -KILL "$V_PID" 2>/dev/null
+	fi
 	wait "$V_PID" 2>/dev/null
 	V_PID=""
 }
