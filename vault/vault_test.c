@@ -414,6 +414,56 @@ test_rekey(void **state)
 	vault_store_close(&vs);
 }
 
+/* Deploy mode: no credential, the ipc peer uid through vault.uid_map; a credential,
+ * when present, wins; an unknown uid or no peer is refused. */
+static void
+test_uid_map(void **state)
+{
+	struct fx *fx = *state;
+	struct jido_srv *s2;
+	struct jido_peer peer = { 1, 1001, 42 };
+	char why[512], *text;
+	json_t *m, *r;
+
+	fx_put(fx, "github.u", "uid-value");
+	assert_int_equal(jido_conf_set(fx->conf, "vault.uid_map", "1001=gitops,1002=ingest", why,
+	    sizeof(why)), 0);
+	assert_int_equal(jido_srv_new(&vault_proc, fx->conf, &s2, why, sizeof(why)), 0);
+	m = jido_msg_new("vault.get", NULL, NULL, json_pack("{s:s}", "name", "github.u"));
+	text = jido_json_dump(m);
+	r = jido_srv_dispatch(s2, text, strlen(text), &peer);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "data"),
+	    "value")), "uid-value");
+	json_decref(r);
+	peer.uid = 1002; /* ingest may not */
+	r = jido_srv_dispatch(s2, text, strlen(text), &peer);
+	assert_string_equal(fx_code(r), "authorization_error");
+	json_decref(r);
+	peer.uid = 1003; /* unknown uid */
+	r = jido_srv_dispatch(s2, text, strlen(text), &peer);
+	assert_string_equal(fx_code(r), "authorization_error");
+	json_decref(r);
+	r = jido_srv_dispatch(s2, text, strlen(text), NULL); /* no peer (filter) */
+	assert_string_equal(fx_code(r), "authorization_error");
+	json_decref(r);
+	free(text);
+	json_decref(m);
+	/* gitops's uid, but ingest's credential: the credential wins */
+	peer.uid = 1001;
+	m = jido_msg_new("vault.get", NULL, NULL, json_pack("{s:s,s:s}", "cred", CRED_INGEST,
+	    "name", "github.u"));
+	text = jido_json_dump(m);
+	r = jido_srv_dispatch(s2, text, strlen(text), &peer);
+	assert_string_equal(fx_code(r), "authorization_error");
+	json_decref(r);
+	free(text);
+	json_decref(m);
+	jido_srv_free(s2);
+	assert_int_equal(jido_conf_set(fx->conf, "vault.uid_map", "1001", why, sizeof(why)), 0);
+	assert_int_equal(jido_srv_new(&vault_proc, fx->conf, &s2, why, sizeof(why)),
+	    JIDO_EVALIDATION);
+}
+
 int
 main(void)
 {
@@ -426,6 +476,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rotate_grace, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_and_status, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rekey, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_uid_map, fx_setup, fx_teardown),
 	};
 	if (sodium_init() < 0)
 		return 1;

@@ -190,6 +190,9 @@ t_check "the altered secret reads as integrity_error" grep -q integrity_error <<
 r=$(v_get "$GIT" github.rot)
 t_check "the others still read" grep -q '"value":"rot-v2"' <<<"$r"
 v_stop
+jido secrets list >/dev/null 2>"$JIDO_HOME/down.err"
+t_check "secrets with no vault running exits 111" test $? -eq 111
+t_check "... and says the vault is not running" grep -q 'jido: secrets list failed: jido-vault is not running' "$JIDO_HOME/down.err"
 
 # ---------------------------------------------------------------- wrong passphrase
 HOME1=$JIDO_HOME
