@@ -68,34 +68,52 @@ bench_print(const char *what, int n, int64_t *lat, int64_t total)
 	    (double)lat[(size_t)n * 99 / 100] / 1000.0);
 }
 
-/* clients processes, each its own socket, n/clients round trips of type each; lat is a
- * shared mapping of n entries. */
+/* clients processes, each its own socket (nng is not fork-safe: the parent never
+ * touches nng in this mode), n/clients round trips of type each after a warm-up; all
+ * start together when the parent closes the go pipe. lat is a shared mapping of n. */
 static int
 bench_concurrent(const char *url, const char *type, const char *cred, const char *name, int n,
     int clients, int64_t *lat, int64_t *total)
 {
-	int per = n / clients, failed = 0;
-	int64_t t0 = now_ns();
+	int per = n / clients, failed = 0, go[2], ready[2];
+	int64_t t0;
+	char c;
 
-	for (int c = 0; c < clients; c++) {
+	if (pipe(go) != 0 || pipe(ready) != 0)
+		return 1;
+	for (int i = 0; i < clients; i++) {
 		pid_t pid = fork();
 		if (pid < 0)
 			return 1;
 		if (pid == 0) {
 			struct jido_bus *b;
 			int64_t t;
+			close(go[1]);
+			close(ready[0]);
 			if (jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b) != 0)
 				_exit(1);
 			jido_bus_set_timeouts(b, 5000, 5000);
-			_exit(bench_run(b, type, cred, name, per, lat + (size_t)c * per, &t));
+			if (bench_run(b, type, cred, name, per / 10 + 1, lat + (size_t)i * per, &t))
+				_exit(1);
+			if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 0)
+				_exit(1);
+			_exit(bench_run(b, type, cred, name, per, lat + (size_t)i * per, &t));
 		}
 	}
-	for (int c = 0; c < clients; c++) {
+	close(go[0]);
+	close(ready[1]);
+	for (int i = 0; i < clients; i++)
+		if (read(ready[0], &c, 1) != 1)
+			failed = 1;
+	t0 = now_ns();
+	close(go[1]);
+	for (int i = 0; i < clients; i++) {
 		int st;
 		if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed = 1;
 	}
 	*total = now_ns() - t0;
+	close(ready[0]);
 	return failed;
 }
 
@@ -116,16 +134,8 @@ main(int argc, char **argv)
 	if (sodium_init() < 0 || lat == MAP_FAILED)
 		return 111;
 	jido_log_init("bench");
-	if (jido_bus_url_req(argv[1], "vault", url, sizeof(url)) != 0 ||
-	    jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b) != 0) {
-		fprintf(stderr, "vault_get: cannot dial %s\n", url);
-		return 111;
-	}
-	jido_bus_set_timeouts(b, 5000, 5000);
-	/* warm-up, then alternate so both see the same machine state */
-	if (bench_run(b, "vault.get", argv[2], argv[3], n / 10, lat, &total) != 0 ||
-	    bench_run(b, "vault.health", NULL, NULL, n / 10, lat, &total) != 0)
-		return 1;
+	if (jido_bus_url_req(argv[1], "vault", url, sizeof(url)) != 0)
+		return 2;
 	if (clients > 1) {
 		int m = n / clients * clients;
 		char what[32];
@@ -141,9 +151,17 @@ main(int argc, char **argv)
 			snprintf(what, sizeof(what), "vault.get/c%d", clients);
 			bench_print(what, m, lat, total);
 		}
-		jido_bus_close(b);
 		return 0;
 	}
+	if (jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b) != 0) {
+		fprintf(stderr, "vault_get: cannot dial %s\n", url);
+		return 111;
+	}
+	jido_bus_set_timeouts(b, 5000, 5000);
+	/* warm-up, then alternate so both see the same machine state */
+	if (bench_run(b, "vault.get", argv[2], argv[3], n / 10, lat, &total) != 0 ||
+	    bench_run(b, "vault.health", NULL, NULL, n / 10, lat, &total) != 0)
+		return 1;
 	for (int round = 0; round < 2; round++) {
 		if (bench_run(b, "vault.health", NULL, NULL, n, lat, &total) != 0)
 			return 1;

@@ -14,6 +14,11 @@ mkdir -p "$(dirname "$bin")"
 cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" $(pkg-config --cflags jansson libsodium) \
 	-o "$bin" "$top/bench/vault_get.c" "$top/$BUILD/libjido.a" \
 	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3) -lnng -lpthread
+# shellcheck disable=SC2046
+cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" $(pkg-config --cflags jansson libsodium) \
+	-o "$bin-handler" "$top/bench/vault/handler.c" "$top/$BUILD/obj/vault/acl.o" \
+	"$top/$BUILD/obj/vault/store.o" "$top/$BUILD/obj/vault/vault.o" "$top/$BUILD/libjido.a" \
+	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3) -lnng -lpthread
 
 export JIDO_HOME
 JIDO_HOME=$(mktemp -d /tmp/jido-bench.XXXXXX)
@@ -29,6 +34,8 @@ for _ in $(seq 100); do [ -S "$JIDO_HOME/run/vault.sock" ] && [ -f "$JIDO_HOME/r
 sleep 0.2
 head -c 40 /dev/urandom | base64 | "$top/$BUILD/bin/jido" secrets put github.token --from-stdin >/dev/null
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(uname -r), N=$N sequential round trips on one REQ socket"
+mkdir "$JIDO_HOME/inproc"
+"$bin-handler" "$JIDO_HOME/inproc" "$N" 2>/dev/null
 for c in $CLIENTS; do
 	"$bin" "$JIDO_HOME" "$cred" github.token "$N" "$c"
 done
