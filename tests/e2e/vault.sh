@@ -274,6 +274,7 @@ if t_start_stack 20; then
 	t_check "jido up: canary not on disk (logs included)" no_canary_on_disk
 	t_stop_stack
 	t_check "jido up: canary not on disk after stop" no_canary_on_disk
+	t_check "jido up: no seccomp kill of the vault" sh -c "! grep -q 'signal 31' '$JIDO_HOME/up.log'"
 else
 	fail "jido up starts the stack with the vault"
 	tail -20 "$JIDO_HOME/up.log"
