@@ -119,20 +119,25 @@ vault_uids_parse(struct vault_priv *vp, const char *map, char *why, size_t whyle
 	while (p != NULL && *p != '\0') {
 		char *end;
 		unsigned long long uid = strtoull(p, &end, 10);
-		const char *name = end + 1, *stop = strchr(name, ',');
-		size_t n = stop ? (size_t)(stop - name) : strlen(name);
+		const char *name, *stop;
+		size_t n;
 
-		if (end == p || *end != '=' || n == 0 || n >= sizeof(vp->uids[0].name) ||
-		    vp->nuids >= VAULT_MAX_UIDS) {
-			snprintf(why, whylen, "vault.uid_map must be uid=process[,uid=process...]");
-			return JIDO_EVALIDATION;
-		}
+		if (end == p || *end != '=' || vp->nuids >= VAULT_MAX_UIDS)
+			goto bad;
+		name = end + 1;
+		stop = strchr(name, ',');
+		n = stop ? (size_t)(stop - name) : strlen(name);
+		if (n == 0 || n >= sizeof(vp->uids[0].name))
+			goto bad;
 		vp->uids[vp->nuids].uid = uid;
 		memcpy(vp->uids[vp->nuids].name, name, n);
 		vp->uids[vp->nuids++].name[n] = '\0';
 		p = stop ? stop + 1 : NULL;
 	}
 	return 0;
+bad:
+	snprintf(why, whylen, "vault.uid_map must be uid=process[,uid=process...]");
+	return JIDO_EVALIDATION;
 }
 
 /* Path of the vault database. */
