@@ -296,7 +296,7 @@ vault_audit(struct jido_srv *s, const char *actor, const char *action, const cha
 		return;
 	}
 	if (jido_bus_call(url, "audit.append", NULL, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}",
-	    "actor", actor, "channel", "vault", "action", action, "subject", subject ? subject : "",
+	    "actor", actor, "channel", "system", "action", action, "subject", subject ? subject : "",
 	    "result", result, "details", details ? details : json_object()), vp->audit_ms, &r) == 0)
 		jido_reply_free(&r);
 }

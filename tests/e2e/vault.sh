@@ -143,7 +143,7 @@ v_get "$ING" github.token >/dev/null
 sleep 0.3
 kill "$AUD_PID" 2>/dev/null; wait "$AUD_PID" 2>/dev/null; AUD_PID=""
 rm -f "$JIDO_HOME/run/auditor.sock"
-t_check "a refusal sends audit.append (actor, subject, denied)" grep -qE '"type":"audit.append".*"actor":"ingest".*"subject":"github.token".*"result":"denied"' "$JIDO_HOME/audit.out"
+t_check "a refusal sends audit.append (actor, subject, denied)" grep -qE '"type":"audit.append".*"actor":"ingest".*"channel":"system".*"subject":"github.token".*"result":"denied"' "$JIDO_HOME/audit.out"
 r=$(v_get "$ING" github.token)
 t_check "without an auditor the vault still answers" grep -q authorization_error <<<"$r"
 
