@@ -32,7 +32,7 @@ struct vault_priv {
 };
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c): sodium_malloc locks its pages. */
-static const char *const vault_allow[] = { "mlock", "munlock", "mlock2", NULL };
+static const char *const vault_allow[] = { "mlock", "munlock", NULL };
 
 /* ------------------------------------------------------------------ start-up */
 
