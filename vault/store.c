@@ -146,10 +146,11 @@ out:
 	return rc;
 }
 
-/* The master key from a passphrase file and the stored salt and cost. */
+/* The master key from a passphrase file (path) or a typed passphrase (path NULL, typed)
+ * and the stored salt and cost. */
 static int
-store_kek_from_passphrase(const char *path, const unsigned char *salt, unsigned long long ops,
-    size_t mem, unsigned char *kek, char *why, size_t whylen)
+store_kek_from_passphrase(const char *path, const char *typed, const unsigned char *salt,
+    unsigned long long ops, size_t mem, unsigned char *kek, char *why, size_t whylen)
 {
 	char *buf = sodium_malloc(PASS_MAX);
 	size_t len = 0;
@@ -157,8 +158,15 @@ store_kek_from_passphrase(const char *path, const unsigned char *salt, unsigned 
 
 	if (buf == NULL)
 		return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
-	if ((rc = store_read_secret_file(path, "passphrase file", buf, PASS_MAX, &len, why,
-	    whylen)) != 0)
+	if (path == NULL) { /* typed: kc->passphrase, handed over by the caller */
+		len = strlen(typed);
+		if (len >= PASS_MAX) {
+			rc = store_fail(JIDO_EVALIDATION, why, whylen, "passphrase too long");
+			goto out;
+		}
+		memcpy(buf, typed, len + 1);
+	} else if ((rc = store_read_secret_file(path, "passphrase file", buf, PASS_MAX, &len,
+	    why, whylen)) != 0)
 		goto out;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
@@ -271,19 +279,21 @@ store_kek_derive(const struct store_kek *k, const struct vault_keycfg *kc, unsig
     char *why, size_t whylen)
 {
 	if (strcmp(k->kind, "argon2id") == 0) {
-		if (kc->passphrase_file[0] == '\0')
+		if (kc->passphrase_file[0] == '\0' && kc->passphrase == NULL)
 			return store_fail(JIDO_ESECRET, why, whylen, "this vault is sealed with a "
-			    "passphrase: set vault.passphrase_file (JIDO_VAULT_PASSPHRASE_FILE)");
+			    "passphrase: set vault.passphrase_file (JIDO_VAULT_PASSPHRASE_FILE) or "
+			    "start it with 'jido up' in a terminal");
 		if (k->ops < 1 || k->mem < 8192 || k->mem > (1LL << 32))
 			return store_fail(JIDO_EINTEGRITY, why, whylen, "stored Argon2id cost is "
 			    "out of range");
-		return store_kek_from_passphrase(kc->passphrase_file, k->salt,
+		return store_kek_from_passphrase(kc->passphrase_file[0] != '\0' ?
+		    kc->passphrase_file : NULL, kc->passphrase, k->salt,
 		    (unsigned long long)k->ops, (size_t)k->mem, kek, why, whylen);
 	}
 	if (strcmp(k->kind, "key_file") == 0) {
-		if (kc->passphrase_file[0] != '\0')
+		if (kc->passphrase_file[0] != '\0' || kc->passphrase != NULL)
 			return store_fail(JIDO_ESECRET, why, whylen, "this vault is sealed with a "
-			    "key file, but a passphrase file is configured: unset "
+			    "key file, but a passphrase is configured: unset "
 			    "vault.passphrase_file and set vault.key_file");
 		return store_kek_from_key_file(kc->key_file, kek, why, whylen);
 	}
@@ -404,7 +414,7 @@ store_kek_new(const struct vault_keycfg *kc, struct store_kek *k, unsigned char 
 {
 	memset(k, 0, sizeof(*k));
 	k->present = 1;
-	if (kc->passphrase_file[0] != '\0') {
+	if (kc->passphrase_file[0] != '\0' || kc->passphrase != NULL) {
 		snprintf(k->kind, sizeof(k->kind), "argon2id");
 		randombytes_buf(k->salt, sizeof(k->salt));
 		k->ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
@@ -423,7 +433,8 @@ store_init(struct vault_store *vs, const struct vault_keycfg *kc, unsigned char 
 	unsigned char *dek;
 	int rc;
 
-	if (kc->passphrase_file[0] == '\0' && access(kc->key_file, F_OK) != 0) {
+	if (kc->passphrase_file[0] == '\0' && kc->passphrase == NULL &&
+	    access(kc->key_file, F_OK) != 0) {
 		if (!kc->create_key_file)
 			return store_fail(JIDO_ESECRET, why, whylen, "key file %s does not exist",
 			    kc->key_file);

@@ -151,6 +151,25 @@ vault_db_path(const struct jido_conf *c, const char *home, char *buf, size_t len
 	return n < 0 || (size_t)n >= len ? JIDO_EVALIDATION : 0;
 }
 
+/* A passphrase typed at `jido up` in a terminal arrives in JIDO_VAULT_PASSPHRASE (set by
+ * jido up for the vault child only, like JIDO_PROC_CRED): copy it into locked memory
+ * (caller wipes and sodium_frees), wipe the environment's copy, unset it. NULL if none. */
+static char *
+vault_typed_passphrase(void)
+{
+	char *v = getenv("JIDO_VAULT_PASSPHRASE"), *p;
+	size_t n;
+
+	if (v == NULL)
+		return NULL;
+	n = strlen(v);
+	if ((p = sodium_malloc(n + 1)) != NULL)
+		memcpy(p, v, n + 1);
+	sodium_memzero(v, n);
+	unsetenv("JIDO_VAULT_PASSPHRASE");
+	return n > 0 ? p : (sodium_free(p), NULL);
+}
+
 static int
 vault_open(struct jido_srv *s, char *why, size_t whylen)
 {
@@ -181,7 +200,13 @@ vault_open(struct jido_srv *s, char *why, size_t whylen)
 	if ((rc = vault_keycfg_from_conf(c, home, &kc, why, whylen)) != 0 ||
 	    (rc = vault_db_path(c, home, path, sizeof(path))) != 0)
 		return rc;
-	if ((rc = vault_store_open(&vp->vs, path, &kc, 1, 0, why, whylen)) != 0)
+	kc.passphrase = vault_typed_passphrase();
+	rc = vault_store_open(&vp->vs, path, &kc, 1, 0, why, whylen);
+	if (kc.passphrase != NULL) {
+		sodium_memzero((void *)kc.passphrase, strlen(kc.passphrase));
+		sodium_free((void *)kc.passphrase);
+	}
+	if (rc != 0)
 		return rc;
 	if (vp->vs.key_file_created)
 		jido_warn("vault.key_file_created", "{s:s,s:s}", "path", kc.key_file, "note",

@@ -23,6 +23,8 @@ struct vault_keycfg {
 	char passphrase_file[PATH_MAX];
 	char key_file[PATH_MAX];
 	int create_key_file; /* 1: create key_file (0600) when a fresh vault needs one */
+	const char *passphrase; /* borrowed, sodium_malloc'd: typed at `jido up` (used when
+	                         * passphrase_file is empty), or NULL */
 };
 
 /* An open store: the database and the unwrapped data keys (sodium_malloc'd). */

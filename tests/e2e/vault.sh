@@ -262,6 +262,64 @@ t_check "after the rekey rounds a secret reads over ipc" grep -q '"value":"value
 v_stop
 unset JIDO_VAULT_PASSPHRASE_FILE JIDO_VAULT_KEY_FILE
 
+# ---------------------------------------------------------------- passphrase typed at jido up
+# tty_up "LINE1|LINE2" CMD: run `jido up` in a pseudo-terminal, type the lines when asked,
+# wait until every process is READY (10 s), run CMD (its output and exit code are ours),
+# then stop jido up. Exit 124 when the stack never became ready.
+tty_up() {
+	python3 - "$1" "$2" <<'PY'
+import os, pty, select, signal, subprocess, sys, time
+lines = sys.argv[1].split("|")
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("jido", ["jido", "up"])
+out = b""
+def pump(t):
+    global out
+    end = time.time() + t
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                return
+for line in lines:
+    for _ in range(100):
+        pump(0.05)
+        if out.rstrip().endswith(b":"):
+            break
+    os.write(fd, line.encode() + b"\n")
+    out += b"<typed>\n"
+rc = 124
+for _ in range(200):
+    pump(0.05)
+    if subprocess.run(["jido", "status"], capture_output=True).returncode == 0:
+        rc = subprocess.run(["bash", "-c", sys.argv[2]]).returncode
+        break
+os.kill(pid, signal.SIGTERM)
+pump(3)
+os.waitpid(pid, 0)
+sys.stderr.write(out.decode(errors="replace")[-3000:])
+sys.exit(rc)
+PY
+}
+export JIDO_HOME=$HOME1/tty
+mkdir -p "$JIDO_HOME"
+TTYPASS='typed at the terminal 42'
+tty_up "$TTYPASS|$TTYPASS" "printf 'tty-secret' | jido secrets put github.tty --from-stdin >/dev/null && jido secrets status" >"$HOME1/tty1.out" 2>"$HOME1/tty1.err"
+t_check "jido up in a terminal seals a new vault with the typed passphrase" grep -q 'unlocked (argon2id)' "$HOME1/tty1.out"
+t_check "no key file when a passphrase was typed" test ! -e "$JIDO_HOME/vault.key"
+t_check "the typed passphrase is not in any log" bash -c "! grep -rqaF '$TTYPASS' '$JIDO_HOME'"
+t_check "the passphrase is not echoed to the terminal" bash -c "grep -q 'new vault passphrase' '$HOME1/tty1.err' && ! grep -qF '$TTYPASS' '$HOME1/tty1.err'"
+tty_up "$TTYPASS" "jido secrets list" >"$HOME1/tty2.out" 2>"$HOME1/tty2.err"
+t_check "the next jido up asks for it and the vault opens" grep -q github.tty "$HOME1/tty2.out"
+tty_up "not the passphrase" "true" >/dev/null 2>"$HOME1/tty3.err"
+t_check "a wrong typed passphrase: the stack does not become ready" test $? -eq 124
+t_check "... and the vault says why" grep -q 'wrong passphrase or key file' "$HOME1/tty3.err"
+timeout 20 jido-vault serve >/dev/null 2>"$HOME1/tty4.err" </dev/null
+t_check "without a terminal or file, a passphrase vault refuses to start, saying how" grep -q 'sealed with a passphrase' "$HOME1/tty4.err"
+
 # ---------------------------------------------------------------- inside jido up
 export JIDO_HOME=$HOME1/up
 mkdir -p "$JIDO_HOME"
