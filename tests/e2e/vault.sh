@@ -300,7 +300,7 @@ for _ in range(200):
 os.kill(pid, signal.SIGTERM)
 pump(3)
 os.waitpid(pid, 0)
-sys.stderr.write(out.decode(errors="replace")[-3000:])
+sys.stderr.write(out.decode(errors="replace"))
 sys.exit(rc)
 PY
 }
