@@ -412,6 +412,13 @@ test_rekey(void **state)
 	assert_string_equal(sec.value, "keep-me");
 	vault_secret_clear(&sec);
 	vault_store_close(&vs);
+	/* the same passphrase typed (jido up in a terminal) instead of read from a file */
+	memset(&kc, 0, sizeof(kc));
+	kc.passphrase = "a long enough passphrase";
+	assert_int_equal(vault_store_open(&vs, db, &kc, 0, 1, why, sizeof(why)), 0);
+	vault_store_close(&vs);
+	kc.passphrase = "a long enough passphras";
+	assert_int_equal(vault_store_open(&vs, db, &kc, 0, 1, why, sizeof(why)), JIDO_EAUTHZ);
 }
 
 /* Deploy mode: no credential, the ipc peer uid through vault.uid_map; a credential,
