@@ -270,6 +270,9 @@ vault_caller(struct vault_priv *vp, const struct jido_req *req, char *who, size_
 {
 	json_t *jc = json_object_get(req->data, "cred");
 
+	/* An empty string is no credential (a caller started without one sends ""). */
+	if (jc != NULL && json_is_string(jc) && json_string_length(jc) == 0)
+		jc = NULL;
 	if (jc != NULL) {
 		const char *cred = json_string_value(jc);
 		char h[65];

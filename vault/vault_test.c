@@ -455,6 +455,16 @@ test_uid_map(void **state)
 	json_decref(r);
 	free(text);
 	json_decref(m);
+	/* an empty credential is no credential: the uid decides */
+	peer.uid = 1001;
+	m = jido_msg_new("vault.get", NULL, NULL, json_pack("{s:s,s:s}", "cred", "", "name",
+	    "github.u"));
+	text = jido_json_dump(m);
+	r = jido_srv_dispatch(s2, text, strlen(text), &peer);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	free(text);
+	json_decref(m);
 	/* gitops's uid, but ingest's credential: the credential wins */
 	peer.uid = 1001;
 	m = jido_msg_new("vault.get", NULL, NULL, json_pack("{s:s,s:s}", "cred", CRED_INGEST,
