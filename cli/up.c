@@ -12,9 +12,11 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "cli.h"
 
@@ -44,6 +46,86 @@ static struct {
 } up;
 
 static volatile sig_atomic_t up_stop;
+
+/* The vault passphrase typed at the terminal (sodium_malloc'd), handed to jido-vault in
+ * JIDO_VAULT_PASSPHRASE at each of its starts; NULL when none was typed. */
+static char *up_pass;
+
+/* Read one line without echo into buf (cap bytes). 0 on success. */
+static int
+up_read_hidden(const char *prompt, char *buf, size_t cap)
+{
+	struct termios old, quiet;
+	size_t n = 0;
+	int ch, rc = 0;
+
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcgetattr(0, &old) != 0)
+		return -1;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	tcsetattr(0, TCSAFLUSH, &quiet);
+	while ((ch = getchar()) != EOF && ch != '\n')
+		if (n + 1 < cap)
+			buf[n++] = (char)ch;
+	buf[n] = '\0';
+	if (ch == EOF)
+		rc = -1;
+	tcsetattr(0, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	return rc;
+}
+
+/* In a terminal with no vault.passphrase_file: ask for the vault passphrase when the
+ * vault is sealed with one, or, on the first start, offer to seal it with one (empty:
+ * a key file, as without a terminal). Returns an exit code, 0 to go on. */
+static int
+up_vault_passphrase(struct cli *c)
+{
+	const char *pf = jido_conf_str(c->conf, "vault.passphrase_file");
+	const char *dbc = jido_conf_str(c->conf, "vault.db");
+	char db[PATH_MAX + 32], *again;
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int sealed = 0, fresh;
+
+	if ((pf != NULL && pf[0] != '\0') || !isatty(0))
+		return 0;
+	snprintf(db, sizeof(db), "%s", dbc != NULL && dbc[0] != '\0' ? dbc : "");
+	if (db[0] == '\0')
+		snprintf(db, sizeof(db), "%s/vault.db", c->home);
+	fresh = access(db, F_OK) != 0;
+	if (!fresh && sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT kind FROM kek WHERE id = 1", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		sealed = strcmp((const char *)sqlite3_column_text(st, 0), "argon2id") == 0;
+	else if (!fresh)
+		fresh = 1; /* no vault in it yet */
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	if (!sealed && !fresh)
+		return 0;
+	if ((up_pass = sodium_malloc(1024)) == NULL || (again = sodium_malloc(1024)) == NULL)
+		return cli_fail(CLI_SYS, "up", "out of locked memory");
+	if (up_read_hidden(fresh ? "new vault passphrase (empty: keep the master key in a "
+	    "0600 key file): " : "vault passphrase: ", up_pass, 1024) != 0)
+		up_pass[0] = '\0';
+	if (fresh && up_pass[0] != '\0' &&
+	    (up_read_hidden("again: ", again, 1024) != 0 || strcmp(again, up_pass) != 0)) {
+		sodium_free(again);
+		return cli_fail(CLI_USAGE, "up", "the two passphrases differ");
+	}
+	sodium_free(again);
+	if (up_pass[0] == '\0') {
+		sodium_free(up_pass);
+		up_pass = NULL;
+		if (sealed)
+			return cli_fail(CLI_USAGE, "up", "the vault is sealed with a passphrase: type "
+			    "it, or set vault.passphrase_file");
+	}
+	return 0;
+}
 
 static void
 up_on_signal(int sig)
@@ -82,6 +164,8 @@ up_spawn(struct up_child *k)
 		signal(SIGTERM, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setenv("JIDO_PROC_CRED", up.creds[k - up.kids], 1);
+		if (up_pass != NULL && strcmp(k->name, "vault") == 0)
+			setenv("JIDO_VAULT_PASSPHRASE", up_pass, 1);
 		execl(path, path, "serve", (char *)NULL);
 		fprintf(stderr, "jido: up failed: cannot run %s: %s\n", path, strerror(errno));
 		_exit(111);
@@ -257,6 +341,10 @@ cli_up(struct cli *c, int argc, char **argv)
 		return cli_fail(CLI_CONFLICT, "up", "another 'jido up' is already running for %s",
 		    c->home);
 	jido_bus_set_timeouts(bus, 50, 1000);
+	if ((n = up_vault_passphrase(c)) != 0) {
+		jido_bus_close(bus);
+		return (int)n;
+	}
 	for (int i = 0; i < UP_NPROCS; i++)
 		jido_cred_new(up.creds[i]);
 	if (jido_cred_table_write(c->home, jido_procs, up.creds) != 0) {
@@ -311,6 +399,8 @@ cli_up(struct cli *c, int argc, char **argv)
 	jido_srv_free(srv);
 	jido_bus_close(bus);
 	sodium_memzero(up.creds, sizeof(up.creds));
+	sodium_free(up_pass);
+	up_pass = NULL;
 	jido_info("up.stopped", NULL);
 	return 0;
 }

@@ -92,6 +92,13 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "ingest.secret_refresh_s", JIDO_CONF_INT, "60", 0, "seconds between reloads of the webhook secret" },
 	{ "ingest.sync_interval_s", JIDO_CONF_INT, "300", 0, "seconds between GitHub REST polls (0: off)" },
 	{ "github.token_file", JIDO_CONF_PATH, "", 0, "0600 file with a GitHub token for the REST sync; empty: from jido-vault" },
+	{ "vault.passphrase_file", JIDO_CONF_PATH, "", 0, "file holding the vault passphrase (Argon2id); empty: use vault.key_file" },
+	{ "vault.key_file", JIDO_CONF_PATH, "", 0, "0600 file holding the vault master key (default home/vault.key, created on first start)" },
+	{ "vault.db", JIDO_CONF_PATH, "", 0, "vault database (default home/vault.db)" },
+	{ "vault.grace_s", JIDO_CONF_INT, "300", 0, "seconds a rotated-out secret version still answers" },
+	{ "vault.max_age_s", JIDO_CONF_INT, "7776000", 0, "default age after which a secret is due for rotation (0: never)" },
+	{ "vault.uid_map", JIDO_CONF_STR, "", 0, "uid=process pairs identifying callers without a credential (deploy)" },
+	{ "vault.audit_timeout_ms", JIDO_CONF_INT, "200", 0, "timeout of the vault's best-effort audit records (0: none)" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

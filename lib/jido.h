@@ -382,5 +382,20 @@ int jido_audit_append(const struct jido_conf *c, const char *home, json_t *recor
     uint64_t *seq);
 /* Close the cached sockets (at exit; optional; not while other threads append). */
 void jido_audit_close(void);
+/* ---------------------------------------------------------------- vault client (vault_client.c) */
+
+struct jido_conf;
+
+/* Fetch one secret from jido-vault, proving who we are with jido_cred_self() (data.cred).
+ * scope NULL = "instance". On 0, *value is a NUL-ended sodium_malloc'd copy the caller
+ * wipes and frees with sodium_free (the length is strlen). Errors: the vault's code
+ * (authorization_error, not_found, secret_unavailable, integrity_error, ...), or
+ * JIDO_EUNAVAIL/JIDO_ETIMEOUT when the vault does not answer; why says which. */
+int jido_vault_get(const struct jido_conf *c, const char *home, const char *name,
+    const char *scope, char **value, char *why, size_t whylen);
+/* Make jansson wipe every block it frees (explicit_bzero over the usable size), so
+ * secrets that passed through JSON do not linger in freed heap. Process-wide; call once
+ * before handling secrets. Compatible with blocks allocated before the call. */
+void jido_vault_json_wipe(void);
 
 #endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# vault_get.sh - build and run bench/vault_get.c: vault.get over ipc against the health
+# round trip of the same jido-vault, on a throwaway state directory with a crafted gitops
+# credential. usage: bench/vault_get.sh [N [CLIENTS...]]   (needs `make` first)
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+N=${1:-50000}
+shift || true
+CLIENTS=${*:-1 4}
+bin="$top/$BUILD/bench/vault_get"
+mkdir -p "$(dirname "$bin")"
+# shellcheck disable=SC2046
+cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" $(pkg-config --cflags jansson libsodium) \
+	-o "$bin" "$top/bench/vault_get.c" "$top/$BUILD/libjido.a" \
+	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3) -lnng -lpthread
+# shellcheck disable=SC2046
+cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" $(pkg-config --cflags jansson libsodium) \
+	-o "$bin-handler" "$top/bench/vault/handler.c" "$top/$BUILD/obj/vault/acl.o" \
+	"$top/$BUILD/obj/vault/store.o" "$top/$BUILD/obj/vault/vault.o" "$top/$BUILD/libjido.a" \
+	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3) -lnng -lpthread
+
+export JIDO_HOME
+JIDO_HOME=$(mktemp -d /tmp/jido-bench.XXXXXX)
+vpid=""
+trap '[ -n "$vpid" ] && kill "$vpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$JIDO_HOME"' EXIT
+cred=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+mkdir -p "$JIDO_HOME/run"
+printf 'gitops %s\n' "$(printf '%s' "$cred" | sha256sum | cut -d' ' -f1)" >"$JIDO_HOME/run/creds"
+chmod 600 "$JIDO_HOME/run/creds"
+JIDO_LOG_LEVEL=warn "$top/$BUILD/bin/jido-vault" serve 2>"$JIDO_HOME/vault.log" &
+vpid=$!
+for _ in $(seq 100); do [ -S "$JIDO_HOME/run/vault.sock" ] && [ -f "$JIDO_HOME/run/owner.cred" ] && break; sleep 0.05; done
+sleep 0.2
+head -c 40 /dev/urandom | base64 | "$top/$BUILD/bin/jido" secrets put github.token --from-stdin >/dev/null
+echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(uname -r), N=$N sequential round trips on one REQ socket"
+mkdir "$JIDO_HOME/inproc"
+"$bin-handler" "$JIDO_HOME/inproc" "$N" 2>/dev/null
+for c in $CLIENTS; do
+	"$bin" "$JIDO_HOME" "$cred" github.token "$N" "$c"
+done
