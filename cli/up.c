@@ -362,7 +362,18 @@ cli_up(struct cli *c, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	jido_info("up.starting", "{s:s,s:s}", "home", c->home, "bin", up.bindir);
 
-	for (int i = 0; i < UP_NPROCS; i++)
+	/* The vault first, READY before anyone asks it for a secret (the auditor fetches its
+	 * signing key at start); then the rest. A vault that never gets READY does not hold
+	 * the others back for more than 5 s: they start and retry on their own. */
+	up_spawn(&up.kids[0]);
+	for (int64_t until = jido_now_ms() + 5000; !up_stop && jido_now_ms() < until &&
+	    up.kids[0].pid != 0 && up.kids[0].state != JIDO_READY;) {
+		up_probe(&up.kids[0]);
+		if (up.kids[0].state != JIDO_READY)
+			usleep(20000);
+		up_reap();
+	}
+	for (int i = 1; i < UP_NPROCS; i++)
 		up_spawn(&up.kids[i]);
 	while (!up_stop) {
 		int64_t now = jido_now_ms();
