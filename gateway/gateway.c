@@ -11,6 +11,7 @@
  * (which never ticks) must not take the daemon's sockets.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -162,8 +163,13 @@ gw_http_start(struct gw *g, char *why, size_t whylen)
 		return rc;
 	if (tcp != NULL && tcp[0] != '\0' && (rc = gw_bind_tcp(g, tcp, why, whylen)) != 0)
 		return rc;
+	if (pipe2(g->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(why, whylen, "cannot create the stop pipe: %s", strerror(errno));
+		return JIDO_EINTERNAL;
+	}
 	if ((g->base = event_base_new()) == NULL ||
-	    (g->stop_ev = event_new(g->base, -1, 0, gw_on_stop, g)) == NULL) {
+	    (g->stop_ev = event_new(g->base, g->stop_pipe[0], EV_READ, gw_on_stop, g)) == NULL ||
+	    event_add(g->stop_ev, NULL) != 0) {
 		snprintf(why, whylen, "cannot create the event loop");
 		return JIDO_EINTERNAL;
 	}
@@ -424,7 +430,9 @@ gateway_close(struct jido_srv *s)
 	struct gw *g = jido_srv_priv(s);
 
 	if (g->thr_started) {
-		event_active(g->stop_ev, EV_READ, 0);
+		/* libevent is not built thread-aware here: wake the loop through its pipe */
+		while (write(g->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
+			;
 		pthread_join(g->thr, NULL);
 		g->thr_started = 0;
 		unlink(g->unix_path);
@@ -433,6 +441,9 @@ gateway_close(struct jido_srv *s)
 		event_free(g->stop_ev);
 	if (g->base != NULL)
 		event_base_free(g->base);
+	for (int i = 0; i < 2; i++)
+		if (g->stop_pipe[i] > 0)
+			close(g->stop_pipe[i]);
 	if (g->lfd_unix >= 0)
 		close(g->lfd_unix);
 	if (g->lfd_tcp >= 0)

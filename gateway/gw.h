@@ -178,6 +178,7 @@ struct gw {
 	struct event_base *base;
 	struct evconnlistener *lst_unix, *lst_tcp;
 	struct event *stop_ev, *curl_timer;
+	int stop_pipe[2]; /* main thread writes a byte to stop the HTTP thread */
 	CURLM *multi;
 	pthread_t thr;
 	int thr_started;

@@ -52,6 +52,7 @@ struct call {
 	int64_t t0;
 	char fails[600];
 	int all_429, attempts;
+	struct event *idle;     /* owned: read timeout, re-armed by every byte from upstream */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -172,6 +173,8 @@ call_attempt_free(struct call *k)
 	if (k->rbody != NULL)
 		evbuffer_free(k->rbody);
 	k->rhdr = k->rbody = NULL;
+	if (k->idle != NULL)
+		evtimer_del(k->idle);
 	k->decided = D_PENDING;
 	k->status = 0;
 	k->ctype[0] = '\0';
@@ -184,6 +187,8 @@ call_free(struct call *k)
 	if (k->easy != NULL)
 		curl_multi_remove_handle(k->g->multi, k->easy);
 	call_attempt_free(k);
+	if (k->idle != NULL)
+		event_free(k->idle);
 	curl_slist_free_all(k->fwd);
 	gw_sse_free(&k->sse);
 	free(k->body);
@@ -192,12 +197,23 @@ call_free(struct call *k)
 	free(k);
 }
 
+/* Upstream said something: the read timeout starts again. */
+static void
+call_idle_arm(struct call *k)
+{
+	struct timeval tv = { k->g->read_ms / 1000, (k->g->read_ms % 1000) * 1000 };
+
+	evtimer_add(k->idle, &tv);
+}
+
 static size_t
 call_on_header(char *buf, size_t size, size_t n, void *arg)
 {
 	struct call *k = arg;
 	size_t len = size * n;
 	char line[8192];
+
+	call_idle_arm(k);
 
 	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		/* a (new) status line: an interim 1xx answer's headers are dropped */
@@ -263,6 +279,7 @@ call_on_body(char *buf, size_t size, size_t n, void *arg)
 	struct call *k = arg;
 	size_t len = size * n;
 
+	call_idle_arm(k);
 	if (k->decided != D_PASS || k->c == NULL)
 		return 0;
 	if (k->stream_out) {
@@ -333,9 +350,6 @@ call_attempt_start(struct call *k, int i)
 	}
 	curl_easy_setopt(k->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(k->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)g->connect_ms);
-	/* read timeout: less than one byte per second for read_ms aborts (a stall) */
-	curl_easy_setopt(k->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(k->easy, CURLOPT_LOW_SPEED_TIME, (long)(g->read_ms < 1000 ? 1 : g->read_ms / 1000));
 	curl_easy_setopt(k->easy, CURLOPT_HEADERFUNCTION, call_on_header);
 	curl_easy_setopt(k->easy, CURLOPT_HEADERDATA, k);
 	curl_easy_setopt(k->easy, CURLOPT_WRITEFUNCTION, call_on_body);
@@ -344,6 +358,7 @@ call_attempt_start(struct call *k, int i)
 	curl_easy_setopt(k->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	if (curl_multi_add_handle(g->multi, k->easy) != CURLM_OK)
 		return -1;
+	call_idle_arm(k); /* from the request's start: connect + send + first byte */
 	return 0;
 }
 
@@ -511,6 +526,20 @@ call_done(struct call *k, CURLcode res)
 	memset(&k->usage, 0, sizeof(k->usage));
 	gw_sse_free(&k->sse);
 	call_attempt_next(k);
+}
+
+/* The read timeout fired: the upstream went silent (a stall). */
+static void
+call_on_idle(evutil_socket_t fd, short kind, void *arg)
+{
+	struct call *k = arg;
+
+	(void)fd;
+	(void)kind;
+	if (k->easy == NULL)
+		return;
+	curl_multi_remove_handle(k->g->multi, k->easy);
+	call_done(k, CURLE_OPERATION_TIMEDOUT);
 }
 
 void
@@ -714,6 +743,11 @@ gw_proxy_request(struct gw *g, struct http_conn *c)
 	k->up = -1;
 	k->all_429 = 1;
 	k->t0 = jido_now_ms();
+	if ((k->idle = evtimer_new(g->base, call_on_idle, k)) == NULL) {
+		free(k);
+		g->calls--;
+		goto oom;
+	}
 	snprintf(k->model, sizeof(k->model), "%s", model);
 	k->target = strdup(target);
 	/* OpenAI chat streams report usage only when asked: ask, so the run is billed right */
@@ -755,7 +789,15 @@ oom_call:
 	k->c = NULL;
 	call_account(k, 500, 0);
 	call_free(k);
+	json_decref(j);
+	gw_proxy_error(c, style, 500, "api_error", "out of memory");
+	return;
 oom:
+	if (metered) { /* give the reservation back */
+		pthread_mutex_lock(&g->mu);
+		gw_keys_reconcile(g->db, ki.key_id, est_tokens, est_musd, 0, 0);
+		pthread_mutex_unlock(&g->mu);
+	}
 	json_decref(j);
 	gw_proxy_error(c, style, 500, "api_error", "out of memory");
 }
