@@ -455,6 +455,7 @@ gateway_close(struct jido_srv *s)
 		}
 	if (g->db != NULL)
 		sqlite3_close(g->db);
+	gw_keys_resv_clear();
 	free(g->prices);
 	json_decref(g->outbox);
 	if (g->mu_ok)

@@ -131,6 +131,8 @@ int gw_keys_check(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, ch
 void gw_keys_reconcile(struct sqlite3 *db, const char *key_id, long long est_tokens,
     long long est_musd, long long tokens, long long musd);
 
+/* Forget every in-memory reservation (close). Caller holds gw.mu or is alone. */
+void gw_keys_resv_clear(void);
 /* One usage record into the store; rec is borrowed. Caller holds gw.mu. */
 int gw_usage_store(struct sqlite3 *db, const json_t *rec);
 /* gateway.usage: data {run_id?, limit?} -> {totals, records}. Caller holds gw.mu. */

@@ -1,7 +1,7 @@
 /*
  * keys.c - the gateway's store ($JIDO_HOME/gateway.db): per-run scoped keys (kept only as
- * SHA-256 hashes, with expiry, revocation, USD and token budgets, the spend so far and
- * the reservations of calls in flight) and the usage records. Every function here runs
+ * SHA-256 hashes, with expiry, revocation, USD and token budgets and the spend so far;
+ * the reservations of calls in flight are kept in memory) and the usage records. Every function here runs
  * with gw.mu held by its caller.
  */
 #include <string.h>
@@ -38,8 +38,60 @@ gw_store_open(const char *home, struct sqlite3 **db, char *why, size_t whylen)
 	if ((rc = jido_db_open(path, store_migrations, 1, db, why, whylen)) != 0)
 		return rc;
 	/* reservations belong to calls of a previous life: none is in flight now */
-	return jido_db_exec(*db, "UPDATE keys SET reserved_musd = 0, reserved_tokens = 0;"
-	    " PRAGMA synchronous = NORMAL;", why, whylen);
+	/* only this process opens gateway.db: hold the lock for good (no fcntl per
+	 * transaction); WAL with synchronous NORMAL (no fsync per request) */
+	return jido_db_exec(*db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = NORMAL;"
+	    " UPDATE keys SET reserved_musd = 0, reserved_tokens = 0;", why, whylen);
+}
+
+/* Reservations of calls in flight, per key, in memory (a restart has no calls in flight).
+ * Guarded by gw.mu like everything here. */
+struct keys_resv {
+	char key_id[40];
+	long long tokens, musd;
+	struct keys_resv *next;
+};
+static struct keys_resv *keys_resv_head;
+
+static struct keys_resv *
+keys_resv_find(const char *key_id, int create)
+{
+	struct keys_resv *r;
+
+	for (r = keys_resv_head; r != NULL; r = r->next)
+		if (strcmp(r->key_id, key_id) == 0)
+			return r;
+	if (!create || (r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	snprintf(r->key_id, sizeof(r->key_id), "%s", key_id);
+	r->next = keys_resv_head;
+	keys_resv_head = r;
+	return r;
+}
+
+static void
+keys_resv_drop_empty(void)
+{
+	struct keys_resv **pp = &keys_resv_head;
+
+	while (*pp != NULL) {
+		if ((*pp)->tokens <= 0 && (*pp)->musd <= 0) {
+			struct keys_resv *dead = *pp;
+			*pp = dead->next;
+			free(dead);
+		} else
+			pp = &(*pp)->next;
+	}
+}
+
+void
+gw_keys_resv_clear(void)
+{
+	while (keys_resv_head != NULL) {
+		struct keys_resv *r = keys_resv_head;
+		keys_resv_head = r->next;
+		free(r);
+	}
 }
 
 static void
@@ -212,7 +264,7 @@ keys_lookup(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, long lon
 	keys_hash(key, hash);
 	if (sqlite3_prepare_v2(db, "SELECT key_id, run_id, project, step, expires_at,"
 	    " revoked_at IS NOT NULL, coalesce(budget_musd, -1), coalesce(budget_tokens, -1),"
-	    " spent_musd + reserved_musd, spent_tokens + reserved_tokens FROM keys WHERE hash = ?",
+	    " spent_musd, spent_tokens FROM keys WHERE hash = ?",
 	    -1, &st, NULL) != SQLITE_OK) {
 		snprintf(msg, msglen, "key store unavailable");
 		return GW_ADMIT_ERROR;
@@ -235,6 +287,11 @@ keys_lookup(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, long lon
 	for (int i = 0; i < 6; i++)
 		col[i] = sqlite3_column_int64(st, 4 + i);
 	sqlite3_finalize(st);
+	struct keys_resv *rv = keys_resv_find(ki->key_id, 0);
+	if (rv != NULL) {
+		col[4] += rv->musd;
+		col[5] += rv->tokens;
+	}
 	if (col[1]) {
 		snprintf(msg, msglen, "this key has been revoked");
 		return GW_ADMIT_REVOKED;
@@ -260,7 +317,6 @@ gw_keys_admit(struct sqlite3 *db, const char *key, long long est_tokens, long lo
     struct gw_keyinfo *ki, char *msg, size_t msglen)
 {
 	long long col[6];
-	sqlite3_stmt *st = NULL;
 	int rc = keys_lookup(db, key, ki, col, msg, msglen);
 
 	if (rc != GW_ADMIT_OK)
@@ -276,20 +332,13 @@ gw_keys_admit(struct sqlite3 *db, const char *key, long long est_tokens, long lo
 		    ki->run_id, col[5], col[3]);
 		return GW_ADMIT_BUDGET_TOKENS;
 	}
-	if (sqlite3_prepare_v2(db, "UPDATE keys SET reserved_musd = reserved_musd + ?,"
-	    " reserved_tokens = reserved_tokens + ? WHERE key_id = ?", -1, &st, NULL) != SQLITE_OK) {
-		snprintf(msg, msglen, "key store unavailable");
+	struct keys_resv *rv = keys_resv_find(ki->key_id, 1);
+	if (rv == NULL) {
+		snprintf(msg, msglen, "out of memory");
 		return GW_ADMIT_ERROR;
 	}
-	sqlite3_bind_int64(st, 1, est_musd);
-	sqlite3_bind_int64(st, 2, est_tokens);
-	sqlite3_bind_text(st, 3, ki->key_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		snprintf(msg, msglen, "key store unavailable");
-		return GW_ADMIT_ERROR;
-	}
+	rv->musd += est_musd;
+	rv->tokens += est_tokens;
 	return GW_ADMIT_OK;
 }
 
@@ -297,19 +346,24 @@ void
 gw_keys_reconcile(struct sqlite3 *db, const char *key_id, long long est_tokens, long long est_musd,
     long long tokens, long long musd)
 {
+	struct keys_resv *rv = keys_resv_find(key_id, 0);
 	sqlite3_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(db, "UPDATE keys SET reserved_musd = max(0, reserved_musd - ?),"
-	    " reserved_tokens = max(0, reserved_tokens - ?), spent_musd = spent_musd + ?,"
+	if (rv != NULL) {
+		rv->musd -= est_musd;
+		rv->tokens -= est_tokens;
+		keys_resv_drop_empty();
+	}
+	if (tokens == 0 && musd == 0)
+		return;
+	if (sqlite3_prepare_v2(db, "UPDATE keys SET spent_musd = spent_musd + ?,"
 	    " spent_tokens = spent_tokens + ? WHERE key_id = ?", -1, &st, NULL) != SQLITE_OK) {
 		jido_error("gateway.store_failed", "{s:s}", "why", sqlite3_errmsg(db));
 		return;
 	}
-	sqlite3_bind_int64(st, 1, est_musd);
-	sqlite3_bind_int64(st, 2, est_tokens);
-	sqlite3_bind_int64(st, 3, musd);
-	sqlite3_bind_int64(st, 4, tokens);
-	sqlite3_bind_text(st, 5, key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, musd);
+	sqlite3_bind_int64(st, 2, tokens);
+	sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		jido_error("gateway.store_failed", "{s:s}", "why", sqlite3_errmsg(db));
 	sqlite3_finalize(st);

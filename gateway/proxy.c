@@ -130,10 +130,15 @@ call_account(struct call *k, int status, int complete)
 	    "cost_usd", (double)cost / 1e6, "price", price != NULL ? price : json_null(),
 	    "duration_ms", (json_int_t)(jido_now_ms() - k->t0), "usage_reported", k->usage.seen);
 	pthread_mutex_lock(&g->mu);
+	/* the spend and its record in one transaction */
+	char dbwhy[160];
+	jido_db_exec(g->db, "BEGIN", dbwhy, sizeof(dbwhy));
 	gw_keys_reconcile(g->db, k->ki.key_id, k->est_tokens, k->est_musd, tokens, cost);
+	if (rec != NULL && gw_usage_store(g->db, rec) != 0)
+		jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
+	if (jido_db_exec(g->db, "COMMIT", dbwhy, sizeof(dbwhy)) != 0)
+		jido_error("gateway.store_failed", "{s:s}", "why", dbwhy);
 	if (rec != NULL) {
-		if (gw_usage_store(g->db, rec) != 0)
-			jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
 		if (json_array_size(g->outbox) >= OUTBOX_MAX) {
 			json_array_remove(g->outbox, 0);
 			g->outbox_dropped++;
@@ -302,7 +307,7 @@ call_attempt_start(struct call *k, int i)
 {
 	struct gw *g = k->g;
 	struct gw_upstream *u = &g->ups[i];
-	char url[4800], *auth;
+	char url[4800], *auth, authbuf[4200];
 	size_t alen;
 
 	snprintf(url, sizeof(url), "%s%s", u->base, k->target);
@@ -324,15 +329,17 @@ call_attempt_start(struct call *k, int i)
 		return -1;
 	}
 	alen = strlen(u->secret) + 32;
-	if ((auth = sodium_malloc(alen)) == NULL) {
+	if (alen > 4200) {
 		pthread_mutex_unlock(&g->mu);
 		return -1;
 	}
+	/* on the stack and wiped: a locked sodium_malloc page per request costs six syscalls */
+	auth = authbuf;
 	snprintf(auth, alen, u->style == GW_STYLE_ANTHROPIC ? "x-api-key: %s" :
 	    "Authorization: Bearer %s", u->secret);
 	pthread_mutex_unlock(&g->mu);
 	struct curl_slist *nl = curl_slist_append(k->hdrs, auth);
-	sodium_free(auth);
+	sodium_memzero(authbuf, sizeof(authbuf));
 	if (nl == NULL)
 		return -1;
 	k->hdrs = nl;
