@@ -99,6 +99,27 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "vault.max_age_s", JIDO_CONF_INT, "7776000", 0, "default age after which a secret is due for rotation (0: never)" },
 	{ "vault.uid_map", JIDO_CONF_STR, "", 0, "uid=process pairs identifying callers without a credential (deploy)" },
 	{ "vault.audit_timeout_ms", JIDO_CONF_INT, "200", 0, "timeout of the vault's best-effort audit records (0: none)" },
+	/* gateway (issue 8) */
+	{ "gateway.http_socket", JIDO_CONF_PATH, "", 0, "gateway HTTP unix socket (default home/run/gateway-http.sock)" },
+	{ "gateway.listen", JIDO_CONF_STR, "", 0, "optional loopback TCP address of the gateway's HTTP API (127.0.0.1:PORT)" },
+	{ "gateway.upstreams", JIDO_CONF_STR,
+	  "anthropic,anthropic,https://api.anthropic.com,10,vault:llm.anthropic.api_key;"
+	  "openai,openai,https://api.openai.com,20,vault:llm.openai.api_key", 0,
+	  "LLM providers: name,style(anthropic|openai),base_url,priority,vault:NAME|file:PATH;..." },
+	{ "gateway.pricing", JIDO_CONF_STR,
+	  "claude-opus-4-1:15,75,1.5,18.75;claude-opus-4:15,75,1.5,18.75;"
+	  "claude-sonnet-4-5:3,15,0.3,3.75;claude-sonnet-4:3,15,0.3,3.75;"
+	  "claude-3-7-sonnet:3,15,0.3,3.75;claude-haiku-4-5:1,5,0.1,1.25;"
+	  "claude-3-5-haiku:0.8,4,0.08,1;gpt-4o:2.5,10,1.25,0;gpt-4o-mini:0.15,0.6,0.075,0;"
+	  "gpt-4.1:2,8,0.5,0;gpt-5:1.25,10,0.125,0", 0,
+	  "USD per million tokens: model:input,output,cache_read,cache_write;... (prefix match, * = any)" },
+	{ "gateway.max_body", JIDO_CONF_INT, "33554432", 0, "largest request body the gateway accepts, in bytes" },
+	{ "gateway.connect_timeout_ms", JIDO_CONF_INT, "5000", 0, "upstream connect timeout" },
+	{ "gateway.read_timeout_ms", JIDO_CONF_INT, "300000", 0, "upstream silence that counts as a stall (whole seconds)" },
+	{ "gateway.breaker_failures", JIDO_CONF_INT, "3", 0, "failures within the window that open an upstream's breaker" },
+	{ "gateway.breaker_window_s", JIDO_CONF_INT, "60", 0, "breaker failure window" },
+	{ "gateway.breaker_cooldown_s", JIDO_CONF_INT, "300", 0, "seconds a breaker stays open before its trial request" },
+	{ "gateway.key_refresh_s", JIDO_CONF_INT, "300", 0, "re-fetch provider keys from the vault this often (0: never)" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -1,0 +1,313 @@
+/*
+ * gateway_test.c - unit tests of jido-gateway's parts without the network: the breaker state
+ * machine, the pricing table and costs, usage from whole answers and from SSE streams cut
+ * at every byte, the upstream list, and the key store (create, hash only, admit, budgets,
+ * reservation and reconcile, revoke, expiry) through the real request handler.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "gw.h"
+
+extern const struct jido_proc gateway_proc;
+
+static void
+test_breaker(void **state)
+{
+	struct gw_breaker b;
+
+	(void)state;
+	gw_breaker_init(&b, 3, 60000, 300000);
+	assert_true(gw_breaker_allow(&b, 0));
+	gw_breaker_failure(&b, 0);
+	gw_breaker_failure(&b, 1000);
+	assert_int_equal(b.state, GW_BRK_CLOSED);
+	/* a failure outside the window does not count */
+	gw_breaker_failure(&b, 61500);
+	assert_int_equal(b.state, GW_BRK_CLOSED);
+	gw_breaker_failure(&b, 62000);
+	gw_breaker_failure(&b, 62500);
+	assert_int_equal(b.state, GW_BRK_OPEN);
+	assert_false(gw_breaker_allow(&b, 62500 + 299999));
+	/* the one trial */
+	assert_true(gw_breaker_allow(&b, 62500 + 300000));
+	assert_int_equal(b.state, GW_BRK_HALF_OPEN);
+	assert_false(gw_breaker_allow(&b, 62500 + 300001));
+	/* the trial fails: open again for a whole cool-down */
+	gw_breaker_failure(&b, 400000);
+	assert_int_equal(b.state, GW_BRK_OPEN);
+	assert_false(gw_breaker_allow(&b, 699999));
+	assert_true(gw_breaker_allow(&b, 700000));
+	/* a trial whose client left frees the slot without a verdict */
+	gw_breaker_release(&b);
+	assert_true(gw_breaker_allow(&b, 700001));
+	gw_breaker_success(&b, 700002);
+	assert_int_equal(b.state, GW_BRK_CLOSED);
+	json_t *j = gw_breaker_json(&b, 700003);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "closed");
+	assert_int_equal(json_integer_value(json_object_get(j, "opens")), 2);
+	json_decref(j);
+}
+
+static void
+test_pricing(void **state)
+{
+	struct gw_price *p = NULL;
+	size_t n = 0;
+	char why[256];
+	struct gw_usage u = { .input = 1000, .output = 200, .cache_read = 50, .cache_write = 10 };
+
+	(void)state;
+	assert_int_equal(gw_pricing_parse("claude-sonnet-4:3,15,0.3,3.75; claude-sonnet-4-5:1,2,3,4;*:1,1,1,1",
+	    &p, &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(gw_pricing_find(p, n, "claude-sonnet-4-5-20250929")->model, "claude-sonnet-4-5");
+	assert_string_equal(gw_pricing_find(p, n, "claude-sonnet-4-20250514")->model, "claude-sonnet-4");
+	assert_string_equal(gw_pricing_find(p, n, "claude-sonnet-40")->model, "*");
+	assert_int_equal(gw_usage_cost(&u, gw_pricing_find(p, n, "claude-sonnet-4")),
+	    1000 * 3 + 200 * 15 + 15 + 38); /* 50*0.3 = 15, 10*3.75 = 37.5 -> rounded once: 6052.5 -> 6053 */
+	assert_int_equal(gw_usage_cost(&u, NULL), 0);
+	free(p);
+	assert_int_equal(gw_pricing_parse("nope", &p, &n, why, sizeof(why)), JIDO_EVALIDATION);
+	assert_non_null(strstr(why, "nope"));
+	assert_int_equal(gw_pricing_parse("m:1,2,3", &p, &n, why, sizeof(why)), JIDO_EVALIDATION);
+	assert_int_equal(gw_pricing_parse("m:1,2,3,-4", &p, &n, why, sizeof(why)), JIDO_EVALIDATION);
+}
+
+static const char sse_anthropic[] =
+    "event: message_start\n"
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude-x\",\"usage\":"
+    "{\"input_tokens\":120,\"cache_creation_input_tokens\":7,\"cache_read_input_tokens\":30,\"output_tokens\":1}}}\n\n"
+    "event: content_block_delta\r\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"the usage is\"}}\r\n\r\n"
+    "event: message_delta\n"
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":42}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+static void
+test_usage_sse_split(void **state)
+{
+	(void)state;
+	/* the same stream cut into two pieces at every position gives the same usage */
+	for (size_t cut = 0; cut <= sizeof(sse_anthropic) - 1; cut++) {
+		struct gw_sse s = { 0 };
+		struct gw_usage u = { 0 };
+		gw_sse_feed(&s, &u, GW_STYLE_ANTHROPIC, sse_anthropic, cut);
+		gw_sse_feed(&s, &u, GW_STYLE_ANTHROPIC, sse_anthropic + cut, sizeof(sse_anthropic) - 1 - cut);
+		assert_true(u.seen);
+		assert_int_equal(u.input, 120);
+		assert_int_equal(u.output, 42);
+		assert_int_equal(u.cache_read, 30);
+		assert_int_equal(u.cache_write, 7);
+		assert_string_equal(u.model, "claude-x");
+		gw_sse_free(&s);
+	}
+}
+
+static void
+test_usage_whole(void **state)
+{
+	struct gw_usage u = { 0 };
+	json_t *j;
+
+	(void)state;
+	j = json_loads("{\"type\":\"message\",\"model\":\"c\",\"usage\":{\"input_tokens\":5,\"output_tokens\":6}}", 0, NULL);
+	gw_usage_absorb(&u, GW_STYLE_ANTHROPIC, j);
+	json_decref(j);
+	assert_int_equal(u.input, 5);
+	assert_int_equal(u.output, 6);
+	memset(&u, 0, sizeof(u));
+	j = json_loads("{\"object\":\"chat.completion\",\"model\":\"g\",\"usage\":{\"prompt_tokens\":100,"
+	    "\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":40}}}", 0, NULL);
+	gw_usage_absorb(&u, GW_STYLE_OPENAI, j);
+	json_decref(j);
+	assert_int_equal(u.input, 60);
+	assert_int_equal(u.cache_read, 40);
+	assert_int_equal(u.output, 9);
+	memset(&u, 0, sizeof(u));
+	j = json_loads("{\"type\":\"response.completed\",\"response\":{\"model\":\"g\",\"usage\":{\"input_tokens\":11,"
+	    "\"output_tokens\":3,\"input_tokens_details\":{\"cached_tokens\":0}}}}", 0, NULL);
+	gw_usage_absorb(&u, GW_STYLE_OPENAI, j);
+	json_decref(j);
+	assert_int_equal(u.input, 11);
+	assert_int_equal(u.output, 3);
+	assert_string_equal(u.model, "g");
+	/* a chunk with usage null changes nothing */
+	j = json_loads("{\"object\":\"chat.completion.chunk\",\"usage\":null}", 0, NULL);
+	gw_usage_absorb(&u, GW_STYLE_OPENAI, j);
+	json_decref(j);
+	assert_int_equal(u.input, 11);
+}
+
+static void
+test_upstreams(void **state)
+{
+	struct gw_upstream ups[GW_MAX_UP];
+	int n = 0;
+	char why[256];
+
+	(void)state;
+	assert_int_equal(gw_upstreams_parse("b,openai,https://x.test/,20,vault:llm.openai.api_key;"
+	    " a,anthropic,http://127.0.0.1:1,10,file:/k", ups, GW_MAX_UP, &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ups[0].name, "a");
+	assert_string_equal(ups[1].base, "https://x.test");
+	assert_string_equal(ups[1].vault_name, "llm.openai.api_key");
+	assert_string_equal(ups[0].key_file, "/k");
+	assert_int_equal(gw_upstreams_parse("a,grok,http://x,1,file:/k", ups, GW_MAX_UP, &n, why,
+	    sizeof(why)), JIDO_EVALIDATION);
+	assert_non_null(strstr(why, "style"));
+	assert_int_equal(gw_upstreams_parse("a,openai,ftp://x,1,file:/k", ups, GW_MAX_UP, &n, why,
+	    sizeof(why)), JIDO_EVALIDATION);
+	assert_int_equal(gw_upstreams_parse("a,openai,http://x,1,env:K", ups, GW_MAX_UP, &n, why,
+	    sizeof(why)), JIDO_EVALIDATION);
+	assert_int_equal(gw_upstreams_parse("a,openai,http://x,1,file:/k;a,openai,http://y,2,file:/k",
+	    ups, GW_MAX_UP, &n, why, sizeof(why)), JIDO_EVALIDATION);
+}
+
+/* A server for the real handler, in a fresh state directory. */
+struct fx {
+	char dir[64];
+	struct jido_conf *conf;
+	struct jido_srv *srv;
+};
+
+static json_t *
+fx_call(struct fx *f, const char *type, const char *data)
+{
+	char buf[1024];
+	json_t *r;
+
+	snprintf(buf, sizeof(buf), "{\"v\":1,\"type\":\"%s\",\"id\":\"t\",\"data\":%s}", type, data);
+	r = jido_srv_dispatch(f->srv, buf, strlen(buf), NULL);
+	assert_non_null(r);
+	return r;
+}
+
+static int
+fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char why[256], path[128], ups[300];
+	FILE *k;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/gwtest.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/key", f->dir);
+	k = fopen(path, "w");
+	fputs("sk-test\n", k);
+	fclose(k);
+	chmod(path, 0600);
+	snprintf(ups, sizeof(ups), "a,anthropic,http://127.0.0.1:9,1,file:%s", path);
+	assert_int_equal(jido_conf_load(NULL, &f->conf, why, sizeof(why)), 0);
+	assert_int_equal(jido_conf_set(f->conf, "home", f->dir, why, sizeof(why)), 0);
+	assert_int_equal(jido_conf_set(f->conf, "gateway.upstreams", ups, why, sizeof(why)), 0);
+	assert_int_equal(jido_srv_new(&gateway_proc, f->conf, &f->srv, why, sizeof(why)), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	jido_srv_free(f->srv);
+	jido_conf_free(f->conf);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+test_keys(void **state)
+{
+	struct fx *f = *state;
+	struct gw *g = jido_srv_priv(f->srv);
+	struct gw_keyinfo ki;
+	char msg[256], key[GW_KEY_LEN + 1];
+	json_t *r;
+
+	r = fx_call(f, "gateway.keys.create", "{\"run_id\":\"r1\",\"project\":\"p\",\"expires_s\":60,"
+	    "\"budget_usd\":0.0005,\"budget_tokens\":1000}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	snprintf(key, sizeof(key), "%s",
+	    json_string_value(json_object_get(json_object_get(r, "data"), "key")));
+	json_decref(r);
+	assert_int_equal(strlen(key), GW_KEY_LEN);
+	assert_memory_equal(key, "jgw_", 4);
+	/* admitted; the reservation counts against the budget until reconciled */
+	assert_int_equal(gw_keys_admit(g->db, key, 600, 500, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	assert_string_equal(ki.run_id, "r1");
+	assert_string_equal(ki.project, "p");
+	assert_int_equal(gw_keys_admit(g->db, key, 600, 600, &ki, msg, sizeof(msg)), GW_ADMIT_BUDGET_USD);
+	assert_non_null(strstr(msg, "USD budget of run r1"));
+	gw_keys_reconcile(g->db, ki.key_id, 600, 500, 10, 10); /* spent 10 tokens, 10 micro-USD */
+	assert_int_equal(gw_keys_admit(g->db, key, 600, 100, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	assert_int_equal(gw_keys_admit(g->db, key, 400, 0, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	assert_int_equal(gw_keys_admit(g->db, key, 10, 0, &ki, msg, sizeof(msg)), GW_ADMIT_BUDGET_TOKENS);
+	assert_non_null(strstr(msg, "token budget"));
+	gw_keys_reconcile(g->db, ki.key_id, 600, 100, 0, 0);
+	gw_keys_reconcile(g->db, ki.key_id, 400, 0, 0, 0);
+	assert_int_equal(gw_keys_admit(g->db, key, 10, 0, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	gw_keys_reconcile(g->db, ki.key_id, 10, 0, 0, 0);
+	/* a wrong key of the right shape, and garbage */
+	char orig = key[10];
+	key[10] = orig == 'a' ? 'b' : 'a';
+	assert_int_equal(gw_keys_admit(g->db, key, 1, 1, &ki, msg, sizeof(msg)), GW_ADMIT_UNKNOWN);
+	assert_int_equal(gw_keys_check(g->db, "sk-ant-xyz", &ki, msg, sizeof(msg)), GW_ADMIT_UNKNOWN);
+	key[10] = orig;
+	/* revoke by run */
+	r = fx_call(f, "gateway.keys.revoke", "{\"run_id\":\"r1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "data"), "revoked")), 1);
+	json_decref(r);
+	assert_int_equal(gw_keys_check(g->db, key, &ki, msg, sizeof(msg)), GW_ADMIT_REVOKED);
+	/* bad input changes nothing */
+	r = fx_call(f, "gateway.keys.create", "{\"run_id\":\"r2\",\"expires_s\":0}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+	    "validation_error");
+	json_decref(r);
+	r = fx_call(f, "gateway.keys.create", "{\"run_id\":\"r2\",\"expires_s\":5,\"budget_usd\":-1}");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	r = fx_call(f, "gateway.keys.revoke", "{\"run_id\":\"r1\",\"key_id\":\"x\"}");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	/* breakers and usage answer */
+	r = fx_call(f, "gateway.breakers", "{}");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
+	    json_object_get(r, "data"), "upstreams"), 0), "state")), "closed");
+	json_decref(r);
+	r = fx_call(f, "gateway.usage", "{\"run_id\":\"r1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(r, "data"),
+	    "totals"), "requests")), 0);
+	json_decref(r);
+	r = fx_call(f, "gateway.nope", "{}");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_breaker),
+		cmocka_unit_test(test_pricing),
+		cmocka_unit_test(test_usage_sse_split),
+		cmocka_unit_test(test_usage_whole),
+		cmocka_unit_test(test_upstreams),
+		cmocka_unit_test_setup_teardown(test_keys, fx_setup, fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
