@@ -4,6 +4,7 @@
  * supervisor.status on run/supervisor.sock for `jido status`, and on Ctrl-C or SIGTERM
  * stop them all and leave no socket file behind.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -293,14 +294,26 @@ up_stop_all(void)
 			up.kids[i].pid = 0;
 		}
 	}
-	static const char *const files[] = { "vault.sock", "auditor.sock", "planner.sock",
-		"gateway.sock", "gitops.sock", "executor.sock", "ingest.sock", "web.sock",
-		"events.pub", "runs.pub", "logs.pub", "creds", NULL };
-	for (int i = 0; files[i] != NULL; i++) {
-		char path[PATH_MAX + 32];
-		snprintf(path, sizeof(path), "%s/run/%s", up.cli->home, files[i]);
-		unlink(path);
+	/* Every socket file left in run/ (whatever a killed process listened on: request,
+	 * publish, push and HTTP sockets alike), then the credential table. The supervisor's
+	 * own socket is still open and removed when it closes. */
+	char run[PATH_MAX + 8], path[PATH_MAX + 300];
+	DIR *d;
+	struct dirent *e;
+	struct stat st;
+
+	snprintf(run, sizeof(run), "%s/run", up.cli->home);
+	if ((d = opendir(run)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
+			if (strcmp(e->d_name, "supervisor.sock") != 0 && lstat(path, &st) == 0 &&
+			    S_ISSOCK(st.st_mode))
+				unlink(path);
+		}
+		closedir(d);
 	}
+	snprintf(path, sizeof(path), "%s/creds", run);
+	unlink(path);
 }
 
 int
