@@ -42,9 +42,11 @@ for r in $(seq "$ROUNDS"); do
 	node "$DOUBLE/send.js" load --url "$URL" --secret-file "$SECRET" --count "$N" \
 	    --concurrency 32 --prefix "r$r" >"$JIDO_HOME/sent$r.txt" &
 	snd=$!
-	# kill -9 at a random moment while deliveries are in flight (once the first answers came)
-	t_wait 10 test -s "$JIDO_HOME/sent$r.txt"
-	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", rand() * 1.0 }')"
+	# kill -9 at a random moment while deliveries are in flight: once a random number of
+	# answers, between a tenth and a half of N, has come back (a fixed delay would land
+	# after the load on a fast machine and before it on a slow one)
+	k=$(awk -v s="$RANDOM" -v n="$N" 'BEGIN { srand(s); printf "%d", n / 10 + rand() * n * 0.4 }')
+	t_wait 30 sh -c "[ \$(wc -l <'$JIDO_HOME/sent$r.txt') -ge $k ]"
 	kill -9 "$ING"
 	wait "$ING" 2>/dev/null
 	wait "$snd"
