@@ -67,7 +67,7 @@ static const char *const seccomp_exec[] = {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
 #define JIDO_SANITIZED 1
 static const char *const seccomp_sanitizer[] = {
-	"ptrace", "wait4", "waitid", "prctl", "getdents", "sched_getaffinity", "kill", "dup", "dup2", "rt_sigtimedwait", "close_range",
+	"ptrace", "wait4", "waitid", "prctl", "getdents", "sched_getaffinity", "kill", "dup", "dup2", "rt_sigtimedwait", "close_range", "open",
 	NULL
 };
 #endif
