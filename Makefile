@@ -19,7 +19,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-truncation -Wstrict-pr
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -D_GNU_SOURCE \
             -DJIDO_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
-LDFLAGS  += -pie -Wl,-z,relro,-z,now
+LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
