@@ -360,9 +360,9 @@ sb_env(const struct sandbox_spec *spec)
 
 /* The whole life of the sandbox's pid 1. Never returns. */
 __attribute__((noreturn)) static void
-sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
+sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, const int join[3])
 {
-	int ws_fd = -1;
+	int ws_fd = -1, i;
 	char go;
 	int relay_ready[2] = { -1, -1 };
 	pid_t cmd, relay = -1;
@@ -372,6 +372,14 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 	/* Wait for the parent: uid/gid maps written. */
 	if (read(syncfd, &go, 1) != 1)
 		_exit(SB_SETUP_FAILED);
+	/* Join the v1 cgroups first (see sb_cgroups): nothing runs before the limits hold. */
+	for (i = 0; i < 3; i++) {
+		if (join[i] < 0)
+			continue;
+		if (write(join[i], "0", 1) != 1)
+			sb_die(errfd, "setup: cannot join the cgroup: %s", strerror(errno));
+		close(join[i]);
+	}
 	/* The workspace is opened here, in the new mount namespace (a bind source must be
 	 * a mount of the caller's namespace), and before the uid change (its parents may be
 	 * traversable only by the executor's own uid). */
@@ -405,9 +413,8 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 	if (sandbox_seccomp_install() != 0)
 		sb_die(errfd, "setup: cannot install the agent seccomp policy");
 
-	/* The parent joins us to our cgroups while we build the root (moving a process
-	 * between v1 cgroups can take ~10 ms of RCU grace period): wait for it here, before
-	 * the relay or the command is forked. */
+	/* On cgroup v2 the parent joins us to our cgroup while we build the root: wait for
+	 * it here, before the relay or the command is forked. */
 	if (read(syncfd, &go, 1) != 1)
 		_exit(SB_SETUP_FAILED);
 	close(syncfd);
@@ -555,13 +562,22 @@ sb_write_path(const char *dir, const char *file, const char *text)
 static unsigned sb_seq;
 
 /*
- * Put pid into fresh cgroups with the spec's memory and pids limits (and the cpu
- * controller, for accounting). cgroup v2 when /sys/fs/cgroup/cgroup.controllers lists the
- * controller, else v1 (/sys/fs/cgroup/<controller>). What cannot be applied is logged
+ * Make fresh cgroups with the spec's memory and pids limits (and the cpu controller, when
+ * limited), before the sandbox's pid 1 exists. cgroup v2 when
+ * /sys/fs/cgroup/cgroup.controllers lists the controller, else v1
+ * (/sys/fs/cgroup/<controller>). What cannot be applied is logged
  * (sandbox.cgroup_unavailable) and the rlimits still hold. Dirs made go into sb->cg.
+ *
+ * Joining: on v1 the child joins by itself, writing "0" (itself, one thread) to the
+ * `tasks` file this function opens into join[i] (owned by the caller; -1 when none). The
+ * kernel moves a lone current thread without taking cgroup_threadgroup_rwsem, so no RCU
+ * grace period (5-12 ms) is paid, which a parent writing the child's pid to cgroup.procs
+ * pays on every start. The open file carries the opener's (our) credentials, which the
+ * kernel checks at write time. On v2 the parent writes the pid to cgroup.procs after the
+ * clone (sb_cgroups_join_v2); *v2 says which.
  */
 static void
-sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, pid_t pid)
+sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[3], int *v2out)
 {
 	static const char *const ctrls[3] = { "memory", "pids", "cpu" };
 	char own[256], dir[256], val[64], v2ctl[256] = "";
@@ -574,6 +590,7 @@ sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, pid_t pid)
 		close(fd);
 		v2 = 1;
 	}
+	*v2out = v2;
 	sb_seq++;
 	for (i = 0; i < 3; i++) {
 		const char *why = NULL;
@@ -638,10 +655,13 @@ sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, pid_t pid)
 				goto skip;
 			}
 		}
-		snprintf(val, sizeof(val), "%d", (int)pid);
-		if (sb_write_path(dir, "cgroup.procs", val) != 0) {
-			why = "cannot join the cgroup";
-			goto skip;
+		if (!v2) {
+			char tasks[300];
+			snprintf(tasks, sizeof(tasks), "%s/tasks", dir);
+			if ((join[i] = open(tasks, O_WRONLY | O_CLOEXEC)) < 0) {
+				why = "cannot open the cgroup's tasks file";
+				goto skip;
+			}
 		}
 		continue;
 skip:
@@ -649,6 +669,23 @@ skip:
 		    "version", v2 ? "v2" : "v1", "why", why);
 		if (sb->cg[i][0] != '\0' && rmdir(sb->cg[i]) == 0)
 			sb->cg[i][0] = '\0';
+	}
+}
+
+/* cgroup v2: move pid (the sandbox's pid 1, not yet past setup) into the dir made. */
+static void
+sb_cgroups_join_v2(struct sandbox *sb, pid_t pid)
+{
+	char val[32];
+
+	if (sb->cg[0][0] == '\0')
+		return;
+	snprintf(val, sizeof(val), "%d", (int)pid);
+	if (sb_write_path(sb->cg[0], "cgroup.procs", val) != 0) {
+		jido_warn("sandbox.cgroup_unavailable", "{s:s,s:s,s:s}", "controller", "all",
+		    "version", "v2", "why", "cannot join the cgroup");
+		rmdir(sb->cg[0]);
+		sb->cg[0][0] = '\0';
 	}
 }
 
@@ -671,6 +708,7 @@ int
 sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, size_t whylen)
 {
 	int syncp[2] = { -1, -1 }, errp[2] = { -1, -1 }, ws_fd = -1, gw_fd = -1;
+	int join[3] = { -1, -1, -1 }, v2 = 0, i;
 	char map[64], msg[256];
 	ssize_t n;
 	size_t got = 0;
@@ -721,10 +759,16 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		goto fail;
 	}
 	sb->started_ms = jido_now_ms();
+	if (spec->cgroups)
+		sb_cgroups(spec, sb, join, &v2);
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
 	    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD, 0, 0, 0, 0);
 	if (pid < 0) {
 		snprintf(why, whylen, "clone into new namespaces: %s", strerror(errno));
+		for (i = 0; i < 3; i++)
+			if (join[i] >= 0)
+				close(join[i]);
+		sb_cgroups_remove(sb);
 		goto fail;
 	}
 	if (pid == 0) {
@@ -732,9 +776,12 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		close(errp[0]);
 		if (sb->broker_fd >= 0)
 			close(sb->broker_fd);
-		sb_child(spec, syncp[0], errp[1], gw_fd);
+		sb_child(spec, syncp[0], errp[1], gw_fd, join);
 	}
 	sb->pid = pid;
+	for (i = 0; i < 3; i++)
+		if (join[i] >= 0)
+			close(join[i]);
 	close(syncp[0]);
 	close(errp[1]);
 	syncp[0] = errp[1] = -1;
@@ -764,8 +811,8 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}
-	if (spec->cgroups)
-		sb_cgroups(spec, sb, pid);
+	if (spec->cgroups && v2)
+		sb_cgroups_join_v2(sb, pid);
 	if (write(syncp[1], "c", 1) != 1) {
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
