@@ -398,6 +398,16 @@ def handle(proc, msg):
         if SECRETS["github.token"][0].startswith("ghp_bad"):
             raise Fail("provider_error", "GitHub answered 401 Bad credentials")
         return {"repos": [{"full_name": "acme/widgets"}, {"full_name": "acme/<tools>"}]}
+    if proc == "gateway" and t == "gateway.breakers":
+        # the primary's breaker is open while the file fake-breaker-open exists
+        opened = os.path.exists(os.path.join(HOME, "fake-breaker-open"))
+        return {"upstreams": [
+            {"name": "primary", "state": "open" if opened else "closed", "failures": 3 if opened else 0,
+             "requests": 10, "successes": 7, "opens": 1 if opened else 0, "rejected": 0,
+             "style": "anthropic", "base_url": "http://127.0.0.1:1", "priority": 1, "has_key": True},
+            {"name": "secondary", "state": "closed", "failures": 0, "requests": 3, "successes": 3,
+             "opens": 0, "rejected": 0, "style": "anthropic", "base_url": "http://127.0.0.1:2",
+             "priority": 2, "has_key": True}]}
     if proc == "ingest" and t == "ingest.stats":
         return {"spool": {"pending": 0, "acked": 3}, "http": {"received": 5, "stored": 3,
                 "duplicates": 1, "bad_signature": 1, "rate_limited": 0, "rejected": 0,
