@@ -398,6 +398,13 @@ def handle(proc, msg):
         if SECRETS["github.token"][0].startswith("ghp_bad"):
             raise Fail("provider_error", "GitHub answered 401 Bad credentials")
         return {"repos": [{"full_name": "acme/widgets"}, {"full_name": "acme/<tools>"}]}
+    if proc == "gateway" and t == "gateway.usage.summary":
+        row = lambda k, v, req, i, o, c: {k: v, "requests": req, "input_tokens": i, "output_tokens": o, "cost_usd": c}
+        return {"days": d.get("days", 30),
+                "by_day": [row("day", "2026-12-01", 4, 1200, 300, 0.0123), row("day", "2026-12-02", 9, 5000, 900, 0.0456)],
+                "by_project": [row("project", "acme/widgets", 13, 6200, 1200, 0.0579)],
+                "by_model": [row("model", "claude-sonnet-4-5", 13, 6200, 1200, 0.0579)],
+                "top_runs": [row("run_id", "run-<b>1", 13, 6200, 1200, 0.0579)]}
     if proc == "gateway" and t == "gateway.breakers":
         # the primary's breaker is open while the file fake-breaker-open exists
         opened = os.path.exists(os.path.join(HOME, "fake-breaker-open"))
