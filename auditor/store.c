@@ -1139,9 +1139,10 @@ as_stats(struct as_store *st, json_t **out)
 	pthread_mutex_lock(&st->mu);
 	am_frontier_root(&st->fr, r);
 	am_hex(r, root);
-	*out = json_pack("{s:I,s:I,s:I,s:s,s:b}", "tree_size", (json_int_t)st->fr.size,
-	    "checkpoint_size", (json_int_t)st->cp.size, "log_bytes", (json_int_t)st->off, "root",
-	    root, "broken", st->broken);
+	*out = json_pack("{s:I,s:I,s:s?,s:I,s:s,s:b}", "tree_size", (json_int_t)st->fr.size,
+	    "checkpoint_size", (json_int_t)st->cp.size, "checkpoint_time", st->cp.size > 0 ?
+	    st->cp.time : NULL, "log_bytes", (json_int_t)st->off, "root", root, "broken",
+	    st->broken);
 	pthread_mutex_unlock(&st->mu);
 	return *out != NULL ? 0 : JIDO_EINTERNAL;
 }

@@ -519,6 +519,12 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 		pthread_mutex_unlock(&g->mu);
 		return rc;
 	}
+	if (strcmp(req->type, "gateway.usage.summary") == 0) {
+		pthread_mutex_lock(&g->mu);
+		rc = gw_usage_summary(g->db, req->data, out, why, whylen);
+		pthread_mutex_unlock(&g->mu);
+		return rc;
+	}
 	if (strcmp(req->type, "gateway.breakers") == 0) {
 		pthread_mutex_lock(&g->mu);
 		*out = gw_breakers_json(g);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <sodium.h>
 
 #include "gw.h"
@@ -298,6 +299,52 @@ test_keys(void **state)
 	json_decref(r);
 }
 
+/* gateway.usage.summary sums the records of the window by day, project, model and run. */
+static void
+test_usage_summary(void **state)
+{
+	struct fx *f = *state;
+	struct gw *g = jido_srv_priv(f->srv);
+	json_t *r, *d;
+	char sql[1024];
+
+	/* two runs of project p today, one of project q two days ago, one out of the window */
+	snprintf(sql, sizeof(sql), "INSERT INTO usage (ts, run_id, project, model, input_tokens,"
+	    " output_tokens, cost_musd) VALUES"
+	    " (strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'), 'r1', 'p', 'm1', 100, 10, 2000),"
+	    " (strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'), 'r1', 'p', 'm1', 50, 5, 1000),"
+	    " (strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'), 'r2', 'p', 'm2', 10, 1, 500),"
+	    " (strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '-2 days'), 'r3', 'q', 'm1', 7, 7, 7000),"
+	    " (strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '-40 days'), 'r4', 'q', 'm1', 1, 1, 9)");
+	assert_int_equal(sqlite3_exec(g->db, sql, NULL, NULL, NULL), SQLITE_OK);
+	r = fx_call(f, "gateway.usage.summary", "{}");
+	d = json_object_get(r, "data");
+	assert_int_equal(json_integer_value(json_object_get(d, "days")), 30);
+	assert_int_equal(json_array_size(json_object_get(d, "by_day")), 2);
+	/* oldest day first: q's day, then today with 3 requests */
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(d,
+	    "by_day"), 1), "requests")), 3);
+	/* costliest project first: q (0.007) before p (0.0035) */
+	json_t *p0 = json_array_get(json_object_get(d, "by_project"), 0);
+	assert_string_equal(json_string_value(json_object_get(p0, "project")), "q");
+	json_t *p1 = json_array_get(json_object_get(d, "by_project"), 1);
+	assert_int_equal(json_integer_value(json_object_get(p1, "input_tokens")), 160);
+	assert_true(json_real_value(json_object_get(p1, "cost_usd")) > 0.00349 &&
+	    json_real_value(json_object_get(p1, "cost_usd")) < 0.00351);
+	assert_int_equal(json_array_size(json_object_get(d, "top_runs")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(d,
+	    "top_runs"), 0), "run_id")), "r3");
+	json_decref(r);
+	/* a wider window takes the old record in; bad input is refused */
+	r = fx_call(f, "gateway.usage.summary", "{\"days\":60}");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(r, "data"), "top_runs")), 4);
+	json_decref(r);
+	r = fx_call(f, "gateway.usage.summary", "{\"days\":0}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+	    "validation_error");
+	json_decref(r);
+}
+
 int
 main(void)
 {
@@ -308,6 +355,7 @@ main(void)
 		cmocka_unit_test(test_usage_whole),
 		cmocka_unit_test(test_upstreams),
 		cmocka_unit_test_setup_teardown(test_keys, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_summary, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

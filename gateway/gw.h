@@ -137,6 +137,9 @@ void gw_keys_resv_clear(void);
 int gw_usage_store(struct sqlite3 *db, const json_t *rec);
 /* gateway.usage: data {run_id?, limit?} -> {totals, records}. Caller holds gw.mu. */
 int gw_usage_query(struct sqlite3 *db, const json_t *data, json_t **out, char *why, size_t whylen);
+/* gateway.usage.summary (summary.c): usage by day, project, model and costliest runs. */
+int gw_usage_summary(struct sqlite3 *db, const json_t *data, json_t **out, char *why,
+    size_t whylen);
 
 /* ---------------------------------------------------------------- upstream.c */
 

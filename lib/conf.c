@@ -55,6 +55,8 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "web.notify_chat", JIDO_CONF_STR, "", 0, "Telegram chat id" },
 	{ "web.notify_secret", JIDO_CONF_STR, "", 1, "bot token, webhook HMAC key or ntfy token" },
 	{ "web.notify_debounce_s", JIDO_CONF_INT, "60", 0, "gather notifications for this long" },
+	{ "web.notify_breaker_poll_s", JIDO_CONF_INT, "15", 0,
+	  "how often the notifier asks the gateway for its breakers (a breaker that opens is announced)" },
 	{ "ingest.listen", JIDO_CONF_STR, "127.0.0.1:4001", 0, "GitHub webhook receiver address" },
 	{ "planner.db", JIDO_CONF_PATH, "", 0, "planner database (default home/planner.db)" },
 	{ "planner.workflows_dir", JIDO_CONF_PATH, "", 0, "owner's workflow folder (default home/workflows)" },

@@ -152,6 +152,39 @@ new_run(struct pt *t, const char *project, const char *wf, int dry)
 	return id;
 }
 
+/* planner.steps.durations counts finished steps by kind into cumulative buckets. */
+static void
+test_step_durations(void **state)
+{
+	struct pt t;
+	json_t *out = NULL, *k, *b;
+
+	(void)state;
+	pt_start(&t);
+	setup_project(&t);
+	char *id = new_run(&t, "acme/widget", "fix_issue", 0);
+	finish_step(&t, id, json_pack("{s:i}", "duration_ms", 40));     /* fetch: <= 100 ms */
+	finish_step(&t, id, json_pack("{s:i}", "duration_ms", 7000));   /* plan (agent) */
+	finish_step(&t, id, json_pack("{s:i}", "duration_ms", 2000));   /* code (agent) */
+	finish_step(&t, id, NULL);                                      /* test: no duration */
+	assert_int_equal(pt_call(&t, "planner.steps.durations", NULL, &out), 0);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(out, "le_ms"), 0)), 100);
+	k = json_object_get(json_object_get(out, "kinds"), "agent");
+	assert_non_null(k);
+	assert_int_equal(json_integer_value(json_object_get(k, "count")), 2);
+	assert_int_equal(json_integer_value(json_object_get(k, "sum_ms")), 9000);
+	b = json_object_get(k, "buckets");
+	assert_int_equal(json_integer_value(json_array_get(b, 2)), 0);  /* <= 1 s */
+	assert_int_equal(json_integer_value(json_array_get(b, 3)), 1);  /* <= 5 s */
+	assert_int_equal(json_integer_value(json_array_get(b, 4)), 2);  /* <= 10 s */
+	k = json_object_get(json_object_get(out, "kinds"), "fetch_issue");
+	assert_non_null(k);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(k, "buckets"), 0)), 1);
+	json_decref(out);
+	free(id);
+	pt_stop(&t);
+}
+
 static void
 test_fix_issue_with_approval(void **state)
 {
@@ -449,6 +482,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_triggers),
 		cmocka_unit_test(test_fix_issue_with_approval),
+		cmocka_unit_test(test_step_durations),
 		cmocka_unit_test(test_kill_switch_ship_lock_dry_run),
 		cmocka_unit_test(test_failure_retry_and_no_changes),
 		cmocka_unit_test(test_policy_override_and_timeout),

@@ -593,13 +593,73 @@ op_stats(struct planner *p, const struct jido_req *req, json_t **out, char *why,
 	*out = json_pack("{s:I,s:I,s:I,s:o}", "events_in", (json_int_t)p->events_in,
 	    "events_queued", queued, "events_dropped", dropped, "runs", runs);
 	st = store_query(p, "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM deliveries),"
-	    " (SELECT count(*) FROM runs WHERE parked = 'flagged')", "");
+	    " (SELECT count(*) FROM runs WHERE parked = 'flagged'),"
+	    " (SELECT count(*) FROM runs WHERE failure_kind = 'policy_violation')", "");
 	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
 		json_object_set_new(*out, "items", json_integer(sqlite3_column_int(st, 0)));
 		json_object_set_new(*out, "deliveries", json_integer(sqlite3_column_int(st, 1)));
 		json_object_set_new(*out, "flagged", json_integer(sqlite3_column_int(st, 2)));
+		json_object_set_new(*out, "policy_violations", json_integer(sqlite3_column_int(st,
+		    3)));
 	}
 	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Upper bounds (ms) of the step-duration histogram buckets; +Inf is implied. */
+static const long long op_dur_le_ms[] = { 100, 500, 1000, 5000, 10000, 30000, 60000, 300000,
+	900000, 1800000, 3600000 };
+#define OP_DUR_N (sizeof(op_dur_le_ms) / sizeof(op_dur_le_ms[0]))
+
+/*
+ * planner.steps.durations: a histogram of finished steps' durations (the executor's
+ * duration_ms in each result) by step kind, for /metrics:
+ * {"le_ms":[100,...],"kinds":{"agent":{"buckets":[cumulative counts...],"count":n,
+ * "sum_ms":s},...}}. Steps without a result (approvals, still running) are not counted.
+ */
+static int
+op_steps_durations(struct planner *p, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	sqlite3_stmt *st = store_query(p, "SELECT kind, CAST(json_extract(result, '$.duration_ms') "
+	    "AS INTEGER) FROM steps WHERE state IN ('done', 'failed') AND json_valid(result) AND "
+	    "json_type(result, '$.duration_ms') IN ('integer', 'real')", "");
+	json_t *kinds = json_object(), *le = json_array();
+	size_t i;
+
+	(void)req;
+	if (st == NULL) {
+		json_decref(kinds);
+		json_decref(le);
+		snprintf(why, whylen, "cannot read the steps");
+		return JIDO_EINTERNAL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *kind = store_col_text(st, 0);
+		long long d = sqlite3_column_int64(st, 1);
+		json_t *k = json_object_get(kinds, kind), *b;
+		if (k == NULL) {
+			b = json_array();
+			for (i = 0; i < OP_DUR_N; i++)
+				json_array_append_new(b, json_integer(0));
+			k = json_pack("{s:o,s:I,s:I}", "buckets", b, "count", (json_int_t)0, "sum_ms",
+			    (json_int_t)0);
+			json_object_set_new(kinds, kind, k);
+		}
+		b = json_object_get(k, "buckets");
+		for (i = 0; i < OP_DUR_N; i++)
+			if (d <= op_dur_le_ms[i])
+				json_array_set_new(b, i, json_integer(json_integer_value(
+				    json_array_get(b, i)) + 1));
+		json_object_set_new(k, "count", json_integer(json_integer_value(
+		    json_object_get(k, "count")) + 1));
+		json_object_set_new(k, "sum_ms", json_integer(json_integer_value(
+		    json_object_get(k, "sum_ms")) + d));
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < OP_DUR_N; i++)
+		json_array_append_new(le, json_integer(op_dur_le_ms[i]));
+	*out = json_pack("{s:o,s:o}", "le_ms", le, "kinds", kinds);
 	return 0;
 }
 
@@ -635,6 +695,7 @@ static const struct {
 	{ "planner.deliveries.list", op_deliveries_list },
 	{ "planner.workbench", op_workbench },
 	{ "planner.stats", op_stats },
+	{ "planner.steps.durations", op_steps_durations },
 };
 
 int

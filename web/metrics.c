@@ -3,13 +3,16 @@
  * what it gathers at scrape time from the other processes' operations: every process's
  * health (up), runs by state, approvals waiting and flagged runs from the planner, and the
  * numeric fields of ingest.stats (webhooks received, rejected, duplicate, bad signature)
- * and gateway.breakers as gauges.
+ * and gateway.breakers as gauges; the step-duration histogram (planner.steps.durations),
+ * policy violations (planner.stats) and the audit log's size and checkpoint age
+ * (audit.stats).
  * Optional bearer token (web.metrics_token). A process that does not answer is reported
  * as down, never as zero of its counters.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -70,6 +73,107 @@ m_gather(struct web *w, struct evbuffer *b, const char *proc, const char *type,
 		return;
 	if (r.ok && json_is_object(r.data))
 		m_flatten(b, prefix, r.data, 0);
+	jido_reply_free(&r);
+}
+
+/*
+ * jido_step_duration_seconds, a Prometheus histogram by step kind, from the planner's
+ * planner.steps.durations (cumulative bucket counts with their bounds in ms). Nothing is
+ * written when the planner does not answer.
+ */
+static void
+m_step_durations(struct web *w, struct evbuffer *b)
+{
+	struct jido_reply r;
+	const json_t *le, *kinds, *k;
+	const char *kind;
+	size_t i;
+
+	if (web_call(w, "planner", "planner.steps.durations", NULL, NULL, &r) != 0)
+		return;
+	le = json_object_get(r.data, "le_ms");
+	kinds = json_object_get(r.data, "kinds");
+	if (r.ok && json_is_array(le) && json_is_object(kinds)) {
+		m_head(b, "jido_step_duration_seconds", "histogram",
+		    "how long finished steps ran, by step kind");
+		json_object_foreach((json_t *)kinds, kind, k) {
+			const json_t *bk = json_object_get(k, "buckets");
+			char label[64];
+			m_name(label, sizeof(label), kind);
+			for (i = 0; i < json_array_size(le) && i < json_array_size(bk); i++)
+				evbuffer_add_printf(b, "jido_step_duration_seconds_bucket{kind=\"%s\","
+				    "le=\"%g\"} %lld\n", label,
+				    (double)json_integer_value(json_array_get(le, i)) / 1000.0,
+				    (long long)json_integer_value(json_array_get(bk, i)));
+			evbuffer_add_printf(b, "jido_step_duration_seconds_bucket{kind=\"%s\","
+			    "le=\"+Inf\"} %lld\n", label,
+			    (long long)json_integer_value(json_object_get(k, "count")));
+			evbuffer_add_printf(b, "jido_step_duration_seconds_sum{kind=\"%s\"} %.3f\n",
+			    label, (double)json_integer_value(json_object_get(k, "sum_ms")) / 1000.0);
+			evbuffer_add_printf(b, "jido_step_duration_seconds_count{kind=\"%s\"} %lld\n",
+			    label, (long long)json_integer_value(json_object_get(k, "count")));
+		}
+	}
+	jido_reply_free(&r);
+}
+
+/* Seconds since an RFC 3339 UTC time ("2026-12-03T07:16:46Z", fractions ignored), or -1. */
+static double
+m_age_s(const char *t)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || (end = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	return difftime(time(NULL), timegm(&tm));
+}
+
+/* The auditor's figures: records in the log, the last checkpoint and its age. */
+static void
+m_audit(struct web *w, struct evbuffer *b)
+{
+	struct jido_reply r;
+	double age;
+
+	if (web_call(w, "auditor", "audit.stats", NULL, NULL, &r) != 0)
+		return;
+	if (r.ok && json_is_object(r.data)) {
+		m_head(b, "jido_audit_records", "gauge", "records in the audit log");
+		evbuffer_add_printf(b, "jido_audit_records %lld\n",
+		    (long long)json_integer_value(json_object_get(r.data, "tree_size")));
+		m_head(b, "jido_audit_checkpoint_size", "gauge",
+		    "records covered by the last signed checkpoint");
+		evbuffer_add_printf(b, "jido_audit_checkpoint_size %lld\n",
+		    (long long)json_integer_value(json_object_get(r.data, "checkpoint_size")));
+		age = m_age_s(json_string_value(json_object_get(r.data, "checkpoint_time")));
+		if (age >= 0) {
+			m_head(b, "jido_audit_checkpoint_age_seconds", "gauge",
+			    "seconds since the last signed checkpoint");
+			evbuffer_add_printf(b, "jido_audit_checkpoint_age_seconds %.0f\n", age);
+		}
+		m_head(b, "jido_audit_broken", "gauge", "1 when the auditor found its log damaged");
+		evbuffer_add_printf(b, "jido_audit_broken %d\n",
+		    json_is_true(json_object_get(r.data, "broken")));
+	}
+	jido_reply_free(&r);
+}
+
+/* Policy violations the planner recorded (runs failed with policy_violation). */
+static void
+m_policy(struct web *w, struct evbuffer *b)
+{
+	struct jido_reply r;
+
+	if (web_call(w, "planner", "planner.stats", NULL, NULL, &r) != 0)
+		return;
+	if (r.ok && json_is_integer(json_object_get(r.data, "policy_violations"))) {
+		m_head(b, "jido_policy_violations", "gauge",
+		    "runs stopped by a policy check (failure kind policy_violation)");
+		evbuffer_add_printf(b, "jido_policy_violations %lld\n",
+		    (long long)json_integer_value(json_object_get(r.data, "policy_violations")));
+	}
 	jido_reply_free(&r);
 }
 
@@ -149,6 +253,9 @@ metrics_serve(struct wreq *q)
 		m_head(b, "jido_approvals_waiting", "gauge", "runs waiting for the owner's approval");
 		evbuffer_add_printf(b, "jido_approvals_waiting %lld\n", (long long)counts[2]);
 	}
+	m_step_durations(w, b);
+	m_policy(w, b);
+	m_audit(w, b);
 	m_gather(w, b, "ingest", "ingest.stats", "jido_ingest");
 	m_gather(w, b, "gateway", "gateway.breakers", "jido_gateway_breakers");
 	m_head(b, "jido_web_http_responses_total", "counter", "HTTP responses sent, by class");

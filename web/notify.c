@@ -5,6 +5,8 @@
  * web.notify_url, web.notify_chat (Telegram), web.notify_secret (bot token, HMAC key or
  * ntfy token) and debounced: the first event goes out at once, later ones within
  * web.notify_debounce_s are gathered into one message. Each line links to the run's page.
+ * A provider breaker that opens is announced too: the notifier polls gateway.breakers
+ * every web.notify_breaker_poll_s (0: never).
  *
  * The HTTP thread queues (notify_event); a notifier thread of its own sends with libcurl,
  * so a slow endpoint never holds up a page. Both threads start after seccomp.
@@ -32,6 +34,11 @@ struct notify {
 	int64_t last_sent;      /* monotonic ms of the last send, 0 never */
 	int kind;               /* 0 off, 1 telegram, 2 webhook, 3 ntfy */
 	int64_t debounce_ms;
+	int64_t breaker_poll_ms;
+	int64_t breaker_next;   /* monotonic ms of the next gateway.breakers poll */
+	char brk_name[16][64];  /* upstreams seen, with their last breaker state */
+	int brk_open[16];
+	int nbrk;
 };
 
 static const char *const kinds[] = { "off", "telegram", "webhook", "ntfy" };
@@ -70,6 +77,7 @@ notify_open(struct web *w, char *why, size_t whylen)
 	pthread_cond_init(&n->cv, NULL);
 	n->kind = kind;
 	n->debounce_ms = jido_conf_int(w->conf, "web.notify_debounce_s") * 1000;
+	n->breaker_poll_ms = jido_conf_int(w->conf, "web.notify_breaker_poll_s") * 1000;
 	w->notify = n;
 	if (kind != 0)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -187,6 +195,50 @@ out:
 	return rc;
 }
 
+/*
+ * Ask the gateway for its breakers and queue a line for each upstream whose breaker is
+ * open now and was not at the last poll (or was never seen): the owner hears when a
+ * provider is cut off, once per opening. Called by the notifier thread without n->mu.
+ * A gateway that does not answer changes nothing.
+ */
+static void
+notify_breakers_poll(struct web *w)
+{
+	struct notify *n = w->notify;
+	struct jido_reply r;
+	const json_t *u;
+	size_t i;
+
+	if (web_call(w, "gateway", "gateway.breakers", NULL, NULL, &r) != 0)
+		return;
+	json_array_foreach(r.ok ? json_object_get(r.data, "upstreams") : NULL, i, u) {
+		const char *name = json_string_value(json_object_get(u, "name"));
+		const char *state = json_string_value(json_object_get(u, "state"));
+		int open = state != NULL && strcmp(state, "open") == 0, k;
+		if (name == NULL)
+			continue;
+		for (k = 0; k < n->nbrk && strcmp(n->brk_name[k], name) != 0; k++)
+			;
+		if (k == n->nbrk) {
+			if (n->nbrk == 16)
+				continue;
+			snprintf(n->brk_name[k], sizeof(n->brk_name[k]), "%s", name);
+			n->brk_open[k] = 0;
+			n->nbrk++;
+		}
+		if (open && !n->brk_open[k]) {
+			char line[512];
+			snprintf(line, sizeof(line), "Provider breaker open: %s (%lld failures); its "
+			    "requests go to the next upstream: %s/agents", name, (long long)
+			    json_integer_value(json_object_get(u, "failures")),
+			    jido_conf_str(w->conf, "web.public_url"));
+			notify_event(w, line);
+		}
+		n->brk_open[k] = open;
+	}
+	jido_reply_free(&r);
+}
+
 static void *
 notify_thread(void *arg)
 {
@@ -196,6 +248,15 @@ notify_thread(void *arg)
 	pthread_mutex_lock(&n->mu);
 	while (!n->stop) {
 		int64_t now = jido_now_ms(), wait_ms = 1000;
+		if (n->breaker_poll_ms > 0 && now >= n->breaker_next) {
+			n->breaker_next = now + n->breaker_poll_ms;
+			pthread_mutex_unlock(&n->mu);
+			notify_breakers_poll(w);
+			pthread_mutex_lock(&n->mu);
+			continue;
+		}
+		if (n->breaker_poll_ms > 0 && n->breaker_next - now < wait_ms)
+			wait_ms = n->breaker_next - now;
 		if (n->nq > 0) {
 			int64_t due = n->last_sent == 0 ? now : n->last_sent + n->debounce_ms;
 			if (now >= due) {

@@ -1448,7 +1448,7 @@ pg_agents(struct wreq *q)
 	}
 	html_printf(b, "</table></div>");
 	pg_status_block(q, b, "gateway", "gateway.upstreams", "Providers and breakers");
-	pg_status_block(q, b, "gateway", "gateway.usage", "Usage and cost");
+	usage_render(q->w, b, 30);
 	pg_end(q, b, 200);
 }
 

@@ -259,5 +259,8 @@ const char *notify_kind(struct web *w);
 /* ---------------------------------------------------------------- metrics.c */
 
 void metrics_serve(struct wreq *q);
+/* usage.c: the usage dashboard (chart by day, tables by project, model, run) for the
+ * last `days` days, from gateway.usage.summary, appended to b. */
+void usage_render(struct web *w, struct evbuffer *b, int days);
 
 #endif

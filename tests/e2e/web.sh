@@ -274,6 +274,9 @@ for p in /agents /settings/security /settings/api "/projects/1"; do
 	c=$(status "$W$p")
 	t_check "page $p renders" test "$c" = 200
 done
+page=$(get /agents)
+t_check "agents page: the usage chart has a bar per day with its cost" sh -c "echo \"\$0\" | grep -q '<svg class=\"chart\"' && [ \$(echo \"\$0\" | grep -o '<rect class=\"bar\"' | wc -l) -eq 2 ] && echo \"\$0\" | grep -q '2026-12-02: \$0.0456'" "$page"
+t_check "agents page: usage by project and model, costliest runs linked and escaped" sh -c "echo \"\$0\" | grep -q '<td>acme/widgets</td><td>13</td>' && echo \"\$0\" | grep -q 'claude-sonnet-4-5' && echo \"\$0\" | grep -q 'href=\"/runs/run-%3Cb%3E1\"><code>run-&lt;b&gt;1</code>'" "$page"
 page=$(get /settings/security)
 t_check "security page lists the vault's secrets with rotate buttons" sh -c "echo \"\$0\" | grep -q 'github.token' && echo \"\$0\" | grep -q 'action=\"/settings/security/rotate\"'" "$page"
 tok=$(echo "$page" | csrf)

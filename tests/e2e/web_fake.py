@@ -398,6 +398,23 @@ def handle(proc, msg):
         if SECRETS["github.token"][0].startswith("ghp_bad"):
             raise Fail("provider_error", "GitHub answered 401 Bad credentials")
         return {"repos": [{"full_name": "acme/widgets"}, {"full_name": "acme/<tools>"}]}
+    if proc == "gateway" and t == "gateway.usage.summary":
+        row = lambda k, v, req, i, o, c: {k: v, "requests": req, "input_tokens": i, "output_tokens": o, "cost_usd": c}
+        return {"days": d.get("days", 30),
+                "by_day": [row("day", "2026-12-01", 4, 1200, 300, 0.0123), row("day", "2026-12-02", 9, 5000, 900, 0.0456)],
+                "by_project": [row("project", "acme/widgets", 13, 6200, 1200, 0.0579)],
+                "by_model": [row("model", "claude-sonnet-4-5", 13, 6200, 1200, 0.0579)],
+                "top_runs": [row("run_id", "run-<b>1", 13, 6200, 1200, 0.0579)]}
+    if proc == "gateway" and t == "gateway.breakers":
+        # the primary's breaker is open while the file fake-breaker-open exists
+        opened = os.path.exists(os.path.join(HOME, "fake-breaker-open"))
+        return {"upstreams": [
+            {"name": "primary", "state": "open" if opened else "closed", "failures": 3 if opened else 0,
+             "requests": 10, "successes": 7, "opens": 1 if opened else 0, "rejected": 0,
+             "style": "anthropic", "base_url": "http://127.0.0.1:1", "priority": 1, "has_key": True},
+            {"name": "secondary", "state": "closed", "failures": 0, "requests": 3, "successes": 3,
+             "opens": 0, "rejected": 0, "style": "anthropic", "base_url": "http://127.0.0.1:2",
+             "priority": 2, "has_key": True}]}
     if proc == "ingest" and t == "ingest.stats":
         return {"spool": {"pending": 0, "acked": 3}, "http": {"received": 5, "stored": 3,
                 "duplicates": 1, "bad_signature": 1, "rate_limited": 0, "rejected": 0,

@@ -87,6 +87,24 @@ stop_web
 t_check "jido-web exits 0 (notifier thread under seccomp)" test $? -eq 0
 rm -f "$JIDO_HOME/got.jsonl"
 
+# --- a provider breaker that opens is announced once, with a link to /agents
+DEBOUNCE=1 start_web ntfy "http://127.0.0.1:$DPORT/jido-topic" JIDO_WEB_NOTIFY_BREAKER_POLL_S=1
+sleep 1.5
+t_check "breaker: nothing while every breaker is closed" test "$(got)" -eq 0
+touch "$JIDO_HOME/fake-breaker-open"
+t_wait 5 test -s "$JIDO_HOME/got.jsonl"
+t_check "breaker: an opened breaker is announced with the upstream and a link" sh -c "head -1 '$JIDO_HOME/got.jsonl' | jq -e '.body | contains(\"breaker open: primary\") and contains(\"https://jido.example/agents\")' >/dev/null"
+sleep 2.5
+t_check "breaker: announced once while it stays open" test "$(got)" -eq 1
+rm -f "$JIDO_HOME/fake-breaker-open"
+sleep 1.5
+touch "$JIDO_HOME/fake-breaker-open"
+t_wait 5 sh -c "[ \$(wc -l <'$JIDO_HOME/got.jsonl') -ge 2 ]"
+t_check "breaker: announced again when it opens again" test "$(got)" -eq 2
+rm -f "$JIDO_HOME/fake-breaker-open"
+stop_web
+rm -f "$JIDO_HOME/got.jsonl"
+
 # --- a receiver that is down: counted as failed, the web carries on
 start_web ntfy "http://127.0.0.1:$(t_free_port)/down"
 kick 7 >/dev/null
