@@ -188,6 +188,15 @@ bus_ipc_claim(int proto, const char *path)
 	return 0;
 }
 
+/* The process's own TLS material, used for tls+tcp:// when a caller passes none. */
+static struct jido_bus_tls bus_tls_own;
+
+void
+jido_bus_tls_default(const struct jido_bus_tls *tls)
+{
+	bus_tls_own = *tls;
+}
+
 int
 jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
     struct jido_bus **out)
@@ -211,6 +220,8 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 	}
 	nng_socket_set_size(b->sock, NNG_OPT_RECVMAXSZ, BUS_MAXMSG_DEFAULT);
 	if (is_tls) {
+		if (tls == NULL && bus_tls_own.ca != NULL && bus_tls_own.ca[0] != '\0')
+			tls = &bus_tls_own;
 		if (tls == NULL) {
 			rv = NNG_EINVAL;
 			goto fail;
