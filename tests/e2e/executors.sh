@@ -65,13 +65,18 @@ cat >"$P/workflows/long.json" <<'EOF'
 EOF
 nngcat --rep0 --listen "ipc://$P/run/auditor.sock" --data '{"v":1,"id":null,"ok":true,"data":{}}' >/dev/null 2>&1 &
 PIDS="$PIDS $!"
-(
-	export JIDO_HOME=$P JIDO_BUS_WATCHDOG_S=0
-	export JIDO_PLANNER_EXECUTORS_LISTEN="tls+tcp://0.0.0.0:$PORT" JIDO_PLANNER_EXECUTOR_LEASE_MS=3000
-	export JIDO_BUS_TLS_CERT=$C/planner.pem JIDO_BUS_TLS_KEY=$C/planner.key JIDO_BUS_TLS_CA=$C/ca.pem
-	exec jido-planner serve 2>>"$D/planner.log"
-) &
-PIDS="$PIDS $!"
+start_planner() {
+	(
+		export JIDO_HOME=$P JIDO_BUS_WATCHDOG_S=0
+		export JIDO_PLANNER_EXECUTORS_LISTEN="tls+tcp://0.0.0.0:$PORT" JIDO_PLANNER_EXECUTOR_LEASE_MS=3000
+		export JIDO_BUS_TLS_CERT=$C/planner.pem JIDO_BUS_TLS_KEY=$C/planner.key JIDO_BUS_TLS_CA=$C/ca.pem
+		exec jido-planner serve 2>>"$D/planner.log"
+	) &
+	PP=$!
+	PIDS="$PIDS $PP"
+	t_wait 10 sh -c "JIDO_HOME=$P jido call planner planner.health | jq -e '.state == \"READY\"'"
+}
+start_planner
 pcall() { JIDO_HOME=$P jido call planner "$@"; }
 if t_wait 10 sh -c "JIDO_HOME=$P jido call planner planner.health | jq -e '.state == \"READY\"'"; then
 	pass "planner READY, listening for executors on tls+tcp://0.0.0.0:$PORT"
@@ -149,5 +154,38 @@ t_check "the transitions name the lost executor" rq "[.transitions[].reason] | a
 t_check "the step's output is its own (finished)" rq '.steps[0].result.output | contains("finished")'
 
 t_check "the planner logged planner.executor_lost" grep -q planner.executor_lost "$D/planner.log"
+
+# --- a partition: the executor holding a step loses the planner; it stops the step itself
+# (executor.fenced, half a lease) before the planner gives it to another (a full lease)
+start_exec "$h" "$([ "$h" = e1 ] && echo "$NS1" || echo "$NS2")" "$([ "$h" = e1 ] && echo "$H1" || echo "$H2")" "$C" "$h"
+[ "$h" = e1 ] && E1=$LAST || E2=$LAST
+t_wait 10 live '["e1","e2"]'
+r4=$(pcall planner.runs.create '{"project":"acme/widget","workflow":"long"}' | jq -r .id)
+t_wait 10 holder
+h4=$(holder)
+if [ "$h4" = e1 ]; then cut=$NS1; cutv=${V1}p; o4=e2; else cut=$NS2; cutv=${V2}p; o4=e1; fi
+sleep 1
+ip -n "$cut" link set "$cutv" down
+t_wait 40 sh -c "JIDO_HOME=$P jido call planner planner.runs.get '{\"run_id\":\"$r4\"}' | jq -e '.state == \"completed\"'"
+pcall planner.runs.get "{\"run_id\":\"$r4\"}" >"$D/r4.json"
+t_check "partitioned $h4 fenced its own step" grep -q "executor.fenced.*$r4" "$D/$h4.log"
+t_check "the step completed on $o4 after the partition" jq -e ".state == \"completed\" and (.steps[0].result.transcript | contains(\"/$o4/\"))" "$D/r4.json"
+fence_ms=$(grep "executor.fenced.*$r4" "$D/$h4.log" | head -1 | jq -r .ts)
+lost_ms=$(grep "planner.executor_lost.*$r4" "$D/planner.log" | head -1 | jq -r .ts)
+t_check "it was fenced before the planner dispatched it again ($fence_ms < $lost_ms)" [ "$fence_ms" \< "$lost_ms" ]
+ip -n "$cut" link set "$cutv" up
+t_check "the partitioned executor comes back" t_wait 15 live '["e1","e2"]'
+
+# --- the planner restarts mid-step: the executor running the step keeps it (claims it
+# by job id within a lease), the run completes, the step ran once (attempt 1)
+r5=$(pcall planner.runs.create '{"project":"acme/gadget","workflow":"long"}' | jq -r .id)
+t_wait 10 holder
+h5=$(holder)
+kill -9 "$PP"
+sleep 0.5
+start_planner
+t_wait 40 sh -c "JIDO_HOME=$P jido call planner planner.runs.get '{\"run_id\":\"$r5\"}' | jq -e '.state == \"completed\"'"
+pcall planner.runs.get "{\"run_id\":\"$r5\"}" >"$D/r5.json"
+t_check "after a planner restart mid-step the run completes on $h5, attempt 1" jq -e ".state == \"completed\" and .steps[0].attempt == 1 and (.steps[0].result.transcript | contains(\"/$h5/\"))" "$D/r5.json"
 t_check "no SIGSYS: planner and executors alive" sh -c "JIDO_HOME=$P jido call planner planner.health >/dev/null && ! grep -q 'SIGSYS\\|signal 31' '$D/planner.log' '$D/$other.log'"
 t_done
