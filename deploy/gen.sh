@@ -15,6 +15,14 @@ mkdir -p "$out/seccomp" "$out/systemd"
 uid=10001
 for p in vault auditor planner gateway gitops executor ingest web; do
 	"$bindir/jido-$p" --seccomp-profile >"$out/seccomp/$p.json"
+	if [ "$p" = planner ]; then
+		# planner.executors_listen opens a TCP listener in `open`, before the process's
+		# own list (which has AF_UNIX only) is installed: the container's profile also
+		# lets socket(2) make AF_INET (2) and AF_INET6 (10) sockets.
+		jq '.syscalls += [{"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+		    {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 10, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}]' \
+		    "$out/seccomp/$p.json" >"$out/seccomp/$p.json.tmp" && mv "$out/seccomp/$p.json.tmp" "$out/seccomp/$p.json"
+	fi
 	# Who may dial whose socket: each peer joins the group of every socket it uses.
 	case $p in
 	vault) groups="jido-auditor" ;;

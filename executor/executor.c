@@ -225,18 +225,33 @@ exec_url(struct jido_srv *s, const char *name, char *url, size_t len)
 	return jido_bus_url_req(jido_srv_home(s), name, url, len);
 }
 
+/* Pull mode: the timeout of a call to the planner, bounded (connecting included) well
+ * inside half a lease, so that a call stuck on a dead network cannot hold off the fence
+ * (exec_poll). */
+static int
+exec_pull_timeout(struct jido_srv *s)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+	int tmo = (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms");
+
+	return x->lease_ms > 0 && tmo > x->lease_ms / 6 ? x->lease_ms / 6 : tmo;
+}
+
 /* Send planner.steps.result (borrowed data). */
 static void
 exec_deliver(struct jido_srv *s, const char *run_id, json_t *data)
 {
+	struct exec_priv *x = jido_srv_priv(s);
 	char url[600];
 	struct jido_reply r;
 	int rc;
 
 	if (exec_url(s, "planner", url, sizeof(url)) != 0)
 		return;
-	rc = jido_bus_call(url, "planner.steps.result", run_id, json_incref(data),
-	    (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"), &r);
+	rc = x->pull ? jido_bus_call_bounded(url, "planner.steps.result", run_id,
+	    json_incref(data), exec_pull_timeout(s), &r) : jido_bus_call(url,
+	    "planner.steps.result", run_id, json_incref(data), (int)jido_conf_int(
+	    jido_srv_conf(s), "bus.timeout_ms"), &r);
 	if (rc != 0)
 		jido_error("executor.result_undelivered", "{s:s,s:s}", "run_id", run_id, "why",
 		    jido_strerror(rc));
@@ -838,9 +853,9 @@ exec_poll(struct jido_srv *s)
 			if (x->jobs[i].job_id[0] != '\0')
 				json_array_append_new(running, json_string(x->jobs[i].job_id));
 		}
-	rc = jido_bus_call(x->planner_url, "planner.executors.poll", NULL, json_pack("{s:s,s:i,"
-	    "s:o}", "executor", x->id, "slots", EXEC_MAX_JOBS - used, "running", running),
-	    (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"), &r);
+	rc = jido_bus_call_bounded(x->planner_url, "planner.executors.poll", NULL, json_pack(
+	    "{s:s,s:i,s:o}", "executor", x->id, "slots", EXEC_MAX_JOBS - used, "running", running),
+	    exec_pull_timeout(s), &r);
 	if (rc != 0 || !r.ok) {
 		if (!x->poll_failing)
 			jido_warn("executor.poll_failed", "{s:s,s:s}", "planner", x->planner_url, "why",

@@ -255,8 +255,8 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 		if (b->tls != NULL)
 			nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, b->tls);
 		/* Subscribers and pushers reconnect in the background; a request fails fast. */
-		rv = nng_dialer_start(d, proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH ?
-		    NNG_FLAG_NONBLOCK : 0);
+		rv = nng_dialer_start(d, proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH ||
+		    perm == JIDO_BUS_DIAL_BG ? NNG_FLAG_NONBLOCK : 0);
 		if (rv != 0)
 			goto fail;
 	}
@@ -384,14 +384,15 @@ jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t 
 	return 0;
 }
 
-int
-jido_bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
-    struct jido_reply *r)
+/* One call on a fresh REQ socket; bg: dial in the background (see jido_bus_call_bounded). */
+static int
+bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
+    int bg, struct jido_reply *r)
 {
 	struct jido_bus *b;
 	int rc;
 
-	if ((rc = jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b)) != 0) {
+	if ((rc = jido_bus_open(JIDO_BUS_REQ, url, 0, bg ? JIDO_BUS_DIAL_BG : 0, NULL, &b)) != 0) {
 		json_decref(data);
 		return rc;
 	}
@@ -399,4 +400,18 @@ jido_bus_call(const char *url, const char *type, const char *corr, json_t *data,
 	rc = jido_bus_call_on(b, type, corr, data, r);
 	jido_bus_close(b);
 	return rc;
+}
+
+int
+jido_bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
+    struct jido_reply *r)
+{
+	return bus_call(url, type, corr, data, timeout_ms, 0, r);
+}
+
+int
+jido_bus_call_bounded(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_reply *r)
+{
+	return bus_call(url, type, corr, data, timeout_ms, 1, r);
 }

@@ -184,6 +184,8 @@ struct jido_bus_tls {
  * tls may be NULL. On success *out is owned by the caller (jido_bus_close). */
 int jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
     struct jido_bus **out);
+/* perm for a dialler (listen = 0): connect in the background instead of failing fast. */
+#define JIDO_BUS_DIAL_BG 1
 /* Remember tls (its strings must outlive the process's use of the bus) as the material
  * for tls+tcp:// URLs opened with tls == NULL (jido_bus_call). Used when tls->ca is set. */
 void jido_bus_tls_default(const struct jido_bus_tls *tls);
@@ -207,6 +209,11 @@ int jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido
  * Takes ownership of data (may be NULL). On 0, *r holds an ok or error reply (caller frees
  * with jido_reply_free); a transport failure returns JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
 int jido_bus_call(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_reply *r);
+/* The same, with the connection (TCP connect, TLS handshake) made in the background, so
+ * that the whole call, connecting included, ends within about 2 x timeout_ms even when
+ * the peer's network is gone (a refused connection also waits out the timeout). */
+int jido_bus_call_bounded(const char *url, const char *type, const char *corr, json_t *data,
     int timeout_ms, struct jido_reply *r);
 /* The same on an already dialled REQ socket. */
 int jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t *data,
