@@ -7,6 +7,7 @@
 # Usage: bench/auditor.sh [BUILD_DIR]   (default build; needs `make` first)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 BIN="$top/${1:-build}/bin"
 export JIDO_HOME=$(mktemp -d /tmp/jido-bench.XXXXXX)
 trap 'kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; rm -rf "$JIDO_HOME"' EXIT
@@ -48,6 +49,7 @@ unset JIDO_AUDITOR_GROUP_COMMIT
 for w in 1 8 64; do
 	printf "%-8s %14s %18s %7.1fx\n" "$w" "${G[$w]}" "${O[$w]}" \
 		"$(python3 -c "print(${G[$w]} / max(1, ${O[$w]}))")"
+	bench_row "audit append, $w writers, sync (group commit)" "${G[$w]}" "one fdatasync per record" "${O[$w]}" records/s
 done
 
 echo
@@ -83,3 +85,4 @@ mb=$(python3 -c "import os; print(os.path.getsize('$LOG')/1e6)")
 tv=$(best "$BIN/jido-auditor" verify "$LOG")
 ts=$(best sha256sum "$LOG")
 python3 -c "print('file %.1f MB, %d records: verify %.0f MB/s, sha256sum %.0f MB/s, ratio %.2f' % ($mb, $(grep -c '^{\"seq\"' "$LOG"), $mb/$tv, $mb/$ts, $ts/$tv))"
+bench_row "audit verify throughput" "$(python3 -c "print('%.1f' % ($mb / $tv))")" "sha256sum" "$(python3 -c "print('%.1f' % ($mb / $ts))")" MB/s

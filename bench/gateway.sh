@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
 # bench/gateway.sh - the gateway's numbers, side by side in one run: non-streaming
-# POST /v1/messages throughput and latency with wrk (64 connections) against the Anthropic
-# double directly (the limit) and through jido-gateway's loopback TCP listener; then the
-# gateway's RSS idle and while holding STREAMS (200) concurrent slow streams. Not a test.
+# POST /v1/messages throughput and latency with wrk (64 connections, then 1) against the
+# Anthropic double directly (the limit), through jido-gateway's loopback TCP listener, and
+# through the peer users would pick instead, Portkey's open-source gateway
+# (@portkey-ai/gateway from npm, bench/gateway_peer), pointed at the same double; then the
+# RSS of jido-gateway and of Portkey idle and while each holds STREAMS (200) concurrent
+# slow streams. Prints the numbers and ROW lines (bench/lib.sh). Not a test.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$top/build/bin
+. "$top/bench/lib.sh"
+BIN=$top/${BUILD:-build}/bin
 command -v wrk >/dev/null || { echo "bench/gateway.sh: wrk is needed (Debian package wrk)"; exit 1; }
+PK=$top/bench/gateway_peer
+[ -d "$PK/node_modules/@portkey-ai/gateway" ] || (cd "$PK" && npm ci --no-audit --no-fund --silent) ||
+	echo "bench/gateway.sh: cannot install @portkey-ai/gateway (npm); its rows are skipped"
 H=$(mktemp -d /tmp/jido-gwbench.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-P=$(free_port); C=$(free_port); G=$(free_port)
+P=$(free_port); C=$(free_port); G=$(free_port); K=$(free_port)
 echo sk-bench >"$H/key"; chmod 600 "$H/key"
 node "$top/tests/doubles/anthropic/double.js" --port "$P" --control-port "$C" --key sk-bench >/dev/null 2>&1 &
 dpid=$!
 printf 'gateway.upstreams = a,anthropic,http://127.0.0.1:%s,1,file:%s/key\ngateway.listen = 127.0.0.1:%s\nlog.level = warn\n' "$P" "$H" "$G" >"$H/jido.conf"
 JIDO_HOME=$H "$BIN/jido-gateway" serve 2>"$H/gw.log" &
 gpid=$!
-trap 'kill $gpid $dpid 2>/dev/null; wait $gpid 2>/dev/null; rm -rf "$H"' EXIT
-sleep 1
+kpid=""
+if [ -f "$PK/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
+	NODE_ENV=production node "$PK/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$K" --headless >"$H/portkey.log" 2>&1 &
+	kpid=$!
+fi
+trap 'kill $gpid $dpid $kpid 2>/dev/null; wait 2>/dev/null; rm -rf "$H"' EXIT
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$P/" && break; sleep 0.1; done
+for _ in $(seq 100); do [ -z "$kpid" ] && break; curl -s -o /dev/null "http://127.0.0.1:$K/" && break; sleep 0.1; done
+sleep 0.5
 KEY=$(JIDO_HOME=$H "$BIN/jido" call gateway gateway.keys.create '{"run_id":"bench","expires_s":3600}' | jq -r .key)
 cat >"$H/post.lua" <<LUA
 wrk.method = "POST"
@@ -25,25 +39,72 @@ wrk.body = '{"model":"claude-sonnet-4-5","max_tokens":32,"messages":[{"role":"us
 wrk.headers["content-type"] = "application/json"
 wrk.headers["anthropic-version"] = "2023-06-01"
 wrk.headers["x-api-key"] = os.getenv("KEY")
+if os.getenv("PORTKEY_HOST") ~= nil and os.getenv("PORTKEY_HOST") ~= "" then
+	wrk.headers["x-portkey-provider"] = "anthropic"
+	wrk.headers["x-portkey-custom-host"] = os.getenv("PORTKEY_HOST")
+end
 LUA
 D=${D:-10}
-echo "== direct to the double (64 connections, ${D} s)"
-KEY=sk-bench wrk -t2 -c64 -d"${D}s" --latency -s "$H/post.lua" "http://127.0.0.1:$P/v1/messages" | grep -E 'Requests/sec|50%|99%|Non-2xx'
-echo "== through jido-gateway (64 connections, ${D} s)"
-KEY=$KEY wrk -t2 -c64 -d"${D}s" --latency -s "$H/post.lua" "http://127.0.0.1:$G/v1/messages" | grep -E 'Requests/sec|50%|99%|Non-2xx'
-echo "== one connection (added latency)"
-KEY=sk-bench wrk -t1 -c1 -d5s --latency -s "$H/post.lua" "http://127.0.0.1:$P/v1/messages" | grep -E '50%|99%'
-KEY=$KEY wrk -t1 -c1 -d5s --latency -s "$H/post.lua" "http://127.0.0.1:$G/v1/messages" | grep -E '50%|99%'
-rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-echo "== RSS: idle after the runs $(rss $gpid) kB"
+# bench TARGET CONNS SECS: wrk against one target; prints "rps p50_ms p99_ms non2xx"
+bench() {
+	local url key host="" out
+	case $1 in
+	direct) url="http://127.0.0.1:$P/v1/messages"; key=sk-bench ;;
+	jido) url="http://127.0.0.1:$G/v1/messages"; key=$KEY ;;
+	portkey) url="http://127.0.0.1:$K/v1/messages"; key=sk-bench; host="http://127.0.0.1:$P/v1" ;;
+	esac
+	out=$(KEY=$key PORTKEY_HOST=$host wrk -t"$([ "$2" -gt 1 ] && echo 2 || echo 1)" -c"$2" -d"${3}s" --latency -s "$H/post.lua" "$url")
+	echo "$out" | awk '
+		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+		/Requests\/sec/ {r = $2} / 50%/ {a = ms($2)} / 99%/ {b = ms($2)} /Non-2xx/ {e = $NF}
+		END {printf "%s %s %s %s\n", r, a, b, e + 0}'
+}
+targets="direct jido"
+[ -n "$kpid" ] && targets="$targets portkey"
+declare -A R L1
+for t in $targets; do bench "$t" 8 1 >/dev/null; done # warm-up (Node's JIT)
+for t in $targets; do
+	read -r rps p50 p99 bad < <(bench "$t" 64 "$D")
+	R[$t]=$rps
+	echo "== $t: 64 connections, ${D} s: $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx $bad"
+done
+for t in $targets; do
+	read -r rps p50 p99 bad < <(bench "$t" 1 "$(( D / 2 > 1 ? D / 2 : 1 ))")
+	L1[$t]=$p50
+	echo "== $t: one connection: p50 $p50 ms, p99 $p99 ms"
+done
+bench_row "gateway req/s, 64 connections (vs a direct call)" "${R[jido]}" "direct to the double" "${R[direct]}" req/s
+bench_row "gateway p50 latency, one connection (vs a direct call)" "${L1[jido]}" "direct to the double" "${L1[direct]}" ms
+if [ -n "$kpid" ]; then
+	bench_row "gateway req/s, 64 connections (vs Portkey)" "${R[jido]}" "@portkey-ai/gateway" "${R[portkey]}" req/s
+	bench_row "gateway p50 latency, one connection (vs Portkey)" "${L1[jido]}" "@portkey-ai/gateway" "${L1[portkey]}" ms
+fi
+gi=$(bench_rss_kb $gpid); ki=""
+[ -n "$kpid" ] && ki=$(bench_rss_kb $kpid)
+echo "== RSS after the runs: jido-gateway $gi kB${ki:+, portkey $ki kB}"
+[ -n "$kpid" ] && bench_row "RSS after the runs: jido-gateway (vs Portkey)" "$gi" "@portkey-ai/gateway" "$ki" kB
 curl -s -d '{"mode":"slowstream"}' "http://127.0.0.1:$C/mode" >/dev/null
 N=${STREAMS:-200}
 body='{"model":"claude-sonnet-4-5","max_tokens":32,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
-pids=""
-for _ in $(seq "$N"); do
-	curl -s -N -H "x-api-key: $KEY" -d "$body" "http://127.0.0.1:$G/v1/messages" >/dev/null &
-	pids="$pids $!"
-done
-sleep 2
-echo "== RSS with $N concurrent streams: $(rss $gpid) kB"
-wait $pids
+# streams TARGET: N concurrent slow streams; prints the target's RSS while they run
+streams() {
+	local pids="" url key pid extra=()
+	if [ "$1" = jido ]; then url="http://127.0.0.1:$G/v1/messages"; key=$KEY; pid=$gpid
+	else url="http://127.0.0.1:$K/v1/messages"; key=sk-bench; pid=$kpid
+		extra=(-H "x-portkey-provider: anthropic" -H "x-portkey-custom-host: http://127.0.0.1:$P/v1"); fi
+	for _ in $(seq "$N"); do
+		curl -s -N -H "x-api-key: $key" -H "anthropic-version: 2023-06-01" -H "content-type: application/json" \
+			"${extra[@]}" -d "$body" "$url" >/dev/null &
+		pids="$pids $!"
+	done
+	sleep 2
+	bench_rss_kb "$pid"
+	wait $pids
+}
+gs=$(streams jido)
+echo "== RSS with $N concurrent streams: jido-gateway $gs kB"
+if [ -n "$kpid" ]; then
+	ks=$(streams portkey)
+	echo "== RSS with $N concurrent streams: portkey $ks kB"
+	bench_row "RSS with $N concurrent streams: jido-gateway (vs Portkey)" "$gs" "@portkey-ai/gateway" "$ks" kB
+fi

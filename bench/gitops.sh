@@ -7,6 +7,7 @@
 # Not a test: it prints numbers. N ships (default 20) after one warm-up (the first clone).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 BIN=$top/build/bin
 N=${N:-20}
 D=$(mktemp -d /tmp/jido-bench-gitops.XXXXXX)
@@ -48,7 +49,8 @@ jq -n --rawfile d "$D/run.diff" --arg u "http://127.0.0.1:$PORT/octo/big.git" \
       issue:1,diff:$d,summary:"add fifty declarations",body:{agent:"bench",model:"none"}}' >"$D/tpl.json"
 echo "gitops: ship overhead, 50-line diff, 1,000-file repository (ipc, one at a time)"
 "$top/build/bench/gitops_ship" "ipc://$JIDO_HOME/run/gitops.sock" "$D/tpl.json" 1 | sed 's/^/  warm-up (first clone): /'
-"$top/build/bench/gitops_ship" "ipc://$JIDO_HOME/run/gitops.sock" "$D/tpl.json" "$N" | sed 's/^/  /'
+ship=$("$top/build/bench/gitops_ship" "ipc://$JIDO_HOME/run/gitops.sock" "$D/tpl.json" "$N")
+echo "$ship" | sed 's/^/  /'
 
 # the peer: git alone doing the same git work over the same server
 git clone -q "http://x:$(cat "$D/token")@127.0.0.1:$PORT/octo/big.git" "$D/peer" 2>/dev/null
@@ -62,3 +64,6 @@ for i in $(seq "$N"); do
 done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 echo "  peer, git alone (fetch, checkout, apply, commit, push) x$N: min $(echo "$sorted" | head -1) ms, median $(echo "$sorted" | sed -n "$((N / 2 + 1))p") ms, max $(echo "$sorted" | tail -1) ms"
+bench_row "webhook-to-PR overhead: gitops.ship of a 50-line diff, median" \
+    "$(echo "$ship" | sed -n 's/.*median \([0-9]*\) ms.*/\1/p')" "git alone (fetch, apply, commit, push)" \
+    "$(echo "$sorted" | sed -n "$((N / 2 + 1))p")" ms

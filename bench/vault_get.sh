@@ -36,6 +36,10 @@ head -c 40 /dev/urandom | base64 | "$top/$BUILD/bin/jido" secrets put github.tok
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(uname -r), N=$N sequential round trips on one REQ socket"
 mkdir "$JIDO_HOME/inproc"
 "$bin-handler" "$JIDO_HOME/inproc" "$N" 2>/dev/null
+. "$top/bench/lib.sh"
 for c in $CLIENTS; do
-	"$bin" "$JIDO_HOME" "$cred" github.token "$N" "$c"
+	out=$("$bin" "$JIDO_HOME" "$cred" github.token "$N" "$c")
+	echo "$out"
+	ops() { echo "$out" | awk -v k="$1" 'index($1, k) == 1 {for (i = 1; i <= NF; i++) if ($i ~ /^ops\/s=/) {sub(/ops\/s=/, "", $i); v = $i}} END {print v}'; }
+	bench_row "vault.get ops/s, $c client(s)" "$(ops vault.get)" "vault.health, same vault" "$(ops vault.health)" ops/s
 done

@@ -5,6 +5,7 @@
 # Not a test: prints numbers. Run after `make` and `make build/bench/web_workbench`.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 B=${BUILD:-build}
 H=$(mktemp -d /tmp/jido-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -19,5 +20,13 @@ tok=$(curl -s -c "$J" -b "$J" "http://127.0.0.1:$PORT/setup" | grep -o 'name="cs
 curl -s -o /dev/null -c "$J" -b "$J" --data "csrf=$tok&step=import&repos=" "http://127.0.0.1:$PORT/setup"
 cookie=$(awk '$6 == "jido_session" {print $7}' "$J")
 echo "rss before: $(grep VmRSS /proc/$WEB/status | awk '{print $2/1024 " MB"}')"
-"$top/$B/bench/web_workbench" "$H" "$PORT" "$cookie" "${SECONDS_RUN:-5}" "${CONNS:-4}"
+wb=$("$top/$B/bench/web_workbench" "$H" "$PORT" "$cookie" "${SECONDS_RUN:-5}" "${CONNS:-4}")
+echo "$wb"
 echo "rss after: $(grep VmRSS /proc/$WEB/status | awk '{print $2/1024 " MB"}'), peak $(grep VmHWM /proc/$WEB/status | awk '{print $2/1024 " MB"}')"
+# The peer: the same client and server on /healthz (HTTP, no session, no planner, no HTML).
+hz=$(BENCH_PATH=/healthz "$top/$B/bench/web_workbench" "$H" "$PORT" "$cookie" "${SECONDS_RUN:-5}" "${CONNS:-4}")
+echo "/healthz: $hz" | tail -1
+wmed=$(echo "$wb" | sed -n 's/^median \([0-9.]*\) ms.*/\1/p'); hmed=$(echo "$hz" | sed -n 's/^median \([0-9.]*\) ms.*/\1/p')
+wps=$(echo "$wb" | sed -n 's/.* \([0-9]*\) pages\/s.*/\1/p'); hps=$(echo "$hz" | sed -n 's/.* \([0-9]*\) pages\/s.*/\1/p')
+bench_row "workbench render by jido-web (10,000 issues), median" "$wmed" "/healthz on the same server" "$hmed" ms
+bench_row "workbench pages/s by jido-web" "$wps" "/healthz on the same server" "$hps" pages/s

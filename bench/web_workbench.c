@@ -115,13 +115,15 @@ client_connect(void)
 	return fd;
 }
 
-/* One GET /workbench on fd; 0 on a 200 with the whole body read. */
+/* One GET /workbench (or $BENCH_PATH, e.g. /healthz for the floor) on fd; 0 on a 200
+ * with the whole body read. */
 static int
 client_get(int fd, char *buf, size_t cap)
 {
 	char req[512];
-	int n = snprintf(req, sizeof(req), "GET /workbench HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-	    "Cookie: jido_session=%s\r\n\r\n", cookie);
+	const char *path = getenv("BENCH_PATH") != NULL ? getenv("BENCH_PATH") : "/workbench";
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	    "Cookie: jido_session=%s\r\n\r\n", path, cookie);
 	size_t have = 0;
 	long body = -1;
 	char *hend = NULL;

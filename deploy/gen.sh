@@ -15,6 +15,14 @@ mkdir -p "$out/seccomp" "$out/systemd"
 uid=10001
 for p in vault auditor planner gateway gitops executor ingest web; do
 	"$bindir/jido-$p" --seccomp-profile >"$out/seccomp/$p.json"
+	if [ "$p" = planner ]; then
+		# planner.executors_listen opens a TCP listener in `open`, before the process's
+		# own list (which has AF_UNIX only) is installed: the container's profile also
+		# lets socket(2) make AF_INET (2) and AF_INET6 (10) sockets.
+		jq '.syscalls += [{"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+		    {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 10, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}]' \
+		    "$out/seccomp/$p.json" >"$out/seccomp/$p.json.tmp" && mv "$out/seccomp/$p.json.tmp" "$out/seccomp/$p.json"
+	fi
 	# Who may dial whose socket: each peer joins the group of every socket it uses.
 	case $p in
 	vault) groups="jido-auditor" ;;
@@ -28,6 +36,9 @@ for p in vault auditor planner gateway gitops executor ingest web; do
 	esac
 	case $p in
 	gateway | gitops | ingest | web) families="AF_UNIX AF_INET AF_INET6 AF_NETLINK" ;;
+	# planner.executors_listen (executors on other hosts) is a TCP listener, made before
+	# the process installs its own list, which still forbids it any AF_INET socket after.
+	planner) families="AF_UNIX AF_INET AF_INET6" ;;
 	*) families="AF_UNIX" ;;
 	esac
 	extra=""
@@ -45,10 +56,13 @@ MemoryDenyWriteExecute=yes"
 		echo "[Unit]"
 		echo "Description=JidoCode $p"
 		echo "PartOf=jidocode.target"
+		# The order of `jido up` (and compose's depends_on).
 		case $p in
 		vault) ;;
 		auditor) echo "After=jido-vault.service" ;;
-		*) echo "After=jido-vault.service jido-auditor.service" ;;
+		planner | gateway | gitops) echo "After=jido-vault.service jido-auditor.service" ;;
+		executor) echo "After=jido-vault.service jido-auditor.service jido-planner.service jido-gateway.service" ;;
+		*) echo "After=jido-vault.service jido-auditor.service jido-planner.service" ;;
 		esac
 		echo
 		echo "[Service]"
@@ -87,6 +101,20 @@ MemoryDenyWriteExecute=yes"
 		echo "[Install]"
 		echo "WantedBy=jidocode.target"
 	} >"$out/systemd/jido-$p.service"
+	if [ "$p" = executor ]; then
+		# An executor on another host (pull mode, tls+tcp:// to the planner): the same
+		# unit with its own config file, AF_INET for the one outgoing connection, and
+		# no local peers' groups.
+		sed -e "s/^Description=.*/Description=JidoCode executor (remote: polls the planner over tls+tcp)/" \
+		    -e "s/^# jido-executor.service - /# jido-executor-remote.service - /" \
+		    -e "s/^After=.*/After=network-online.target\nWants=network-online.target/" \
+		    -e "s/^SupplementaryGroups=.*/SupplementaryGroups=jido/" \
+		    -e "s/^Environment=JIDO_BUS_SOCKET_MODE=0660/Environment=JIDO_BUS_SOCKET_MODE=0600\nEnvironment=JIDO_CONFIG=\/etc\/jidocode\/executor.conf/" \
+		    -e "s/^RestrictAddressFamilies=.*/RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6/" \
+		    -e "/^PartOf=/d" \
+		    -e "s/^WantedBy=jidocode.target/WantedBy=multi-user.target/" \
+		    "$out/systemd/jido-executor.service" >"$out/systemd/jido-executor-remote.service"
+	fi
 	echo "u jido-$p $uid \"JidoCode $p\" /var/lib/jidocode /usr/sbin/nologin" >>"$out/systemd/jidocode.sysusers.tmp"
 	echo "m jido-$p jido" >>"$out/systemd/jidocode.sysusers.tmp"
 	uid=$((uid + 1))

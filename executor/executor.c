@@ -8,6 +8,9 @@
  *                      In filter mode the reply waits for the result and carries it.
  *   executor.step.cancel  stop a step (by job or run): its sandbox tree is killed.
  *   executor.jobs      the steps running now.
+ * With executor.pull the executor also polls the planner for steps (planner.executors.poll,
+ * see planner/pool.c) and stops its planner jobs itself after half a lease without an
+ * answer, so that the planner may give them to another executor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +74,13 @@ struct exec_priv {
 	} recent[EXEC_RECENT];
 	size_t recent_next;
 	json_t *redeliver; /* [result data] to send again from tick */
+	/* Pull mode (executor.pull): polling the planner's executor pool. */
+	int pull;
+	char id[64];
+	char planner_url[600];
+	int64_t next_poll_ms, last_ok_ms;
+	int lease_ms;     /* from the planner's last answer; 0 before the first */
+	int poll_failing; /* logged once per outage */
 };
 
 static void exec_deliver(struct jido_srv *s, const char *run_id, json_t *data);
@@ -215,18 +225,33 @@ exec_url(struct jido_srv *s, const char *name, char *url, size_t len)
 	return jido_bus_url_req(jido_srv_home(s), name, url, len);
 }
 
+/* Pull mode: the timeout of a call to the planner, bounded (connecting included) well
+ * inside half a lease, so that a call stuck on a dead network cannot hold off the fence
+ * (exec_poll). */
+static int
+exec_pull_timeout(struct jido_srv *s)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+	int tmo = (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms");
+
+	return x->lease_ms > 0 && tmo > x->lease_ms / 6 ? x->lease_ms / 6 : tmo;
+}
+
 /* Send planner.steps.result (borrowed data). */
 static void
 exec_deliver(struct jido_srv *s, const char *run_id, json_t *data)
 {
+	struct exec_priv *x = jido_srv_priv(s);
 	char url[600];
 	struct jido_reply r;
 	int rc;
 
 	if (exec_url(s, "planner", url, sizeof(url)) != 0)
 		return;
-	rc = jido_bus_call(url, "planner.steps.result", run_id, json_incref(data),
-	    (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"), &r);
+	rc = x->pull ? jido_bus_call_bounded(url, "planner.steps.result", run_id,
+	    json_incref(data), exec_pull_timeout(s), &r) : jido_bus_call(url,
+	    "planner.steps.result", run_id, json_incref(data), (int)jido_conf_int(
+	    jido_srv_conf(s), "bus.timeout_ms"), &r);
 	if (rc != 0)
 		jido_error("executor.result_undelivered", "{s:s,s:s}", "run_id", run_id, "why",
 		    jido_strerror(rc));
@@ -792,6 +817,84 @@ executor_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, ch
 	return jido_req_unknown(req, why, whylen);
 }
 
+/* Stop every planner job now (no result is sent): the lease is gone. */
+static void
+exec_fence(struct jido_srv *s, int64_t silent_ms)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+
+	for (int i = 0; i < EXEC_MAX_JOBS; i++) {
+		struct exec_job *j = &x->jobs[i];
+		if (!j->used || j->job_id[0] == '\0')
+			continue;
+		jido_warn("executor.fenced", "{s:s,s:s,s:I}", "job", j->job_id, "run_id", j->run_id,
+		    "silent_ms", (json_int_t)silent_ms);
+		exec_key_revoke(s, j);
+		exec_job_free(j);
+	}
+}
+
+/* One planner.executors.poll: report what runs here, start what the planner hands over,
+ * stop what it no longer wants here. */
+static void
+exec_poll(struct jido_srv *s)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+	json_t *running = json_array(), *v;
+	struct jido_reply r;
+	int used = 0, rc;
+	int64_t now = jido_now_ms();
+	size_t k;
+
+	x->next_poll_ms = now + jido_conf_int(jido_srv_conf(s), "executor.poll_ms");
+	for (int i = 0; i < EXEC_MAX_JOBS; i++)
+		if (x->jobs[i].used) {
+			used++;
+			if (x->jobs[i].job_id[0] != '\0')
+				json_array_append_new(running, json_string(x->jobs[i].job_id));
+		}
+	rc = jido_bus_call_bounded(x->planner_url, "planner.executors.poll", NULL, json_pack(
+	    "{s:s,s:i,s:o}", "executor", x->id, "slots", EXEC_MAX_JOBS - used, "running", running),
+	    exec_pull_timeout(s), &r);
+	if (rc != 0 || !r.ok) {
+		if (!x->poll_failing)
+			jido_warn("executor.poll_failed", "{s:s,s:s}", "planner", x->planner_url, "why",
+			    rc != 0 ? jido_strerror(rc) : r.message ? r.message : jido_err_name(r.err));
+		x->poll_failing = 1;
+		if (rc == 0)
+			jido_reply_free(&r);
+		if (x->lease_ms > 0 && jido_now_ms() - x->last_ok_ms > x->lease_ms / 2)
+			exec_fence(s, jido_now_ms() - x->last_ok_ms);
+		return;
+	}
+	if (x->poll_failing)
+		jido_info("executor.poll_ok", "{s:s}", "planner", x->planner_url);
+	x->poll_failing = 0;
+	x->last_ok_ms = now; /* when it was sent: the planner saw it no earlier */
+	x->lease_ms = (int)json_integer_value(json_object_get(r.data, "lease_ms"));
+	json_array_foreach(json_object_get(r.data, "cancel"), k, v) {
+		struct jido_req q = { .type = "executor.step.cancel", .data = json_pack("{s:O}",
+			"job", v) };
+		json_t *out = NULL;
+		char why[256];
+		jido_info("executor.step_withdrawn", "{s:O}", "job", v);
+		exec_step_cancel(s, &q, &out, why, sizeof(why));
+		json_decref(out);
+		json_decref(q.data);
+	}
+	json_array_foreach(json_object_get(r.data, "jobs"), k, v) {
+		struct jido_req q = { .type = "executor.step.run", .data = json_object_get(v,
+			"data") };
+		json_t *out = NULL;
+		char why[512] = "";
+		if (!json_is_object(q.data) || (rc = exec_step_run(s, &q, &out, why, sizeof(why))) != 0)
+			jido_warn("executor.pulled_step_refused", "{s:s,s:s}", "code", jido_err_name(
+			    json_is_object(q.data) ? rc : JIDO_EVALIDATION), "why", why);
+		json_decref(out);
+	}
+	jido_reply_free(&r);
+}
+
 /* Every ~200 ms: stream what the jobs wrote, deliver finished results. */
 static void
 executor_tick(struct jido_srv *s)
@@ -809,6 +912,8 @@ executor_tick(struct jido_srv *s)
 	json_array_foreach(x->redeliver, k, v)
 		exec_deliver(s, json_string_value(json_object_get(v, "run_id")), v);
 	json_array_clear(x->redeliver);
+	if (x->pull && jido_now_ms() >= x->next_poll_ms)
+		exec_poll(s);
 }
 
 static int
@@ -826,6 +931,22 @@ executor_open(struct jido_srv *s, char *why, size_t whylen)
 	}
 	if ((x->spfd = spawner_start(why, whylen)) < 0)
 		return JIDO_EINTERNAL;
+	if (jido_conf_bool(jido_srv_conf(s), "executor.pull")) {
+		const char *id = jido_conf_str(jido_srv_conf(s), "executor.id");
+		x->pull = 1;
+		if (id != NULL && id[0] != '\0')
+			snprintf(x->id, sizeof(x->id), "%s", id);
+		else if (gethostname(x->id, sizeof(x->id) - 1) != 0)
+			snprintf(x->id, sizeof(x->id), "executor");
+		if (exec_url(s, "planner", x->planner_url, sizeof(x->planner_url)) != 0)
+			return JIDO_EVALIDATION;
+		/* Dialling tcp from the main thread needs AF_INET in the allowlist. */
+		if (strncmp(x->planner_url, "ipc://", 6) != 0)
+			jido_srv_need_net(s);
+		x->last_ok_ms = jido_now_ms();
+		jido_info("executor.pulling", "{s:s,s:s}", "executor", x->id, "planner",
+		    x->planner_url);
+	}
 	return 0;
 }
 

@@ -188,6 +188,15 @@ bus_ipc_claim(int proto, const char *path)
 	return 0;
 }
 
+/* The process's own TLS material, used for tls+tcp:// when a caller passes none. */
+static struct jido_bus_tls bus_tls_own;
+
+void
+jido_bus_tls_default(const struct jido_bus_tls *tls)
+{
+	bus_tls_own = *tls;
+}
+
 int
 jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
     struct jido_bus **out)
@@ -211,6 +220,8 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 	}
 	nng_socket_set_size(b->sock, NNG_OPT_RECVMAXSZ, BUS_MAXMSG_DEFAULT);
 	if (is_tls) {
+		if (tls == NULL && bus_tls_own.ca != NULL && bus_tls_own.ca[0] != '\0')
+			tls = &bus_tls_own;
 		if (tls == NULL) {
 			rv = NNG_EINVAL;
 			goto fail;
@@ -244,8 +255,8 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 		if (b->tls != NULL)
 			nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, b->tls);
 		/* Subscribers and pushers reconnect in the background; a request fails fast. */
-		rv = nng_dialer_start(d, proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH ?
-		    NNG_FLAG_NONBLOCK : 0);
+		rv = nng_dialer_start(d, proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH ||
+		    perm == JIDO_BUS_DIAL_BG ? NNG_FLAG_NONBLOCK : 0);
 		if (rv != 0)
 			goto fail;
 	}
@@ -373,14 +384,15 @@ jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t 
 	return 0;
 }
 
-int
-jido_bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
-    struct jido_reply *r)
+/* One call on a fresh REQ socket; bg: dial in the background (see jido_bus_call_bounded). */
+static int
+bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
+    int bg, struct jido_reply *r)
 {
 	struct jido_bus *b;
 	int rc;
 
-	if ((rc = jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &b)) != 0) {
+	if ((rc = jido_bus_open(JIDO_BUS_REQ, url, 0, bg ? JIDO_BUS_DIAL_BG : 0, NULL, &b)) != 0) {
 		json_decref(data);
 		return rc;
 	}
@@ -388,4 +400,18 @@ jido_bus_call(const char *url, const char *type, const char *corr, json_t *data,
 	rc = jido_bus_call_on(b, type, corr, data, r);
 	jido_bus_close(b);
 	return rc;
+}
+
+int
+jido_bus_call(const char *url, const char *type, const char *corr, json_t *data, int timeout_ms,
+    struct jido_reply *r)
+{
+	return bus_call(url, type, corr, data, timeout_ms, 0, r);
+}
+
+int
+jido_bus_call_bounded(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_reply *r)
+{
+	return bus_call(url, type, corr, data, timeout_ms, 1, r);
 }

@@ -62,6 +62,8 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "planner.workflows_dir", JIDO_CONF_PATH, "", 0, "owner's workflow folder (default home/workflows)" },
 	{ "planner.builtin_workflows", JIDO_CONF_PATH, "", 0, "built-in workflow folder (default: next to the binary)" },
 	{ "planner.call_timeout_ms", JIDO_CONF_INT, "2000", 0, "planner's timeout for calls to executors, gitops, auditor, ingest" },
+	{ "planner.executors_listen", JIDO_CONF_STR, "", 0, "URL executors poll for steps (e.g. tls+tcp://0.0.0.0:4002); set: steps go to polling executors, not socket.executor" },
+	{ "planner.executor_lease_ms", JIDO_CONF_INT, "15000", 0, "an executor that has not polled for this long has lost its steps (they are dispatched again)" },
 	{ "planner.max_running_agents", JIDO_CONF_INT, "4", 0, "agent steps running at once per runner kind (0: no limit)" },
 	{ "github.api_url", JIDO_CONF_STR, "https://api.github.com", 0, "GitHub REST API base URL" },
 	/* gitops (issue 9) */
@@ -77,6 +79,9 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "gitops.api_retries", JIDO_CONF_INT, "3", 0, "retries of a rate-limited GitHub call" },
 	{ "gitops.api_max_wait_s", JIDO_CONF_INT, "60", 0, "longest rate-limit wait honoured before failing" },
 	{ "executor.sandbox_uid", JIDO_CONF_INT, "65534", 0, "host uid/gid the sandbox's agent maps to when the executor runs as root" },
+	{ "executor.pull", JIDO_CONF_BOOL, "false", 0, "poll socket.planner for steps (planner.executors.poll) instead of waiting for them" },
+	{ "executor.id", JIDO_CONF_STR, "", 0, "this executor's name in the planner's pool (default: the host name)" },
+	{ "executor.poll_ms", JIDO_CONF_INT, "1000", 0, "how often a pulling executor polls the planner" },
 	{ "executor.timeout_s", JIDO_CONF_INT, "1800", 0, "default wall-clock limit of a step, seconds" },
 	{ "executor.memory", JIDO_CONF_STR, "4g", 0, "cgroup memory limit of a step's sandbox" },
 	{ "executor.pids", JIDO_CONF_INT, "512", 0, "cgroup pids limit and RLIMIT_NPROC of a step's sandbox" },

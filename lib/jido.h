@@ -184,6 +184,11 @@ struct jido_bus_tls {
  * tls may be NULL. On success *out is owned by the caller (jido_bus_close). */
 int jido_bus_open(int proto, const char *url, int listen, int perm, const struct jido_bus_tls *tls,
     struct jido_bus **out);
+/* perm for a dialler (listen = 0): connect in the background instead of failing fast. */
+#define JIDO_BUS_DIAL_BG 1
+/* Remember tls (its strings must outlive the process's use of the bus) as the material
+ * for tls+tcp:// URLs opened with tls == NULL (jido_bus_call). Used when tls->ca is set. */
+void jido_bus_tls_default(const struct jido_bus_tls *tls);
 /* Close the socket; for an ipc listener the socket file is removed. NULL is fine. */
 void jido_bus_close(struct jido_bus *b);
 int jido_bus_set_timeouts(struct jido_bus *b, int recv_ms, int send_ms);
@@ -204,6 +209,11 @@ int jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido
  * Takes ownership of data (may be NULL). On 0, *r holds an ok or error reply (caller frees
  * with jido_reply_free); a transport failure returns JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
 int jido_bus_call(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_reply *r);
+/* The same, with the connection (TCP connect, TLS handshake) made in the background, so
+ * that the whole call, connecting included, ends within about 2 x timeout_ms even when
+ * the peer's network is gone (a refused connection also waits out the timeout). */
+int jido_bus_call_bounded(const char *url, const char *type, const char *corr, json_t *data,
     int timeout_ms, struct jido_reply *r);
 /* The same on an already dialled REQ socket. */
 int jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t *data,
@@ -293,6 +303,9 @@ struct jido_proc {
 const struct jido_conf *jido_srv_conf(const struct jido_srv *s);
 const char *jido_srv_home(const struct jido_srv *s); /* absolute state directory */
 void *jido_srv_priv(struct jido_srv *s);
+/* From open: install the allowlist with AF_INET/AF_INET6 sockets too (a process whose
+ * config makes it dial tls+tcp:// from its main thread, e.g. a remote executor). */
+void jido_srv_need_net(struct jido_srv *s);
 int jido_srv_state(const struct jido_srv *s);
 /* Publish an event on the process's own publish socket (no-op without one). Takes
  * ownership of data. */
@@ -348,6 +361,9 @@ int jido_abspath(const char *path, char *buf, size_t len);
 int64_t jido_now_ms(void);
 /* UTC wall time as RFC 3339 with milliseconds into buf (>= 32 bytes). */
 void jido_time_rfc3339(char *buf, size_t len);
+/* 1 when s is a short name: 1-63 of [A-Za-z0-9._-], not starting with '.' (an executor
+ * id, a certificate's file name). */
+int jido_name_ok(const char *s);
 /* Process names of the stack, NULL-terminated, in start order. */
 extern const char *const jido_procs[];
 

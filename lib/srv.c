@@ -34,6 +34,7 @@ struct jido_srv {
 	int64_t last_heartbeat;
 	int opened;
 	char url[4200];            /* own request socket, for the watchdog */
+	int want_net;              /* the process asked for AF_INET/AF_INET6 (jido_srv_need_net) */
 	struct jido_bus *probe;    /* watchdog's REQ socket while a probe is in flight */
 	int64_t probe_sent;
 	int64_t probe_next;
@@ -52,6 +53,7 @@ jido_state_name(int s)
 const struct jido_conf *jido_srv_conf(const struct jido_srv *s) { return s->conf; }
 const char *jido_srv_home(const struct jido_srv *s) { return s->home; }
 void *jido_srv_priv(struct jido_srv *s) { return s->priv; }
+void jido_srv_need_net(struct jido_srv *s) { s->want_net = 1; }
 int jido_srv_state(const struct jido_srv *s) { return s->state; }
 
 int
@@ -293,6 +295,7 @@ srv_open_sockets(struct jido_srv *s, char *why, size_t whylen)
 	int perm = (int)jido_conf_int(s->conf, "bus.socket_mode");
 	int rc;
 
+	jido_bus_tls_default(&tls); /* the strings live in the config */
 	snprintf(run, sizeof(run), "%s/run", s->home);
 	if (jido_mkdirs(run, 0700) != 0) {
 		snprintf(why, whylen, "cannot create %s: %s", run, strerror(errno));
@@ -331,7 +334,10 @@ srv_drop(struct jido_srv *s, char *why, size_t whylen)
 	}
 	setrlimit(RLIMIT_CORE, &rl);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (jido_seccomp_install(&s->p->allow) != 0) {
+	struct jido_allow a = s->p->allow;
+	if (s->want_net)
+		a.net = 1; /* asked for in open, from the config (a remote executor) */
+	if (jido_seccomp_install(&a) != 0) {
 		snprintf(why, whylen, "cannot install the seccomp allowlist");
 		return JIDO_EINTERNAL;
 	}

@@ -704,6 +704,8 @@ planner_ops_handle(struct jido_srv *s, const struct jido_req *req, json_t **out,
 {
 	struct planner *p = planner_of(s);
 
+	if (strncmp(req->type, "planner.executors.", 18) == 0)
+		return pool_handle(p, req, out, why, whylen);
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].type, req->type) == 0)
 			return ops[i].fn(p, req, out, why, whylen);

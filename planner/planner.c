@@ -80,6 +80,8 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 	    planner_url(s, "ingest", 0, p->url_ingest, sizeof(p->url_ingest)) != 0 ||
 	    planner_url(s, "events", 1, url, sizeof(url)) != 0)
 		return pl_fail(JIDO_EVALIDATION, why, whylen, "a socket URL is too long");
+	if ((rc = pool_open(p, why, whylen)) != 0)
+		return rc;
 	p->call_timeout_ms = (int)jido_conf_int(c, "planner.call_timeout_ms");
 	p->max_running_agents = (int)jido_conf_int(c, "planner.max_running_agents");
 	/* The events subscription: dialled now (before seccomp) and read by a thread into
@@ -169,6 +171,7 @@ planner_tick(struct jido_srv *s)
 	if (!p->recovered)
 		run_recover(p);
 	planner_drain_events(p);
+	pool_tick(p);
 	run_timeouts(p);
 	run_drive(p);
 	trigger_ack_tick(p);
@@ -184,6 +187,7 @@ planner_close(struct jido_srv *s)
 		pthread_join(p->ev_thread, NULL);
 	}
 	jido_bus_close(p->events);
+	pool_close(p);
 	json_decref(p->ev_queue);
 	json_decref(p->wb_cache);
 	pthread_mutex_destroy(&p->ev_mu);

@@ -123,7 +123,21 @@ struct planner {
 	int wb_limit;
 	struct workflow **pinned; /* parsed pinned texts, by hash (cache) */
 	int npinned;
+	struct pool *pool;  /* executors that poll for steps (pool.c), NULL when off */
+	int recovering;     /* run_recover is re-sending: pool jobs are held back a lease */
 };
+
+/* pool.c: executors polling for steps over planner.executors_listen. */
+struct pool;
+int pool_open(struct planner *p, char *why, size_t whylen);
+void pool_close(struct planner *p);
+int pool_enabled(const struct planner *p);
+int pool_enqueue(struct planner *p, const char *run_id, int seq, int attempt, json_t *data,
+    int delay_ms);
+void pool_forget(struct planner *p, const char *run_id, int seq);
+int pool_handle(struct planner *p, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen);
+void pool_tick(struct planner *p);
 
 /* planner.c */
 struct planner *planner_of(struct jido_srv *s);
@@ -223,6 +237,10 @@ void run_drive(struct planner *p);
 void run_timeouts(struct planner *p);
 /* On start: re-dispatch steps that were running when the planner stopped. */
 void run_recover(struct planner *p);
+/* Attempt `attempt` of step seq lost its executor: back to pending with msg (again = 1)
+ * or failed with msg (the run's failure rules apply). Own transaction. */
+void run_step_lost(struct planner *p, const char *run_id, int seq, int attempt,
+    const char *msg, int again);
 /* Record an executor/gitops result for a step (planner.steps.result). */
 int run_step_result(struct planner *p, const json_t *data, json_t **out, char *why,
     size_t whylen);

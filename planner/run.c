@@ -530,6 +530,13 @@ run_send(struct planner *p, const struct run_row *r, const struct workflow *w, i
 
 	if (job == NULL)
 		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot build the job");
+	if (pool_enabled(p) && strcmp(type, "executor.step.run") == 0) {
+		/* Executors poll for it (pool.c); after a restart their own claims come first. */
+		rc = pool_enqueue(p, r->id, seq, (int)json_integer_value(json_object_get(job,
+		    "attempt")), job, p->recovering ? (int)jido_conf_int(jido_srv_conf(p->srv),
+		    "planner.executor_lease_ms") : 0);
+		return rc != 0 ? pl_fail(rc, why, whylen, "cannot queue the step") : 0;
+	}
 	rc = jido_bus_call(url, type, r->id, job, p->call_timeout_ms, &rep);
 	if (rc != 0)
 		return pl_fail(rc, why, whylen, "%s: %s", type, jido_strerror(rc));
@@ -762,6 +769,7 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 		store_rollback(p);
 		return pl_fail(rc, why, whylen, "cannot record the result");
 	}
+	pool_forget(p, run_id, seq);
 	run_publish_pending(p);
 	*out = json_pack("{s:s,s:i,s:b}", "run_id", run_id, "seq", seq, "duplicate", 0);
 	return 0;
@@ -811,6 +819,7 @@ run_recover(struct planner *p)
 		json_array_append_new(list, json_pack("{s:s,s:i}", "run_id", store_col_text(st, 0),
 		    "seq", sqlite3_column_int(st, 1)));
 	sqlite3_finalize(st);
+	p->recovering = 1;
 	json_array_foreach(list, i, v) {
 		struct run_row r;
 		const struct workflow *w;
@@ -823,9 +832,47 @@ run_recover(struct planner *p)
 		    sizeof(why)) != 0)
 			jido_warn("planner.resend_failed", "{s:s,s:s}", "run_id", r.id, "why", why);
 	}
+	p->recovering = 0;
 	jido_info("planner.recovered", "{s:i}", "resent", (int)json_array_size(list));
 	json_decref(list);
 	p->recovered = 1;
+}
+
+void
+run_step_lost(struct planner *p, const char *run_id, int seq, int attempt, const char *msg,
+    int again)
+{
+	sqlite3_stmt *st;
+	int state = -1, cur = -1, ok = 0;
+
+	if (!again) {
+		json_t *res = json_pack("{s:s,s:i,s:i,s:s,s:{s:s,s:s}}", "run_id", run_id, "seq",
+		    seq, "attempt", attempt, "status", "failed", "error", "kind", "execution",
+		    "message", msg), *o = NULL;
+		char why[256];
+		if (run_step_result(p, res, &o, why, sizeof(why)) != 0)
+			jido_warn("planner.lost_not_recorded", "{s:s,s:s}", "run_id", run_id, "why", why);
+		json_decref(o);
+		json_decref(res);
+		return;
+	}
+	if (store_begin(p) != 0)
+		return;
+	st = store_query(p, "SELECT s.state, s.attempt FROM steps s JOIN runs r ON r.id = "
+	    "s.run_id AND r.cur_seq = s.seq WHERE s.run_id = ? AND s.seq = ? AND r.state = "
+	    "'running'", "sd", run_id, seq);
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		state = step_state_parse(store_col_text(st, 0));
+		cur = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (state == STEP_RUNNING && cur == attempt)
+		ok = step_set_state(p, run_id, seq, STEP_PENDING, msg) == 0;
+	if (ok && store_commit(p) == 0) {
+		p->dirty = 1;
+		run_publish_pending(p);
+	} else
+		store_rollback(p);
 }
 
 /* ------------------------------------------------------------ owner actions */
@@ -875,7 +922,9 @@ run_cancel(struct planner *p, const char *run_id, const char *reason, char *why,
 		return pl_fail(rc, why, whylen, "cannot cancel run %s", run_id);
 	}
 	run_publish_pending(p);
-	if (running_seq > 0) { /* best effort: the executor stops the job */
+	if (running_seq > 0 && pool_enabled(p)) /* its executor hears at its next poll */
+		pool_forget(p, run_id, running_seq);
+	else if (running_seq > 0) { /* best effort: the executor stops the job */
 		struct jido_reply rep;
 		char job[96];
 		snprintf(job, sizeof(job), "%s:%d", run_id, running_seq);

@@ -7,6 +7,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+. "$top/bench/lib.sh"
 DURATION=${DURATION:-10s}
 work=$(mktemp -d /tmp/ingest-bench.XXXXXX)
 ING=""; OCT=""
@@ -44,3 +45,5 @@ echo "jido-ingest peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$ING/status)"
 echo "spooled: $(JIDO_HOME=$work/home "$top/build/bin/jido" call ingest ingest.stats | jq -c .spool)"
 ro=$(echo "$o" | sed 's/.*rps=\([0-9]*\).*/\1/'); ri=$(echo "$i" | sed 's/.*rps=\([0-9]*\).*/\1/')
 [ -n "$ro" ] && [ "$ro" -gt 0 ] && echo "ratio: $(echo "scale=2; $ri / $ro" | bc)x octokit"
+bench_row "ingest deliveries/s, 64 connections (durable spool)" "$ri" "@octokit/webhooks middleware (node)" "$ro" req/s
+bench_row "RSS peak under that load: jido-ingest" "$(bench_hwm_kb "$ING")" "@octokit/webhooks (node)" "$(bench_hwm_kb "$OCT")" kB

@@ -2,7 +2,9 @@
 # deploy.sh - the deployment files agree with the binaries and with their tools: the
 # committed seccomp profiles and systemd units are exactly what deploy/gen.sh makes from
 # each process's own allowlist; every unit passes `systemd-analyze verify`; the compose
-# file passes `docker-compose config`.
+# file passes `docker-compose config`; the units carry the hardening the deployment
+# issue lists; an upgrade migrates a database and a downgrade is refused with a clear
+# message (deploy/README.md, "Upgrades").
 . "$(dirname "$0")/../lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 t_home
@@ -28,6 +30,29 @@ for u in "$out"/here/systemd/*.service "$out"/here/systemd/*.target; do
 	msg=$(systemd-analyze verify "$u" 2>&1)
 	if [ -z "$msg" ]; then pass "systemd-analyze verify $(basename "$u")"; else fail "systemd-analyze verify $(basename "$u"): $msg"; fi
 done
+hard() { grep -q "^$2" "$top/deploy/systemd/$1"; }
+for u in "$top"/deploy/systemd/jido-*.service; do
+	b=$(basename "$u")
+	t_check "$b: hardened (ProtectSystem=strict, PrivateTmp, NoNewPrivileges, SystemCallFilter, RestrictAddressFamilies, ReadWritePaths, own user)" sh -c \
+	    "for k in ProtectSystem=strict PrivateTmp=yes NoNewPrivileges=yes SystemCallFilter= RestrictAddressFamilies= ReadWritePaths= User=jido- CapabilityBoundingSet=; do grep -q \"^\$k\" '$u' || exit 1; done"
+done
+t_check "jidocode.target starts every local process" sh -c "for p in vault auditor planner gateway gitops executor ingest web; do grep -q \"^Wants=.*jido-\$p.service\" '$top/deploy/systemd/jidocode.target' || exit 1; done"
+t_check "units are ordered like jido up (executor after planner and gateway; web after planner)" sh -c \
+    "grep -q '^After=.*jido-planner.service.*jido-gateway.service' '$top/deploy/systemd/jido-executor.service' && grep -q '^After=.*jido-planner.service' '$top/deploy/systemd/jido-web.service'"
+t_check "only the remote executor's unit gives the executor AF_INET" sh -c \
+    "grep -q '^RestrictAddressFamilies=AF_UNIX\$' '$top/deploy/systemd/jido-executor.service' && grep -q '^RestrictAddressFamilies=.*AF_INET' '$top/deploy/systemd/jido-executor-remote.service'"
+
+# --- upgrades migrate, downgrades are refused (lib/db.c; every process database)
+dg=$JIDO_HOME/dg
+mkdir -p "$dg"
+t_check "a fresh planner database is created at the current schema" sh -c "jido-planner --home '$dg' filter </dev/null 2>/dev/null"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version=999'); c.commit()" "$dg/planner.db"
+msg=$(jido-planner --home "$dg" serve 2>&1 >/dev/null); rc=$?
+t_check "a database from a newer JidoCode is refused (the daemon does not start; code conflict)" sh -c "[ $rc -ne 0 ] && grep -q '\"code\":\"conflict\"' <<'EOF'
+$msg
+EOF"
+t_check "the refusal says why and what to do" grep -q "schema version 999, newer than this binary's .*upgrade JidoCode or restore a backup" <<<"$msg"
+
 # docker-compose reads the seccomp profiles relative to where it runs: from deploy/.
 cd "$top/deploy" || exit 111
 t_check "docker-compose config accepts deploy/docker-compose.yml" docker-compose config -q
