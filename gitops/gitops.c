@@ -209,8 +209,15 @@ gitops_worker_start(struct gitops_priv *g, json_t *job, char *why, size_t whylen
 	}
 	json_object_set_new(conf, "home", json_string(g->ctx.home));
 	json_object_set_new(conf, "gitops.work_dir", json_string(g->ctx.work));
-	in = json_pack("{s:o,s:s,s:O,s:O}", "conf", conf, "token", tok, "verb",
-	    json_object_get(job, "verb"), "data", json_object_get(job, "data"));
+	/* the worker holds no credential: the vault's fingerprints come from us, or why not */
+	json_t *fps = NULL;
+	char fwhy[512] = "";
+	if (gitops_fps_wanted(g->ctx.conf) &&
+	    gitops_fps_fetch(g->ctx.conf, g->ctx.home, &fps, fwhy, sizeof(fwhy)) != 0)
+		fps = NULL;
+	in = json_pack("{s:o,s:s,s:O,s:O,s:o?,s:s?}", "conf", conf, "token", tok, "verb",
+	    json_object_get(job, "verb"), "data", json_object_get(job, "data"), "fingerprints",
+	    fps, "fingerprints_error", fwhy[0] != '\0' ? fwhy : NULL);
 	sodium_memzero(tok, strlen(tok));
 	sodium_free(tok);
 	text = in ? jido_json_dump(in) : NULL;
@@ -634,6 +641,9 @@ gitops_worker_main(int argc, char **argv)
 	g.ctx.home = jido_conf_str(conf, "home");
 	snprintf(g.ctx.work, sizeof(g.ctx.work), "%s", jido_conf_str(conf, "gitops.work_dir"));
 	g.ctx.preset_token = tok;
+	g.ctx.preset_fps = json_is_object(json_object_get(in, "fingerprints")) ?
+	    json_object_get(in, "fingerprints") : NULL; /* null: not wanted */
+	g.ctx.preset_fps_error = json_string_value(json_object_get(in, "fingerprints_error"));
 	verb = json_string_value(json_object_get(in, "verb"));
 	/* Started by serve, the worker already runs under gitops's allowlist (inherited
 	 * across execve); started any other way, it installs it. */

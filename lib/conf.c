@@ -74,6 +74,7 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "gitops.git_timeout_s", JIDO_CONF_INT, "120", 0, "longest one git command may run" },
 	{ "gitops.api_retries", JIDO_CONF_INT, "3", 0, "retries of a rate-limited GitHub call" },
 	{ "gitops.api_max_wait_s", JIDO_CONF_INT, "60", 0, "longest rate-limit wait honoured before failing" },
+	{ "gitops.vault_fingerprints", JIDO_CONF_STR, "auto", 0, "look for the vault's secret values in diffs (vault.fingerprints): on, off, auto = when the token comes from the vault" },
 	{ "executor.sandbox_uid", JIDO_CONF_INT, "65534", 0, "host uid/gid the sandbox's agent maps to when the executor runs as root" },
 	{ "executor.timeout_s", JIDO_CONF_INT, "1800", 0, "default wall-clock limit of a step, seconds" },
 	{ "executor.memory", JIDO_CONF_STR, "4g", 0, "cgroup memory limit of a step's sandbox" },

@@ -393,6 +393,15 @@ struct jido_conf;
  * JIDO_EUNAVAIL/JIDO_ETIMEOUT when the vault does not answer; why says which. */
 int jido_vault_get(const struct jido_conf *c, const char *home, const char *name,
     const char *scope, char **value, char *why, size_t whylen);
+/* The same for one version (0 = current; an older one answers only during its rotation's
+ * grace). *len (may be NULL) receives the value's length and *got (may be NULL) the
+ * version served. */
+int jido_vault_get_version(const struct jido_conf *c, const char *home, const char *name,
+    const char *scope, int64_t version, char **value, size_t *len, int64_t *got, char *why,
+    size_t whylen);
+/* The vault's request socket URL: socket.vault, else run/vault.sock under home.
+ * JIDO_EVALIDATION when it does not fit. */
+int jido_vault_url(const struct jido_conf *c, const char *home, char *url, size_t len);
 /* Make jansson wipe every block it frees (explicit_bzero over the usable size), so
  * secrets that passed through JSON do not linger in freed heap. Process-wide; call once
  * before handling secrets. Compatible with blocks allocated before the call. */
