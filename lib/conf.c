@@ -65,6 +65,9 @@ static const struct jido_conf_key conf_keys[] = {
 	/* gitops (issue 9) */
 	{ "github.git_url", JIDO_CONF_STR, "https://github.com", 0, "base of clone URLs (<url>/<owner>/<repo>.git)" },
 	{ "github.token_file", JIDO_CONF_PATH, "", 0, "tests without the vault: 0600 file holding the GitHub token (else vault.get github.token)" },
+	{ "github.app_id", JIDO_CONF_STR, "", 0, "GitHub App id: authenticate as the App's installation instead of with github.token" },
+	{ "github.app_installation_id", JIDO_CONF_STR, "", 0, "the App installation whose tokens ingest and gitops use" },
+	{ "github.app_private_key_file", JIDO_CONF_PATH, "", 0, "tests without the vault: 0600 PEM file of the App's private key (else vault.get github.app_private_key)" },
 	{ "gitops.work_dir", JIDO_CONF_PATH, "", 0, "gitops's own clones (default: home/gitops)" },
 	{ "gitops.author_name", JIDO_CONF_STR, "JidoCode", 0, "commit author and committer name" },
 	{ "gitops.author_email", JIDO_CONF_STR, "jidocode@users.noreply.github.com", 0, "commit author and committer email" },
