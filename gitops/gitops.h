@@ -207,7 +207,14 @@ struct gitops_ctx {
 	const json_t *preset_fps; /* borrowed: the vault.fingerprints answer the parent got
 	                           * for the worker (which holds no credential), or NULL */
 	const char *preset_fps_error; /* borrowed: why the parent could not get them, or NULL */
+	struct jido_ghapp *app;   /* owned: GitHub App token cache when github.app_id is set
+	                           * (kept across ships), NULL until first used */
 };
+
+/* A ship worker also gets the App's private key from its parent (it holds no vault
+ * credential) so that it can mint a new token after an auth failure. On 0 *pem is a
+ * sodium_malloc'd copy the caller wipes and frees. */
+int gitops_app_key(struct gitops_ctx *c, char **pem, char *why, size_t whylen);
 
 /* Fetch the GitHub token as a ship would (github.token_file, else vault.get). On 0 *tok
  * is a sodium_malloc'd NUL-ended copy the caller wipes and frees with sodium_free. */

@@ -115,6 +115,20 @@ ship_token_fetch(struct ship *s, char *why, size_t whylen)
 		return ship_token_set(s, s->c->preset_token, strlen(s->c->preset_token), why,
 		    whylen);
 	}
+	if (jido_ghapp_configured(s->c->conf)) {
+		/* a GitHub App installation token: cached across ships; a second fetch in one
+		 * ship follows an auth failure, so it mints a new one */
+		char *tok = NULL;
+		if (s->c->app == NULL && (rc = jido_ghapp_new(s->c->conf, s->c->home, &s->c->app,
+		    why, whylen)) != 0)
+			return rc;
+		if ((rc = jido_ghapp_token(s->c->app, s->token != NULL, &tok, why, whylen)) != 0)
+			return rc == JIDO_EINTERNAL ? rc : JIDO_ESECRET;
+		rc = ship_token_set(s, tok, strlen(tok), why, whylen);
+		sodium_memzero(tok, strlen(tok));
+		sodium_free(tok);
+		return rc;
+	}
 	if (file != NULL && file[0] != '\0') {
 		struct stat st;
 		int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -853,6 +867,17 @@ ship_done(struct ship *s)
 	gitops_project_free(&s->p);
 	json_decref(s->report);
 	json_decref(s->warnings);
+}
+
+int
+gitops_app_key(struct gitops_ctx *c, char **pem, char *why, size_t whylen)
+{
+	int rc;
+
+	*pem = NULL;
+	if (c->app == NULL && (rc = jido_ghapp_new(c->conf, c->home, &c->app, why, whylen)) != 0)
+		return rc;
+	return jido_ghapp_key(c->app, pem, why, whylen);
 }
 
 int

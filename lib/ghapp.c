@@ -180,10 +180,8 @@ jido_ghapp_set_key(struct jido_ghapp *g, const char *pem, size_t len)
 	return 0;
 }
 
-/* The private key (sodium_malloc'd; the caller wipes and frees): the preset one, the
- * file, or the vault. */
-static int
-ghapp_key(struct jido_ghapp *g, char **pem, char *why, size_t whylen)
+int
+jido_ghapp_key(struct jido_ghapp *g, char **pem, char *why, size_t whylen)
 {
 	const char *file = jido_conf_str(g->c, "github.app_private_key_file");
 
@@ -268,7 +266,7 @@ ghapp_mint(struct jido_ghapp *g, char *why, size_t whylen)
 	CURL *cu = NULL;
 	int rc;
 
-	if ((rc = ghapp_key(g, &pem, why, whylen)) != 0)
+	if ((rc = jido_ghapp_key(g, &pem, why, whylen)) != 0)
 		return rc;
 	rc = jido_ghapp_jwt(pem, strlen(pem), g->app_id, (int64_t)time(NULL), &jwt, why, whylen);
 	sodium_memzero(pem, strlen(pem));

@@ -427,6 +427,9 @@ void jido_ghapp_free(struct jido_ghapp *g);
 /* Use this PEM (copied into locked memory) instead of the file or the vault: a process
  * without a vault credential (gitops's ship worker) gets it from its parent. */
 int jido_ghapp_set_key(struct jido_ghapp *g, const char *pem, size_t len);
+/* The App's private key as minting reads it (the preset one, the file or the vault). On 0
+ * *pem is a sodium_malloc'd copy the caller wipes and frees with sodium_free. */
+int jido_ghapp_key(struct jido_ghapp *g, char **pem, char *why, size_t whylen);
 /* Take a token minted elsewhere (the parent) as the cached one, expiring at expires. */
 void jido_ghapp_preset(struct jido_ghapp *g, const char *token, int64_t expires);
 /* Is the cached token good at now (more than JIDO_GHAPP_REFRESH_S before its expiry)? */

@@ -6,7 +6,11 @@
 # secret_scan policy_violation naming the secret (never its value), with nothing pushed or
 # posted, in the filter and through a planner job in the daemon (the ship worker gets the
 # fingerprints from its parent); a clean diff still ships; without the vault's answer the
-# scan fails closed.
+# scan fails closed. Then as a GitHub App (key in the vault): a JWT exchanged at the
+# double for installation tokens that die before their reported expiry, a ship in the
+# filter, a ship in the daemon whose cached token died (git refuses it, a new one is
+# minted, the fetch retried once), and a planner job whose worker got a dead token from
+# its parent and mints its own.
 . "$(dirname "$0")/../lib.sh"
 JIDO_HOME=$(mktemp -d /tmp/jido-gvault.XXXXXX)
 export JIDO_HOME
@@ -113,7 +117,8 @@ t_ok "a caller the vault does not know gets no fingerprints (fails closed)" 'jqe
 nngcat --rep0 --listen "ipc://$W/planner.sock" --ascii --data '{"v":1,"id":null,"ok":true,"data":{}}' >"$W/planner.log" 2>&1 &
 PIDS="$PIDS $!"
 JIDO_PROC_CRED="$GITCRED" JIDO_SOCKET_PLANNER="ipc://$W/planner.sock" jido-gitops serve 2>>"$W/gitops-serve.log" &
-PIDS="$PIDS $!"
+GPID=$!
+PIDS="$PIDS $GPID"
 t_wait 5 test -S "$JIDO_HOME/run/gitops.sock"
 sleep 0.2
 b0=$(branches); p0=$(posts)
@@ -129,5 +134,46 @@ for f in "$W"/gitops.log "$W"/gitops-serve.log "$W"/vault.log "$W"/planner.log "
 	grep -qF "$STAGING" "$f" 2>/dev/null && leaks="$leaks $(basename "$f")"
 done
 t_ok "the staging key is in no log, audit record or planner result${leaks}" '[ -z "$leaks" ]'
+
+# --- 6. GitHub App: the key in the vault, tokens living 4 s but reported as 1 h
+kill "$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/app.pem" 2>/dev/null
+openssl pkey -in "$W/app.pem" -pubout -out "$W/app.pub" 2>/dev/null
+jido secrets put github.app_private_key --from-file "$W/app.pem" >/dev/null
+t_check "the App's private key is put into the vault" test $? -eq 0
+node "$DOUBLE/gitops_server.js" --git-root "$W/git" --token-file "$W/token" --port-file "$W/port2" \
+    --app-public-key "$W/app.pub" --app-id 4242 --app-installation 77 --app-token-ttl 4 \
+    --app-token-reported 3600 >"$W/double2.log" 2>&1 &
+PIDS="$PIDS $!"
+t_wait 20 test -s "$W/port2" || fail "the App double starts"
+API2="http://127.0.0.1:$(cat "$W/port2")"
+export JIDO_GITHUB_API_URL="$API2" JIDO_GITHUB_GIT_URL="$API2" JIDO_GITHUB_APP_ID=4242 JIDO_GITHUB_APP_INSTALLATION_ID=77
+CLONE="$API2/octo/hello.git"
+app() { curl -s "$API2/_double/app"; }
+out=$(ship "$(req runapp1-0001 "$(mkdiff "App shipped this.")")")
+t_ok "App: a ship in the filter pushes and opens a PR with an installation token" 'jqe ".ok and (.data.pr.number|type) == \"number\"" <<<"$out" >/dev/null && app | jqe ".issued == 1 and .refused_jwt == 0" >/dev/null'
+JIDO_PROC_CRED="$GITCRED" JIDO_SOCKET_PLANNER="ipc://$W/planner.sock" jido-gitops serve 2>>"$W/gitops-app.log" &
+GPID=$!
+PIDS="$PIDS $GPID"
+t_wait 5 test -S "$JIDO_HOME/run/gitops.sock"
+sleep 0.2
+sock_ship() { req "$1" "$2" >"$W/$1.req"; nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 60 --ascii --file "$W/$1.req"; }
+out=$(sock_ship runapp2-0001 "$(mkdiff "Second App ship.")")
+t_ok "App: the daemon ships with a token it minted and caches" 'jqe ".ok" <<<"$out" >/dev/null && app | jqe ".issued == 2" >/dev/null'
+sleep 4.5
+out=$(sock_ship runapp3-0001 "$(mkdiff "Third App ship.")")
+t_ok "App: the cached token died mid-way: refused, minted again, retried once, shipped" 'jqe ".ok and (.data.pr.number|type) == \"number\"" <<<"$out" >/dev/null && app | jqe ".issued == 3 and .expired_seen >= 1" >/dev/null && grep -q gitops.auth_retry "$W/gitops-app.log"'
+sleep 4.5
+jq -nc --arg d "$(mkdiff "Worker App ship.")" '{v:1,type:"gitops.ship",id:"j",corr:"run-appj-0001",data:{job_id:"run-appj-0001:6:0",run_id:"run-appj-0001",seq:6,attempt:0,kind:"ship",step:{id:"ship",kind:"ship"},workflow:"fix_issue",project:{id:1,full_name:"octo/hello",settings:{default_branch:"main"}},issue:5,dry_run:false,inputs:{code:{diff:$d,summary:"worker ship"}},reply_to:"planner.steps.result"}}' >"$W/jobapp.req"
+out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 5 --ascii --file "$W/jobapp.req")
+job_done() { grep -h 'planner.steps.result' "$W/planner.log" | jqe 'select(.data.run_id == "run-appj-0001") | .data.status == "done" and .data.result.pr.number > 0' >/dev/null; }
+t_ok "App: a planner job whose worker got a dead token mints its own and ships" 'jqe ".ok" <<<"$out" >/dev/null && t_wait 20 job_done && app | jqe ".issued == 4" >/dev/null'
+t_ok "App: every REST request (access_tokens too) validates against GitHub's OpenAPI description" 'curl -s "$API2/_double/log" | jqe "[.[] | select(.kind == \"rest\")] | length > 5 and all(.valid)" >/dev/null'
+t_ok "App: the access_tokens calls are in the double's log" 'curl -s "$API2/_double/log" | jqe "[.[] | select(.path | test(\"access_tokens\"))] | length == 4" >/dev/null'
+leaks=""
+for f in "$W"/gitops.log "$W"/gitops-app.log "$W"/vault.log "$W"/planner.log "$W"/audit.log; do
+	grep -qE 'BEGIN PRIVATE|ghs_[A-Za-z0-9]{20}|eyJhbGci' "$f" 2>/dev/null && leaks="$leaks $(basename "$f")"
+done
+t_ok "App: no key, JWT or installation token in a log, audit record or planner result${leaks}" '[ -z "$leaks" ]'
 t_ok "no SIGSYS" '! grep -q "SIGSYS\|signal 31" "$W"/*.log'
 t_done
