@@ -56,7 +56,13 @@ gitops_open(struct jido_srv *s, char *why, size_t whylen)
 	struct gitops_priv *g = jido_srv_priv(s);
 	const struct jido_conf *c = jido_srv_conf(s);
 	const char *wd = jido_conf_str(c, "gitops.work_dir");
+	const char *fpm = jido_conf_str(c, "gitops.vault_fingerprints");
 
+	if (fpm == NULL || (strcmp(fpm, "auto") != 0 && strcmp(fpm, "on") != 0 &&
+	    strcmp(fpm, "off") != 0)) {
+		snprintf(why, whylen, "gitops.vault_fingerprints must be auto, on or off");
+		return JIDO_EVALIDATION;
+	}
 	g->ctx.conf = c;
 	g->ctx.home = jido_srv_home(s);
 	if (wd != NULL && wd[0] != '\0') {

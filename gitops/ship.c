@@ -151,10 +151,7 @@ ship_token_fetch(struct ship *s, char *why, size_t whylen)
 	}
 	const char *cred = jido_cred_self();
 	struct jido_reply r;
-	const char *sock = jido_conf_str(s->c->conf, "socket.vault");
-	if (sock != NULL && sock[0] != '\0')
-		snprintf(url, sizeof(url), "%s", sock);
-	else if (jido_bus_url_req(s->c->home, "vault", url, sizeof(url)) != 0)
+	if (jido_vault_url(s->c->conf, s->c->home, url, sizeof(url)) != 0)
 		return ship_fail(why, whylen, JIDO_EINTERNAL, "vault socket path too long");
 	rc = jido_bus_call(url, "vault.get", NULL, json_pack("{s:s,s:s}", "name", "github.token",
 	    "cred", cred ? cred : ""), (int)jido_conf_int(s->c->conf, "bus.timeout_ms"), &r);
