@@ -8,7 +8,7 @@ VERSION  := 0.1.0
 BUILD    ?= build
 PREFIX   ?= /usr/local
 PROCS    := vault auditor planner gateway gitops executor ingest web
-PKGS     := libsodium jansson libevent libseccomp libcurl sqlite3
+PKGS     := libsodium jansson libevent libseccomp libcurl sqlite3 libcrypto
 
 CC       ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

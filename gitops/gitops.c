@@ -56,7 +56,13 @@ gitops_open(struct jido_srv *s, char *why, size_t whylen)
 	struct gitops_priv *g = jido_srv_priv(s);
 	const struct jido_conf *c = jido_srv_conf(s);
 	const char *wd = jido_conf_str(c, "gitops.work_dir");
+	const char *fpm = jido_conf_str(c, "gitops.vault_fingerprints");
 
+	if (fpm == NULL || (strcmp(fpm, "auto") != 0 && strcmp(fpm, "on") != 0 &&
+	    strcmp(fpm, "off") != 0)) {
+		snprintf(why, whylen, "gitops.vault_fingerprints must be auto, on or off");
+		return JIDO_EVALIDATION;
+	}
 	g->ctx.conf = c;
 	g->ctx.home = jido_srv_home(s);
 	if (wd != NULL && wd[0] != '\0') {
@@ -93,6 +99,8 @@ gitops_close(struct jido_srv *s)
 		json_decref(g->wjob);
 		g->wpid = 0;
 	}
+	jido_ghapp_free(g->ctx.app);
+	g->ctx.app = NULL;
 	json_decref(g->queue);
 	g->queue = NULL;
 	if (g->curl_ok)
@@ -209,14 +217,32 @@ gitops_worker_start(struct gitops_priv *g, json_t *job, char *why, size_t whylen
 	}
 	json_object_set_new(conf, "home", json_string(g->ctx.home));
 	json_object_set_new(conf, "gitops.work_dir", json_string(g->ctx.work));
-	in = json_pack("{s:o,s:s,s:O,s:O}", "conf", conf, "token", tok, "verb",
-	    json_object_get(job, "verb"), "data", json_object_get(job, "data"));
+	/* the worker holds no credential: the vault's fingerprints come from us, or why not */
+	json_t *fps = NULL;
+	char fwhy[512] = "";
+	if (gitops_fps_wanted(g->ctx.conf) &&
+	    gitops_fps_fetch(g->ctx.conf, g->ctx.home, &fps, fwhy, sizeof(fwhy)) != 0)
+		fps = NULL;
+	/* with a GitHub App, the key too, so that the worker can mint after an auth failure */
+	char *pem = NULL;
+	if (jido_ghapp_configured(g->ctx.conf) &&
+	    gitops_app_key(&g->ctx, &pem, fwhy + 256, sizeof(fwhy) - 256) != 0)
+		pem = NULL;
+	in = json_pack("{s:o,s:s,s:O,s:O,s:o?,s:s?,s:s?}", "conf", conf, "token", tok, "verb",
+	    json_object_get(job, "verb"), "data", json_object_get(job, "data"), "fingerprints",
+	    fps, "fingerprints_error", fwhy[0] != '\0' ? fwhy : NULL, "app_private_key", pem);
+	if (pem != NULL) {
+		sodium_memzero(pem, strlen(pem));
+		sodium_free(pem);
+	}
 	sodium_memzero(tok, strlen(tok));
 	sodium_free(tok);
 	text = in ? jido_json_dump(in) : NULL;
-	if (in != NULL) { /* wipe the token's copy inside the JSON before it is freed */
-		json_t *t = json_object_get(in, "token");
+	if (in != NULL) { /* wipe the token's and key's copies inside the JSON before freeing */
+		json_t *t = json_object_get(in, "token"), *k = json_object_get(in, "app_private_key");
 		sodium_memzero((void *)json_string_value(t), json_string_length(t));
+		if (json_is_string(k))
+			sodium_memzero((void *)json_string_value(k), json_string_length(k));
 	}
 	json_decref(in);
 	if (text == NULL) {
@@ -634,6 +660,15 @@ gitops_worker_main(int argc, char **argv)
 	g.ctx.home = jido_conf_str(conf, "home");
 	snprintf(g.ctx.work, sizeof(g.ctx.work), "%s", jido_conf_str(conf, "gitops.work_dir"));
 	g.ctx.preset_token = tok;
+	json_t *pk = json_object_get(in, "app_private_key");
+	if (json_is_string(pk) && jido_ghapp_configured(conf)) {
+		if (jido_ghapp_new(conf, g.ctx.home, &g.ctx.app, why, sizeof(why)) == 0)
+			jido_ghapp_set_key(g.ctx.app, json_string_value(pk), json_string_length(pk));
+		sodium_memzero((void *)json_string_value(pk), json_string_length(pk));
+	}
+	g.ctx.preset_fps = json_is_object(json_object_get(in, "fingerprints")) ?
+	    json_object_get(in, "fingerprints") : NULL; /* null: not wanted */
+	g.ctx.preset_fps_error = json_string_value(json_object_get(in, "fingerprints_error"));
 	verb = json_string_value(json_object_get(in, "verb"));
 	/* Started by serve, the worker already runs under gitops's allowlist (inherited
 	 * across execve); started any other way, it installs it. */
@@ -658,6 +693,7 @@ gitops_worker_main(int argc, char **argv)
 		sodium_free(tok);
 	}
 	json_decref(in);
+	jido_ghapp_free(g.ctx.app);
 	curl_global_cleanup();
 	jido_conf_free(conf);
 	return rc;

@@ -119,6 +119,47 @@ const char *gitops_secret_in_line(const char *line, size_t len, const char *cons
  * boundary (and a word boundary when one is near), one line. */
 void gitops_subject(const char *type, const char *summary, char *out, size_t len);
 
+/* ---------------------------------------------------------------- fingerprints
+ * (fingerprint.c): the vault's secrets matched in a diff by salted hash, never by value */
+
+#define GITOPS_FP_BYTES 32  /* BLAKE2b-256, as vault/fingerprint.c */
+#define GITOPS_FP_MIN_LEN 8 /* shorter values are not looked for (they match ordinary text) */
+
+struct gitops_fp {
+	char name[129];
+	char scope[81];
+	size_t len;
+	unsigned char hash[GITOPS_FP_BYTES];
+};
+
+/* A vault.fingerprints answer: the request's salt and the fingerprints (owned array). */
+struct gitops_fps {
+	unsigned char salt[32];
+	struct gitops_fp *v;
+	size_t n;
+	char unreadable[200]; /* "name (code)" of the first version the vault could not read,
+	                       * "" when none: its value cannot be looked for */
+};
+
+/* Parse the reply data of vault.fingerprints into f (release with gitops_fps_free).
+ * JIDO_EVALIDATION when it is not such an answer. */
+int gitops_fps_parse(const json_t *data, struct gitops_fps *f, char *why, size_t whylen);
+void gitops_fps_free(struct gitops_fps *f);
+/* The first fingerprint whose value occurs in text[0..len) (borrowed from f), or NULL. */
+const struct gitops_fp *gitops_fps_find(const struct gitops_fps *f, const char *text,
+    size_t len);
+/* The index of the first added line of d holding a fingerprinted value (*hit names it), or
+ * -1 (and *hit NULL). */
+long gitops_fps_scan_diff(const struct gitops_fps *f, const struct gitops_diff *d,
+    const struct gitops_fp **hit);
+/* vault.fingerprints with this process's credential. On 0 *data is a new reference to the
+ * reply data; JIDO_ESECRET when the vault refuses or does not answer (why says which). */
+int gitops_fps_fetch(const struct jido_conf *c, const char *home, json_t **data, char *why,
+    size_t whylen);
+/* Must a ship look for the vault's fingerprints? gitops.vault_fingerprints: on, off, or
+ * auto (default: when the token comes from the vault, not with github.token_file). */
+int gitops_fps_wanted(const struct jido_conf *c);
+
 /* ---------------------------------------------------------------- git (git.c) */
 
 /* A git invocation: argv after "git", in dir; token (may be NULL) is handed to git's
@@ -163,7 +204,17 @@ struct gitops_ctx {
 	int filter;      /* driven from stdin: no audit socket unless configured */
 	const char *preset_token; /* borrowed: a token handed over by the parent (ship
 	                           * worker); used for the first fetch of each ship */
+	const json_t *preset_fps; /* borrowed: the vault.fingerprints answer the parent got
+	                           * for the worker (which holds no credential), or NULL */
+	const char *preset_fps_error; /* borrowed: why the parent could not get them, or NULL */
+	struct jido_ghapp *app;   /* owned: GitHub App token cache when github.app_id is set
+	                           * (kept across ships), NULL until first used */
 };
+
+/* A ship worker also gets the App's private key from its parent (it holds no vault
+ * credential) so that it can mint a new token after an auth failure. On 0 *pem is a
+ * sodium_malloc'd copy the caller wipes and frees. */
+int gitops_app_key(struct gitops_ctx *c, char **pem, char *why, size_t whylen);
 
 /* Fetch the GitHub token as a ship would (github.token_file, else vault.get). On 0 *tok
  * is a sodium_malloc'd NUL-ended copy the caller wipes and frees with sodium_free. */

@@ -41,6 +41,7 @@ struct ship {
 	json_t *warnings;
 	int64_t t_phase;         /* start of the current phase (debug timing) */
 	int preset_used;         /* the parent's token was taken (a refresh fetches anew) */
+	struct gitops_fps fps;   /* the vault's fingerprints for this ship (n 0 when none) */
 };
 
 /* Debug log of how long the phase that just ended took. */
@@ -114,6 +115,20 @@ ship_token_fetch(struct ship *s, char *why, size_t whylen)
 		return ship_token_set(s, s->c->preset_token, strlen(s->c->preset_token), why,
 		    whylen);
 	}
+	if (jido_ghapp_configured(s->c->conf)) {
+		/* a GitHub App installation token: cached across ships; a second fetch in one
+		 * ship follows an auth failure, so it mints a new one */
+		char *tok = NULL;
+		if (s->c->app == NULL && (rc = jido_ghapp_new(s->c->conf, s->c->home, &s->c->app,
+		    why, whylen)) != 0)
+			return rc;
+		if ((rc = jido_ghapp_token(s->c->app, s->token != NULL, &tok, why, whylen)) != 0)
+			return rc == JIDO_EINTERNAL ? rc : JIDO_ESECRET;
+		rc = ship_token_set(s, tok, strlen(tok), why, whylen);
+		sodium_memzero(tok, strlen(tok));
+		sodium_free(tok);
+		return rc;
+	}
 	if (file != NULL && file[0] != '\0') {
 		struct stat st;
 		int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -136,10 +151,7 @@ ship_token_fetch(struct ship *s, char *why, size_t whylen)
 	}
 	const char *cred = jido_cred_self();
 	struct jido_reply r;
-	const char *sock = jido_conf_str(s->c->conf, "socket.vault");
-	if (sock != NULL && sock[0] != '\0')
-		snprintf(url, sizeof(url), "%s", sock);
-	else if (jido_bus_url_req(s->c->home, "vault", url, sizeof(url)) != 0)
+	if (jido_vault_url(s->c->conf, s->c->home, url, sizeof(url)) != 0)
 		return ship_fail(why, whylen, JIDO_EINTERNAL, "vault socket path too long");
 	rc = jido_bus_call(url, "vault.get", NULL, json_pack("{s:s,s:s}", "name", "github.token",
 	    "cred", cred ? cred : ""), (int)jido_conf_int(s->c->conf, "bus.timeout_ms"), &r);
@@ -160,6 +172,61 @@ ship_token_fetch(struct ship *s, char *why, size_t whylen)
 	}
 	jido_reply_free(&r);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ fingerprints */
+
+/* Get this ship's fingerprints of the vault's secrets (from the parent in a worker, else
+ * from the vault) when gitops_fps_wanted. 0 when there are none to get; otherwise a
+ * failure is a failed secret_scan (the check cannot run: fail closed), reported in
+ * s->report, and 1 is returned. */
+static int
+ship_fps_load(struct ship *s)
+{
+	char why[512];
+	json_t *data = NULL;
+	int rc;
+
+	if (s->c->preset_fps == NULL && s->c->preset_fps_error == NULL &&
+	    !gitops_fps_wanted(s->c->conf))
+		return 0;
+	if (s->c->preset_fps_error != NULL) {
+		snprintf(why, sizeof(why), "%s", s->c->preset_fps_error);
+		rc = JIDO_ESECRET;
+	} else if (s->c->preset_fps != NULL)
+		rc = gitops_fps_parse(s->c->preset_fps, &s->fps, why, sizeof(why));
+	else if ((rc = gitops_fps_fetch(s->c->conf, s->c->home, &data, why, sizeof(why))) == 0) {
+		rc = gitops_fps_parse(data, &s->fps, why, sizeof(why));
+		json_decref(data);
+	}
+	if (rc == 0 && s->fps.unreadable[0] != '\0') {
+		snprintf(why, sizeof(why), "the vault cannot read %s: its value cannot be looked "
+		    "for", s->fps.unreadable);
+		rc = JIDO_EINTEGRITY;
+	}
+	if (rc == 0)
+		return 0;
+	gitops_report_add(s->report, "secret_scan", 0, "the vault's fingerprints are "
+	    "unavailable, so its secrets cannot be looked for: %s", why);
+	return 1;
+}
+
+/* The secret scan of one text gitops posts or commits: patterns and the token, then the
+ * vault's fingerprints. NULL when clean, else a description (in buf or static) that names
+ * a secret, never its value. */
+static const char *
+ship_secret_in(const struct ship *s, const char *text, size_t len, const char *const *known,
+    char *buf, size_t buflen)
+{
+	const char *what = gitops_secret_in_line(text, len, known);
+	const struct gitops_fp *fp;
+
+	if (what == NULL && (fp = gitops_fps_find(&s->fps, text, len)) != NULL) {
+		snprintf(buf, buflen, "the value of the vault's secret %s (scope %s)", fp->name,
+		    fp->scope);
+		what = buf;
+	}
+	return what;
 }
 
 /* ------------------------------------------------------------------ audit */
@@ -793,9 +860,21 @@ static void
 ship_done(struct ship *s)
 {
 	ship_token_drop(s);
+	gitops_fps_free(&s->fps);
 	gitops_project_free(&s->p);
 	json_decref(s->report);
 	json_decref(s->warnings);
+}
+
+int
+gitops_app_key(struct gitops_ctx *c, char **pem, char *why, size_t whylen)
+{
+	int rc;
+
+	*pem = NULL;
+	if (c->app == NULL && (rc = jido_ghapp_new(c->conf, c->home, &c->app, why, whylen)) != 0)
+		return rc;
+	return jido_ghapp_key(c->app, pem, why, whylen);
 }
 
 int
@@ -933,21 +1012,40 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		goto done;
 	known[0] = s.token;
 	ship_phase(&s, "token");
+	/* the vault's fingerprints: without them (when wanted) the secret scan fails closed */
+	if (ship_fps_load(&s) != 0) {
+		rc = ship_violation(&s, out, why, whylen);
+		goto done;
+	}
 	/* 3. the checks on the diff alone */
 	gitops_check_static(&d, &s.p, known, s.report);
+	if (gitops_report_first_failure(s.report) == NULL && s.fps.n > 0) {
+		const struct gitops_fp *hit;
+		long li = gitops_fps_scan_diff(&s.fps, &d, &hit);
+		if (li >= 0) {
+			json_array_remove(s.report, json_array_size(s.report) - 1);
+			gitops_report_add(s.report, "secret_scan", 0, "%s:%ld: the value of the vault's "
+			    "secret %s (scope %s)", d.files[d.adds[li].file].path, d.adds[li].lineno,
+			    hit->name, hit->scope);
+		}
+	}
+	ship_phase(&s, "static_checks");
 	/* what gitops itself posts (commit message, PR title and body, comment) is scanned too */
 	if (gitops_report_first_failure(s.report) == NULL) {
 		const char *what = NULL, *where = NULL, *k;
+		char wbuf[300];
 		json_t *fv;
-		if ((what = gitops_secret_in_line(s.summary, strlen(s.summary), known)) != NULL)
+		if ((what = ship_secret_in(&s, s.summary, strlen(s.summary), known, wbuf,
+		    sizeof(wbuf))) != NULL)
 			where = "summary";
-		else if (s.title && (what = gitops_secret_in_line(s.title, strlen(s.title),
-		    known)) != NULL)
+		else if (s.title && (what = ship_secret_in(&s, s.title, strlen(s.title), known,
+		    wbuf, sizeof(wbuf))) != NULL)
 			where = "title";
 		else
 			json_object_foreach((json_t *)s.facts, k, fv)
-				if (json_is_string(fv) && (what = gitops_secret_in_line(
-				    json_string_value(fv), json_string_length(fv), known)) != NULL) {
+				if (json_is_string(fv) && (what = ship_secret_in(&s,
+				    json_string_value(fv), json_string_length(fv), known, wbuf,
+				    sizeof(wbuf))) != NULL) {
 					where = k;
 					break;
 				}
@@ -971,7 +1069,6 @@ gitops_ship(struct gitops_ctx *c, const json_t *data_in, const char *corr, json_
 		goto done;
 	}
 	s.git.home = home;
-	ship_phase(&s, "static_checks");
 	/* the branch name, checked before it is used in a refspec */
 	char cand[300], cref[400];
 	if (gitops_branch_name(&s.p, s.workflow, s.run_id, cand, sizeof(cand)) != 0) {
@@ -1188,7 +1285,14 @@ gitops_comment(struct gitops_ctx *c, const json_t *data, const char *corr, json_
 	if ((rc = ship_token_fetch(&s, why, whylen)) != 0)
 		goto done;
 	const char *known[] = { s.token, NULL };
-	const char *what = gitops_secret_in_line(body, strlen(body), known);
+	char wbuf[300];
+	if (ship_fps_load(&s) != 0) {
+		json_t *f = gitops_report_first_failure(s.report);
+		rc = ship_fail(why, whylen, JIDO_EPOLICY, "policy_violation: secret_scan: %s",
+		    json_string_value(json_object_get(f, "evidence")));
+		goto done;
+	}
+	const char *what = ship_secret_in(&s, body, strlen(body), known, wbuf, sizeof(wbuf));
 	if (what != NULL) {
 		rc = ship_fail(why, whylen, JIDO_EPOLICY, "policy_violation: secret_scan: the comment "
 		    "holds %s", what);

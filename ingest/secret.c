@@ -196,72 +196,39 @@ ingest_secret_file_read(const char *path, char **out, char *why, size_t whylen)
 	return 0;
 }
 
-/* One vault.get of name at version (0: current). On 0, *value and *len are sodium_malloc'd
- * and *version is the version served. */
+/* One vault.get of name at version (0: current) through lib's vault client. On 0, *value
+ * and *len are sodium_malloc'd (the caller wipes and frees) and *got the version served;
+ * an empty or oversized value is JIDO_ESECRET. */
 static int
-secret_vault_get(const char *url, int timeout_ms, const char *name, int64_t version,
-    unsigned char **value, size_t *len, int64_t *got_version, char *why, size_t whylen)
+secret_vault_get(const struct jido_conf *c, const char *home, const char *name,
+    int64_t version, unsigned char **value, size_t *len, int64_t *got, char *why, size_t whylen)
 {
-	const char *cred = jido_cred_self();
-	struct jido_reply r;
-	json_t *data, *jv;
+	char *v = NULL;
 	int rc;
 
-	if (cred == NULL) {
-		snprintf(why, whylen, "this process has no credential (JIDO_PROC_CRED)");
-		return JIDO_EAUTHZ;
-	}
-	data = json_pack("{s:s,s:s,s:s}", "cred", cred, "name", name, "scope", "instance");
-	if (version > 0)
-		json_object_set_new(data, "version", json_integer(version));
-	if ((rc = jido_bus_call(url, "vault.get", NULL, data, timeout_ms, &r)) != 0) {
-		snprintf(why, whylen, "jido-vault does not answer: %s", jido_strerror(rc));
+	if ((rc = jido_vault_get_version(c, home, name, "instance", version, &v, len, got, why,
+	    whylen)) != 0)
 		return rc;
+	if (*len == 0 || *len > INGEST_SECRET_MAX) {
+		sodium_memzero(v, *len);
+		sodium_free(v);
+		snprintf(why, whylen, "jido-vault answered without a usable value for %s", name);
+		return JIDO_ESECRET;
 	}
-	if (!r.ok) {
-		rc = r.err;
-		snprintf(why, whylen, "vault.get %s: %s", name,
-		    r.message != NULL ? r.message : jido_strerror(rc));
-		jido_reply_free(&r);
-		return rc;
-	}
-	jv = json_object_get(r.data, "value");
-	*got_version = json_integer_value(json_object_get(r.data, "version"));
-	rc = 0;
-	if (!json_is_string(jv) || json_string_length(jv) == 0 ||
-	    json_string_length(jv) > INGEST_SECRET_MAX) {
-		snprintf(why, whylen, "jido-vault answered without a usable value");
-		rc = JIDO_ESECRET;
-	} else if ((*value = secret_dup(json_string_value(jv), json_string_length(jv))) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		rc = JIDO_EINTERNAL;
-	} else
-		*len = json_string_length(jv);
-	/* Wipe the reply's copy of the value before it goes back to the heap. */
-	if (json_is_string(jv))
-		sodium_memzero((void *)json_string_value(jv), json_string_length(jv));
-	jido_reply_free(&r);
-	return rc;
+	*value = (unsigned char *)v;
+	return 0;
 }
 
 int
 ingest_vault_value(const struct jido_conf *c, const char *home, const char *name, char **out,
     char *why, size_t whylen)
 {
-	const char *conf_url = jido_conf_str(c, "socket.vault");
-	char url[PATH_MAX + 32];
 	unsigned char *v = NULL;
 	size_t len = 0;
 	int64_t version = 0;
 	int rc;
 
-	if (conf_url != NULL && conf_url[0] != '\0')
-		snprintf(url, sizeof(url), "%s", conf_url);
-	else if (jido_bus_url_req(home, "vault", url, sizeof(url)) != 0) {
-		snprintf(why, whylen, "state directory path too long");
-		return JIDO_EVALIDATION;
-	}
-	if ((rc = secret_vault_get(url, 2000, name, 0, &v, &len, &version, why, whylen)) != 0)
+	if ((rc = secret_vault_get(c, home, name, 0, &v, &len, &version, why, whylen)) != 0)
 		return rc;
 	*out = (char *)v;
 	return 0;
@@ -271,27 +238,18 @@ int
 ingest_secrets_load_vault(struct ingest_secrets *k, const struct jido_conf *c, const char *home,
     char *why, size_t whylen)
 {
-	const char *conf_url = jido_conf_str(c, "socket.vault");
-	char url[PATH_MAX + 32], pwhy[256];
+	char pwhy[256];
 	unsigned char *cur = NULL, *prev = NULL;
 	size_t cur_len = 0, prev_len = 0;
 	int64_t version = 0, pv = 0;
-	int timeout = (int)jido_conf_int(c, "bus.timeout_ms"), rc;
+	int rc;
 
-	if (conf_url != NULL && conf_url[0] != '\0')
-		snprintf(url, sizeof(url), "%s", conf_url);
-	else if (jido_bus_url_req(home, "vault", url, sizeof(url)) != 0) {
-		snprintf(why, whylen, "state directory path too long");
-		return JIDO_EVALIDATION;
-	}
-	if (timeout <= 0 || timeout > 2000)
-		timeout = 2000;
-	if ((rc = secret_vault_get(url, timeout, "github.webhook_secret", 0, &cur, &cur_len,
-	    &version, why, whylen)) != 0)
+	if ((rc = secret_vault_get(c, home, "github.webhook_secret", 0, &cur, &cur_len, &version,
+	    why, whylen)) != 0)
 		return rc;
 	/* The previous version answers only while its grace period lasts. */
-	if (version > 1 && secret_vault_get(url, timeout, "github.webhook_secret", version - 1,
-	    &prev, &prev_len, &pv, pwhy, sizeof(pwhy)) != 0) {
+	if (version > 1 && secret_vault_get(c, home, "github.webhook_secret", version - 1, &prev,
+	    &prev_len, &pv, pwhy, sizeof(pwhy)) != 0) {
 		prev = NULL;
 		prev_len = 0;
 	}

@@ -43,6 +43,7 @@ struct ingest_sync {
 	char last_error[256];
 	int64_t rounds;
 	int64_t blocked_until; /* wall ms; no requests before */
+	struct jido_ghapp *app; /* GitHub App token cache (sync thread only), or NULL */
 };
 
 /* One HTTP response. */
@@ -271,11 +272,18 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	return 0;
 }
 
-/* GET every page of url; the items of all pages appended to *items (a new array). */
+static int sync_token(struct ingest_sync *y, int force, char **token, char *why,
+    size_t whylen);
+
+/* GET every page of url; the items of all pages appended to *items (a new array). A page
+ * answering {repositories: [...]} (GET /installation/repositories) counts as that array.
+ * With a GitHub App, a 401 mints a new installation token (*token replaced) and retries
+ * the page once. */
 static int
-sync_get_all(struct ingest_sync *y, const char *token, const char *first, json_t **items,
+sync_get_all(struct ingest_sync *y, char **token, const char *first, json_t **items,
     char *why, size_t whylen)
 {
+	int retried = 0;
 	char url[1024];
 	int rc = 0;
 
@@ -284,10 +292,28 @@ sync_get_all(struct ingest_sync *y, const char *token, const char *first, json_t
 	for (int page = 0; page < SYNC_MAX_PAGES && url[0] != '\0'; page++) {
 		struct sync_resp r;
 		json_t *arr;
-		if ((rc = sync_get(y, token, url, &r, why, whylen)) != 0)
-			break;
+		if ((rc = sync_get(y, *token, url, &r, why, whylen)) != 0) {
+			char *fresh = NULL;
+			if (rc != JIDO_EPROVIDER || r.status != 401 || y->app == NULL || retried)
+				break;
+			retried = 1;
+			jido_warn("ingest.sync_auth_retry", "{s:s}", "note",
+			    "installation token refused: minting a new one");
+			if ((rc = sync_token(y, 1, &fresh, why, whylen)) != 0)
+				break;
+			sodium_memzero(*token, strlen(*token));
+			sodium_free(*token);
+			*token = fresh;
+			page--;
+			continue;
+		}
 		arr = json_loadb(r.body != NULL ? r.body : "", r.len, 0, NULL);
 		free(r.body);
+		if (json_is_object(arr) && json_is_array(json_object_get(arr, "repositories"))) {
+			json_t *list = json_incref(json_object_get(arr, "repositories"));
+			json_decref(arr);
+			arr = list;
+		}
 		if (!json_is_array(arr)) {
 			json_decref(arr);
 			snprintf(why, whylen, "GET %.200s: not a JSON array", url);
@@ -416,12 +442,20 @@ sync_watched(struct ingest_sync *y)
 	return out;
 }
 
-/* The token: github.token_file, else the vault's github.token. sodium_malloc'd. */
+/* The token: a GitHub App installation token when github.app_id is set (cached; force:
+ * mint a new one), else github.token_file, else the vault's github.token.
+ * sodium_malloc'd. */
 static int
-sync_token(struct ingest_sync *y, char **token, char *why, size_t whylen)
+sync_token(struct ingest_sync *y, int force, char **token, char *why, size_t whylen)
 {
 	const char *file = jido_conf_str(y->c, "github.token_file");
+	int rc;
 
+	if (jido_ghapp_configured(y->c)) {
+		if (y->app == NULL && (rc = jido_ghapp_new(y->c, y->home, &y->app, why, whylen)) != 0)
+			return rc;
+		return jido_ghapp_token(y->app, force, token, why, whylen);
+	}
 	if (file != NULL && file[0] != '\0')
 		return ingest_secret_file_read(file, token, why, whylen);
 	return ingest_vault_value(y->c, y->home, "github.token", token, why, whylen);
@@ -436,12 +470,14 @@ sync_round(struct ingest_sync *y)
 	size_t i;
 	int rc;
 
-	if ((rc = sync_token(y, &token, why, sizeof(why))) != 0) {
+	if ((rc = sync_token(y, 0, &token, why, sizeof(why))) != 0) {
 		sync_error(y, "no GitHub token: ", why);
 		return;
 	}
-	snprintf(url, sizeof(url), "%s/user/repos?per_page=100", y->api);
-	if ((rc = sync_get_all(y, token, url, &repos, why, sizeof(why))) != 0) {
+	/* an App installation lists its repositories; a user token the user's */
+	snprintf(url, sizeof(url), y->app != NULL ? "%s/installation/repositories?per_page=100" :
+	    "%s/user/repos?per_page=100", y->api);
+	if ((rc = sync_get_all(y, &token, url, &repos, why, sizeof(why))) != 0) {
 		sodium_free(token);
 		sync_error(y, "", why);
 		return;
@@ -488,13 +524,13 @@ sync_round(struct ingest_sync *y)
 				    "updated_at", sync_str(r, "updated_at")));
 		}
 		snprintf(url, sizeof(url), "%s/repos/%s/issues?state=open&per_page=100", y->api, repo);
-		if ((rc = sync_get_all(y, token, url, &items, why, sizeof(why))) == 0) {
+		if ((rc = sync_get_all(y, &token, url, &items, why, sizeof(why))) == 0) {
 			json_array_foreach(items, j, it)
 				sync_item(y, repo, it, 0);
 			json_decref(items);
 			snprintf(url, sizeof(url), "%s/repos/%s/pulls?state=open&per_page=100", y->api,
 			    repo);
-			rc = sync_get_all(y, token, url, &items, why, sizeof(why));
+			rc = sync_get_all(y, &token, url, &items, why, sizeof(why));
 		}
 		if (rc != 0) {
 			/* One repo failing (gone, no access) does not stop the others; a rate
@@ -652,6 +688,7 @@ ingest_sync_free(struct ingest_sync *y)
 		pthread_join(y->th, NULL);
 	}
 	curl_easy_cleanup(y->curl);
+	jido_ghapp_free(y->app);
 	json_decref(y->repos);
 	ingest_spool_close(&y->sp);
 	pthread_cond_destroy(&y->cv);

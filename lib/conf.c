@@ -69,6 +69,9 @@ static const struct jido_conf_key conf_keys[] = {
 	/* gitops (issue 9) */
 	{ "github.git_url", JIDO_CONF_STR, "https://github.com", 0, "base of clone URLs (<url>/<owner>/<repo>.git)" },
 	{ "github.token_file", JIDO_CONF_PATH, "", 0, "tests without the vault: 0600 file holding the GitHub token (else vault.get github.token)" },
+	{ "github.app_id", JIDO_CONF_STR, "", 0, "GitHub App id: authenticate as the App's installation instead of with github.token" },
+	{ "github.app_installation_id", JIDO_CONF_STR, "", 0, "the App installation whose tokens ingest and gitops use" },
+	{ "github.app_private_key_file", JIDO_CONF_PATH, "", 0, "tests without the vault: 0600 PEM file of the App's private key (else vault.get github.app_private_key)" },
 	{ "gitops.work_dir", JIDO_CONF_PATH, "", 0, "gitops's own clones (default: home/gitops)" },
 	{ "gitops.author_name", JIDO_CONF_STR, "JidoCode", 0, "commit author and committer name" },
 	{ "gitops.author_email", JIDO_CONF_STR, "jidocode@users.noreply.github.com", 0, "commit author and committer email" },
@@ -78,6 +81,7 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "gitops.git_timeout_s", JIDO_CONF_INT, "120", 0, "longest one git command may run" },
 	{ "gitops.api_retries", JIDO_CONF_INT, "3", 0, "retries of a rate-limited GitHub call" },
 	{ "gitops.api_max_wait_s", JIDO_CONF_INT, "60", 0, "longest rate-limit wait honoured before failing" },
+	{ "gitops.vault_fingerprints", JIDO_CONF_STR, "auto", 0, "look for the vault's secret values in diffs (vault.fingerprints): on, off, auto = when the token comes from the vault" },
 	{ "executor.sandbox_uid", JIDO_CONF_INT, "65534", 0, "host uid/gid the sandbox's agent maps to when the executor runs as root" },
 	{ "executor.pull", JIDO_CONF_BOOL, "false", 0, "poll socket.planner for steps (planner.executors.poll) instead of waiting for them" },
 	{ "executor.id", JIDO_CONF_STR, "", 0, "this executor's name in the planner's pool (default: the host name)" },

@@ -409,6 +409,54 @@ struct jido_conf;
  * JIDO_EUNAVAIL/JIDO_ETIMEOUT when the vault does not answer; why says which. */
 int jido_vault_get(const struct jido_conf *c, const char *home, const char *name,
     const char *scope, char **value, char *why, size_t whylen);
+/* The same for one version (0 = current; an older one answers only during its rotation's
+ * grace). *len (may be NULL) receives the value's length and *got (may be NULL) the
+ * version served. */
+int jido_vault_get_version(const struct jido_conf *c, const char *home, const char *name,
+    const char *scope, int64_t version, char **value, size_t *len, int64_t *got, char *why,
+    size_t whylen);
+/* The vault's request socket URL: socket.vault, else run/vault.sock under home.
+ * JIDO_EVALIDATION when it does not fit. */
+int jido_vault_url(const struct jido_conf *c, const char *home, char *url, size_t len);
+/* ---------------------------------------------------------------- GitHub App (ghapp.c) */
+
+/* An installation token is minted again this long before GitHub says it expires. */
+#define JIDO_GHAPP_REFRESH_S 300
+
+struct jido_ghapp;
+
+/* A GitHub App JWT for app_id, signed RS256 with the PEM private key pem[0..pemlen):
+ * claims iat = now - 60, exp = now + 540 (GitHub allows at most 10 minutes), iss = app_id.
+ * On 0 *jwt is a malloc'd string the caller frees. JIDO_ESECRET when pem is not an RSA
+ * private key. */
+int jido_ghapp_jwt(const char *pem, size_t pemlen, const char *app_id, int64_t now,
+    char **jwt, char *why, size_t whylen);
+/* Is a GitHub App configured (github.app_id set)? */
+int jido_ghapp_configured(const struct jido_conf *c);
+/* A token cache for the configured App (github.app_id, github.app_installation_id,
+ * github.api_url; the key from github.app_private_key_file or the vault's
+ * github.app_private_key). c is borrowed and must outlive it. On 0 the caller owns *out
+ * (jido_ghapp_free). */
+int jido_ghapp_new(const struct jido_conf *c, const char *home, struct jido_ghapp **out,
+    char *why, size_t whylen);
+void jido_ghapp_free(struct jido_ghapp *g);
+/* Use this PEM (copied into locked memory) instead of the file or the vault: a process
+ * without a vault credential (gitops's ship worker) gets it from its parent. */
+int jido_ghapp_set_key(struct jido_ghapp *g, const char *pem, size_t len);
+/* The App's private key as minting reads it (the preset one, the file or the vault). On 0
+ * *pem is a sodium_malloc'd copy the caller wipes and frees with sodium_free. */
+int jido_ghapp_key(struct jido_ghapp *g, char **pem, char *why, size_t whylen);
+/* Take a token minted elsewhere (the parent) as the cached one, expiring at expires. */
+void jido_ghapp_preset(struct jido_ghapp *g, const char *token, int64_t expires);
+/* Is the cached token good at now (more than JIDO_GHAPP_REFRESH_S before its expiry)? */
+int jido_ghapp_fresh(const struct jido_ghapp *g, int64_t now);
+/* The installation token: the cached one while fresh, else (or when force: the caller
+ * saw it refused) a new one from POST /app/installations/{id}/access_tokens. On 0 *tok
+ * is a sodium_malloc'd copy the caller wipes and frees with sodium_free. Errors:
+ * JIDO_ESECRET (no usable key), JIDO_EAUTHZ (GitHub refused the JWT), JIDO_EUNAVAIL,
+ * JIDO_EPROVIDER. */
+int jido_ghapp_token(struct jido_ghapp *g, int force, char **tok, char *why, size_t whylen);
+
 /* Make jansson wipe every block it frees (explicit_bzero over the usable size), so
  * secrets that passed through JSON do not linger in freed heap. Process-wide; call once
  * before handling secrets. Compatible with blocks allocated before the call. */

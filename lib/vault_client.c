@@ -37,13 +37,26 @@ jido_vault_json_wipe(void)
 }
 
 int
-jido_vault_get(const struct jido_conf *c, const char *home, const char *name, const char *scope,
-    char **value, char *why, size_t whylen)
+jido_vault_url(const struct jido_conf *c, const char *home, char *url, size_t len)
 {
-	const char *cred = jido_cred_self(), *conf_url = jido_conf_str(c, "socket.vault");
+	const char *conf_url = c != NULL ? jido_conf_str(c, "socket.vault") : NULL;
+
+	if (conf_url != NULL && conf_url[0] != '\0') {
+		int n = snprintf(url, len, "%s", conf_url);
+		return n < 0 || (size_t)n >= len ? JIDO_EVALIDATION : 0;
+	}
+	return jido_bus_url_req(home, "vault", url, len) != 0 ? JIDO_EVALIDATION : 0;
+}
+
+int
+jido_vault_get_version(const struct jido_conf *c, const char *home, const char *name,
+    const char *scope, int64_t version, char **value, size_t *len, int64_t *got, char *why,
+    size_t whylen)
+{
+	const char *cred = jido_cred_self();
 	char url[PATH_MAX + 32];
 	struct jido_reply r;
-	json_t *jv;
+	json_t *jv, *data;
 	int rc;
 
 	*value = NULL;
@@ -51,15 +64,16 @@ jido_vault_get(const struct jido_conf *c, const char *home, const char *name, co
 		snprintf(why, whylen, "this process has no credential (JIDO_PROC_CRED)");
 		return JIDO_EAUTHZ;
 	}
-	if (conf_url != NULL && conf_url[0] != '\0')
-		snprintf(url, sizeof(url), "%s", conf_url);
-	else if (jido_bus_url_req(home, "vault", url, sizeof(url)) != 0) {
+	if (jido_vault_url(c, home, url, sizeof(url)) != 0) {
 		snprintf(why, whylen, "state directory path too long");
 		return JIDO_EVALIDATION;
 	}
 	jido_vault_json_wipe();
-	rc = jido_bus_call(url, "vault.get", NULL, json_pack("{s:s,s:s,s:s}", "cred", cred,
-	    "name", name, "scope", scope != NULL ? scope : "instance"),
+	data = json_pack("{s:s,s:s,s:s}", "cred", cred, "name", name, "scope",
+	    scope != NULL ? scope : "instance");
+	if (version > 0)
+		json_object_set_new(data, "version", json_integer(version));
+	rc = jido_bus_call(url, "vault.get", NULL, data,
 	    (int)(c != NULL && jido_conf_int(c, "bus.timeout_ms") > 0 ?
 	    jido_conf_int(c, "bus.timeout_ms") : VAULT_CLIENT_TIMEOUT_MS), &r);
 	if (rc != 0) {
@@ -85,6 +99,17 @@ jido_vault_get(const struct jido_conf *c, const char *home, const char *name, co
 		return JIDO_EINTERNAL;
 	}
 	memcpy(*value, json_string_value(jv), json_string_length(jv) + 1);
+	if (len != NULL)
+		*len = json_string_length(jv);
+	if (got != NULL)
+		*got = json_integer_value(json_object_get(r.data, "version"));
 	jido_reply_free(&r); /* wiped by the allocator above */
 	return 0;
+}
+
+int
+jido_vault_get(const struct jido_conf *c, const char *home, const char *name, const char *scope,
+    char **value, char *why, size_t whylen)
+{
+	return jido_vault_get_version(c, home, name, scope, 0, value, NULL, NULL, why, whylen);
 }

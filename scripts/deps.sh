@@ -3,7 +3,7 @@
 # apt-get as root, sudo otherwise; a no-op when everything is there.
 set -e
 PKGS="build-essential pkg-config libnng-dev nng-utils libsqlite3-dev libcurl4-openssl-dev
-libjansson-dev libsodium-dev libevent-dev libseccomp-dev libcmocka-dev git curl jq
+libjansson-dev libsodium-dev libevent-dev libseccomp-dev libcmocka-dev libssl-dev git curl jq
 openssl python3 python3-cryptography python3-jsonschema bc systemd docker-compose nodejs
 bubblewrap prometheus chromium iproute2 util-linux wrk"
 missing=""

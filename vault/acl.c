@@ -19,7 +19,10 @@ struct acl_rule {
 
 static const struct acl_rule acl_rules[] = {
 	{ "ingest", VAULT_OP_GET, "github.webhook_secret" },
+	{ "ingest", VAULT_OP_GET, "github.token" },           /* the REST sync */
+	{ "ingest", VAULT_OP_GET, "github.app_private_key" }, /* the sync as a GitHub App */
 	{ "gitops", VAULT_OP_GET, "github.*" },
+	{ "gitops", VAULT_OP_FINGERPRINTS, NULL }, /* salted hashes of every value, no value */
 	{ "gateway", VAULT_OP_GET, "llm.*" },
 	{ "auditor", VAULT_OP_GET, "audit.signing_key" },
 	{ "web", VAULT_OP_GET, "web.session_key" },

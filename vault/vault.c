@@ -3,7 +3,7 @@
  * This file holds the process's one core handler (shared by serve and filter modes) and
  * its declaration: allowlist, open/tick/close, the caller's identity (credential, owner
  * credential, ipc peer uid), the request types vault.{get,put,list,rotate,delete,rekey,
- * status}, best-effort audit records, and the `check` subcommand.
+ * status,fingerprints}, best-effort audit records, and the `check` subcommand.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -600,6 +600,7 @@ static const struct {
 	{ "list", VAULT_OP_LIST, 0 },
 	{ "status", VAULT_OP_STATUS, 0 },
 	{ "rekey", VAULT_OP_REKEY, 0 },
+	{ "fingerprints", VAULT_OP_FINGERPRINTS, 0 },
 };
 
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
@@ -659,6 +660,14 @@ vault_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char 
 	case VAULT_OP_REKEY:
 		rc = vault_do_rekey(vp, req, out, why, whylen);
 		break;
+	case VAULT_OP_FINGERPRINTS: {
+		static const char *const fields[] = { "cred", NULL };
+		if ((rc = vault_fields(req->data, fields, why, whylen)) == 0)
+			rc = vault_fingerprints(&vp->vs, out, why, whylen);
+		jido_debug("vault.fingerprints", "{s:s,s:s}", "caller", who, "result",
+		    jido_err_name(rc));
+		return rc;
+	}
 	default:
 		return jido_req_unknown(req, why, whylen);
 	}

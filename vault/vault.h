@@ -114,7 +114,20 @@ enum {
 	VAULT_OP_ROTATE = 1 << 4,
 	VAULT_OP_DELETE = 1 << 5,
 	VAULT_OP_REKEY = 1 << 6,
+	VAULT_OP_FINGERPRINTS = 1 << 7,
 };
+
+/* vault.fingerprints (fingerprint.c): salted fingerprints of every readable secret
+ * version, never a value. */
+#define VAULT_FP_BYTES 32      /* BLAKE2b-256 */
+#define VAULT_FP_SALT_BYTES 32 /* crypto_generichash_KEYBYTES */
+#define VAULT_FP_LINE_MIN 16   /* shortest line of a multi-line value fingerprinted alone */
+/* A fresh random salt, then for each secret's current version (and the previous one while
+ * its grace lasts): {name, scope, version, part ("value" or "line N"), len, hash (hex of
+ * BLAKE2b-256 keyed by the salt)}; versions that cannot be read go to "unreadable" with
+ * their error code. On 0 *out is a new reference {algorithm, salt, fingerprints,
+ * unreadable} the caller releases. */
+int vault_fingerprints(struct vault_store *vs, json_t **out, char *why, size_t whylen);
 
 /* May caller (a process name or "owner") do op on name (NULL for metadata ops)? */
 int vault_acl_allows(const char *caller, int op, const char *name);

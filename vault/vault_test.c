@@ -122,7 +122,9 @@ test_acl_table(void **state)
 {
 	(void)state;
 	assert_true(vault_acl_allows("ingest", VAULT_OP_GET, "github.webhook_secret"));
-	assert_false(vault_acl_allows("ingest", VAULT_OP_GET, "github.token"));
+	assert_true(vault_acl_allows("ingest", VAULT_OP_GET, "github.token"));
+	assert_true(vault_acl_allows("ingest", VAULT_OP_GET, "github.app_private_key"));
+	assert_false(vault_acl_allows("ingest", VAULT_OP_GET, "github.other"));
 	assert_true(vault_acl_allows("gitops", VAULT_OP_GET, "github.token"));
 	assert_true(vault_acl_allows("gitops", VAULT_OP_GET, "github.app.key"));
 	assert_false(vault_acl_allows("gitops", VAULT_OP_GET, "githubx.token"));
@@ -145,6 +147,10 @@ test_acl_table(void **state)
 	assert_false(vault_acl_allows("planner", VAULT_OP_GET, "github.token"));
 	assert_false(vault_acl_allows("planner", VAULT_OP_LIST, NULL));
 	assert_false(vault_acl_allows(NULL, VAULT_OP_LIST, NULL));
+	assert_true(vault_acl_allows("gitops", VAULT_OP_FINGERPRINTS, NULL));
+	assert_false(vault_acl_allows("ingest", VAULT_OP_FINGERPRINTS, NULL));
+	assert_false(vault_acl_allows("web", VAULT_OP_FINGERPRINTS, NULL));
+	assert_false(vault_acl_allows("owner", VAULT_OP_FINGERPRINTS, NULL));
 }
 
 static void
@@ -183,7 +189,7 @@ test_put_get(void **state)
 	json_decref(r);
 	/* ingest may not; an unknown credential may not; the owner may not read values. */
 	r = fx_req(fx, "vault.get", json_pack("{s:s,s:s}", "cred", CRED_INGEST, "name",
-	    "github.token"));
+	    "github.other"));
 	assert_string_equal(fx_code(r), "authorization_error");
 	json_decref(r);
 	r = fx_req(fx, "vault.get", json_pack("{s:s,s:s}", "cred", CRED_GITOPS + 1, "name",
@@ -481,6 +487,96 @@ test_uid_map(void **state)
 	    JIDO_EVALIDATION);
 }
 
+/* The fingerprint of name/part in a vault.fingerprints reply, or NULL. */
+static json_t *
+fx_fp_find(json_t *data, const char *name, int64_t version, const char *part)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(data, "fingerprints"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0 &&
+		    json_integer_value(json_object_get(e, "version")) == version &&
+		    strcmp(json_string_value(json_object_get(e, "part")), part) == 0)
+			return e;
+	return NULL;
+}
+
+/* Is e the keyed BLAKE2b of value under the reply's salt, with value's length? */
+static int
+fx_fp_is(json_t *data, json_t *e, const char *value)
+{
+	unsigned char salt[VAULT_FP_SALT_BYTES], h[VAULT_FP_BYTES];
+	char hex[2 * VAULT_FP_BYTES + 1];
+
+	assert_int_equal(sodium_hex2bin(salt, sizeof(salt), json_string_value(json_object_get(
+	    data, "salt")), 2 * VAULT_FP_SALT_BYTES, NULL, NULL, NULL), 0);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)value, strlen(value), salt,
+	    sizeof(salt));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	return e != NULL && (size_t)json_integer_value(json_object_get(e, "len")) == strlen(value) &&
+	    strcmp(json_string_value(json_object_get(e, "hash")), hex) == 0;
+}
+
+static void
+test_fingerprints(void **state)
+{
+	struct fx *fx = *state;
+	const char *pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nab\n"
+	    "-----END PRIVATE KEY-----";
+	json_t *r, *r2, *d;
+	char *text;
+
+	fx_put(fx, "llm.fp.api_key", "canary-zq8-value-of-the-vault");
+	fx_put(fx, "github.app_private_key", pem);
+	r = fx_req(fx, "vault.fingerprints", json_pack("{s:s}", "cred", CRED_GITOPS));
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	d = json_object_get(r, "data");
+	assert_int_equal(json_string_length(json_object_get(d, "salt")), 2 * VAULT_FP_SALT_BYTES);
+	assert_true(fx_fp_is(d, fx_fp_find(d, "llm.fp.api_key", 1, "value"),
+	    "canary-zq8-value-of-the-vault"));
+	assert_true(fx_fp_is(d, fx_fp_find(d, "github.app_private_key", 1, "value"), pem));
+	/* each line of a multi-line value of 16 bytes or more, on its own */
+	assert_true(fx_fp_is(d, fx_fp_find(d, "github.app_private_key", 1, "line 2"),
+	    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
+	assert_null(fx_fp_find(d, "github.app_private_key", 1, "line 3"));
+	/* the generated secrets are there too, and no value is anywhere in the answer */
+	assert_non_null(fx_fp_find(d, "github.webhook_secret", 1, "value"));
+	text = jido_json_dump(r);
+	assert_null(strstr(text, "canary-zq8"));
+	assert_null(strstr(text, "MIIEvQIBADANBgkq"));
+	free(text);
+	/* a fresh salt per request */
+	r2 = fx_req(fx, "vault.fingerprints", json_pack("{s:s}", "cred", CRED_GITOPS));
+	assert_string_not_equal(json_string_value(json_object_get(d, "salt")),
+	    json_string_value(json_object_get(json_object_get(r2, "data"), "salt")));
+	json_decref(r2);
+	json_decref(r);
+	/* during a rotation's grace both versions are fingerprinted */
+	r = fx_req(fx, "vault.rotate", json_pack("{s:s,s:s,s:s,s:i}", "cred", fx->owner, "name",
+	    "llm.fp.api_key", "value", "canary-zq8-second-value", "grace_s", 100));
+	json_decref(r);
+	r = fx_req(fx, "vault.fingerprints", json_pack("{s:s}", "cred", CRED_GITOPS));
+	d = json_object_get(r, "data");
+	assert_true(fx_fp_is(d, fx_fp_find(d, "llm.fp.api_key", 2, "value"),
+	    "canary-zq8-second-value"));
+	assert_true(fx_fp_is(d, fx_fp_find(d, "llm.fp.api_key", 1, "value"),
+	    "canary-zq8-value-of-the-vault"));
+	assert_int_equal(json_array_size(json_object_get(d, "unreadable")), 0);
+	json_decref(r);
+	/* gitops only; no extra fields */
+	r = fx_req(fx, "vault.fingerprints", json_pack("{s:s}", "cred", CRED_INGEST));
+	assert_string_equal(fx_code(r), "authorization_error");
+	json_decref(r);
+	r = fx_req(fx, "vault.fingerprints", json_pack("{s:s}", "cred", fx->owner));
+	assert_string_equal(fx_code(r), "authorization_error");
+	json_decref(r);
+	r = fx_req(fx, "vault.fingerprints", json_pack("{s:s,s:s}", "cred", CRED_GITOPS, "salt",
+	    "00"));
+	assert_string_equal(fx_code(r), "validation_error");
+	json_decref(r);
+}
+
 int
 main(void)
 {
@@ -494,6 +590,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_and_status, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rekey, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_uid_map, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprints, fx_setup, fx_teardown),
 	};
 	if (sodium_init() < 0)
 		return 1;

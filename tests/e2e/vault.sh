@@ -139,12 +139,12 @@ nngcat --rep0 --listen "ipc://$JIDO_HOME/run/auditor.sock" --ascii \
 	--data '{"v":1,"id":"x","ok":true,"data":{}}' >"$JIDO_HOME/audit.out" 2>/dev/null &
 AUD_PID=$!
 sleep 0.3
-v_get "$ING" github.token >/dev/null
+v_get "$ING" web.session_key >/dev/null
 sleep 0.3
 kill "$AUD_PID" 2>/dev/null; wait "$AUD_PID" 2>/dev/null; AUD_PID=""
 rm -f "$JIDO_HOME/run/auditor.sock"
-t_check "a refusal sends audit.append (actor, subject, denied)" grep -qE '"type":"audit.append".*"actor":"ingest".*"channel":"system".*"subject":"github.token".*"result":"denied"' "$JIDO_HOME/audit.out"
-r=$(v_get "$ING" github.token)
+t_check "a refusal sends audit.append (actor, subject, denied)" grep -qE '"type":"audit.append".*"actor":"ingest".*"channel":"system".*"subject":"web.session_key".*"result":"denied"' "$JIDO_HOME/audit.out"
+r=$(v_get "$ING" web.session_key)
 t_check "without an auditor the vault still answers" grep -q authorization_error <<<"$r"
 
 # ---------------------------------------------------------------- rotation grace

@@ -10,7 +10,8 @@ const path = require('path');
 
 const GIT_PATH = /^\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+\.git)(\/.*)$/;
 
-// opts: { root, token (function returning the current token), log (function) }.
+// opts: { root, token (function returning the current token), log (function),
+//   tokenOk (optional function: a GitHub App's current installation tokens, app_auth.js) }.
 // Returns handle(req, res, body) -> true when the request was a git one.
 function createGitHttp(opts) {
   function handle(req, res, body) {
@@ -22,7 +23,7 @@ function createGitHttp(opts) {
     if (auth.startsWith('Basic ')) {
       const dec = Buffer.from(auth.slice(6), 'base64').toString('utf8');
       const pass = dec.slice(dec.indexOf(':') + 1);
-      ok = pass.length > 0 && pass === opts.token();
+      ok = pass.length > 0 && (opts.tokenOk ? opts.tokenOk(pass) : pass === opts.token());
     }
     opts.log({ kind: 'git', method: req.method, path: u.pathname, query: u.search, auth: ok,
       had_credentials: auth !== '' });

@@ -10,7 +10,8 @@
 const { execFileSync } = require('child_process');
 const path = require('path');
 
-// opts: { gitRoot, token (function), validator, log (function), base ("http://host:port") }.
+// opts: { gitRoot, token (function), validator, log (function), base ("http://host:port"),
+//   tokenOk (optional function: a GitHub App's current installation tokens, app_auth.js) }.
 // Returns { handle(req, res, body) -> true when handled, state }.
 function createGitopsRoutes(opts) {
   const state = { repos: {}, injects: [], draftUnsupported: false };
@@ -100,7 +101,7 @@ function createGitopsRoutes(opts) {
     const v = opts.validator.validate(req.method, u.pathname + u.search, json);
     const auth = req.headers.authorization || '';
     const tok = auth.replace(/^(Bearer|token) /, '');
-    const authOk = auth !== tok && tok === opts.token();
+    const authOk = auth !== tok && (opts.tokenOk ? opts.tokenOk(tok) : tok === opts.token());
     opts.log({ kind: 'rest', method: req.method, path: u.pathname + u.search, operation: v.operationId,
       valid: v.ok, errors: v.errors, auth: authOk, body: json,
       api_version: req.headers['x-github-api-version'] || null });

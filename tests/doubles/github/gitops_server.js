@@ -9,12 +9,16 @@
 //     GET /_double/log           every request so far (REST: operation, valid, errors)
 //     /_double/gitops/...        control routes (gitops_routes.js)
 //   The token file is re-read on each request (tests rotate it).
+//   GitHub App (app_auth.js): --app-public-key PEM --app-id ID --app-installation ID
+//   [--app-token-ttl S] [--app-token-reported S]: access_tokens issues expiring
+//   installation tokens; git and REST then accept only current ones. GET /_double/app.
 'use strict';
 const fs = require('fs');
 const http = require('http');
 const { createValidator } = require('./gitops_openapi.js');
 const { createGitopsRoutes } = require('./gitops_routes.js');
 const { createGitHttp } = require('./git_http.js');
+const { appFromArgs } = require('./app_auth.js');
 
 function args(argv) {
   const o = {};
@@ -33,8 +37,19 @@ let port = 0;
 const base = () => `http://127.0.0.1:${port}`;
 const validator = createValidator();
 const record = (e) => log.push(Object.assign({ t: Date.now() }, e));
-const git = createGitHttp({ root: o['git-root'], token, log: record });
-const rest = createGitopsRoutes({ gitRoot: o['git-root'], token, validator, log: record, base });
+const app = appFromArgs(o);
+const tokenOk = app ? app.tokenOk : null;
+const git = createGitHttp({ root: o['git-root'], token, tokenOk, log: record });
+const rest = createGitopsRoutes({ gitRoot: o['git-root'], token, tokenOk, validator, log: record, base });
+// The App's access_tokens route, validated and logged like every REST request.
+function appHandle(req, res) {
+  const u = new URL(req.url, 'http://x');
+  return app.handle(req, res, u, (status) => {
+    const v = validator.validate(req.method, u.pathname + u.search, undefined);
+    record({ kind: 'rest', method: req.method, path: u.pathname, operation: v.operationId, valid: v.ok,
+      errors: v.errors, auth: status === 201, status, api_version: req.headers['x-github-api-version'] || null });
+  });
+}
 
 const server = http.createServer((req, res) => {
   const chunks = [];
@@ -47,7 +62,12 @@ const server = http.createServer((req, res) => {
         res.end(JSON.stringify(log));
         return;
       }
-      if (git.handle(req, res, body) || rest.handle(req, res, body)) return;
+      if (app && req.url === '/_double/app') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(app.stats()));
+        return;
+      }
+      if ((app && appHandle(req, res)) || git.handle(req, res, body) || rest.handle(req, res, body)) return;
       record({ kind: 'unknown', method: req.method, path: req.url, valid: false, errors: ['no route in the double'] });
       res.writeHead(404, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ message: 'Not Found' }));

@@ -11,12 +11,17 @@
 //   node server.js --port P [--state FILE]     prints "listening P" when ready
 // Control: POST /_double/state (replace the state), GET /_double/requests,
 //          GET /_double/violations, POST /_double/fail {"path","status","retry_after","times"}
+// GitHub App (app_auth.js): --app-public-key PEM --app-id ID --app-installation ID
+//   [--app-token-ttl S] [--app-token-reported S]: POST /app/installations/{id}/access_tokens
+//   issues expiring installation tokens, only current ones are accepted, and
+//   GET /installation/repositories lists the repos; GET /_double/app: counters.
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 
 const spec = require('@octokit/openapi/generated/api.github.com.json');
+const { appFromArgs } = require('./app_auth.js');
 
 function args(argv) {
   const o = {};
@@ -28,6 +33,7 @@ let state = opt.state ? JSON.parse(fs.readFileSync(opt.state, 'utf8')) : { repos
 const requests = [];
 const violations = [];
 let failures = [];
+const app = appFromArgs(opt);
 let rate = { limit: 5000, remaining: 5000, reset: Math.floor(Date.now() / 1000) + 3600 };
 
 // OpenAPI: path templates compiled to regexes.
@@ -76,7 +82,7 @@ function send(res, status, body, headers = {}) {
   res.end(text);
 }
 
-function paginate(req, res, list) {
+function paginate(req, res, list, wrap) {
   const u = new URL(req.url, `http://${req.headers.host}`);
   const per = Math.min(parseInt(u.searchParams.get('per_page') || '30', 10), 100);
   const page = Math.max(parseInt(u.searchParams.get('page') || '1', 10), 1);
@@ -86,7 +92,7 @@ function paginate(req, res, list) {
   const at = (n) => { const x = new URL(u); x.searchParams.set('page', String(n)); return x.toString(); };
   if (page < last) links.push(`<${at(page + 1)}>; rel="next"`, `<${at(last)}>; rel="last"`);
   if (page > 1) links.push(`<${at(1)}>; rel="first"`, `<${at(page - 1)}>; rel="prev"`);
-  const text = JSON.stringify(items);
+  const text = JSON.stringify(wrap ? wrap(items, list.length) : items);
   const etag = 'W/"' + crypto.createHash('sha1').update(text).digest('hex') + '"';
   const headers = { ETag: etag };
   if (links.length) headers.Link = links.join(', ');
@@ -118,6 +124,7 @@ const server = http.createServer(async (req, res) => {
     if (what === 'fail' && req.method === 'POST') { failures.push(JSON.parse(await body(req))); return send(res, 200, { ok: true }); }
     if (what === 'requests') return send(res, 200, requests);
     if (what === 'violations') return send(res, 200, violations);
+    if (what === 'app' && app) return send(res, 200, app.stats());
     return send(res, 404, { message: 'Not Found' });
   }
   const entry = { method: req.method, url: req.url, auth: !!req.headers.authorization,
@@ -125,7 +132,12 @@ const server = http.createServer(async (req, res) => {
   requests.push(entry);
   const bad = validate(req.method, req.url);
   if (bad.length) { violations.push(...bad); entry.status = 400; return send(res, 400, { message: bad.join('; ') }); }
+  if (app && app.handle(req, res, u, (status) => { entry.status = status; })) return;
   if (!req.headers.authorization) { entry.status = 401; return send(res, 401, { message: 'Requires authentication' }); }
+  if (app && !app.tokenOk(req.headers.authorization.replace(/^(Bearer|token) /, ''))) {
+    entry.status = 401;
+    return send(res, 401, { message: 'Bad credentials' });
+  }
   const f = failures.find((x) => u.pathname.startsWith(x.path) && x.times > 0);
   if (f) {
     f.times--;
@@ -139,6 +151,8 @@ const server = http.createServer(async (req, res) => {
   let m;
   if (req.method === 'GET' && u.pathname === '/user/repos') {
     entry.status = paginate(req, res, state.repos || []);
+  } else if (app && req.method === 'GET' && u.pathname === '/installation/repositories') {
+    entry.status = paginate(req, res, state.repos || [], (items, n) => ({ total_count: n, repositories: items }));
   } else if (req.method === 'GET' && (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)\/(issues|pulls)$/))) {
     const full = `${m[1]}/${m[2]}`;
     if (!(state.repos || []).some((r) => r.full_name === full)) { entry.status = 404; return send(res, 404, { message: 'Not Found' }); }
