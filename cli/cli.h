@@ -57,6 +57,12 @@ int cli_op_run(struct cli *c, const struct jido_op *op, int argc, char **argv);
  * answer (caller frees); an error answer sets *err (JIDO_E*) and *msg (caller frees). */
 int cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, json_t **out,
     int *err, char **msg);
+/* The bearer token for --url into tok (128 bytes; the caller wipes it): --token-file
+ * (refused when group/world-readable) or $JIDO_TOKEN. Returns an exit code. */
+int cli_remote_token(const struct cli *c, char tok[128], const char *what);
+/* logs.c: `jido logs RUN --follow`: the kept lines, then new ones as they come, until the
+ * run ends (exit 0 completed, 1 failed or cancelled); local (logs.pub) or --url (SSE). */
+int cli_logs_follow(struct cli *c, const char *run, int json);
 /* complete.c: `jido ops [--json]`, `jido completion bash|zsh`. */
 int cli_ops_cmd(struct cli *c, int argc, char **argv);
 int cli_completion(struct cli *c, int argc, char **argv);

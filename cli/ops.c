@@ -310,6 +310,23 @@ cli_op_run(struct cli *c, const struct jido_op *op, int argc, char **argv)
 			    op->args[i].name, op->args[i].desc);
 		return fflush(stdout) == 0 ? 0 : CLI_SYS;
 	}
+	/* jido logs RUN --follow: the one streaming form (logs.c) */
+	if (strcmp(op->name, "runs.logs") == 0)
+		for (int k = 0; k < argc; k++)
+			if (strcmp(argv[k], "--follow") == 0 || strcmp(argv[k], "-f") == 0) {
+				const char *run = NULL;
+				for (int i = 0; i < argc; i++)
+					if (strcmp(argv[i], "--json") == 0)
+						json = 1;
+					else if (argv[i][0] != '-' && run == NULL)
+						run = argv[i];
+					else if (i != k)
+						return cli_fail(CLI_USAGE, "logs", "usage: jido logs RUN "
+						    "--follow [--json]");
+				if (run == NULL)
+					return cli_fail(CLI_USAGE, "logs", "usage: jido logs RUN --follow");
+				return cli_logs_follow(c, run, json);
+			}
 	if ((rc = op_parse(op, argc, argv, &json, &args)) != 0)
 		return rc;
 	rc = c->url != NULL ? cli_remote_call(c, op, args, &out, &err, &msg) :

@@ -19,9 +19,8 @@
 
 #define REMOTE_MAX (64u << 20) /* largest answer read */
 
-/* The bearer token into tok (128 bytes). Returns an exit code. */
-static int
-remote_token(const struct cli *c, char tok[128], const char *what)
+int
+cli_remote_token(const struct cli *c, char tok[128], const char *what)
 {
 	const char *env = getenv("JIDO_TOKEN");
 	struct stat st;
@@ -118,7 +117,7 @@ cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, jso
 	CURLcode cc;
 
 	*out = NULL;
-	if ((rc = remote_token(c, tok, op->cli)) != 0) {
+	if ((rc = cli_remote_token(c, tok, op->cli)) != 0) {
 		json_decref(rest);
 		return rc;
 	}
