@@ -60,39 +60,13 @@ follow_terminal(const char *state)
 static int
 follow_snapshot(struct cli *c, struct follow *f, const char *run)
 {
-	const struct jido_op *op = jido_op_find("runs.logs");
-	json_t *args = json_pack("{s:s}", "run", run), *out = NULL, *data, *l;
-	struct jido_reply r;
-	char *msg = NULL, why[256];
-	int err = 0, rc;
+	json_t *args = json_pack("{s:s}", "run", run), *out = NULL, *l;
+	int rc = cli_op_call(c, jido_op_find("runs.logs"), args, &out);
 	size_t i;
 
-	if (c->url != NULL) {
-		rc = cli_remote_call(c, op, args, &out, &err, &msg);
-		json_decref(args);
-		if (rc != 0)
-			return rc;
-		if (out == NULL) {
-			rc = cli_fail(jido_err_exit(err), "logs", "%s: %s", jido_err_name(err), msg);
-			free(msg);
-			return rc;
-		}
-	} else {
-		rc = jido_op_build(op, args, NULL, &data, why, sizeof(why));
-		json_decref(args);
-		if (rc != 0)
-			return cli_fail(CLI_USAGE, "logs", "validation_error: %s", why);
-		if ((rc = cli_call(c, op->proc, op->type, data, &r, "logs")) != 0)
-			return rc;
-		if (!r.ok) {
-			rc = cli_fail(jido_err_exit(r.err), "logs", "%s: %s", jido_err_name(r.err),
-			    r.message);
-			jido_reply_free(&r);
-			return rc;
-		}
-		out = json_incref(r.data);
-		jido_reply_free(&r);
-	}
+	json_decref(args);
+	if (rc != 0)
+		return rc;
 	json_array_foreach(json_object_get(out, "lines"), i, l)
 		follow_line(f, l);
 	json_decref(out);
@@ -213,7 +187,7 @@ follow_sse(char *p, size_t size, size_t n, void *arg)
 static int
 follow_remote(struct cli *c, struct follow *f, const char *run)
 {
-	char tok[128], auth[160], url[4400], *e;
+	char url[4400], *e;
 	struct curl_slist *hdr = NULL;
 	CURL *h;
 	CURLcode cc;
@@ -223,42 +197,25 @@ follow_remote(struct cli *c, struct follow *f, const char *run)
 		return rc;
 	/* a run that already ended sends no more events */
 	json_t *args = json_pack("{s:s}", "run", run), *out = NULL;
-	char *msg = NULL;
-	int err = 0;
-	rc = cli_remote_call(c, jido_op_find("runs.get"), args, &out, &err, &msg);
+	rc = cli_op_call(c, jido_op_find("runs.get"), args, &out);
 	json_decref(args);
 	if (rc != 0)
 		return rc;
-	if (out == NULL) {
-		rc = cli_fail(jido_err_exit(err), "logs", "%s: %s", jido_err_name(err), msg);
-		free(msg);
-		return rc;
-	}
 	f->done = follow_terminal(json_string_value(json_object_get(out, "state")));
 	json_decref(out);
 	if (f->done)
 		return f->done == 1 ? 0 : CLI_NEG;
-	if ((rc = cli_remote_token(c, tok, "logs")) != 0)
-		return rc;
-	if ((h = curl_easy_init()) == NULL) {
-		sodium_memzero(tok, sizeof(tok));
+	if ((h = curl_easy_init()) == NULL)
 		return cli_fail(CLI_SYS, "logs", "libcurl did not initialise");
-	}
 	e = curl_easy_escape(h, run, 0);
 	snprintf(url, sizeof(url), "%.*s/api/v1/runs/%s/events", (int)(strlen(c->url) -
 	    (c->url[0] && c->url[strlen(c->url) - 1] == '/')), c->url, e != NULL ? e : "");
 	curl_free(e);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-	sodium_memzero(tok, sizeof(tok));
-	hdr = curl_slist_append(hdr, auth);
-	sodium_memzero(auth, sizeof(auth));
-	hdr = curl_slist_append(hdr, "Accept: text/event-stream");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, follow_sse);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((rc = cli_remote_setup(c, h, url, "text/event-stream", (void **)&hdr, follow_sse, f,
+	    "logs")) != 0) {
+		curl_easy_cleanup(h);
+		return rc;
+	}
 	cc = curl_easy_perform(h);
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
