@@ -44,5 +44,6 @@ int cli_call_cmd(struct cli *c, int argc, char **argv);
 int cli_audit(struct cli *c, int argc, char **argv);
 int cli_deliveries(struct cli *c, int argc, char **argv);
 int cli_secrets(struct cli *c, int argc, char **argv);
+int cli_mcp(struct cli *c, int argc, char **argv);
 
 #endif

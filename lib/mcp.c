@@ -1,0 +1,602 @@
+/*
+ * mcp.c - the MCP server core (see mcp.h): JSON-RPC 2.0 framing and errors, initialize
+ * with version negotiation, tools/list and tools/call driven by the tool table,
+ * resources for projects, runs and run logs, progress notifications while following a
+ * run, the approval setting, and an audit record (channel mcp) for every request.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp.h"
+
+static const char *const mcp_versions[] = { "2025-06-18", "2025-03-26", NULL };
+
+int
+mcp_version_supported(const char *v)
+{
+	for (int i = 0; v != NULL && mcp_versions[i] != NULL; i++)
+		if (strcmp(mcp_versions[i], v) == 0)
+			return 1;
+	return 0;
+}
+
+/* Returns a new reference. */
+json_t *
+mcp_error(const json_t *id, int code, const char *message)
+{
+	return json_pack("{s:s,s:O?,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", id, "error", "code",
+	    code, "message", message);
+}
+
+/* A success response; takes result. New reference. */
+static json_t *
+mcp_result(const json_t *id, json_t *result)
+{
+	return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result",
+	    result ? result : json_object());
+}
+
+/* Write an audit record for one MCP request (channel mcp). Returns the audit callback's
+ * code (0 when there is none). */
+static int
+mcp_audit(const struct mcp_session *s, const struct mcp_env *e, const char *action,
+    const char *subject, const char *run_id, const char *result, int sync)
+{
+	json_t *rec;
+
+	if (e->audit == NULL)
+		return 0;
+	rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "actor", e->actor ? e->actor : "mcp",
+	    "channel", "mcp", "action", action, "subject", subject ? subject : "-", "result",
+	    result, "details", "client", s->client[0] ? s->client : "unknown", "protocol",
+	    s->version[0] ? s->version : "none");
+	if (rec == NULL)
+		return JIDO_EINTERNAL;
+	if (run_id != NULL)
+		json_object_set_new(rec, "run_id", json_string(run_id));
+	return e->audit(e->ctx, rec, sync);
+}
+
+/* ------------------------------------------------------------ initialize */
+
+static json_t *
+mcp_initialize(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
+    const json_t *params)
+{
+	const char *want = json_string_value(json_object_get(params, "protocolVersion"));
+	const char *cname = json_string_value(json_object_get(json_object_get(params,
+	    "clientInfo"), "name"));
+
+	if (want == NULL)
+		return mcp_error(id, MCP_EPARAMS, "params.protocolVersion: required (a string)");
+	if (!json_is_object(json_object_get(params, "capabilities")))
+		return mcp_error(id, MCP_EPARAMS, "params.capabilities: required (an object)");
+	/* Negotiation: the client's version when we speak it, else our latest (the client
+	 * then decides whether to go on). */
+	snprintf(s->version, sizeof(s->version), "%s", mcp_version_supported(want) ? want :
+	    MCP_VERSION_LATEST);
+	snprintf(s->client, sizeof(s->client), "%s", cname ? cname : "unknown");
+	s->initialized = 1;
+	mcp_audit(s, e, "mcp.initialize", s->client, NULL, "ok", 0);
+	return mcp_result(id, json_pack("{s:s,s:{s:{s:b},s:{s:b,s:b}},s:{s:s,s:s,s:s},s:s}",
+	    "protocolVersion", s->version, "capabilities", "tools", "listChanged", 0,
+	    "resources", "subscribe", 0, "listChanged", 0, "serverInfo", "name", "jidocode",
+	    "title", "JidoCode", "version", JIDO_VERSION, "instructions",
+	    "JidoCode turns GitHub issues into agent-made pull requests. Read jido://projects "
+	    "and jido://runs/{id}; kick off runs with runs_kickoff and watch them with "
+	    "runs_follow. Approving or rejecting is off unless the owner turned on "
+	    "mcp.allow_approvals."));
+}
+
+/* ------------------------------------------------------------ tools */
+
+static json_t *
+mcp_arg_schema(const struct mcp_arg *a)
+{
+	json_t *p;
+
+	if (strcmp(a->type, "id") == 0)
+		p = json_pack("{s:[s,s]}", "type", "integer", "string");
+	else
+		p = json_pack("{s:s}", "type", a->type);
+	if (a->desc != NULL)
+		json_object_set_new(p, "description", json_string(a->desc));
+	if (strcmp(a->type, "string") == 0)
+		json_object_set_new(p, "minLength", json_integer(1));
+	return p;
+}
+
+/* The JSON Schema of a tool's arguments. New reference. */
+static json_t *
+mcp_tool_schema(const struct mcp_tool *t)
+{
+	json_t *props = json_object(), *req = json_array();
+
+	for (const struct mcp_arg *a = t->args; a != NULL && a->name != NULL; a++) {
+		json_object_set_new(props, a->name, mcp_arg_schema(a));
+		if (a->required)
+			json_array_append_new(req, json_string(a->name));
+	}
+	return json_pack("{s:s,s:o,s:o,s:b}", "type", "object", "properties", props, "required",
+	    req, "additionalProperties", 0);
+}
+
+static json_t *
+mcp_tools_list(const json_t *id)
+{
+	size_t n;
+	const struct mcp_tool *t = mcp_tools(&n);
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:{s:b,s:b,s:b,s:b}}", "name",
+		    t[i].name, "description", t[i].description, "inputSchema",
+		    mcp_tool_schema(&t[i]), "annotations", "readOnlyHint", t[i].read_only,
+		    "destructiveHint", t[i].destructive, "idempotentHint", t[i].idempotent,
+		    "openWorldHint", 0));
+	return mcp_result(id, json_pack("{s:o}", "tools", arr));
+}
+
+/* A tool result: structured content plus the same as a text block. Takes data. */
+static json_t *
+mcp_tool_ok(const json_t *id, json_t *data)
+{
+	char *text = json_dumps(data, JSON_INDENT(2));
+	json_t *res = json_pack("{s:[{s:s,s:s}],s:o,s:b}", "content", "type", "text", "text",
+	    text ? text : "{}", "structuredContent", data, "isError", 0);
+
+	free(text);
+	return mcp_result(id, res);
+}
+
+/* A tool error (isError: true) with the shared error code and message. */
+static json_t *
+mcp_tool_err(const json_t *id, int code, const char *message)
+{
+	char text[1200];
+
+	snprintf(text, sizeof(text), "%s: %s", jido_err_name(code), message ? message :
+	    jido_strerror(code));
+	return mcp_result(id, json_pack("{s:[{s:s,s:s}],s:{s:{s:s,s:s}},s:b}", "content", "type",
+	    "text", "text", text, "structuredContent", "error", "code", jido_err_name(code),
+	    "message", message ? message : jido_strerror(code), "isError", 1));
+}
+
+/* Check args against the tool's typed arguments; on failure fills why and returns
+ * JIDO_EVALIDATION. */
+static int
+mcp_args_check(const struct mcp_tool *t, const json_t *args, char *why, size_t whylen)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)args, k, v) {
+		const struct mcp_arg *a = t->args;
+		while (a != NULL && a->name != NULL && strcmp(a->name, k) != 0)
+			a++;
+		if (a == NULL || a->name == NULL) {
+			snprintf(why, whylen, "%s: not an argument of %s", k, t->name);
+			return JIDO_EVALIDATION;
+		}
+		int ok = strcmp(a->type, "string") == 0 ? json_is_string(v) &&
+		    json_string_length(v) > 0 : strcmp(a->type, "integer") == 0 ?
+		    json_is_integer(v) : strcmp(a->type, "boolean") == 0 ? json_is_boolean(v) :
+		    strcmp(a->type, "id") == 0 ? json_is_integer(v) || json_is_string(v) :
+		    json_is_object(v);
+		if (!ok) {
+			snprintf(why, whylen, "%s: must be %s", k, strcmp(a->type, "id") == 0 ?
+			    "an id or a name" : a->type);
+			return JIDO_EVALIDATION;
+		}
+	}
+	for (const struct mcp_arg *a = t->args; a != NULL && a->name != NULL; a++)
+		if (a->required && json_object_get(args, a->name) == NULL) {
+			snprintf(why, whylen, "%s: required", a->name);
+			return JIDO_EVALIDATION;
+		}
+	return 0;
+}
+
+/* One bus call; on 0 *out is the reply data (new reference), else why holds the error
+ * message and the shared code is returned. */
+static int
+mcp_call(const struct mcp_env *e, const char *proc, const char *type, json_t *data,
+    json_t **out, char *why, size_t whylen)
+{
+	struct jido_reply r;
+	int rc;
+
+	*out = NULL;
+	if ((rc = e->call(e->ctx, proc, type, data, &r)) != 0) {
+		snprintf(why, whylen, "jido-%s does not answer (%s)", proc, jido_strerror(rc));
+		return rc;
+	}
+	if (!r.ok) {
+		rc = r.err ? r.err : JIDO_EINTERNAL;
+		snprintf(why, whylen, "%s", r.message ? r.message : jido_strerror(rc));
+	} else
+		*out = json_incref(r.data);
+	jido_reply_free(&r);
+	return rc;
+}
+
+static int
+mcp_state_settled(const char *st)
+{
+	return st == NULL || strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+	    strcmp(st, "cancelled") == 0 || strcmp(st, "awaiting_approval") == 0;
+}
+
+/* Follow a run until it ends or parks (or timeout_s): a progress notification for each
+ * change seen when the request carried a progress token. On 0 *out is the last run. */
+static int
+mcp_follow(const struct mcp_env *e, const json_t *args, const json_t *token, json_t **out,
+    char *why, size_t whylen)
+{
+	const char *run_id = json_string_value(json_object_get(args, "run_id"));
+	json_int_t tmo = json_integer_value(json_object_get(args, "timeout_s"));
+	int64_t until;
+	double progress = 0;
+	char last[160] = "";
+	int rc;
+
+	if (json_object_get(args, "timeout_s") == NULL || tmo > e->follow_max_s)
+		tmo = e->follow_max_s;
+	if (tmo < 0) {
+		snprintf(why, whylen, "timeout_s: must not be negative");
+		return JIDO_EVALIDATION;
+	}
+	until = jido_now_ms() + (int64_t)tmo * 1000;
+	for (;;) {
+		json_t *run;
+		if ((rc = mcp_call(e, "planner", "planner.runs.get", json_pack("{s:s}", "run_id",
+		    run_id), &run, why, whylen)) != 0)
+			return rc;
+		const char *st = json_string_value(json_object_get(run, "state"));
+		json_t *steps = json_object_get(run, "steps");
+		size_t nsteps = json_array_size(steps), done = 0;
+		for (size_t i = 0; i < nsteps; i++) {
+			const char *ss = json_string_value(json_object_get(json_array_get(steps, i),
+			    "state"));
+			done += ss != NULL && (strcmp(ss, "done") == 0 || strcmp(ss, "skipped") == 0);
+		}
+		char now[160];
+		snprintf(now, sizeof(now), "run %s: %s, %zu of %zu steps done", run_id,
+		    st ? st : "?", done, nsteps);
+		if (strcmp(now, last) != 0) {
+			snprintf(last, sizeof(last), "%s", now);
+			progress += 1;
+			if (token != NULL && e->notify != NULL) {
+				json_t *n = json_pack("{s:s,s:s,s:{s:O,s:f,s:s}}", "jsonrpc", "2.0",
+				    "method", "notifications/progress", "params", "progressToken",
+				    token, "progress", progress, "message", now);
+				e->notify(e->ctx, n);
+				json_decref(n);
+			}
+		}
+		if (mcp_state_settled(st) || e->sleep_ms == NULL || jido_now_ms() >= until) {
+			*out = run;
+			return 0;
+		}
+		json_decref(run);
+		e->sleep_ms(e->ctx, 250);
+	}
+}
+
+static json_t *
+mcp_tools_call(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
+    const json_t *params)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	json_t *args = json_object_get(params, "arguments");
+	const json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
+	const struct mcp_tool *t = NULL, *all;
+	char why[1024], action[96];
+	json_t *data, *out = NULL;
+	size_t n;
+	int rc;
+
+	if (name == NULL)
+		return mcp_error(id, MCP_EPARAMS, "params.name: required (a string)");
+	if (args != NULL && !json_is_object(args))
+		return mcp_error(id, MCP_EPARAMS, "params.arguments: must be an object");
+	if (token != NULL && !json_is_string(token) && !json_is_integer(token))
+		return mcp_error(id, MCP_EPARAMS, "params._meta.progressToken: must be a string or "
+		    "an integer");
+	all = mcp_tools(&n);
+	for (size_t i = 0; i < n && t == NULL; i++)
+		if (strcmp(all[i].name, name) == 0)
+			t = &all[i];
+	if (t == NULL) {
+		snprintf(why, sizeof(why), "unknown tool: %s", name);
+		return mcp_error(id, MCP_EPARAMS, why);
+	}
+	snprintf(action, sizeof(action), "mcp.tool.%s", t->name);
+	args = args ? json_deep_copy(args) : json_object();
+	const char *run_id = json_string_value(json_object_get(args, "run_id"));
+	const char *subject = run_id ? run_id : t->name;
+	if ((rc = mcp_args_check(t, args, why, sizeof(why))) != 0)
+		goto refused;
+	if (!(e->scopes & t->scope) && !(e->scopes & MCP_SCOPE_ADMIN)) {
+		snprintf(why, sizeof(why), "this caller lacks the '%s' scope", t->scope ==
+		    MCP_SCOPE_READ ? "read" : t->scope == MCP_SCOPE_RUN ? "run" : t->scope ==
+		    MCP_SCOPE_APPROVE ? "approve" : "admin");
+		rc = JIDO_EAUTHZ;
+		goto refused;
+	}
+	if (t->kind == MCP_KIND_APPROVAL && !e->allow_approvals) {
+		snprintf(why, sizeof(why), "approving or rejecting over MCP is off: an agent must "
+		    "not approve its own work; the owner can set mcp.allow_approvals = true");
+		rc = JIDO_EPOLICY;
+		goto refused;
+	}
+	/* Durable before acknowledged: a call with an effect is audited first. */
+	if (mcp_audit(s, e, action, subject, run_id, "ok", !t->read_only) != 0 && !t->read_only) {
+		json_decref(args);
+		return mcp_tool_err(id, JIDO_EUNAVAIL, "the auditor did not confirm the record: "
+		    "nothing was done");
+	}
+	if (t->kind == MCP_KIND_FOLLOW) {
+		rc = mcp_follow(e, args, token, &out, why, sizeof(why));
+		json_decref(args);
+	} else {
+		data = args;
+		if (t->kind == MCP_KIND_APPROVAL) {
+			json_object_set_new(data, "decision", json_string(t->decision));
+			json_object_set_new(data, "channel", json_string("mcp"));
+		}
+		if (!t->read_only && e->actor != NULL)
+			json_object_set_new(data, "actor", json_string(e->actor));
+		if (strcmp(t->type, "planner.approvals.kill_switch") == 0 || t->kind ==
+		    MCP_KIND_APPROVAL)
+			json_object_set_new(data, "channel", json_string("mcp"));
+		rc = mcp_call(e, t->proc, t->type, data, &out, why, sizeof(why));
+	}
+	if (rc != 0)
+		return mcp_tool_err(id, rc, why);
+	return mcp_tool_ok(id, out);
+refused:
+	mcp_audit(s, e, action, subject, run_id, "refused", 0);
+	json_decref(args);
+	return mcp_tool_err(id, rc, why);
+}
+
+/* ------------------------------------------------------------ resources */
+
+/* A run id in a URI: 1-64 of [A-Za-z0-9_-]. Copies it into buf; 0 when valid. */
+static int
+mcp_run_id(const char *s, size_t len, char *buf, size_t buflen)
+{
+	if (len == 0 || len >= buflen || len > 64)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '_' || c == '-'))
+			return -1;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+static json_t *
+mcp_resources_list(const struct mcp_env *e, const json_t *id)
+{
+	json_t *arr = json_array(), *runs = NULL;
+	char why[512];
+
+	json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "uri", "jido://projects",
+	    "name", "projects", "description", "the imported GitHub repositories and their "
+	    "settings", "mimeType", "application/json"));
+	/* The most recent runs (a missing planner is an error, never an empty list). */
+	if (mcp_call(e, "planner", "planner.runs.list", json_pack("{s:i}", "limit", 50), &runs,
+	    why, sizeof(why)) != 0) {
+		json_decref(arr);
+		return mcp_error(id, MCP_EINTERNAL, why);
+	}
+	json_t *list = json_object_get(runs, "runs"), *r;
+	size_t i;
+	json_array_foreach(list, i, r) {
+		const char *rid = json_string_value(json_object_get(r, "id"));
+		char uri[96], desc[256];
+		if (rid == NULL)
+			continue;
+		snprintf(uri, sizeof(uri), "jido://runs/%s", rid);
+		snprintf(desc, sizeof(desc), "%s: workflow %s, %s",
+		    json_string_value(json_object_get(r, "project")) ?: "?",
+		    json_string_value(json_object_get(r, "workflow")) ?: "?",
+		    json_string_value(json_object_get(r, "state")) ?: "?");
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "uri", uri, "name", rid,
+		    "description", desc, "mimeType", "application/json"));
+	}
+	json_decref(runs);
+	return mcp_result(id, json_pack("{s:o}", "resources", arr));
+}
+
+static json_t *
+mcp_templates_list(const json_t *id)
+{
+	return mcp_result(id, json_pack("{s:[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]}",
+	    "resourceTemplates",
+	    "uriTemplate", "jido://runs/{id}", "name", "run", "description",
+	    "one run: state, steps, transitions, approval", "mimeType", "application/json",
+	    "uriTemplate", "jido://runs/{id}/log", "name", "run log", "description",
+	    "a run's history as text: state transitions and steps", "mimeType", "text/plain"));
+}
+
+/* A run's log as text lines from its transitions and steps. Returns a malloc'd string. */
+static char *
+mcp_run_log(const json_t *run)
+{
+	json_t *v;
+	size_t i, cap = 4096, len = 0;
+	char *out = malloc(cap), line[1024];
+
+	if (out == NULL)
+		return NULL;
+	out[0] = '\0';
+#define MCP_APPEND() do { \
+		size_t l = strlen(line); \
+		if (len + l + 1 > cap) { \
+			char *nb; cap = (len + l + 1) * 2; \
+			if ((nb = realloc(out, cap)) == NULL) { free(out); return NULL; } \
+			out = nb; \
+		} \
+		memcpy(out + len, line, l + 1); len += l; \
+	} while (0)
+	snprintf(line, sizeof(line), "run %s: project %s, workflow %s, state %s\n",
+	    json_string_value(json_object_get(run, "id")) ?: "?",
+	    json_string_value(json_object_get(run, "project")) ?: "?",
+	    json_string_value(json_object_get(run, "workflow")) ?: "?",
+	    json_string_value(json_object_get(run, "state")) ?: "?");
+	MCP_APPEND();
+	json_array_foreach(json_object_get(run, "transitions"), i, v) {
+		const char *reason = json_string_value(json_object_get(v, "reason"));
+		snprintf(line, sizeof(line), "%lld transition %s -> %s%s%s\n",
+		    (long long)json_integer_value(json_object_get(v, "at_ms")),
+		    json_string_value(json_object_get(v, "from")) ?: "-",
+		    json_string_value(json_object_get(v, "to")) ?: "-", reason ? ": " : "",
+		    reason ? reason : "");
+		MCP_APPEND();
+	}
+	json_array_foreach(json_object_get(run, "steps"), i, v) {
+		snprintf(line, sizeof(line), "step %lld %s (%s): %s, attempt %lld\n",
+		    (long long)json_integer_value(json_object_get(v, "seq")),
+		    json_string_value(json_object_get(v, "step")) ?: "?",
+		    json_string_value(json_object_get(v, "kind")) ?: "?",
+		    json_string_value(json_object_get(v, "state")) ?: "?",
+		    (long long)json_integer_value(json_object_get(v, "attempt")));
+		MCP_APPEND();
+	}
+#undef MCP_APPEND
+	return out;
+}
+
+static json_t *
+mcp_resources_read(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
+    const json_t *params)
+{
+	const char *uri = json_string_value(json_object_get(params, "uri"));
+	char rid[72], why[1024];
+	json_t *data;
+	int rc, log = 0;
+
+	if (uri == NULL)
+		return mcp_error(id, MCP_EPARAMS, "params.uri: required (a string)");
+	if (!(e->scopes & (MCP_SCOPE_READ | MCP_SCOPE_ADMIN)))
+		return mcp_error(id, MCP_EINVALID, "this caller lacks the 'read' scope");
+	if (strcmp(uri, "jido://projects") == 0) {
+		mcp_audit(s, e, "mcp.resource.read", uri, NULL, "ok", 0);
+		rc = mcp_call(e, "planner", "planner.projects.list", NULL, &data, why, sizeof(why));
+		rid[0] = '\0';
+	} else if (strncmp(uri, "jido://runs/", 12) == 0) {
+		const char *p = uri + 12, *slash = strchr(p, '/');
+		size_t l = slash ? (size_t)(slash - p) : strlen(p);
+		if (slash != NULL && strcmp(slash, "/log") != 0)
+			goto notfound;
+		log = slash != NULL;
+		if (mcp_run_id(p, l, rid, sizeof(rid)) != 0)
+			goto notfound;
+		mcp_audit(s, e, "mcp.resource.read", uri, rid, "ok", 0);
+		rc = mcp_call(e, "planner", "planner.runs.get", json_pack("{s:s}", "run_id", rid),
+		    &data, why, sizeof(why));
+		if (rc == JIDO_ENOTFOUND)
+			goto notfound;
+	} else
+		goto notfound;
+	if (rc != 0) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "%s: %s", jido_err_name(rc), why);
+		return mcp_error(id, MCP_EINTERNAL, msg);
+	}
+	char *text = log ? mcp_run_log(data) : json_dumps(data, JSON_INDENT(2));
+	json_decref(data);
+	if (text == NULL)
+		return mcp_error(id, MCP_EINTERNAL, "out of memory");
+	json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", uri, "mimeType",
+	    log ? "text/plain" : "application/json", "text", text);
+	free(text);
+	return mcp_result(id, res);
+notfound:;
+	json_t *err = mcp_error(id, MCP_ENORESOURCE, "resource not found");
+	json_object_set_new(json_object_get(err, "error"), "data", json_pack("{s:s}", "uri", uri));
+	return err;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+json_t *
+mcp_handle_json(struct mcp_session *s, const struct mcp_env *e, const json_t *msg)
+{
+	const json_t *id, *params;
+	const char *method, *jr;
+
+	if (json_is_array(msg))
+		return mcp_error(NULL, MCP_EINVALID, "batches are not supported (protocol "
+		    MCP_VERSION_LATEST ")");
+	if (!json_is_object(msg))
+		return mcp_error(NULL, MCP_EINVALID, "a JSON-RPC message is an object");
+	jr = json_string_value(json_object_get(msg, "jsonrpc"));
+	id = json_object_get(msg, "id");
+	method = json_string_value(json_object_get(msg, "method"));
+	params = json_object_get(msg, "params");
+	if (jr == NULL || strcmp(jr, "2.0") != 0)
+		return mcp_error(NULL, MCP_EINVALID, "jsonrpc: must be \"2.0\"");
+	if (json_object_get(msg, "method") == NULL) {
+		/* A response to something we sent (we send no requests): nothing to answer. */
+		if (id != NULL && (json_object_get(msg, "result") || json_object_get(msg, "error")))
+			return NULL;
+		return mcp_error(NULL, MCP_EINVALID, "method: required (a string)");
+	}
+	if (id != NULL && !json_is_string(id) && !json_is_integer(id))
+		return mcp_error(NULL, MCP_EINVALID, "id: must be a string or an integer");
+	if (method == NULL)
+		return mcp_error(id, MCP_EINVALID, "method: must be a string");
+	if (params != NULL && !json_is_object(params))
+		return mcp_error(id, MCP_EINVALID, "params: must be an object");
+	if (id == NULL)
+		return NULL; /* notifications (initialized, cancelled, ...) need no answer */
+	if (strcmp(method, "initialize") == 0)
+		return mcp_initialize(s, e, id, params);
+	if (strcmp(method, "ping") == 0)
+		return mcp_result(id, NULL);
+	if (!s->initialized)
+		return mcp_error(id, MCP_EINVALID, "the session is not initialized: send "
+		    "initialize first");
+	if (strcmp(method, "tools/list") == 0) {
+		mcp_audit(s, e, "mcp.tools.list", "tools", NULL, "ok", 0);
+		return mcp_tools_list(id);
+	}
+	if (strcmp(method, "tools/call") == 0)
+		return mcp_tools_call(s, e, id, params);
+	if (strcmp(method, "resources/list") == 0) {
+		mcp_audit(s, e, "mcp.resources.list", "resources", NULL, "ok", 0);
+		return mcp_resources_list(e, id);
+	}
+	if (strcmp(method, "resources/templates/list") == 0) {
+		mcp_audit(s, e, "mcp.resources.templates", "resources", NULL, "ok", 0);
+		return mcp_templates_list(id);
+	}
+	if (strcmp(method, "resources/read") == 0)
+		return mcp_resources_read(s, e, id, params);
+	char why[160];
+	snprintf(why, sizeof(why), "method not found: %.100s", method);
+	return mcp_error(id, MCP_ENOMETHOD, why);
+}
+
+json_t *
+mcp_handle(struct mcp_session *s, const struct mcp_env *e, const char *buf, size_t len)
+{
+	json_error_t je;
+	json_t *msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je), *res;
+
+	if (msg == NULL) {
+		char why[200];
+		snprintf(why, sizeof(why), "parse error: %s", je.text);
+		return mcp_error(NULL, MCP_EPARSE, why);
+	}
+	res = mcp_handle_json(s, e, msg);
+	json_decref(msg);
+	return res;
+}
