@@ -122,6 +122,24 @@ test_triggers(void **state)
 	assert_non_null(json_object_get(item, "latest_run"));
 	assert_false(json_is_true(json_object_get(item, "stale")));
 	json_decref(out);
+	/* planner.issues.list: the mirror's issues, filtered by project and state */
+	assert_int_equal(pt_call(&t, "planner.issues.list", json_pack("{s:s,s:s}", "project",
+	    "acme/widget", "state", "open"), &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "issues")), 2);
+	item = json_array_get(json_object_get(out, "issues"), 0);
+	assert_string_equal(json_string_value(json_object_get(item, "repo")), "acme/widget");
+	assert_string_equal(json_string_value(json_object_get(item, "state")), "open");
+	json_decref(out);
+	assert_int_equal(pt_call(&t, "planner.issues.list", json_pack("{s:i}", "limit", 1), &out),
+	    0);
+	assert_int_equal(json_array_size(json_object_get(out, "issues")), 1);
+	json_decref(out);
+	assert_int_equal(pt_call(&t, "planner.issues.list", json_pack("{s:s}", "state", "merged"),
+	    NULL), JIDO_EVALIDATION);
+	assert_int_equal(pt_call(&t, "planner.issues.list", json_pack("{s:i}", "limit", 0), NULL),
+	    JIDO_EVALIDATION);
+	assert_int_equal(pt_call(&t, "planner.issues.list", json_pack("{s:s}", "project",
+	    "acme/none"), NULL), JIDO_ENOTFOUND);
 	pt_stop(&t);
 }
 

@@ -1,7 +1,7 @@
 /*
  * ops.c - the planner's request-socket operations (planner.projects.*, planner.runs.*,
  * planner.steps.result, planner.approvals.*, planner.workflows.*, planner.events.ingest,
- * planner.deliveries.list, planner.workbench): one table from type to handler. Each
+ * planner.deliveries.list, planner.workbench, planner.issues.list): one table from type to handler. Each
  * handler validates its data fully before changing anything; docs/ARCHITECTURE.md lists
  * every type with its fields.
  */
@@ -610,6 +610,52 @@ op_workbench(struct planner *p, const struct jido_req *req, json_t **out, char *
 	return mirror_workbench(p, req->data, out, why, whylen);
 }
 
+/* planner.issues.list {project?, state? open|closed, limit? 1-10000 (100)}: issues in the
+ * mirror (not PRs), newest activity first. */
+static int
+op_issues_list(struct planner *p, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	const char *state;
+	char name[256] = "";
+	json_t *lim = json_object_get(req->data, "limit"), *a;
+	int64_t pid = 0;
+	int rc, limit = 100;
+
+	if ((rc = op_str(req->data, "state", 0, 16, &state, why, whylen)) != 0)
+		return rc;
+	if (state != NULL && strcmp(state, "open") != 0 && strcmp(state, "closed") != 0)
+		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.state: must be open or closed");
+	if (json_object_get(req->data, "project") != NULL) {
+		if ((rc = op_project_id(p, req->data, &pid, why, whylen)) != 0)
+			return rc;
+		if (project_load(p, pid, name, sizeof(name), NULL) != 0)
+			return pl_fail(JIDO_ENOTFOUND, why, whylen, "no such project");
+	}
+	if (lim != NULL) {
+		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+		    json_integer_value(lim) > 10000)
+			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			    "data.limit: must be an integer from 1 to 10000");
+		limit = (int)json_integer_value(lim);
+	}
+	sqlite3_stmt *st = store_query(p, "SELECT repo, number, state, title, labels, assignees, "
+	    "author, url, activity_ms FROM items WHERE is_pr = 0 AND (?1 = '' OR repo = ?1) AND "
+	    "(?2 IS NULL OR state = ?2) ORDER BY activity_ms DESC, repo, number LIMIT ?3", "ssd",
+	    name, state, limit);
+	a = json_array();
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, json_pack("{s:s,s:i,s:s,s:s,s:o,s:o,s:s,s:s,s:I}", "repo",
+		    store_col_text(st, 0), "number", sqlite3_column_int(st, 1), "state",
+		    store_col_text(st, 2), "title", store_col_text(st, 3), "labels",
+		    store_col_json(st, 4), "assignees", store_col_json(st, 5), "author",
+		    store_col_text(st, 6), "url", store_col_text(st, 7), "activity_ms",
+		    (json_int_t)sqlite3_column_int64(st, 8)));
+	sqlite3_finalize(st);
+	*out = json_pack("{s:o}", "issues", a);
+	return 0;
+}
+
 static const struct {
 	const char *type;
 	op_fn fn;
@@ -634,6 +680,7 @@ static const struct {
 	{ "planner.events.ingest", op_events_ingest },
 	{ "planner.deliveries.list", op_deliveries_list },
 	{ "planner.workbench", op_workbench },
+	{ "planner.issues.list", op_issues_list },
 	{ "planner.stats", op_stats },
 };
 
