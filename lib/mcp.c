@@ -90,50 +90,56 @@ mcp_initialize(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
 
 /* ------------------------------------------------------------ tools */
 
-static json_t *
-mcp_arg_schema(const struct mcp_arg *a)
+void
+mcp_tool_name(const struct jido_op *op, char *buf, size_t len)
 {
-	json_t *p;
+	size_t i;
 
-	if (strcmp(a->type, "id") == 0)
-		p = json_pack("{s:[s,s]}", "type", "integer", "string");
-	else
-		p = json_pack("{s:s}", "type", a->type);
-	if (a->desc != NULL)
-		json_object_set_new(p, "description", json_string(a->desc));
-	if (strcmp(a->type, "string") == 0)
-		json_object_set_new(p, "minLength", json_integer(1));
-	return p;
+	for (i = 0; op->name[i] != '\0' && i + 1 < len; i++)
+		buf[i] = op->name[i] == '.' ? '_' : op->name[i];
+	buf[i] = '\0';
 }
 
-/* The JSON Schema of a tool's arguments. New reference. */
+/* The follow tool's schema: runs.get's arguments plus timeout_s. New reference. */
 static json_t *
-mcp_tool_schema(const struct mcp_tool *t)
+mcp_follow_schema(void)
 {
-	json_t *props = json_object(), *req = json_array();
+	json_t *s = jido_op_schema(jido_op_find("runs.get"));
 
-	for (const struct mcp_arg *a = t->args; a != NULL && a->name != NULL; a++) {
-		json_object_set_new(props, a->name, mcp_arg_schema(a));
-		if (a->required)
-			json_array_append_new(req, json_string(a->name));
-	}
-	return json_pack("{s:s,s:o,s:o,s:b}", "type", "object", "properties", props, "required",
-	    req, "additionalProperties", 0);
+	json_object_set_new(json_object_get(s, "properties"), "timeout_s", json_pack("{s:s,s:i,s:s}",
+	    "type", "integer", "minimum", 0, "description", "stop following after this many "
+	    "seconds (capped by the server)"));
+	json_object_set_new(json_object_get(s, "properties"), "until", json_pack("{s:s,s:[s,s],s:s}",
+	    "type", "string", "enum", "settled", "finished", "description", "settled (default): "
+	    "finished or waiting for approval; finished: completed, failed or cancelled"));
+	return s;
+}
+
+static json_t *
+mcp_tool_entry(const char *name, const char *desc, json_t *schema, int flags)
+{
+	return json_pack("{s:s,s:s,s:o,s:{s:b,s:b,s:b,s:b}}", "name", name, "description", desc,
+	    "inputSchema", schema, "annotations", "readOnlyHint", !!(flags & JIDO_OP_READONLY),
+	    "destructiveHint", !!(flags & JIDO_OP_DESTRUCTIVE), "idempotentHint",
+	    !!(flags & JIDO_OP_IDEMPOTENT), "openWorldHint", 0);
 }
 
 static json_t *
 mcp_tools_list(const json_t *id)
 {
 	size_t n;
-	const struct mcp_tool *t = mcp_tools(&n);
+	const struct jido_op *ops = jido_ops(&n);
 	json_t *arr = json_array();
+	char name[96];
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:{s:b,s:b,s:b,s:b}}", "name",
-		    t[i].name, "description", t[i].description, "inputSchema",
-		    mcp_tool_schema(&t[i]), "annotations", "readOnlyHint", t[i].read_only,
-		    "destructiveHint", t[i].destructive, "idempotentHint", t[i].idempotent,
-		    "openWorldHint", 0));
+	for (size_t i = 0; i < n; i++) {
+		mcp_tool_name(&ops[i], name, sizeof(name));
+		json_array_append_new(arr, mcp_tool_entry(name, ops[i].desc,
+		    jido_op_schema(&ops[i]), ops[i].flags));
+	}
+	json_array_append_new(arr, mcp_tool_entry("runs_follow", "follow a run until it "
+	    "finishes or waits for approval, with progress notifications; returns the run",
+	    mcp_follow_schema(), JIDO_OP_READONLY | JIDO_OP_IDEMPOTENT));
 	return mcp_result(id, json_pack("{s:o}", "tools", arr));
 }
 
@@ -162,41 +168,6 @@ mcp_tool_err(const json_t *id, int code, const char *message)
 	    "message", message ? message : jido_strerror(code), "isError", 1));
 }
 
-/* Check args against the tool's typed arguments; on failure fills why and returns
- * JIDO_EVALIDATION. */
-static int
-mcp_args_check(const struct mcp_tool *t, const json_t *args, char *why, size_t whylen)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach((json_t *)args, k, v) {
-		const struct mcp_arg *a = t->args;
-		while (a != NULL && a->name != NULL && strcmp(a->name, k) != 0)
-			a++;
-		if (a == NULL || a->name == NULL) {
-			snprintf(why, whylen, "%s: not an argument of %s", k, t->name);
-			return JIDO_EVALIDATION;
-		}
-		int ok = strcmp(a->type, "string") == 0 ? json_is_string(v) &&
-		    json_string_length(v) > 0 : strcmp(a->type, "integer") == 0 ?
-		    json_is_integer(v) : strcmp(a->type, "boolean") == 0 ? json_is_boolean(v) :
-		    strcmp(a->type, "id") == 0 ? json_is_integer(v) || json_is_string(v) :
-		    json_is_object(v);
-		if (!ok) {
-			snprintf(why, whylen, "%s: must be %s", k, strcmp(a->type, "id") == 0 ?
-			    "an id or a name" : a->type);
-			return JIDO_EVALIDATION;
-		}
-	}
-	for (const struct mcp_arg *a = t->args; a != NULL && a->name != NULL; a++)
-		if (a->required && json_object_get(args, a->name) == NULL) {
-			snprintf(why, whylen, "%s: required", a->name);
-			return JIDO_EVALIDATION;
-		}
-	return 0;
-}
-
 /* One bus call; on 0 *out is the reply data (new reference), else why holds the error
  * message and the shared code is returned. */
 static int
@@ -220,32 +191,26 @@ mcp_call(const struct mcp_env *e, const char *proc, const char *type, json_t *da
 	return rc;
 }
 
+/* Has the run reached where the follow stops? finished=0 also stops at an approval. */
 static int
-mcp_state_settled(const char *st)
+mcp_state_settled(const char *st, int finished)
 {
 	return st == NULL || strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
-	    strcmp(st, "cancelled") == 0 || strcmp(st, "awaiting_approval") == 0;
+	    strcmp(st, "cancelled") == 0 || (!finished && strcmp(st, "awaiting_approval") == 0);
 }
 
 /* Follow a run until it ends or parks (or timeout_s): a progress notification for each
  * change seen when the request carried a progress token. On 0 *out is the last run. */
 static int
-mcp_follow(const struct mcp_env *e, const json_t *args, const json_t *token, json_t **out,
-    char *why, size_t whylen)
+mcp_follow(const struct mcp_env *e, const json_t *data, int tmo, int finished,
+    const json_t *token, json_t **out, char *why, size_t whylen)
 {
-	const char *run_id = json_string_value(json_object_get(args, "run_id"));
-	json_int_t tmo = json_integer_value(json_object_get(args, "timeout_s"));
+	const char *run_id = json_string_value(json_object_get(data, "run_id"));
 	int64_t until;
 	double progress = 0;
 	char last[160] = "";
 	int rc;
 
-	if (json_object_get(args, "timeout_s") == NULL || tmo > e->follow_max_s)
-		tmo = e->follow_max_s;
-	if (tmo < 0) {
-		snprintf(why, whylen, "timeout_s: must not be negative");
-		return JIDO_EVALIDATION;
-	}
 	until = jido_now_ms() + (int64_t)tmo * 1000;
 	for (;;) {
 		json_t *run;
@@ -274,7 +239,7 @@ mcp_follow(const struct mcp_env *e, const json_t *args, const json_t *token, jso
 				json_decref(n);
 			}
 		}
-		if (mcp_state_settled(st) || e->sleep_ms == NULL || jido_now_ms() >= until) {
+		if (mcp_state_settled(st, finished) || e->sleep_ms == NULL || jido_now_ms() >= until) {
 			*out = run;
 			return 0;
 		}
@@ -290,11 +255,11 @@ mcp_tools_call(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
 	const char *name = json_string_value(json_object_get(params, "name"));
 	json_t *args = json_object_get(params, "arguments");
 	const json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
-	const struct mcp_tool *t = NULL, *all;
-	char why[1024], action[96];
-	json_t *data, *out = NULL;
+	const struct jido_op *op = NULL, *all;
+	char why[1024], action[128], tn[96];
+	json_t *data = NULL, *out = NULL, *targs = NULL;
 	size_t n;
-	int rc;
+	int rc, follow = 0, finished = 0;
 
 	if (name == NULL)
 		return mcp_error(id, MCP_EPARAMS, "params.name: required (a string)");
@@ -303,61 +268,89 @@ mcp_tools_call(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
 	if (token != NULL && !json_is_string(token) && !json_is_integer(token))
 		return mcp_error(id, MCP_EPARAMS, "params._meta.progressToken: must be a string or "
 		    "an integer");
-	all = mcp_tools(&n);
-	for (size_t i = 0; i < n && t == NULL; i++)
-		if (strcmp(all[i].name, name) == 0)
-			t = &all[i];
-	if (t == NULL) {
-		snprintf(why, sizeof(why), "unknown tool: %s", name);
+	all = jido_ops(&n);
+	for (size_t i = 0; i < n && op == NULL; i++) {
+		mcp_tool_name(&all[i], tn, sizeof(tn));
+		if (strcmp(tn, name) == 0)
+			op = &all[i];
+	}
+	if (op == NULL && strcmp(name, "runs_follow") == 0) {
+		op = jido_op_find("runs.get");
+		follow = 1;
+	}
+	if (op == NULL) {
+		snprintf(why, sizeof(why), "unknown tool: %.200s", name);
 		return mcp_error(id, MCP_EPARAMS, why);
 	}
-	snprintf(action, sizeof(action), "mcp.tool.%s", t->name);
+	snprintf(action, sizeof(action), "mcp.tool.%s", name);
 	args = args ? json_deep_copy(args) : json_object();
-	const char *run_id = json_string_value(json_object_get(args, "run_id"));
-	const char *subject = run_id ? run_id : t->name;
-	if ((rc = mcp_args_check(t, args, why, sizeof(why))) != 0)
+	if (follow) { /* timeout_s is the follow's own; the rest is runs.get's */
+		targs = json_incref(json_object_get(args, "timeout_s"));
+		json_object_del(args, "timeout_s");
+		json_t *u = json_object_get(args, "until");
+		if (u != NULL && (!json_is_string(u) || (strcmp(json_string_value(u), "settled") != 0 &&
+		    strcmp(json_string_value(u), "finished") != 0))) {
+			rc = JIDO_EVALIDATION;
+			snprintf(why, sizeof(why), "until: must be settled or finished");
+			goto refused;
+		}
+		finished = u != NULL && strcmp(json_string_value(u), "finished") == 0;
+		json_object_del(args, "until");
+		if (targs != NULL && (!json_is_integer(targs) || json_integer_value(targs) < 0)) {
+			rc = JIDO_EVALIDATION;
+			snprintf(why, sizeof(why), "timeout_s: must be a whole number of seconds");
+			goto refused;
+		}
+	}
+	struct jido_op_ctx ctx = { "mcp", e->actor, e->cred };
+	if ((rc = jido_op_build(op, args, &ctx, &data, why, sizeof(why))) != 0)
 		goto refused;
-	if (!(e->scopes & t->scope) && !(e->scopes & MCP_SCOPE_ADMIN)) {
-		snprintf(why, sizeof(why), "this caller lacks the '%s' scope", t->scope ==
-		    MCP_SCOPE_READ ? "read" : t->scope == MCP_SCOPE_RUN ? "run" : t->scope ==
-		    MCP_SCOPE_APPROVE ? "approve" : "admin");
+	const char *run_id = json_string_value(json_object_get(data, "run_id"));
+	if (!jido_op_allowed(op, e->scopes)) {
+		snprintf(why, sizeof(why), "this caller lacks the '%s' scope",
+		    jido_op_scope_name(op->scope));
 		rc = JIDO_EAUTHZ;
 		goto refused;
 	}
-	if (t->kind == MCP_KIND_APPROVAL && !e->allow_approvals) {
+	/* Anything that needs the approve scope is an approval: off over MCP by default. */
+	if ((op->scope & JIDO_SCOPE_APPROVE) && !e->allow_approvals) {
 		snprintf(why, sizeof(why), "approving or rejecting over MCP is off: an agent must "
 		    "not approve its own work; the owner can set mcp.allow_approvals = true");
 		rc = JIDO_EPOLICY;
 		goto refused;
 	}
+	int ro = !!(op->flags & JIDO_OP_READONLY);
 	/* Durable before acknowledged: a call with an effect is audited first. */
-	if (mcp_audit(s, e, action, subject, run_id, "ok", !t->read_only) != 0 && !t->read_only) {
-		json_decref(args);
-		return mcp_tool_err(id, JIDO_EUNAVAIL, "the auditor did not confirm the record: "
-		    "nothing was done");
+	if (mcp_audit(s, e, action, run_id ? run_id : name, run_id, "ok", !ro) != 0 && !ro) {
+		rc = JIDO_EUNAVAIL;
+		snprintf(why, sizeof(why), "the auditor did not confirm the record: nothing was done");
+		goto fail;
 	}
-	if (t->kind == MCP_KIND_FOLLOW) {
-		rc = mcp_follow(e, args, token, &out, why, sizeof(why));
-		json_decref(args);
-	} else {
-		data = args;
-		if (t->kind == MCP_KIND_APPROVAL) {
-			json_object_set_new(data, "decision", json_string(t->decision));
-			json_object_set_new(data, "channel", json_string("mcp"));
-		}
-		if (!t->read_only && e->actor != NULL)
-			json_object_set_new(data, "actor", json_string(e->actor));
-		if (strcmp(t->type, "planner.approvals.kill_switch") == 0 || t->kind ==
-		    MCP_KIND_APPROVAL)
-			json_object_set_new(data, "channel", json_string("mcp"));
-		rc = mcp_call(e, t->proc, t->type, data, &out, why, sizeof(why));
-	}
+	json_decref(args);
+	if (follow) {
+		int tmo = targs != NULL && json_integer_value(targs) < e->follow_max_s ?
+		    (int)json_integer_value(targs) : e->follow_max_s;
+		rc = mcp_follow(e, data, tmo, finished, token, &out, why, sizeof(why));
+		json_decref(data);
+	} else
+		rc = mcp_call(e, op->proc, op->type, data, &out, why, sizeof(why));
+	json_decref(targs);
 	if (rc != 0)
 		return mcp_tool_err(id, rc, why);
+	if (!json_is_object(out)) { /* structuredContent is an object */
+		json_t *o = json_pack("{s:o}", "result", out ? out : json_null());
+		out = o;
+	}
 	return mcp_tool_ok(id, out);
 refused:
-	mcp_audit(s, e, action, subject, run_id, "refused", 0);
+	mcp_audit(s, e, action, name, json_string_value(json_object_get(data, "run_id")),
+	    "refused", 0);
+fail:
+	if (data != NULL && (op->flags & JIDO_OP_CRED))
+		json_object_del(data, "cred");
+	json_decref(data);
 	json_decref(args);
+	json_decref(targs);
 	return mcp_tool_err(id, rc, why);
 }
 
@@ -484,7 +477,7 @@ mcp_resources_read(struct mcp_session *s, const struct mcp_env *e, const json_t 
 
 	if (uri == NULL)
 		return mcp_error(id, MCP_EPARAMS, "params.uri: required (a string)");
-	if (!(e->scopes & (MCP_SCOPE_READ | MCP_SCOPE_ADMIN)))
+	if (!(e->scopes & (JIDO_SCOPE_READ | JIDO_SCOPE_ADMIN)))
 		return mcp_error(id, MCP_EINVALID, "this caller lacks the 'read' scope");
 	if (strcmp(uri, "jido://projects") == 0) {
 		mcp_audit(s, e, "mcp.resource.read", uri, NULL, "ok", 0);

@@ -5,13 +5,15 @@
  * progress); it never touches a socket or a file itself: everything it needs from the
  * outside world comes through struct mcp_env, which each transport fills.
  *
- * Tools are the operations of the one operation table (struct mcp_tool is the view the
- * core needs of an operation); mcp_tools() is the binding to that table.
+ * Tools are the operations of the one operation table (lib/ops.h): name, description,
+ * input schema (the typed arguments), annotations (the flags) and the scope come from it,
+ * and a call builds its bus request with jido_op_build; there is no second list.
  */
 #ifndef JIDO_MCP_H
 #define JIDO_MCP_H
 
 #include "jido.h"
+#include "ops.h"
 
 #define MCP_VERSION_LATEST "2025-06-18"
 
@@ -25,35 +27,9 @@ enum {
 	MCP_ENORESOURCE = -32002,
 };
 
-/* Scope bits a caller holds (the API token scopes; the same values as the web's). */
-enum { MCP_SCOPE_READ = 1, MCP_SCOPE_RUN = 2, MCP_SCOPE_APPROVE = 4, MCP_SCOPE_ADMIN = 8 };
-
-/* One typed argument of a tool: JSON Schema type "string", "integer", "boolean". */
-struct mcp_arg {
-	const char *name;
-	const char *type;
-	int required;
-	const char *desc;
-};
-
-/* Special behaviours of a tool beyond "send the bus request with the arguments". */
-enum { MCP_KIND_CALL = 0, MCP_KIND_APPROVAL, MCP_KIND_FOLLOW };
-
-/* The core's view of one operation. */
-struct mcp_tool {
-	const char *name;        /* "runs_list" */
-	const char *description; /* one line */
-	const char *proc;        /* "planner" */
-	const char *type;        /* the bus request, "planner.runs.list" */
-	const struct mcp_arg *args; /* terminated by a NULL name */
-	int scope;               /* MCP_SCOPE_* the caller needs */
-	int read_only, destructive, idempotent;
-	int kind;                /* MCP_KIND_* */
-	const char *decision;    /* MCP_KIND_APPROVAL: "approve" or "reject" */
-};
-
-/* The tool table (static) and its length. */
-const struct mcp_tool *mcp_tools(size_t *n);
+/* The MCP tool name of an operation: its table name with '.' as '_' ("runs_list"),
+ * into buf. The one tool not in the table is "runs_follow" (runs.get, repeated). */
+void mcp_tool_name(const struct jido_op *op, char *buf, size_t len);
 
 /* What a transport gives the core. All callbacks are called in the transport's thread. */
 struct mcp_env {
@@ -69,8 +45,9 @@ struct mcp_env {
 	int (*notify)(void *ctx, const json_t *msg);
 	/* Sleep between polls while following a run (ms). NULL: following returns at once. */
 	void (*sleep_ms)(void *ctx, int ms);
-	int scopes;                 /* MCP_SCOPE_* bits the caller holds */
+	int scopes;                 /* JIDO_SCOPE_* bits the caller holds */
 	const char *actor;          /* who calls, for audit records and the planner */
+	const char *cred;           /* the caller's vault credential (JIDO_OP_CRED), or NULL */
 	int allow_approvals;        /* the owner's mcp.allow_approvals setting */
 	int follow_max_s;           /* longest a follow may wait (its timeout_s is capped) */
 };

@@ -93,8 +93,8 @@ setup(void **state)
 	memset(&F, 0, sizeof(F));
 	memset(&S, 0, sizeof(S));
 	E = (struct mcp_env){ .ctx = &F, .call = fake_call, .audit = fake_audit,
-		.notify = fake_notify, .sleep_ms = fake_sleep, .scopes = MCP_SCOPE_READ |
-		MCP_SCOPE_RUN | MCP_SCOPE_APPROVE, .actor = "test", .follow_max_s = 60 };
+		.notify = fake_notify, .sleep_ms = fake_sleep, .scopes = JIDO_SCOPE_READ |
+		JIDO_SCOPE_RUN | JIDO_SCOPE_APPROVE, .actor = "test", .follow_max_s = 60 };
 	return 0;
 }
 
@@ -195,8 +195,8 @@ test_tools_list(void **state)
 	init();
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
 	json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
-	mcp_tools(&n);
-	assert_int_equal(json_array_size(tools), n);
+	jido_ops(&n);
+	assert_int_equal(json_array_size(tools), n + 1); /* the table, and runs_follow */
 	json_array_foreach(tools, i, t) {
 		json_t *s = json_object_get(t, "inputSchema"), *a = json_object_get(t, "annotations");
 		assert_string_equal(json_string_value(json_object_get(s, "type")), "object");
@@ -241,7 +241,7 @@ test_tools_call(void **state)
 	assert_true(is_error(r, "validation_error"));
 	json_decref(r);
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
-	    "\"runs_get\",\"arguments\":{\"run_id\":5}}}");
+	    "\"runs_get\",\"arguments\":{\"run\":5}}}");
 	assert_true(is_error(r, "validation_error"));
 	json_decref(r);
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
@@ -261,7 +261,7 @@ test_tools_call(void **state)
 	json_decref(r);
 	/* the planner's typed error comes back as a tool error */
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
-	    "\"runs_get\",\"arguments\":{\"run_id\":\"r_zz\"}}}");
+	    "\"runs_get\",\"arguments\":{\"run\":\"r_zz\"}}}");
 	assert_true(is_error(r, "not_found"));
 	json_decref(r);
 	/* an effect is audited synchronously first; no record, no effect */
@@ -285,7 +285,7 @@ static void
 test_approvals_setting(void **state)
 {
 	const char *approve = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
-	    "\"params\":{\"name\":\"runs_approve\",\"arguments\":{\"run_id\":\"r_1\","
+	    "\"params\":{\"name\":\"approvals_approve\",\"arguments\":{\"run\":\"r_1\","
 	    "\"rationale\":\"looks right to me\"}}}";
 	json_t *r;
 
@@ -295,12 +295,12 @@ test_approvals_setting(void **state)
 	assert_int_equal(F.calls, 0);
 	json_decref(r);
 	E.allow_approvals = 1;
-	E.scopes = MCP_SCOPE_READ;
+	E.scopes = JIDO_SCOPE_READ;
 	r = rpc(approve);
 	assert_true(is_error(r, "authorization_error"));
 	assert_int_equal(F.calls, 0);
 	json_decref(r);
-	E.scopes = MCP_SCOPE_APPROVE;
+	E.scopes = JIDO_SCOPE_APPROVE;
 	r = rpc(approve);
 	assert_false(json_is_true(json_object_get(json_object_get(r, "result"), "isError")));
 	assert_string_equal(F.last_type, "planner.approvals.decide");
@@ -356,7 +356,7 @@ test_follow_progress(void **state)
 	init();
 	F.polls_until_done = 3;
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
-	    "\"runs_follow\",\"arguments\":{\"run_id\":\"r_1\"},\"_meta\":{\"progressToken\":"
+	    "\"runs_follow\",\"arguments\":{\"run\":\"r_1\"},\"_meta\":{\"progressToken\":"
 	    "\"p1\"}}}");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(r,
 	    "result"), "structuredContent"), "state")), "completed");
@@ -367,7 +367,7 @@ test_follow_progress(void **state)
 	F.notes = 0;
 	F.polls_until_done = 1;
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
-	    "\"runs_follow\",\"arguments\":{\"run_id\":\"r_1\"}}}");
+	    "\"runs_follow\",\"arguments\":{\"run\":\"r_1\"}}}");
 	assert_int_equal(F.notes, 0);
 	json_decref(r);
 }
