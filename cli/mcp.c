@@ -86,7 +86,7 @@ cli_mcp(struct cli *c, int argc, char **argv)
 	struct mcp_env e = {
 		.ctx = &m, .call = cli_mcp_call, .audit = cli_mcp_audit, .notify = cli_mcp_notify,
 		.sleep_ms = cli_mcp_sleep, .actor = actor,
-		.scopes = MCP_SCOPE_READ | MCP_SCOPE_RUN | MCP_SCOPE_APPROVE | MCP_SCOPE_ADMIN,
+		.scopes = JIDO_SCOPE_READ | JIDO_SCOPE_RUN | JIDO_SCOPE_APPROVE | JIDO_SCOPE_ADMIN,
 		.allow_approvals = jido_conf_bool(c->conf, "mcp.allow_approvals"),
 		.follow_max_s = (int)jido_conf_int(c->conf, "mcp.follow_max_s"),
 	};
