@@ -321,6 +321,8 @@ http_on_request(struct evhttp_request *r, void *arg)
 		http_static(q);
 	else if (strcmp(q->path, "/metrics") == 0)
 		metrics_serve(q);
+	else if (strcmp(q->path, "/mcp") == 0)
+		mcp_http_serve(q);
 	else if (strncmp(q->path, "/api/", 5) == 0) {
 		q->api = 1;
 		api_route(q);

@@ -260,4 +260,9 @@ const char *notify_kind(struct web *w);
 
 void metrics_serve(struct wreq *q);
 
+/* ---------------------------------------------------------------- mcp.c */
+
+/* /mcp: the MCP server over Streamable HTTP (bearer token, sessions). */
+void mcp_http_serve(struct wreq *q);
+
 #endif

@@ -32,11 +32,85 @@ audit_has() { jido call auditor audit.query "{\"channel\":\"mcp\",\"action\":\"$
 t_check "MCP calls are audited with channel mcp (kickoff ok)" audit_has mcp.tool.runs_kickoff ok
 t_check "the refused approve is audited as refused" audit_has mcp.tool.approvals_approve refused
 
-# --- stdio, approvals on (the owner's setting; a new jido mcp reads it)
-JIDO_MCP_ALLOW_APPROVALS=true node "$CLIENT" stdio "$JIDO_BIN" acme/widget mcp_approve accepted 2>>"$JIDO_HOME/mcp-stdio.err" | tee "$JIDO_HOME/stdio2.out" | grep -E '^(PASS|FAIL):'
+# --- the owner sets up the web and makes API tokens
+J="$JIDO_HOME/jar"
+csrf() { grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
+get() { curl -s -b "$J" -c "$J" "$W$1"; }
+tok=$(get /setup | csrf)
+curl -s -o /dev/null -b "$J" -c "$J" -X POST --data "csrf=$tok&step=password&password=correct-horse-1&password2=correct-horse-1" "$W/setup"
+tok=$(get /setup | csrf)
+c=$(curl -s -o /dev/null -w '%{http_code}' -b "$J" -c "$J" -X POST --data "csrf=$tok&step=import&repos=acme%2Fwidget" "$W/setup")
+t_check "owner setup finished" test "$c" = 303
+mk_token() { # name scopes... -> token text
+	local q="csrf=$(get /settings/api | csrf)&name=$1&expires_days=30"
+	shift
+	for s in "$@"; do q="$q&scope_$s=1"; done
+	curl -s -b "$J" -c "$J" -X POST --data "$q" "$W/settings/api/tokens" | grep -o 'id="new-token">jido_[0-9a-f]*' | sed 's/.*>//'
+}
+AGENT=$(mk_token agent read run approve)
+READER=$(mk_token reader read)
+t_check "API tokens for an agent (read, run, approve) and a reader" sh -c "[ ${#AGENT} -eq 53 ] && [ ${#READER} -eq 53 ]"
+
+# --- Streamable HTTP, approvals off
+node "$CLIENT" http "$W/mcp" "$AGENT" acme/widget mcp_approve refused 2>"$JIDO_HOME/mcp-http.err" | tee "$JIDO_HOME/http1.out" | grep -E '^(PASS|FAIL):'
+t_check "HTTP client finished" grep -q '^RUN: r_' "$JIDO_HOME/http1.out"
+grep -v '^\s*$' "$JIDO_HOME/mcp-http.err" | head -5
+
+# --- the HTTP transport's own checks (raw requests)
+INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+# mcp TOKEN [curl args...]: status into $code, body and headers in files
+mcp() {
+	local t=$1; shift
+	code=$(curl -s -o "$JIDO_HOME/body" -D "$JIDO_HOME/hdr" -w '%{http_code}' -H "Authorization: Bearer $t" "$@" "$W/mcp")
+}
+A=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+code=$(curl -s -o /dev/null -w '%{http_code}' "${A[@]}" --data "$INIT" "$W/mcp")
+t_check "no bearer token: 401" test "$code" = 401
+mcp "$READER" "${A[@]}" --data "$INIT"
+SID=$(grep -i '^mcp-session-id:' "$JIDO_HOME/hdr" | cut -d' ' -f2 | tr -d '\r')
+t_check "initialize: 200, Mcp-Session-Id issued, 2025-03-26 accepted" sh -c "[ $code = 200 ] && [ ${#SID} -eq 64 ] && jq -e '.result.protocolVersion == \"2025-03-26\"' '$JIDO_HOME/body' >/dev/null"
+mcp "$READER" -H 'Content-Type: application/json' -H 'Accept: application/json' --data "$INIT"
+t_check "Accept without text/event-stream: 406" test "$code" = 406
+mcp "$READER" "${A[@]}" -H 'Origin: http://evil.example' --data "$INIT"
+t_check "a foreign Origin: 403" test "$code" = 403
+mcp "$READER" "${A[@]}" --data '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+t_check "no Mcp-Session-Id after initialize: 400" test "$code" = 400
+mcp "$READER" "${A[@]}" -H "Mcp-Session-Id: $(printf '0%.0s' $(seq 64))" --data '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+t_check "unknown session: 404" test "$code" = 404
+mcp "$AGENT" "${A[@]}" -H "Mcp-Session-Id: $SID" --data '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+t_check "another token's session: 404" test "$code" = 404
+S=(-H "Mcp-Session-Id: $SID" -H 'MCP-Protocol-Version: 2025-03-26')
+mcp "$READER" "${A[@]}" "${S[@]}" --data '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+t_check "a notification: 202" test "$code" = 202
+mcp "$READER" "${A[@]}" -H "Mcp-Session-Id: $SID" -H 'MCP-Protocol-Version: 1999-01-01' --data '{"jsonrpc":"2.0","id":3,"method":"tools/list"}'
+t_check "unsupported MCP-Protocol-Version: 400" test "$code" = 400
+mcp "$READER" "${A[@]}" "${S[@]}" --data '{"jsonrpc":"2.0","id":3,"method":"no/such"}'
+t_check "unknown method: -32601" sh -c "[ $code = 200 ] && jq -e '.error.code == -32601 and .id == 3' '$JIDO_HOME/body' >/dev/null"
+mcp "$READER" "${A[@]}" "${S[@]}" --data '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"runs_kickoff","arguments":{"project":"acme/widget","workflow":"mcp_approve"}}}'
+t_check "a read token cannot kick off a run (tool error authorization_error)" sh -c "jq -e '.result.isError == true and .result.structuredContent.error.code == \"authorization_error\"' '$JIDO_HOME/body' >/dev/null"
+mcp "$READER" "${A[@]}" "${S[@]}" --data '{not json'
+t_check "malformed JSON: 400 with -32700" sh -c "[ $code = 400 ] && jq -e '.error.code == -32700' '$JIDO_HOME/body' >/dev/null"
+mcp "$READER" -X GET -H 'Accept: text/event-stream' "${S[@]}"
+t_check "GET /mcp: 405 (no server stream)" test "$code" = 405
+mcp "$READER" -X DELETE "${S[@]}"
+t_check "DELETE ends the session (204)" test "$code" = 204
+mcp "$READER" "${A[@]}" "${S[@]}" --data '{"jsonrpc":"2.0","id":5,"method":"ping"}'
+t_check "  and it is gone (404)" test "$code" = 404
+t_check "HTTP MCP calls are audited with channel mcp and the token as actor" sh -c "jido call auditor audit.query '{\"channel\":\"mcp\",\"action\":\"mcp.tool.runs_kickoff\",\"limit\":1000}' | jq -e '[.records[] | select(.actor | startswith(\"api-token:\"))] | length >= 2' >/dev/null"
+
+# --- the owner turns approvals over MCP on (jido.conf), restarts the stack
+t_stop_stack
+echo "mcp.allow_approvals = true" >>"$JIDO_HOME/jido.conf"
+stack "approvals on"
+
+# --- stdio and HTTP, approvals on
+node "$CLIENT" stdio "$JIDO_BIN" acme/widget mcp_approve accepted 2>>"$JIDO_HOME/mcp-stdio.err" | tee "$JIDO_HOME/stdio2.out" | grep -E '^(PASS|FAIL):'
 t_check "stdio client (approvals on) finished" grep -q '^RUN: r_' "$JIDO_HOME/stdio2.out"
 rid=$(sed -n 's/^RUN: //p' "$JIDO_HOME/stdio2.out")
 t_check "the planner recorded the approval with channel mcp" sh -c "jido call auditor audit.query '{\"channel\":\"mcp\",\"run_id\":\"$rid\",\"limit\":1000}' | jq -e '[.records[] | select(.action | test(\"approve\"))] | length >= 2' >/dev/null"
+
+node "$CLIENT" http "$W/mcp" "$AGENT" acme/widget mcp_approve accepted 2>>"$JIDO_HOME/mcp-http.err" | tee "$JIDO_HOME/http2.out" | grep -E '^(PASS|FAIL):'
+t_check "HTTP client (approvals on) finished" grep -q '^RUN: r_' "$JIDO_HOME/http2.out"
 
 t_stop_stack
 grep -q 'SIGSYS\|signal 31' "$JIDO_HOME/up.log" && fail "a seccomp kill in the stack's log"

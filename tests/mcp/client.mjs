@@ -111,7 +111,13 @@ try {
 	} else {
 		check(!ap.isError, "approve over MCP is accepted once mcp.allow_approvals is on",
 		    JSON.stringify(ap).slice(0, 300));
-		const after = await client.callTool({ name: "runs_follow", arguments: { run: runId, timeout_s: 20 } });
+		// Over HTTP following answers at once (one HTTP thread): ask again until it ends.
+		let after;
+		for (let i = 0; i < 100; i++) {
+			after = await client.callTool({ name: "runs_follow", arguments: { run: runId, timeout_s: 20, until: "finished" } });
+			if (after.structuredContent?.state !== "running" && after.structuredContent?.state !== "awaiting_approval") break;
+			await new Promise((r) => setTimeout(r, 200));
+		}
 		check(after.structuredContent?.state === "completed", `the approved run completes (${after.structuredContent?.state})`);
 	}
 	console.log(`RUN: ${runId}`);
