@@ -18,6 +18,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "audit", cli_audit, "audit verify|export|tail|checkpoint", "check, export and follow the audit log" },
 	{ "call", cli_call_cmd, "call PROCESS TYPE [JSON]", "send one raw request to a process" },
 	{ "deliveries", cli_deliveries, "deliveries list|show|replay", "GitHub deliveries in ingest's spool" },
+	{ "backup", cli_backup, "backup DIR [--include-key]", "consistent copy of this instance while it runs (databases, signed audit log, vault)" },
+	{ "restore", cli_restore, "restore DIR [--key-file F] [--checkpoint F]", "verify a backup, then put it into this (stopped or new) state directory" },
 	{ "mcp", cli_mcp, "mcp", "MCP server for AI agents over stdio (JSON-RPC lines)" },
 	{ "secrets", cli_secrets, "secrets put|list|rotate|rm|status|rekey", "the owner's secrets in the vault (values only from a file or stdin)" },
 };
