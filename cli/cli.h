@@ -17,6 +17,8 @@ struct cli {
 	char home[4096];        /* absolute state directory */
 	int json;               /* --json */
 	const char *argv0;
+	const char *url;        /* --url: a remote instance's base URL (REST), or NULL */
+	const char *token_file; /* --token-file, or NULL (then $JIDO_TOKEN) */
 };
 
 struct cli_cmd {
@@ -26,6 +28,8 @@ struct cli_cmd {
 	const char *summary; /* one line */
 };
 
+/* The commands of their own (up, status, secrets, ...); static. */
+const struct cli_cmd *cli_commands(size_t *n);
 /* Print `jido: <what> failed: <why>` to stderr; returns code. */
 int cli_fail(int code, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -35,8 +39,27 @@ int cli_url(const struct cli *c, const char *name, char *buf, size_t len);
  * reported with cli_fail under `what` and returned as an exit code (> 0). */
 int cli_call(const struct cli *c, const char *proc, const char *type, json_t *data,
     struct jido_reply *r, const char *what);
+/* Read the owner credential (run/owner.cred) into cred (65 bytes). Returns an exit code,
+ * 0 on success; the caller wipes cred. */
+int cli_owner_cred(const struct cli *c, char cred[65], const char *what);
 /* Print j to stdout as one JSON document (pretty), checking the write. */
 int cli_print_json(const json_t *j);
+
+/* ops.c: the operation table on the command line. cli_op_match: the table operation
+ * whose CLI words start argv (the longest), with *nwords set; NULL when none. cli_op_run
+ * parses the rest of argv (positional arguments, --flags, --json) into the operation's
+ * arguments and runs it locally or (c->url) over REST; returns the exit code. */
+struct jido_op;
+const struct jido_op *cli_op_match(int argc, char **argv, int *nwords);
+int cli_op_run(struct cli *c, const struct jido_op *op, int argc, char **argv);
+/* remote.c: one REST call for op with args (borrowed) to c->url, bearer token from
+ * --token-file (must not be group/world-readable) or $JIDO_TOKEN. On 0 *out holds the
+ * answer (caller frees); an error answer sets *err (JIDO_E*) and *msg (caller frees). */
+int cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, json_t **out,
+    int *err, char **msg);
+/* complete.c: `jido ops [--json]`, `jido completion bash|zsh`. */
+int cli_ops_cmd(struct cli *c, int argc, char **argv);
+int cli_completion(struct cli *c, int argc, char **argv);
 
 int cli_up(struct cli *c, int argc, char **argv);
 int cli_status(struct cli *c, int argc, char **argv);

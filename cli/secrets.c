@@ -25,28 +25,6 @@ static const char secrets_usage[] =
     "       jido secrets status [--json]\n"
     "       jido secrets rekey (--key-file F | --passphrase-file F)";
 
-/* Read the owner credential into cred (65 bytes). Returns an exit code, 0 on success. */
-static int
-secrets_owner_cred(const struct cli *c, char cred[65], const char *what)
-{
-	char path[4200], buf[80];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/run/owner.cred", c->home);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return cli_fail(errno == EACCES ? CLI_NEG : CLI_SYS, what,
-		    "cannot read the owner credential %s: %s%s", path, strerror(errno),
-		    errno == ENOENT ? " (start the vault with 'jido up')" : "");
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 64)
-		return cli_fail(CLI_SYS, what, "%s does not hold a credential", path);
-	memcpy(cred, buf, 64);
-	cred[64] = '\0';
-	sodium_memzero(buf, sizeof(buf));
-	return 0;
-}
 
 /* Read a value from path ("-" = stdin) into a sodium_malloc'd buffer (*out, caller wipes
  * and frees with sodium_free); one trailing newline is dropped. Returns an exit code. */
@@ -94,7 +72,7 @@ secrets_call(const struct cli *c, const char *type, json_t *data, struct jido_re
 	char cred[65];
 	int rc;
 
-	if ((rc = secrets_owner_cred(c, cred, what)) != 0) {
+	if ((rc = cli_owner_cred(c, cred, what)) != 0) {
 		json_decref(data);
 		return rc;
 	}

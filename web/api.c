@@ -1,15 +1,18 @@
 /*
  * api.c - the REST API under /api/v1/: JSON in and out, Bearer tokens (jido_..., scoped),
  * a token bucket per token (X-RateLimit-* headers, 429 with Retry-After), the shared
- * error codes mapped to HTTP statuses, every operation forwarded to the planner (the one
- * data source) with only the fields it documents. State-changing calls are audited
- * (channel api) before they are forwarded: no audit record, no effect. web/openapi.json
- * describes every route; docs/api.md explains them.
+ * error codes mapped to HTTP statuses. Every route but the SSE stream and openapi.json is
+ * an entry of the operation table (lib/ops.c): its method and path, scope, arguments
+ * (path segments, query or JSON body, typed and checked by the table) and the process it
+ * is forwarded to. State-changing calls are audited (channel api) before they are
+ * forwarded: no audit record, no effect. web/openapi.json describes every route (a test
+ * checks each table operation is in it); docs/api.md explains them.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ops.h"
 #include "web.h"
 
 extern const char web_static_openapi[];
@@ -20,7 +23,7 @@ struct api_route {
 	const char *pat;
 	void (*fn)(struct wreq *q);
 	int scope;
-	int audit;            /* state-changing: write an audit record first */
+	int audit;            /* unused: table operations are audited by api_op */
 };
 
 static void
@@ -42,15 +45,17 @@ api_error(struct wreq *q, int status, int code, const char *message)
 	    "message", message ? message : jido_strerror(code)));
 }
 
-/* Forward to the planner and answer with its data (status ok_status) or its typed error. */
+/* Forward to proc and answer with its data (status ok_status) or its typed error. */
 static void
-api_forward(struct wreq *q, const char *type, json_t *data, int ok_status)
+api_forward(struct wreq *q, const char *proc, const char *type, json_t *data, int ok_status)
 {
 	struct jido_reply r;
 	int rc;
 
-	if ((rc = web_call(q->w, "planner", type, NULL, data, &r)) != 0) {
-		api_error(q, 503, JIDO_EUNAVAIL, "jido-planner does not answer");
+	if ((rc = web_call(q->w, proc, type, NULL, data, &r)) != 0) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "jido-%s does not answer", proc);
+		api_error(q, 503, JIDO_EUNAVAIL, msg);
 		return;
 	}
 	if (!r.ok)
@@ -60,221 +65,99 @@ api_forward(struct wreq *q, const char *type, json_t *data, int ok_status)
 	jido_reply_free(&r);
 }
 
-/* Copy the listed keys of the body (when present) into a new object. */
+/* The arguments of op from the request: path segments (:x, in order), the query (GET) or
+ * the JSON body, typed by the table. New reference, or NULL with an error sent. */
 static json_t *
-api_pick(struct wreq *q, const char *const *keys)
+api_op_args(struct wreq *q, const struct jido_op *op)
 {
-	json_t *d = json_object();
+	json_t *args = q->body != NULL ? json_deep_copy(q->body) : json_object(), *v;
+	char why[256];
+	int np = 0;
 
-	for (int i = 0; keys[i] != NULL; i++) {
-		json_t *v = json_object_get(q->body, keys[i]);
-		if (v != NULL)
-			json_object_set(d, keys[i], v);
+	for (const char *p = strchr(op->path, ':'); p != NULL; p = strchr(p + 1, ':')) {
+		char name[64];
+		const struct jido_op_arg *a;
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(p + 1, "/"), p + 1);
+		a = jido_op_arg_find(op, name);
+		if (a == NULL || q->params[np] == NULL || json_object_get(args, name) != NULL) {
+			json_decref(args);
+			api_error(q, 422, JIDO_EVALIDATION, "a path argument is also in the body");
+			return NULL;
+		}
+		if (jido_op_arg_parse(a, q->params[np++], &v, why, sizeof(why)) != 0) {
+			json_decref(args);
+			api_error(q, a->type == JIDO_ARG_STR || a->type == JIDO_ARG_REF ? 422 : 404,
+			    a->type == JIDO_ARG_STR || a->type == JIDO_ARG_REF ? JIDO_EVALIDATION :
+			    JIDO_ENOTFOUND, why);
+			return NULL;
+		}
+		json_object_set_new(args, name, v);
 	}
-	return d;
+	if (q->body == NULL) {
+		for (struct evkeyval *kv = q->query.tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+			const struct jido_op_arg *a = jido_op_arg_find(op, kv->key);
+			if (a == NULL) {
+				snprintf(why, sizeof(why), "%s: not a parameter of this route", kv->key);
+				json_decref(args);
+				api_error(q, 422, JIDO_EVALIDATION, why);
+				return NULL;
+			}
+			if (jido_op_arg_parse(a, kv->value, &v, why, sizeof(why)) != 0) {
+				json_decref(args);
+				api_error(q, 422, JIDO_EVALIDATION, why);
+				return NULL;
+			}
+			json_object_set_new(args, kv->key, v);
+		}
+	}
+	return args;
 }
 
-static json_int_t
-api_id(const char *s)
-{
-	char *end;
-	long long v = s ? strtoll(s, &end, 10) : 0;
-
-	return s != NULL && *end == '\0' && v > 0 ? (json_int_t)v : 0;
-}
-
+/* Run one table operation: arguments checked and mapped by the table, audited first when
+ * it changes anything (no audit record, no effect), then sent to its process (the web's
+ * own token operations are answered here). */
 static void
-api_actor(struct wreq *q, json_t *d)
+api_op(struct wreq *q, const struct jido_op *op)
 {
-	char a[48];
+	struct jido_op_ctx ctx = { "api", NULL, NULL };
+	json_t *args, *data, *out = NULL;
+	char actor[48], why[256];
+	int rc;
 
-	snprintf(a, sizeof(a), "api-token:%lld", (long long)q->token_id);
-	json_object_set_new(d, "actor", json_string(a));
-}
-
-/* ------------------------------------------------------------ handlers */
-
-static void
-api_projects_list(struct wreq *q)
-{
-	api_forward(q, "planner.projects.list", NULL, 200);
-}
-
-static void
-api_projects_import(struct wreq *q)
-{
-	static const char *const keys[] = { "repos", NULL };
-
-	api_forward(q, "planner.projects.import", api_pick(q, keys), 200);
-}
-
-static void
-api_projects_get(struct wreq *q)
-{
-	json_int_t id = api_id(q->params[0]);
-
-	if (id == 0) {
-		api_error(q, 404, JIDO_ENOTFOUND, "no such project");
+	if ((args = api_op_args(q, op)) == NULL)
+		return;
+	snprintf(actor, sizeof(actor), "api-token:%lld", (long long)q->token_id);
+	ctx.actor = actor;
+	ctx.cred = (op->flags & JIDO_OP_CRED) ? jido_cred_self() : NULL;
+	rc = jido_op_build(op, args, &ctx, &data, why, sizeof(why));
+	json_decref(args);
+	if (rc != 0) {
+		api_error(q, web_err_status(rc), rc, why);
 		return;
 	}
-	api_forward(q, "planner.projects.get", json_pack("{s:I}", "project", id), 200);
-}
-
-static void
-api_projects_update(struct wreq *q)
-{
-	static const char *const keys[] = { "enabled", "settings", NULL };
-	json_int_t id = api_id(q->params[0]);
-	json_t *d;
-
-	if (id == 0) {
-		api_error(q, 404, JIDO_ENOTFOUND, "no such project");
+	if (!(op->flags & JIDO_OP_READONLY) && web_audit(q->w, "api", op->name, actor, "ok",
+	    json_pack("{s:s,s:s}", "path", q->path, "method", op->method)) != 0) {
+		json_decref(data);
+		api_error(q, 503, JIDO_EUNAVAIL, "the auditor did not confirm the record: "
+		    "nothing was done");
 		return;
 	}
-	d = api_pick(q, keys);
-	json_object_set_new(d, "project", json_integer(id));
-	api_forward(q, "planner.projects.update", d, 200);
-}
-
-static void
-api_workbench(struct wreq *q)
-{
-	const char *lim = web_query(q, "limit");
-	json_t *d = json_object();
-
-	if (lim != NULL) {
-		json_int_t n = api_id(lim);
-		if (n == 0 && strcmp(lim, "0") != 0) {
-			json_decref(d);
-			api_error(q, 422, JIDO_EVALIDATION, "limit: must be a whole number");
-			return;
-		}
-		json_object_set_new(d, "limit", json_integer(n));
+	if (strcmp(op->proc, "web") == 0) {
+		rc = web_tokens_handle(q->w, q->w->db, op->type, data, 0, &out, why, sizeof(why));
+		json_decref(data);
+		if (rc != 0)
+			api_error(q, web_err_status(rc), rc, why);
+		else
+			api_json(q, op->status, out);
+		return;
 	}
-	api_forward(q, "planner.workbench", d, 200);
-}
-
-static void
-api_runs_list(struct wreq *q)
-{
-	const char *p = web_query(q, "project"), *st = web_query(q, "state"),
-	    *lim = web_query(q, "limit");
-	json_t *d = json_object();
-
-	if (p != NULL)
-		json_object_set_new(d, "project", api_id(p) ? json_integer(api_id(p)) :
-		    json_string(p));
-	if (st != NULL)
-		json_object_set_new(d, "state", json_string(st));
-	if (lim != NULL) {
-		if (api_id(lim) == 0) {
-			json_decref(d);
-			api_error(q, 422, JIDO_EVALIDATION, "limit: must be a positive whole number");
-			return;
-		}
-		json_object_set_new(d, "limit", json_integer(api_id(lim)));
-	}
-	api_forward(q, "planner.runs.list", d, 200);
-}
-
-static void
-api_runs_create(struct wreq *q)
-{
-	static const char *const keys[] = { "project", "workflow", "issue", "dry_run", NULL };
-	json_t *d = api_pick(q, keys);
-
-	api_actor(q, d);
-	api_forward(q, "planner.runs.create", d, 201);
-}
-
-static void
-api_runs_get(struct wreq *q)
-{
-	api_forward(q, "planner.runs.get", json_pack("{s:s}", "run_id", q->params[0]), 200);
-}
-
-static void
-api_runs_cancel(struct wreq *q)
-{
-	static const char *const keys[] = { "reason", NULL };
-	json_t *d = api_pick(q, keys);
-
-	json_object_set_new(d, "run_id", json_string(q->params[0]));
-	api_forward(q, "planner.runs.cancel", d, 200);
-}
-
-static void
-api_runs_retry(struct wreq *q)
-{
-	json_t *d = json_pack("{s:s}", "run_id", q->params[0]);
-
-	api_actor(q, d);
-	api_forward(q, "planner.runs.retry", d, 201);
-}
-
-static void
-api_decide(struct wreq *q, const char *decision)
-{
-	static const char *const keys[] = { "rationale", NULL };
-	json_t *d = api_pick(q, keys);
-
-	json_object_set_new(d, "run_id", json_string(q->params[0]));
-	json_object_set_new(d, "decision", json_string(decision));
-	json_object_set_new(d, "channel", json_string("api"));
-	api_actor(q, d);
-	api_forward(q, "planner.approvals.decide", d, 200);
-}
-
-static void
-api_runs_approve(struct wreq *q)
-{
-	api_decide(q, "approve");
-}
-
-static void
-api_runs_reject(struct wreq *q)
-{
-	api_decide(q, "reject");
+	api_forward(q, op->proc, op->type, data, op->status);
 }
 
 static void
 api_runs_events(struct wreq *q)
 {
 	sse_serve(q, q->params[0]);
-}
-
-static void
-api_approvals(struct wreq *q)
-{
-	api_forward(q, "planner.approvals.list", NULL, 200);
-}
-
-static void
-api_shipping_get(struct wreq *q)
-{
-	api_forward(q, "planner.approvals.kill_switch", NULL, 200);
-}
-
-static void
-api_shipping_set(struct wreq *q)
-{
-	static const char *const keys[] = { "paused", "rationale", NULL };
-	json_t *d = api_pick(q, keys);
-
-	if (json_object_get(d, "paused") == NULL) {
-		json_decref(d);
-		api_error(q, 422, JIDO_EVALIDATION, "paused: required (true or false)");
-		return;
-	}
-	json_object_set_new(d, "channel", json_string("api"));
-	api_actor(q, d);
-	api_forward(q, "planner.approvals.kill_switch", d, 200);
-}
-
-static void
-api_tokens(struct wreq *q)
-{
-	api_json(q, 200, json_pack("{s:o}", "tokens", auth_token_list(q->w)));
 }
 
 static void
@@ -286,25 +169,17 @@ api_openapi(struct wreq *q)
 	web_send(q, 200, "application/json", b);
 }
 
+/* Routes outside the operation table (streams). */
 static const struct api_route routes[] = {
-	{ EVHTTP_REQ_GET, "/api/v1/projects", api_projects_list, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_POST, "/api/v1/projects/import", api_projects_import, SCOPE_ADMIN, 1 },
-	{ EVHTTP_REQ_GET, "/api/v1/projects/:id", api_projects_get, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_PATCH, "/api/v1/projects/:id", api_projects_update, SCOPE_ADMIN, 1 },
-	{ EVHTTP_REQ_GET, "/api/v1/workbench", api_workbench, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_GET, "/api/v1/runs", api_runs_list, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_POST, "/api/v1/runs", api_runs_create, SCOPE_RUN, 1 },
-	{ EVHTTP_REQ_GET, "/api/v1/runs/:run", api_runs_get, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_POST, "/api/v1/runs/:run/cancel", api_runs_cancel, SCOPE_RUN, 1 },
-	{ EVHTTP_REQ_POST, "/api/v1/runs/:run/retry", api_runs_retry, SCOPE_RUN, 1 },
-	{ EVHTTP_REQ_POST, "/api/v1/runs/:run/approve", api_runs_approve, SCOPE_APPROVE, 1 },
-	{ EVHTTP_REQ_POST, "/api/v1/runs/:run/reject", api_runs_reject, SCOPE_APPROVE, 1 },
 	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/events", api_runs_events, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_GET, "/api/v1/approvals", api_approvals, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_GET, "/api/v1/shipping", api_shipping_get, SCOPE_READ, 0 },
-	{ EVHTTP_REQ_POST, "/api/v1/shipping", api_shipping_set, SCOPE_ADMIN, 1 },
-	{ EVHTTP_REQ_GET, "/api/v1/tokens", api_tokens, SCOPE_ADMIN, 0 },
 };
+
+static int
+api_method(const char *m)
+{
+	return strcmp(m, "GET") == 0 ? EVHTTP_REQ_GET : strcmp(m, "PATCH") == 0 ?
+	    EVHTTP_REQ_PATCH : strcmp(m, "DELETE") == 0 ? EVHTTP_REQ_DELETE : EVHTTP_REQ_POST;
+}
 
 /* Match "/api/v1/runs/:run" style patterns; :x segments are 1-128 of [A-Za-z0-9_-]. */
 static int
@@ -356,7 +231,10 @@ void
 api_route(struct wreq *q)
 {
 	const struct api_route *rt = NULL;
+	const struct jido_op *op = NULL, *ops;
+	size_t nops;
 	const char *auth;
+	int scope = SCOPE_ADMIN;
 	int path_known = 0, limit, remaining, reset, wait;
 	int method = q->method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : q->method;
 
@@ -369,10 +247,20 @@ api_route(struct wreq *q)
 			path_known = 1;
 			if (routes[i].method == method) {
 				rt = &routes[i];
+				scope = rt->scope;
 				break;
 			}
 		}
-	if (rt == NULL) {
+	ops = jido_ops(&nops);
+	for (size_t i = 0; rt == NULL && op == NULL && i < nops; i++)
+		if (api_match(q, ops[i].path, q->path)) {
+			path_known = 1;
+			if (api_method(ops[i].method) == method) {
+				op = &ops[i];
+				scope = op->scope;
+			}
+		}
+	if (rt == NULL && op == NULL) {
 		if (path_known)
 			api_error(q, 405, JIDO_EVALIDATION, "method not allowed on this path");
 		else
@@ -400,9 +288,9 @@ api_route(struct wreq *q)
 		return;
 	}
 	api_rate_headers(q, limit, remaining, reset);
-	if (!(q->scopes & rt->scope) && !(q->scopes & SCOPE_ADMIN)) {
+	if (!(q->scopes & scope) && !(q->scopes & SCOPE_ADMIN)) {
 		char need[16];
-		auth_scopes_text(rt->scope, need, sizeof(need));
+		auth_scopes_text(scope, need, sizeof(need));
 		char msg[96];
 		snprintf(msg, sizeof(msg), "this token lacks the '%s' scope", need);
 		api_error(q, 403, JIDO_EAUTHZ, msg);
@@ -437,15 +325,8 @@ api_route(struct wreq *q)
 		} else
 			q->body = json_object();
 	}
-	if (rt->audit) {
-		char subject[48];
-		snprintf(subject, sizeof(subject), "api-token:%lld", (long long)q->token_id);
-		if (web_audit(q->w, "api", rt->pat, subject, "ok", json_pack("{s:s,s:s}", "path",
-		    q->path, "method", method == EVHTTP_REQ_PATCH ? "PATCH" : "POST")) != 0) {
-			api_error(q, 503, JIDO_EUNAVAIL, "the auditor did not confirm the record: "
-			    "nothing was done");
-			return;
-		}
-	}
-	rt->fn(q);
+	if (op != NULL)
+		api_op(q, op);
+	else
+		rt->fn(q);
 }

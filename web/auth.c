@@ -43,24 +43,30 @@ auth_wall_ms(void)
 }
 
 int
-web_db_open(struct web *w, char *why, size_t whylen)
+web_db_connect(struct web *w, struct sqlite3 **out, char *why, size_t whylen)
 {
 	char path[PATH_MAX + 16];
 
 	snprintf(path, sizeof(path), "%s/web.db", w->home);
 	return jido_db_open(path, web_migrations, (int)(sizeof(web_migrations) /
-	    sizeof(web_migrations[0])), &w->db, why, whylen);
+	    sizeof(web_migrations[0])), out, why, whylen);
+}
+
+int
+web_db_open(struct web *w, char *why, size_t whylen)
+{
+	return web_db_connect(w, &w->db, why, whylen);
 }
 
 /* Run a statement with text/int64 arguments described by fmt ('s', 'i'); 0 on success. */
 static int
-auth_exec(struct web *w, const char *sql, const char *fmt, ...)
+auth_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
 	int rc;
 
-	if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return JIDO_EINTERNAL;
 	va_start(ap, fmt);
 	for (int i = 0; fmt[i] != '\0'; i++) {
@@ -115,7 +121,7 @@ auth_setup_done(struct web *w)
 int
 auth_setup_finish(struct web *w)
 {
-	return auth_exec(w, "INSERT INTO settings(key, value) VALUES ('setup_done', '1') "
+	return auth_exec(w->db, "INSERT INTO settings(key, value) VALUES ('setup_done', '1') "
 	    "ON CONFLICT(key) DO UPDATE SET value = '1'", "");
 }
 
@@ -139,7 +145,7 @@ auth_owner_create(struct web *w, const char *password, char *why, size_t whylen)
 		snprintf(why, whylen, "out of memory hashing the password");
 		return JIDO_EINTERNAL;
 	}
-	rc = auth_exec(w, "INSERT INTO owner(id, pwhash, created_ms) VALUES (1, ?, ?)", "si", hash,
+	rc = auth_exec(w->db, "INSERT INTO owner(id, pwhash, created_ms) VALUES (1, ?, ?)", "si", hash,
 	    auth_wall_ms());
 	sodium_memzero(hash, sizeof(hash));
 	if (rc != 0)
@@ -176,8 +182,8 @@ auth_session_new(struct web *w, char tok[65])
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(tok, 65, raw, sizeof(raw));
 	auth_sha256_hex(tok, h);
-	auth_exec(w, "DELETE FROM sessions WHERE expires_ms < ?", "i", now);
-	return auth_exec(w, "INSERT INTO sessions(hash, created_ms, expires_ms, last_ms) VALUES "
+	auth_exec(w->db, "DELETE FROM sessions WHERE expires_ms < ?", "i", now);
+	return auth_exec(w->db, "INSERT INTO sessions(hash, created_ms, expires_ms, last_ms) VALUES "
 	    "(?, ?, ?, ?)", "siii", h, now, now + ttl, now);
 }
 
@@ -221,7 +227,7 @@ auth_session_end(struct web *w, const char *tok)
 	if (!auth_tok_ok(tok))
 		return;
 	auth_sha256_hex(tok, h);
-	auth_exec(w, "DELETE FROM sessions WHERE hash = ?", "s", h);
+	auth_exec(w->db, "DELETE FROM sessions WHERE hash = ?", "s", h);
 }
 
 void
@@ -323,7 +329,7 @@ auth_scopes_text(int scopes, char *buf, size_t len)
 }
 
 int
-auth_token_create(struct web *w, const char *name, int scopes, int expires_days, char tok[80],
+auth_token_create(sqlite3 *db, const char *name, int scopes, int expires_days, char tok[80],
     int64_t *id, char *why, size_t whylen)
 {
 	unsigned char raw[24];
@@ -348,7 +354,7 @@ auth_token_create(struct web *w, const char *name, int scopes, int expires_days,
 	snprintf(tok, 80, "jido_%s", hex);
 	snprintf(prefix, sizeof(prefix), "%.13s", tok);
 	auth_sha256_hex(tok, h);
-	rc = auth_exec(w, "INSERT INTO tokens(name, hash, prefix, scopes, created_ms, expires_ms) "
+	rc = auth_exec(db, "INSERT INTO tokens(name, hash, prefix, scopes, created_ms, expires_ms) "
 	    "VALUES (?, ?, ?, ?, ?, ?)", "sssiii", name, h, prefix, (int64_t)scopes, now,
 	    expires_days > 0 ? now + (int64_t)expires_days * 86400000 : (int64_t)0);
 	sodium_memzero(hex, sizeof(hex));
@@ -356,7 +362,7 @@ auth_token_create(struct web *w, const char *name, int scopes, int expires_days,
 		snprintf(why, whylen, "cannot store the token");
 		return rc;
 	}
-	*id = sqlite3_last_insert_rowid(w->db);
+	*id = sqlite3_last_insert_rowid(db);
 	return 0;
 }
 
@@ -383,27 +389,27 @@ auth_token_check(struct web *w, const char *tok, int64_t *id, int *scopes)
 	}
 	sqlite3_finalize(st);
 	if (rc == 0)
-		auth_exec(w, "UPDATE tokens SET last_used_ms = ? WHERE id = ?", "ii", now, *id);
+		auth_exec(w->db, "UPDATE tokens SET last_used_ms = ? WHERE id = ?", "ii", now, *id);
 	return rc;
 }
 
 int
-auth_token_revoke(struct web *w, int64_t id)
+auth_token_revoke(sqlite3 *db, int64_t id)
 {
-	if (auth_exec(w, "UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+	if (auth_exec(db, "UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
 	    "ii", auth_wall_ms(), id) != 0)
 		return JIDO_EINTERNAL;
-	return sqlite3_changes(w->db) == 1 ? 0 : JIDO_ENOTFOUND;
+	return sqlite3_changes(db) == 1 ? 0 : JIDO_ENOTFOUND;
 }
 
 json_t *
-auth_token_list(struct web *w)
+auth_token_list(sqlite3 *db)
 {
 	sqlite3_stmt *st;
 	json_t *a = json_array();
 	char sc[40];
 
-	if (sqlite3_prepare_v2(w->db, "SELECT id, name, prefix, scopes, created_ms, expires_ms, "
+	if (sqlite3_prepare_v2(db, "SELECT id, name, prefix, scopes, created_ms, expires_ms, "
 	    "last_used_ms, revoked_ms FROM tokens ORDER BY id DESC", -1, &st, NULL) != SQLITE_OK)
 		return a;
 	while (sqlite3_step(st) == SQLITE_ROW) {

@@ -150,13 +150,13 @@ test_tokens(void **state)
 	sqlite3_stmt *st;
 
 	(void)state;
-	assert_int_equal(auth_token_create(W(), "", SCOPE_READ, 0, tok, &id, why, sizeof(why)),
+	assert_int_equal(auth_token_create(W()->db, "", SCOPE_READ, 0, tok, &id, why, sizeof(why)),
 	    JIDO_EVALIDATION);
-	assert_int_equal(auth_token_create(W(), "ci", 0, 0, tok, &id, why, sizeof(why)),
+	assert_int_equal(auth_token_create(W()->db, "ci", 0, 0, tok, &id, why, sizeof(why)),
 	    JIDO_EVALIDATION);
-	assert_int_equal(auth_token_create(W(), "ci", SCOPE_READ, 9999, tok, &id, why,
+	assert_int_equal(auth_token_create(W()->db, "ci", SCOPE_READ, 9999, tok, &id, why,
 	    sizeof(why)), JIDO_EVALIDATION);
-	assert_int_equal(auth_token_create(W(), "ci", SCOPE_READ | SCOPE_RUN, 30, tok, &id, why,
+	assert_int_equal(auth_token_create(W()->db, "ci", SCOPE_READ | SCOPE_RUN, 30, tok, &id, why,
 	    sizeof(why)), 0);
 	assert_int_equal(strncmp(tok, "jido_", 5), 0);
 	assert_int_equal(strlen(tok), 53);
@@ -175,17 +175,17 @@ test_tokens(void **state)
 	assert_int_equal(auth_token_check(W(), tok, &got, &scopes), JIDO_EAUTHZ);
 	tok[10] = tok[10] == 'a' ? 'b' : 'a';
 	/* listed without the secret, with last use */
-	json_t *l = auth_token_list(W());
+	json_t *l = auth_token_list(W()->db);
 	assert_int_equal(json_array_size(l), 1);
 	assert_true(json_is_integer(json_object_get(json_array_get(l, 0), "last_used_ms")));
 	assert_true(json_is_true(json_object_get(json_array_get(l, 0), "active")));
 	json_decref(l);
 	/* revoked at once */
-	assert_int_equal(auth_token_revoke(W(), id), 0);
+	assert_int_equal(auth_token_revoke(W()->db, id), 0);
 	assert_int_equal(auth_token_check(W(), tok, &got, &scopes), JIDO_EAUTHZ);
-	assert_int_equal(auth_token_revoke(W(), id), JIDO_ENOTFOUND);
+	assert_int_equal(auth_token_revoke(W()->db, id), JIDO_ENOTFOUND);
 	/* expired */
-	assert_int_equal(auth_token_create(W(), "old", SCOPE_READ, 1, tok, &id, why,
+	assert_int_equal(auth_token_create(W()->db, "old", SCOPE_READ, 1, tok, &id, why,
 	    sizeof(why)), 0);
 	assert_int_equal(sqlite3_exec(W()->db, "UPDATE tokens SET expires_ms = 1 WHERE name = "
 	    "'old'", NULL, NULL, NULL), SQLITE_OK);

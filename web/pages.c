@@ -1611,7 +1611,7 @@ static void
 pg_api_render(struct wreq *q, int code, const char *msg, const char *created)
 {
 	struct evbuffer *b = evbuffer_new();
-	json_t *toks = auth_token_list(q->w), *t;
+	json_t *toks = auth_token_list(q->w->db), *t;
 	char c1[40], c2[40], c3[40];
 	size_t i;
 
@@ -1697,7 +1697,7 @@ pg_api_create(struct wreq *q)
 		    "was created", NULL);
 		return;
 	}
-	if ((rc = auth_token_create(q->w, name, scopes, days, tok, &id, why, sizeof(why))) != 0) {
+	if ((rc = auth_token_create(q->w->db, name, scopes, days, tok, &id, why, sizeof(why))) != 0) {
 		pg_api_render(q, rc, why, NULL);
 		return;
 	}
@@ -1719,7 +1719,7 @@ pg_api_revoke(struct wreq *q)
 	/* Revocation is the safe direction: it happens even when the audit write fails (the
 	 * failure is logged), so a compromised token never outlives the owner's click. */
 	web_audit(q->w, "web", "api_token.revoke", subject, "ok", NULL);
-	if (auth_token_revoke(q->w, id) != 0) {
+	if (auth_token_revoke(q->w->db, id) != 0) {
 		pg_api_render(q, JIDO_ENOTFOUND, "no active token with that id", NULL);
 		return;
 	}

@@ -7,6 +7,7 @@
  * thread runs under the allowlist).
  */
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -97,6 +98,7 @@ web_open(struct jido_srv *s, char *why, size_t whylen)
 	}
 	if ((rc = web_db_open(w, why, whylen)) != 0)
 		return rc;
+	w->uid = (uint64_t)geteuid();
 	if ((rc = notify_open(w, why, whylen)) != 0)
 		return rc;
 	if (!web_serving) {
@@ -104,6 +106,8 @@ web_open(struct jido_srv *s, char *why, size_t whylen)
 		return 0;
 	}
 	web_key_load(w);
+	if ((rc = web_db_connect(w, &w->db_req, why, whylen)) != 0)
+		return rc;
 	if ((rc = web_http_open(w, why, whylen)) != 0)
 		return rc;
 	return sse_open(w, why, whylen);
@@ -131,14 +135,17 @@ web_close(struct jido_srv *s)
 	notify_close(w);
 	if (w->db != NULL)
 		sqlite3_close(w->db);
-	w->db = NULL;
+	if (w->db_req != NULL)
+		sqlite3_close(w->db_req);
+	w->db = w->db_req = NULL;
 	sodium_memzero(w->key, sizeof(w->key));
 	if (web_g == w)
 		web_g = NULL;
 }
 
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. The
- * web's operations are HTTP; on its request socket it answers web.stats. */
+ * web's operations are HTTP; on its request socket it answers web.stats and, for the
+ * owner's uid only, the operation table's web.tokens.* (audited here, channel data.channel). */
 static int
 web_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
     size_t whylen)
@@ -149,6 +156,14 @@ web_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *w
 		*out = json_pack("{s:i,s:i,s:b}", "port", w->port, "sse_clients", w->nclients,
 		    "session_key_from_vault", w->key_from_vault);
 		return 0;
+	}
+	if (strncmp(req->type, "web.tokens.", 11) == 0) {
+		if (!req->filter && !(req->peer.known && req->peer.uid == w->uid)) {
+			snprintf(why, whylen, "API tokens are managed by the owner's uid only");
+			return JIDO_EAUTHZ;
+		}
+		return web_tokens_handle(w, w->db_req != NULL ? w->db_req : w->db, req->type,
+		    req->data, 1, out, why, whylen);
 	}
 	return jido_req_unknown(req, why, whylen);
 }

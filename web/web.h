@@ -67,7 +67,9 @@ struct web {
 	struct jido_srv *srv;
 	const struct jido_conf *conf;
 	char home[PATH_MAX];
-	struct sqlite3 *db;
+	struct sqlite3 *db;          /* the HTTP thread's connection */
+	struct sqlite3 *db_req;      /* the main thread's (web.tokens.* on run/web.sock) */
+	uint64_t uid;                /* our uid: only it may call web.tokens.* */
 	unsigned char key[32];       /* HMAC key for CSRF tokens (web.session_key) */
 	int key_from_vault;
 	char url[16][WEB_URL_MAX];   /* request socket URL per jido_procs index */
@@ -184,6 +186,8 @@ int web_call(struct web *w, const char *proc, const char *type, const char *corr
 /* ---------------------------------------------------------------- auth.c */
 
 int web_db_open(struct web *w, char *why, size_t whylen);
+/* Open another connection to the web database into *out (caller closes). */
+int web_db_connect(struct web *w, struct sqlite3 **out, char *why, size_t whylen);
 /* Is the owner password set / is setup finished? */
 int auth_owner_exists(struct web *w);
 int auth_setup_done(struct web *w);
@@ -205,15 +209,16 @@ int auth_csrf_check(struct web *w, const char *bound, const char *given);
 /* Login attempt by addr now: 0 allowed, else the seconds to wait (Retry-After). */
 int auth_login_limit(struct web *w, const char *addr, int64_t now_ms);
 /* API tokens. create: new token text (shown once) into tok (80 bytes); scopes bit set;
- * expires_days 0 = never. */
-int auth_token_create(struct web *w, const char *name, int scopes, int expires_days,
+ * expires_days 0 = never. The token functions take the connection of the calling thread
+ * (w->db in the HTTP thread, w->db_req in the main thread). */
+int auth_token_create(struct sqlite3 *db, const char *name, int scopes, int expires_days,
     char tok[80], int64_t *id, char *why, size_t whylen);
 /* Look a bearer token up: 0 with its id and scopes, JIDO_EAUTHZ when unknown, expired or
  * revoked. Records the use. */
 int auth_token_check(struct web *w, const char *tok, int64_t *id, int *scopes);
-int auth_token_revoke(struct web *w, int64_t id);
+int auth_token_revoke(struct sqlite3 *db, int64_t id);
 /* All tokens (never their secrets), newest first. New reference. */
-json_t *auth_token_list(struct web *w);
+json_t *auth_token_list(struct sqlite3 *db);
 /* Parse "read,run" / an array into a scope set; -1 on an unknown name. */
 int auth_scopes_parse(const char *s);
 const char *auth_scopes_text(int scopes, char *buf, size_t len);
@@ -224,6 +229,15 @@ int auth_api_limit(struct web *w, int64_t id, int64_t now_ms, int *remaining, in
 /* Write an audit record synchronously; 0 when the auditor confirmed it. Takes details. */
 int web_audit(struct web *w, const char *channel, const char *action, const char *subject,
     const char *result, json_t *details);
+
+/* ---------------------------------------------------------------- tokens.c */
+
+/* web.tokens.list|create|revoke (the operation table's tokens.*) on connection db. audit=1:
+ * write the audit record (channel data.channel, default "cli") first and do nothing
+ * unless the auditor confirmed it (the bus path; REST audits before calling). On 0 *out is
+ * a new reference; create's answer holds the token's secret (shown once). */
+int web_tokens_handle(struct web *w, struct sqlite3 *db, const char *type, const json_t *data,
+    int audit, json_t **out, char *why, size_t whylen);
 
 /* ---------------------------------------------------------------- pages.c, api.c */
 

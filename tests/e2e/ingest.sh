@@ -62,7 +62,7 @@ t_wait 3 bash -c '[ "$(published d-1)" -ge 1 ]'
 t_check "published as events.issues with the contract's fields" bash -c "ev_of d-1 | jq -e '.type == \"events.issues\" and .data.event == \"issues\" and .data.action == \"opened\" and .data.repo == \"o/r\" and .data.number == 41 and .data.actor == \"alice\" and .data.author_association == \"OWNER\" and .data.labels == [\"bug\"] and .data.title == \"Crash on start\" and .data.url == \"https://github.com/o/r/issues/41\"' >/dev/null"
 code=$(post d-1 issues "$B")
 t_check "redelivery answered 200 duplicate ($code)" sh -c "test $code = 200 && jq -e '.status == \"duplicate\"' $JIDO_HOME/resp.json >/dev/null"
-t_check "redelivery stored nothing new" test "$(jido deliveries list --json | jq '[.[] | select(.id == "d-1")] | length')" = 1
+t_check "redelivery stored nothing new" test "$(jido deliveries list --json | jq '[.deliveries[] | select(.id == "d-1")] | length')" = 1
 
 # --- concurrent duplicates: one first send
 pids=""
@@ -149,8 +149,8 @@ t_check "after the rotation the previous secret is refused" test "$(post d-rot-l
 
 # --- operator tools
 t_check "jido deliveries list shows deliveries" sh -c "jido deliveries list | grep -q '^d-star '"
-t_check "jido deliveries list --status rejected" sh -c "jido deliveries list --status rejected --json | jq -e 'length == 1 and .[0].id == \"d-bad\"' >/dev/null"
-t_check "jido deliveries list --event ping" sh -c "jido deliveries list --event ping --json | jq -e 'all(.[]; .event == \"ping\") and length >= 1' >/dev/null"
+t_check "jido deliveries list --status rejected" sh -c "jido deliveries list --status rejected --json | jq -e '.deliveries | length == 1 and .[0].id == \"d-bad\"' >/dev/null"
+t_check "jido deliveries list --event ping" sh -c "jido deliveries list --event ping --json | jq -e '.deliveries | all(.[]; .event == \"ping\") and length >= 1' >/dev/null"
 t_check "jido deliveries show prints headers and payload" sh -c "jido deliveries show d-1 | grep -q '^X-GitHub-Event: issues' && jido deliveries show d-1 | grep -q 'Crash on start'"
 t_check "jido deliveries show of an unknown id: exit 3" sh -c "jido deliveries show nope 2>/dev/null; [ \$? -eq 3 ]"
 t_check "jido deliveries show error format" sh -c "jido deliveries show nope 2>&1 | grep -q '^jido: deliveries show failed: not_found'"
