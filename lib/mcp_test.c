@@ -197,6 +197,24 @@ test_tools_list(void **state)
 	json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
 	jido_ops(&n);
 	assert_int_equal(json_array_size(tools), n + 1); /* the table, and runs_follow */
+	/* every operation of the table is a tool with the table's schema and flags */
+	const struct jido_op *ops = jido_ops(&n);
+	for (size_t k = 0; k < n; k++) {
+		char name[96];
+		json_t *found = NULL;
+		mcp_tool_name(&ops[k], name, sizeof(name));
+		json_array_foreach(tools, i, t)
+			if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+				found = t;
+		assert_non_null(found);
+		json_t *want = jido_op_schema(&ops[k]);
+		assert_true(json_equal(want, json_object_get(found, "inputSchema")));
+		json_decref(want);
+		assert_int_equal(json_is_true(json_object_get(json_object_get(found, "annotations"),
+		    "readOnlyHint")), !!(ops[k].flags & JIDO_OP_READONLY));
+		assert_int_equal(json_is_true(json_object_get(json_object_get(found, "annotations"),
+		    "destructiveHint")), !!(ops[k].flags & JIDO_OP_DESTRUCTIVE));
+	}
 	json_array_foreach(tools, i, t) {
 		json_t *s = json_object_get(t, "inputSchema"), *a = json_object_get(t, "annotations");
 		assert_string_equal(json_string_value(json_object_get(s, "type")), "object");
