@@ -56,6 +56,26 @@ node "$CLIENT" http "$W/mcp" "$AGENT" acme/widget mcp_approve refused 2>"$JIDO_H
 t_check "HTTP client finished" grep -q '^RUN: r_' "$JIDO_HOME/http1.out"
 grep -v '^\s*$' "$JIDO_HOME/mcp-http.err" | head -5
 
+# --- the same operation gives the same result over the CLI, REST and MCP (stdio and HTTP)
+rid1=$(sed -n 's/^RUN: //p' "$JIDO_HOME/http1.out")
+pid=$(jido --json projects | jq '.projects[] | select(.full_name == "acme/widget") | .id')
+CALL="$top/tests/mcp/call.mjs"
+same() { # TOOL ARGS_JSON REST_PATH CLI_WORDS...
+	local tool=$1 args=$2 path=$3
+	shift 3
+	jido --json "$@" | jq -S . >"$JIDO_HOME/p.cli" 2>/dev/null
+	curl -s -H "Authorization: Bearer $AGENT" "$W$path" | jq -S . >"$JIDO_HOME/p.rest"
+	node "$CALL" stdio "$JIDO_BIN" "$tool" "$args" | jq -S . >"$JIDO_HOME/p.stdio"
+	node "$CALL" http "$W/mcp" "$AGENT" "$tool" "$args" | jq -S . >"$JIDO_HOME/p.http"
+	[ -s "$JIDO_HOME/p.cli" ] && cmp -s "$JIDO_HOME/p.cli" "$JIDO_HOME/p.rest" &&
+	    cmp -s "$JIDO_HOME/p.cli" "$JIDO_HOME/p.stdio" && cmp -s "$JIDO_HOME/p.cli" "$JIDO_HOME/p.http"
+}
+t_check "projects.list: CLI = REST = MCP stdio = MCP HTTP" same projects_list '{}' /api/v1/projects projects
+t_check "projects.get: the same on every channel" same projects_get "{\"project\":$pid}" "/api/v1/projects/$pid" projects show "$pid"
+t_check "runs.get: the same on every channel" same runs_get "{\"run\":\"$rid1\"}" "/api/v1/runs/$rid1" run show "$rid1"
+t_check "approvals.list: the same on every channel" same approvals_list '{}' /api/v1/approvals approvals
+t_check "settings.shipping.get: the same on every channel" same settings_shipping_get '{}' /api/v1/shipping shipping
+
 # --- the HTTP transport's own checks (raw requests)
 INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
 # mcp TOKEN [curl args...]: status into $code, body and headers in files
