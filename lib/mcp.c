@@ -199,53 +199,100 @@ mcp_state_settled(const char *st, int finished)
 	    strcmp(st, "cancelled") == 0 || (!finished && strcmp(st, "awaiting_approval") == 0);
 }
 
-/* Follow a run until it ends or parks (or timeout_s): a progress notification for each
- * change seen when the request carried a progress token. On 0 *out is the last run. */
-static int
-mcp_follow(const struct mcp_env *e, const json_t *data, int tmo, int finished,
-    const json_t *token, json_t **out, char *why, size_t whylen)
+/* A follow in progress (see mcp.h). */
+struct mcp_follow {
+	json_t *id;          /* the request's id (owned) */
+	json_t *token;       /* the progress token, or NULL (owned) */
+	char run_id[136];
+	int64_t until;       /* monotonic ms */
+	int finished;        /* wait through approvals */
+	double progress;
+	char last[200];
+};
+
+void
+mcp_follow_free(struct mcp_follow *f)
 {
-	const char *run_id = json_string_value(json_object_get(data, "run_id"));
-	int64_t until;
-	double progress = 0;
-	char last[160] = "";
+	if (f == NULL)
+		return;
+	json_decref(f->id);
+	json_decref(f->token);
+	free(f);
+}
+
+/* One poll of a follow: a progress notification when the run changed (and a token was
+ * given). Returns the final response (new reference) once the run settled, the time is
+ * up or the planner failed; NULL while it goes on. */
+json_t *
+mcp_follow_step(struct mcp_follow *f, const struct mcp_env *e)
+{
+	char why[1024], now[200];
+	json_t *run, *res;
 	int rc;
 
-	until = jido_now_ms() + (int64_t)tmo * 1000;
-	for (;;) {
-		json_t *run;
-		if ((rc = mcp_call(e, "planner", "planner.runs.get", json_pack("{s:s}", "run_id",
-		    run_id), &run, why, whylen)) != 0)
-			return rc;
-		const char *st = json_string_value(json_object_get(run, "state"));
-		json_t *steps = json_object_get(run, "steps");
-		size_t nsteps = json_array_size(steps), done = 0;
-		for (size_t i = 0; i < nsteps; i++) {
-			const char *ss = json_string_value(json_object_get(json_array_get(steps, i),
-			    "state"));
-			done += ss != NULL && (strcmp(ss, "done") == 0 || strcmp(ss, "skipped") == 0);
+	if ((rc = mcp_call(e, "planner", "planner.runs.get", json_pack("{s:s}", "run_id",
+	    f->run_id), &run, why, sizeof(why))) != 0)
+		return mcp_tool_err(f->id, rc, why);
+	const char *st = json_string_value(json_object_get(run, "state"));
+	json_t *steps = json_object_get(run, "steps");
+	size_t nsteps = json_array_size(steps), done = 0;
+	for (size_t i = 0; i < nsteps; i++) {
+		const char *ss = json_string_value(json_object_get(json_array_get(steps, i),
+		    "state"));
+		done += ss != NULL && (strcmp(ss, "done") == 0 || strcmp(ss, "skipped") == 0);
+	}
+	snprintf(now, sizeof(now), "run %s: %s, %zu of %zu steps done", f->run_id, st ? st : "?",
+	    done, nsteps);
+	if (strcmp(now, f->last) != 0) {
+		snprintf(f->last, sizeof(f->last), "%s", now);
+		f->progress += 1;
+		if (f->token != NULL && e->notify != NULL) {
+			json_t *n = json_pack("{s:s,s:s,s:{s:O,s:f,s:s}}", "jsonrpc", "2.0", "method",
+			    "notifications/progress", "params", "progressToken", f->token, "progress",
+			    f->progress, "message", now);
+			e->notify(e->ctx, n);
+			json_decref(n);
 		}
-		char now[160];
-		snprintf(now, sizeof(now), "run %s: %s, %zu of %zu steps done", run_id,
-		    st ? st : "?", done, nsteps);
-		if (strcmp(now, last) != 0) {
-			snprintf(last, sizeof(last), "%s", now);
-			progress += 1;
-			if (token != NULL && e->notify != NULL) {
-				json_t *n = json_pack("{s:s,s:s,s:{s:O,s:f,s:s}}", "jsonrpc", "2.0",
-				    "method", "notifications/progress", "params", "progressToken",
-				    token, "progress", progress, "message", now);
-				e->notify(e->ctx, n);
-				json_decref(n);
-			}
+	}
+	if (mcp_state_settled(st, f->finished) || jido_now_ms() >= f->until) {
+		res = mcp_tool_ok(f->id, run);
+		return res;
+	}
+	json_decref(run);
+	return NULL;
+}
+
+/* Follow the run in data for up to tmo seconds. Blocking (e->sleep_ms) when the
+ * transport can wait; handed to the transport (*e->deferred) when it drives the polls
+ * itself; else the run as it is now. Returns the response, or NULL when deferred. */
+static json_t *
+mcp_follow_run(const struct mcp_env *e, const json_t *id, const json_t *data, int tmo,
+    int finished, const json_t *token)
+{
+	struct mcp_follow *f = calloc(1, sizeof(*f));
+	json_t *res;
+
+	if (f == NULL)
+		return mcp_tool_err(id, JIDO_EINTERNAL, "out of memory");
+	f->id = json_incref((json_t *)id);
+	f->token = token ? json_incref((json_t *)token) : NULL;
+	snprintf(f->run_id, sizeof(f->run_id), "%s", json_string_value(json_object_get(data,
+	    "run_id")) ?: "");
+	f->until = jido_now_ms() + (int64_t)tmo * 1000;
+	f->finished = finished;
+	while ((res = mcp_follow_step(f, e)) == NULL) {
+		if (e->deferred != NULL) {
+			*e->deferred = f;
+			return NULL;
 		}
-		if (mcp_state_settled(st, finished) || e->sleep_ms == NULL || jido_now_ms() >= until) {
-			*out = run;
-			return 0;
+		if (e->sleep_ms == NULL) {
+			f->until = 0; /* cannot wait: answer with the run as it is */
+			continue;
 		}
-		json_decref(run);
 		e->sleep_ms(e->ctx, 250);
 	}
+	mcp_follow_free(f);
+	return res;
 }
 
 static json_t *
@@ -330,10 +377,12 @@ mcp_tools_call(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
 	if (follow) {
 		int tmo = targs != NULL && json_integer_value(targs) < e->follow_max_s ?
 		    (int)json_integer_value(targs) : e->follow_max_s;
-		rc = mcp_follow(e, data, tmo, finished, token, &out, why, sizeof(why));
+		json_t *res = mcp_follow_run(e, id, data, tmo, finished, token);
 		json_decref(data);
-	} else
-		rc = mcp_call(e, op->proc, op->type, data, &out, why, sizeof(why));
+		json_decref(targs);
+		return res;
+	}
+	rc = mcp_call(e, op->proc, op->type, data, &out, why, sizeof(why));
 	json_decref(targs);
 	if (rc != 0)
 		return mcp_tool_err(id, rc, why);

@@ -50,7 +50,13 @@ struct mcp_env {
 	const char *cred;           /* the caller's vault credential (JIDO_OP_CRED), or NULL */
 	int allow_approvals;        /* the owner's mcp.allow_approvals setting */
 	int follow_max_s;           /* longest a follow may wait (its timeout_s is capped) */
+	/* Non-NULL: a runs_follow that has to wait is not answered now; the follow is stored
+	 * here (the transport owns it: mcp_follow_step until it answers, mcp_follow_free) and
+	 * mcp_handle returns NULL. For transports that cannot sleep (the web's one thread). */
+	struct mcp_follow **deferred;
 };
+
+struct mcp_follow; /* a runs_follow the transport drives itself (mcp_follow_step) */
 
 /* Per-connection state (one per stdio process, one per HTTP session). */
 struct mcp_session {
@@ -65,6 +71,12 @@ struct mcp_session {
 json_t *mcp_handle(struct mcp_session *s, const struct mcp_env *e, const char *buf, size_t len);
 /* The same for an already parsed message (borrowed). */
 json_t *mcp_handle_json(struct mcp_session *s, const struct mcp_env *e, const json_t *msg);
+
+/* One poll of a deferred follow: sends a progress notification through e->notify when
+ * the run changed; returns the final response (new reference) once it is over, else
+ * NULL (poll again later). */
+json_t *mcp_follow_step(struct mcp_follow *f, const struct mcp_env *e);
+void mcp_follow_free(struct mcp_follow *f);
 
 /* A JSON-RPC error response (new reference); id borrowed (NULL = null). */
 json_t *mcp_error(const json_t *id, int code, const char *message);

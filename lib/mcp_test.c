@@ -390,6 +390,38 @@ test_follow_progress(void **state)
 	json_decref(r);
 }
 
+static void
+test_follow_deferred(void **state)
+{
+	struct mcp_follow *f = NULL;
+	json_t *r;
+
+	init();
+	E.deferred = &f;
+	E.sleep_ms = NULL;
+	F.polls_until_done = 2;
+	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+	    "\"runs_follow\",\"arguments\":{\"run\":\"r_1\",\"until\":\"finished\"},"
+	    "\"_meta\":{\"progressToken\":\"p\"}}}");
+	assert_null(r);        /* handed to the transport */
+	assert_non_null(f);
+	assert_int_equal(F.notes, 1);
+	assert_null(mcp_follow_step(f, &E)); /* still running: no new notification */
+	assert_int_equal(F.notes, 1);
+	r = mcp_follow_step(f, &E);
+	assert_non_null(r);
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(r,
+	    "result"), "structuredContent"), "state")), "completed");
+	assert_int_equal(F.notes, 2);
+	json_decref(r);
+	mcp_follow_free(f);
+	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":"
+	    "\"runs_follow\",\"arguments\":{\"run\":\"r_1\",\"until\":\"sometime\"}}}");
+	assert_true(is_error(r, "validation_error"));
+	json_decref(r);
+}
+
 int
 main(void)
 {
@@ -401,6 +433,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_approvals_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_deferred, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@ static struct mcp_slot mcp_slots[MCP_SESSIONS];
 
 struct web_mcp {
 	struct web *w;
+	struct evbuffer *pending; /* notifications before an SSE answer starts, or NULL */
 };
 
 static int
@@ -47,6 +48,118 @@ web_mcp_audit(void *ctx, json_t *record, int sync)
 	struct web_mcp *m = ctx;
 
 	return jido_audit_append(m->w->conf, m->w->home, record, sync, NULL);
+}
+
+#define MCP_FOLLOWS 16       /* SSE follows at once; more are answered at once */
+
+/* A runs_follow answered as an SSE stream, polled every 250 ms. */
+struct mcp_async {
+	struct web *w;
+	struct evhttp_request *r;
+	struct evhttp_connection *con;
+	struct event *ev;
+	struct mcp_follow *f;
+};
+
+static int mcp_nfollows;
+
+/* Append one JSON-RPC message as an SSE event. */
+static void
+web_mcp_sse_add(struct evbuffer *b, const json_t *msg)
+{
+	char *text = jido_json_dump(msg);
+
+	evbuffer_add_printf(b, "event: message\ndata: %s\n\n", text ? text : "{}");
+	free(text);
+}
+
+/* The notifier while the stream is open: one chunk per notification. */
+static int
+web_mcp_sse_notify(void *ctx, const json_t *msg)
+{
+	struct mcp_async *a = ctx;
+	struct evbuffer *b = evbuffer_new();
+
+	web_mcp_sse_add(b, msg);
+	evhttp_send_reply_chunk(a->r, b);
+	evbuffer_free(b);
+	return 0;
+}
+
+static void
+web_mcp_async_free(struct mcp_async *a)
+{
+	event_free(a->ev);
+	mcp_follow_free(a->f);
+	mcp_nfollows--;
+	free(a);
+}
+
+static void
+web_mcp_async_closed(struct evhttp_connection *con, void *arg)
+{
+	web_mcp_async_free(arg); /* the client went away: stop following */
+}
+
+static int
+web_mcp_async_call(void *ctx, const char *proc, const char *type, json_t *data,
+    struct jido_reply *r)
+{
+	struct mcp_async *a = ctx;
+
+	return web_call(a->w, proc, type, NULL, data, r);
+}
+
+static void
+web_mcp_async_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct mcp_async *a = arg;
+	struct mcp_env e = { .ctx = a, .call = web_mcp_async_call, .notify = web_mcp_sse_notify };
+	json_t *res = mcp_follow_step(a->f, &e);
+
+	if (res == NULL)
+		return;
+	struct evbuffer *b = evbuffer_new();
+	web_mcp_sse_add(b, res);
+	json_decref(res);
+	evhttp_send_reply_chunk(a->r, b);
+	evbuffer_free(b);
+	evhttp_connection_set_closecb(a->con, NULL, NULL);
+	evhttp_send_reply_end(a->r);
+	web_mcp_async_free(a);
+}
+
+/* Open the SSE answer with what is already known (notifications in pending, then the
+ * response when res is not NULL, which ends the stream). */
+static void
+web_mcp_sse_start(struct wreq *q, struct evbuffer *pending, json_t *res)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(q->r);
+
+	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Content-Type", "text/event-stream");
+	evhttp_add_header(h, "X-Accel-Buffering", "no");
+	q->w->m.http[2]++;
+	evhttp_send_reply_start(q->r, 200, "OK");
+	if (res != NULL)
+		web_mcp_sse_add(pending, res);
+	evhttp_send_reply_chunk(q->r, pending);
+	if (res != NULL)
+		evhttp_send_reply_end(q->r);
+}
+
+/* The notifier during the first poll (inside mcp_handle): buffered until the stream
+ * opens. */
+static int
+web_mcp_buffer_notify(void *ctx, const json_t *msg)
+{
+	struct web_mcp *m = ctx;
+
+	web_mcp_sse_add(m->pending, msg);
+	return 0;
 }
 
 /* A JSON answer (takes j; NULL = no body). */
@@ -227,20 +340,61 @@ web_mcp_post(struct wreq *q)
 		}
 		sl->used_ms = now;
 	}
-	struct web_mcp m = { q->w };
+	struct web_mcp m = { q->w, NULL };
+	struct mcp_follow *fol = NULL;
 	char actor[48];
 	struct mcp_session tmp;
+	/* A follow with a progress token is answered as an SSE stream (bounded). */
+	json_t *params = json_object_get(msg, "params");
+	int stream = method != NULL && strcmp(method, "tools/call") == 0 &&
+	    strcmp(json_string_value(json_object_get(params, "name")) ?: "", "runs_follow") == 0 &&
+	    json_object_get(json_object_get(params, "_meta"), "progressToken") != NULL &&
+	    mcp_nfollows < MCP_FOLLOWS;
 	snprintf(actor, sizeof(actor), "api-token:%lld", (long long)q->token_id);
 	struct mcp_env e = {
-		.ctx = &m, .call = web_mcp_call, .audit = web_mcp_audit, .notify = NULL,
-		.sleep_ms = NULL, /* one HTTP thread: following answers with the run as it is */
+		.ctx = &m, .call = web_mcp_call, .audit = web_mcp_audit,
+		.notify = stream ? web_mcp_buffer_notify : NULL,
+		.sleep_ms = NULL, /* one HTTP thread: never sleeps */
 		.scopes = q->scopes, .actor = actor, .cred = NULL,
 		.allow_approvals = jido_conf_bool(q->w->conf, "mcp.allow_approvals"),
-		.follow_max_s = 0,
+		.follow_max_s = stream ? (int)jido_conf_int(q->w->conf, "mcp.follow_max_s") : 0,
+		.deferred = stream ? &fol : NULL,
 	};
+	if (stream)
+		m.pending = evbuffer_new();
 	memset(&tmp, 0, sizeof(tmp));
 	res = mcp_handle_json(sl ? &sl->s : &tmp, &e, msg);
 	json_decref(msg);
+	if (fol != NULL) { /* the run goes on: stream, and poll it from a timer */
+		struct mcp_async *a = calloc(1, sizeof(*a));
+		struct timeval tv = { 0, 250 * 1000 };
+		if (a == NULL || (a->ev = event_new(q->w->base, -1, EV_PERSIST, web_mcp_async_tick,
+		    a)) == NULL) {
+			free(a);
+			mcp_follow_free(fol);
+			evbuffer_free(m.pending);
+			web_mcp_refuse(q, 500, MCP_EINTERNAL, "out of memory");
+			return;
+		}
+		a->w = q->w;
+		a->r = q->r;
+		a->con = evhttp_request_get_connection(q->r);
+		a->f = fol;
+		mcp_nfollows++;
+		web_mcp_sse_start(q, m.pending, NULL);
+		evbuffer_free(m.pending);
+		evhttp_connection_set_closecb(a->con, web_mcp_async_closed, a);
+		event_add(a->ev, &tv);
+		return;
+	}
+	if (m.pending != NULL && res != NULL && evbuffer_get_length(m.pending) > 0) {
+		web_mcp_sse_start(q, m.pending, res); /* settled at once: notifications, answer */
+		evbuffer_free(m.pending);
+		json_decref(res);
+		return;
+	}
+	if (m.pending != NULL)
+		evbuffer_free(m.pending);
 	if (res == NULL) {
 		web_send(q, 202, "text/plain; charset=utf-8", NULL);
 		return;

@@ -110,6 +110,8 @@ mcp "$READER" "${A[@]}" "${S[@]}" --data '{"jsonrpc":"2.0","id":4,"method":"tool
 t_check "a read token cannot kick off a run (tool error authorization_error)" sh -c "jq -e '.result.isError == true and .result.structuredContent.error.code == \"authorization_error\"' '$JIDO_HOME/body' >/dev/null"
 mcp "$READER" "${A[@]}" "${S[@]}" --data '{not json'
 t_check "malformed JSON: 400 with -32700" sh -c "[ $code = 400 ] && jq -e '.error.code == -32700' '$JIDO_HOME/body' >/dev/null"
+mcp "$READER" "${A[@]}" "${S[@]}" --data "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"runs_follow\",\"arguments\":{\"run\":\"$rid1\",\"timeout_s\":1,\"until\":\"finished\"},\"_meta\":{\"progressToken\":\"t1\"}}}"
+t_check "runs_follow with a progress token: an SSE answer, progress first, then the result" sh -c "grep -qi '^content-type: text/event-stream' '$JIDO_HOME/hdr' && grep '^data: ' '$JIDO_HOME/body' | head -1 | grep -q 'notifications/progress' && grep '^data: ' '$JIDO_HOME/body' | tail -1 | sed 's/^data: //' | jq -e '.id == 6 and .result.structuredContent.state == \"awaiting_approval\"' >/dev/null"
 mcp "$READER" -X GET -H 'Accept: text/event-stream' "${S[@]}"
 t_check "GET /mcp: 405 (no server stream)" test "$code" = 405
 mcp "$READER" -X DELETE "${S[@]}"

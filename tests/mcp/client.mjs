@@ -84,9 +84,10 @@ try {
 	const fo = await client.callTool({ name: "runs_follow", arguments: { run: runId, timeout_s: 20 } });
 	check(!fo.isError && fo.structuredContent?.state === "awaiting_approval",
 	    `runs_follow until the run waits for approval (${fo.structuredContent?.state})`);
-	if (mode === "stdio") {
+	{
 		// Following to the end: the run stays parked, so the follow times out after 2 s,
-		// with a progress notification for what it saw on the way.
+		// with a progress notification for what it saw on the way (over HTTP the answer
+		// is then an SSE stream).
 		const progress = [];
 		const f2 = await client.callTool({ name: "runs_follow",
 		    arguments: { run: runId, timeout_s: 2, until: "finished" } }, undefined,
