@@ -134,16 +134,7 @@ web_mcp_async_tick(evutil_socket_t fd, short what, void *arg)
 static void
 web_mcp_sse_start(struct wreq *q, struct evbuffer *pending, json_t *res)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(q->r);
-
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "Content-Type", "text/event-stream");
-	evhttp_add_header(h, "X-Accel-Buffering", "no");
-	q->w->m.http[2]++;
-	evhttp_send_reply_start(q->r, 200, "OK");
+	sse_reply_start(q);
 	if (res != NULL)
 		web_mcp_sse_add(pending, res);
 	evhttp_send_reply_chunk(q->r, pending);
