@@ -4,6 +4,8 @@
  * resources for projects, runs and run logs, progress notifications while following a
  * run, the approval setting, and an audit record (channel mcp) for every request.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -464,55 +466,133 @@ mcp_templates_list(const json_t *id)
 	    "uriTemplate", "jido://runs/{id}", "name", "run", "description",
 	    "one run: state, steps, transitions, approval", "mimeType", "application/json",
 	    "uriTemplate", "jido://runs/{id}/log", "name", "run log", "description",
-	    "a run's history as text: state transitions and steps", "mimeType", "text/plain"));
+	    "a run's history as text: state transitions, steps and the executor's (redacted) "
+	    "output lines", "mimeType", "text/plain"));
 }
 
-/* A run's log as text lines from its transitions and steps. Returns a malloc'd string. */
-static char *
-mcp_run_log(const json_t *run)
-{
-	json_t *v;
-	size_t i, cap = 4096, len = 0;
-	char *out = malloc(cap), line[1024];
+/* A growing text buffer for the run log. */
+struct mcp_text {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
 
-	if (out == NULL)
-		return NULL;
-	out[0] = '\0';
-#define MCP_APPEND() do { \
-		size_t l = strlen(line); \
-		if (len + l + 1 > cap) { \
-			char *nb; cap = (len + l + 1) * 2; \
-			if ((nb = realloc(out, cap)) == NULL) { free(out); return NULL; } \
-			out = nb; \
-		} \
-		memcpy(out + len, line, l + 1); len += l; \
-	} while (0)
-	snprintf(line, sizeof(line), "run %s: project %s, workflow %s, state %s\n",
-	    json_string_value(json_object_get(run, "id")) ?: "?",
+static void
+mcp_text_add(struct mcp_text *t, const char *s, size_t l)
+{
+	if (t->failed)
+		return;
+	if (t->len + l + 1 > t->cap) {
+		size_t cap = (t->len + l + 1) * 2;
+		char *nb = realloc(t->buf, cap);
+		if (nb == NULL) {
+			t->failed = 1;
+			return;
+		}
+		t->buf = nb;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, l);
+	t->len += l;
+	t->buf[t->len] = '\0';
+}
+
+static void
+mcp_text_printf(struct mcp_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+mcp_text_printf(struct mcp_text *t, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		mcp_text_add(t, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Is path an executor transcript of run_id under home (no way out of it)? */
+static int
+mcp_transcript_ok(const char *home, const char *run_id, const char *path)
+{
+	char want[600];
+	size_t hl = strlen(home), l = strlen(path);
+
+	snprintf(want, sizeof(want), "/transcripts/%s/", run_id);
+	return hl > 0 && strncmp(path, home, hl) == 0 && path[hl] == '/' &&
+	    strstr(path, "..") == NULL && strstr(path + hl, want) != NULL && l > 6 &&
+	    strcmp(path + l - 6, ".jsonl") == 0;
+}
+
+/* Append the lines of one redacted transcript ({step, stream, line} per line). */
+static void
+mcp_text_transcript(struct mcp_text *t, const char *path, size_t max)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (f == NULL)
+		return;
+	while (t->len < max && (n = getline(&line, &cap, f)) > 0) {
+		json_t *j = json_loadb(line, (size_t)n, 0, NULL);
+		const char *text = json_string_value(json_object_get(j, "line"));
+		if (text != NULL)
+			mcp_text_printf(t, "  %s %s: %s\n", json_string_value(json_object_get(j,
+			    "step")) ?: "?", json_string_value(json_object_get(j, "stream")) ?: "?",
+			    text);
+		json_decref(j);
+	}
+	free(line);
+	fclose(f);
+}
+
+#define MCP_LOG_MAX (256 * 1024)
+
+/* A run's log as text: its transitions and steps, one line each, then each step's
+ * executor transcript (already redacted) when home is known. Returns a malloc'd string. */
+static char *
+mcp_run_log(const json_t *run, const char *home)
+{
+	struct mcp_text t = { NULL, 0, 0, 0 };
+	const char *rid = json_string_value(json_object_get(run, "id")) ?: "?";
+	json_t *v;
+	size_t i;
+
+	mcp_text_printf(&t, "run %s: project %s, workflow %s, state %s\n", rid,
 	    json_string_value(json_object_get(run, "project")) ?: "?",
 	    json_string_value(json_object_get(run, "workflow")) ?: "?",
 	    json_string_value(json_object_get(run, "state")) ?: "?");
-	MCP_APPEND();
 	json_array_foreach(json_object_get(run, "transitions"), i, v) {
 		const char *reason = json_string_value(json_object_get(v, "reason"));
-		snprintf(line, sizeof(line), "%lld transition %s -> %s%s%s\n",
+		mcp_text_printf(&t, "%lld transition %s -> %s%s%s\n",
 		    (long long)json_integer_value(json_object_get(v, "at_ms")),
 		    json_string_value(json_object_get(v, "from")) ?: "-",
 		    json_string_value(json_object_get(v, "to")) ?: "-", reason ? ": " : "",
 		    reason ? reason : "");
-		MCP_APPEND();
 	}
 	json_array_foreach(json_object_get(run, "steps"), i, v) {
-		snprintf(line, sizeof(line), "step %lld %s (%s): %s, attempt %lld\n",
+		mcp_text_printf(&t, "step %lld %s (%s): %s, attempt %lld\n",
 		    (long long)json_integer_value(json_object_get(v, "seq")),
 		    json_string_value(json_object_get(v, "step")) ?: "?",
 		    json_string_value(json_object_get(v, "kind")) ?: "?",
 		    json_string_value(json_object_get(v, "state")) ?: "?",
 		    (long long)json_integer_value(json_object_get(v, "attempt")));
-		MCP_APPEND();
+		const char *tp = json_string_value(json_object_get(json_object_get(v, "result"),
+		    "transcript"));
+		if (home != NULL && tp != NULL && mcp_transcript_ok(home, rid, tp))
+			mcp_text_transcript(&t, tp, MCP_LOG_MAX);
 	}
-#undef MCP_APPEND
-	return out;
+	if (t.len >= MCP_LOG_MAX)
+		mcp_text_printf(&t, "(log cut at %d bytes)\n", MCP_LOG_MAX);
+	if (t.failed) {
+		free(t.buf);
+		return NULL;
+	}
+	return t.buf;
 }
 
 static json_t *
@@ -552,7 +632,7 @@ mcp_resources_read(struct mcp_session *s, const struct mcp_env *e, const json_t 
 		snprintf(msg, sizeof(msg), "%s: %s", jido_err_name(rc), why);
 		return mcp_error(id, MCP_EINTERNAL, msg);
 	}
-	char *text = log ? mcp_run_log(data) : json_dumps(data, JSON_INDENT(2));
+	char *text = log ? mcp_run_log(data, e->home) : json_dumps(data, JSON_INDENT(2));
 	json_decref(data);
 	if (text == NULL)
 		return mcp_error(id, MCP_EINTERNAL, "out of memory");
