@@ -49,6 +49,9 @@ $(BUILD)/obj/%.o: %.c
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
+# web/static.c embeds these with .incbin, which -MMD does not see.
+$(BUILD)/obj/web/static.o: web/openapi.json $(wildcard web/static/*)
+
 $(LIB_A): $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

@@ -19,10 +19,10 @@ complete_table(void)
 
 	for (size_t i = 0; i < n; i++) {
 		const struct jido_op *o = &ops[i];
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:o}",
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:b,s:b,s:b,s:o}",
 		    "name", o->name, "description", o->desc, "process", o->proc, "type", o->type,
 		    "scope", jido_op_scope_name(o->scope), "method", o->method, "path", o->path,
-		    "cli", o->cli, "read_only", (o->flags & JIDO_OP_READONLY) != 0, "destructive",
+		    "status", o->status, "cli", o->cli, "read_only", (o->flags & JIDO_OP_READONLY) != 0, "destructive",
 		    (o->flags & JIDO_OP_DESTRUCTIVE) != 0, "idempotent",
 		    (o->flags & JIDO_OP_IDEMPOTENT) != 0, "input_schema", jido_op_schema(o)));
 	}

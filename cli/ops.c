@@ -146,7 +146,7 @@ op_parse(const struct jido_op *op, int argc, char **argv, int *json, json_t **ar
 		}
 		if (op_value(arg, val, &v, why, sizeof(why)) != 0) {
 			json_decref(a);
-			return cli_fail(CLI_USAGE, op->cli, "%s", why);
+			return cli_fail(CLI_USAGE, op->cli, "validation_error: %s", why);
 		}
 		if (arg->type == JIDO_ARG_LIST && json_is_array(json_object_get(a, arg->name))) {
 			json_array_extend(json_object_get(a, arg->name), v);
@@ -266,7 +266,7 @@ op_local(struct cli *c, const struct jido_op *op, const json_t *args, json_t **o
 	rc = jido_op_build(op, args, &ctx, &data, why, sizeof(why));
 	sodium_memzero(cred, sizeof(cred));
 	if (rc != 0)
-		return cli_fail(CLI_USAGE, op->cli, "%s", why);
+		return cli_fail(CLI_USAGE, op->cli, "validation_error: %s", why);
 	/* the web audits its token operations itself; everything else state-changing is
 	 * recorded here first: no record, no effect */
 	if (!(op->flags & JIDO_OP_READONLY) && strcmp(op->proc, "web") != 0 &&

@@ -181,7 +181,9 @@ api_method(const char *m)
 	    EVHTTP_REQ_PATCH : strcmp(m, "DELETE") == 0 ? EVHTTP_REQ_DELETE : EVHTTP_REQ_POST;
 }
 
-/* Match "/api/v1/runs/:run" style patterns; :x segments are 1-128 of [A-Za-z0-9_-]. */
+/* Match "/api/v1/runs/:run" style patterns against the raw path; :x segments are 1-128
+ * bytes of [A-Za-z0-9_.~-] and %XX escapes, decoded into q->params ("acme%2Fwidget" is
+ * the project acme/widget). */
 static int
 api_match(struct wreq *q, const char *pat, const char *path)
 {
@@ -191,20 +193,29 @@ api_match(struct wreq *q, const char *pat, const char *path)
 	while (*pat != '\0' && *path != '\0') {
 		if (*pat == ':') {
 			const char *s = path;
+			char seg[132], *dec;
+			size_t declen = 0;
 			while (*pat != '\0' && *pat != '/')
 				pat++;
 			while (*path != '\0' && *path != '/') {
 				char c = *path++;
 				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' &&
-				    c <= '9') || c == '_' || c == '-'))
+				    c <= '9') || c == '_' || c == '-' || c == '.' || c == '~' || c == '%'))
 					return 0;
 			}
 			if (path == s || path - s > 128 || np >= 4)
 				return 0;
-			memcpy(out, s, (size_t)(path - s));
-			out[path - s] = '\0';
+			memcpy(seg, s, (size_t)(path - s));
+			seg[path - s] = '\0';
+			if ((dec = evhttp_uridecode(seg, 0, &declen)) == NULL || declen != strlen(dec) ||
+			    declen == 0 || (size_t)(out - q->pbuf) + declen + 1 > sizeof(q->pbuf)) {
+				free(dec);
+				return 0;
+			}
+			memcpy(out, dec, declen + 1);
+			free(dec);
 			q->params[np++] = out;
-			out += path - s + 1;
+			out += declen + 1;
 			continue;
 		}
 		if (*pat++ != *path++)
@@ -243,7 +254,7 @@ api_route(struct wreq *q)
 		return;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (api_match(q, routes[i].pat, q->path)) {
+		if (api_match(q, routes[i].pat, q->rawpath)) {
 			path_known = 1;
 			if (routes[i].method == method) {
 				rt = &routes[i];
@@ -253,7 +264,7 @@ api_route(struct wreq *q)
 		}
 	ops = jido_ops(&nops);
 	for (size_t i = 0; rt == NULL && op == NULL && i < nops; i++)
-		if (api_match(q, ops[i].path, q->path)) {
+		if (api_match(q, ops[i].path, q->rawpath)) {
 			path_known = 1;
 			if (api_method(ops[i].method) == method) {
 				op = &ops[i];

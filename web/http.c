@@ -306,6 +306,7 @@ http_on_request(struct evhttp_request *r, void *arg)
 		return;
 	}
 	snprintf(q->path, sizeof(q->path), "%s", dec);
+	snprintf(q->rawpath, sizeof(q->rawpath), "%s", path);
 	free(dec);
 	if ((qs = uri ? evhttp_uri_get_query(uri) : NULL) != NULL &&
 	    evhttp_parse_query_str(qs, &q->query) != 0)

@@ -138,6 +138,8 @@ struct wreq {
 	struct evhttp_request *r;
 	int method;                  /* EVHTTP_REQ_* */
 	char path[512];              /* decoded path, no query */
+	char rawpath[512];           /* the path as sent (API routes match it, then decode
+	                              * each :x segment, so "acme%2Fwidget" is one segment) */
 	struct evkeyvalq query;
 	struct evkeyvalq form;       /* application/x-www-form-urlencoded body */
 	int form_parsed;
