@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "mcp.h"
 
@@ -73,7 +75,7 @@ cli_mcp(struct cli *c, int argc, char **argv)
 {
 	struct cli_mcp m = { c, (int)jido_conf_int(c->conf, "bus.timeout_ms") };
 	struct mcp_session s;
-	char actor[48];
+	char actor[48], cred[65] = "";
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -83,11 +85,14 @@ cli_mcp(struct cli *c, int argc, char **argv)
 		return cli_fail(CLI_USAGE, "mcp", "usage: jido mcp (JSON-RPC on stdin/stdout)");
 	memset(&s, 0, sizeof(s));
 	snprintf(actor, sizeof(actor), "mcp-stdio:uid-%u", (unsigned)getuid());
+	/* The owner credential, for the operations the vault answers (secrets metadata). */
+	if (cli_owner_cred(c, cred, "mcp") != 0)
+		cred[0] = '\0'; /* said why on stderr; those tools answer authorization_error */
 	struct mcp_env e = {
 		.ctx = &m, .call = cli_mcp_call, .audit = cli_mcp_audit, .notify = cli_mcp_notify,
 		.sleep_ms = cli_mcp_sleep, .actor = actor,
 		.scopes = JIDO_SCOPE_READ | JIDO_SCOPE_RUN | JIDO_SCOPE_APPROVE | JIDO_SCOPE_ADMIN,
-		.home = c->home,
+		.home = c->home, .cred = cred[0] != '\0' ? cred : NULL,
 		.allow_approvals = jido_conf_bool(c->conf, "mcp.allow_approvals"),
 		.follow_max_s = (int)jido_conf_int(c->conf, "mcp.follow_max_s"),
 	};
@@ -109,6 +114,7 @@ cli_mcp(struct cli *c, int argc, char **argv)
 		}
 	}
 	free(line);
+	sodium_memzero(cred, sizeof(cred));
 	jido_audit_close();
 	jido_info("mcp.stop", NULL);
 	return rc;

@@ -70,6 +70,10 @@ rm -rf "$BK.bad" "$NEW.err"
 # --- restore on a new state directory, start it
 jido audit verify >/dev/null 2>&1 || true
 t_stop_stack
+jido backup "$BK.stopped" >/dev/null 2>"$SRC/backup2.err"
+st=$?
+t_check "jido backup of a stopped instance: every database (gateway.db too), the log to its last checkpoint" sh -c "[ $st -eq 0 ] && jq -e '([.files[].name] | index(\"gateway.db\")) and .skipped == [] and .audit.tree_size > 0' '$BK.stopped/manifest.json' >/dev/null && tail -1 '$BK.stopped/audit/audit.log' | grep -q '^{\"checkpoint\"'"
+rm -rf "$BK.stopped"
 t_check "restore onto a new state directory" sh -c "jido --home '$NEW' restore '$BK' --key-file '$SRC/vault.key' >/dev/null"
 cp "$SRC/vault.key" "$NEW/vault.key"; chmod 600 "$NEW/vault.key"
 export JIDO_HOME=$NEW
