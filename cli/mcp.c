@@ -15,6 +15,8 @@
 #include "cli.h"
 #include "mcp.h"
 
+#define CLI_MCP_MAX_LINE (4u << 20) /* one JSON-RPC message */
+
 struct cli_mcp {
 	struct cli *c;
 	int timeout_ms;
@@ -103,7 +105,8 @@ cli_mcp(struct cli *c, int argc, char **argv)
 			line[--n] = '\0';
 		if (n == 0)
 			continue;
-		json_t *res = mcp_handle(&s, &e, line, (size_t)n);
+		json_t *res = (size_t)n > CLI_MCP_MAX_LINE ? mcp_error(NULL, MCP_EINVALID,
+		    "message too large (over 4 MiB)") : mcp_handle(&s, &e, line, (size_t)n);
 		if (res != NULL) {
 			rc = cli_mcp_write(res);
 			json_decref(res);
