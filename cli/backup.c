@@ -2,7 +2,8 @@
  * backup.c - `jido backup DIR`: a consistent copy of an instance while its stack runs.
  * Each process's SQLite database is copied with the online backup API from a read-only
  * connection (one read transaction per database: each copy is that database at one
- * instant); then the auditor signs its head (audit.checkpoint) and the audit log is copied
+ * instant; the gateway, which holds its database exclusively, makes its copy itself with
+ * VACUUM INTO on gateway.backup); then the auditor signs its head (audit.checkpoint) and the audit log is copied
  * up to and including that signed checkpoint, so every effect in the copied databases has
  * its audit record in the copied log (audit before effect). The vault's database stays
  * encrypted; its key file is copied only with --include-key. A manifest records each
@@ -165,6 +166,32 @@ backup_sqlite(const char *src, const char *dst, int timeout_ms, char *why, size_
 	return 0;
 }
 
+/* Ask the running gateway to copy its database to path (gateway.backup, VACUUM INTO). */
+static int
+backup_by_gateway(struct cli *c, const char *path, char *why, size_t whylen)
+{
+	char abs[PATH_MAX + 64], url[4200];
+	struct jido_reply r;
+	int rc;
+
+	if (jido_abspath(path, abs, sizeof(abs)) != 0 || cli_url(c, "gateway", url,
+	    sizeof(url)) != 0) {
+		snprintf(why, whylen, "path too long: %s", path);
+		return JIDO_EVALIDATION;
+	}
+	if ((rc = jido_bus_call(url, "gateway.backup", NULL, json_pack("{s:s}", "path", abs),
+	    30000, &r)) != 0) {
+		snprintf(why, whylen, "gateway.db is locked by jido-gateway, which does not answer "
+		    "gateway.backup (%s)", jido_strerror(rc));
+		return rc;
+	}
+	if (!r.ok)
+		snprintf(why, whylen, "gateway.backup: %s", r.message);
+	rc = r.ok ? 0 : r.err;
+	jido_reply_free(&r);
+	return rc;
+}
+
 /* Add a file entry (hash, size, and more fields from extra, taken) to the manifest. */
 static int
 backup_entry(json_t *files, const char *dir, const char *name, const char *kind, json_t *extra)
@@ -293,7 +320,7 @@ cli_backup(struct cli *c, int argc, char **argv)
 	if ((mkdir(path, 0700) != 0 && errno != EEXIST) || (mkdir(src, 0700) != 0 &&
 	    errno != EEXIST))
 		return cli_fail(CLI_SYS, "backup", "cannot create %s: %s", path, strerror(errno));
-	json_t *files = json_array(), *skipped = json_array();
+	json_t *files = json_array();
 	jido_time_rfc3339(ts, sizeof(ts));
 	json_t *man = json_pack("{s:s,s:s,s:s,s:s}", "format", "jidocode-backup/1", "version",
 	    JIDO_VERSION, "created", ts, "home", c->home);
@@ -304,14 +331,11 @@ cli_backup(struct cli *c, int argc, char **argv)
 		if (cli_db_path(c, d, src, sizeof(src)) != 0 || access(src, F_OK) != 0)
 			continue; /* this instance has none */
 		snprintf(path, sizeof(path), "%s/%s", dir, d->file);
-		if ((rc = backup_sqlite(src, path, 2000, why, sizeof(why))) != 0) {
-			if (rc == JIDO_ECONFLICT && strcmp(d->proc, "gateway") == 0) {
-				/* held with locking_mode=EXCLUSIVE by the running gateway */
-				json_array_append_new(skipped, json_pack("{s:s,s:s}", "name", d->file,
-				    "why", why));
-				fprintf(stderr, "jido: backup: %s skipped: %s\n", d->file, why);
-				continue;
-			}
+		if ((rc = backup_sqlite(src, path, 2000, why, sizeof(why))) == JIDO_ECONFLICT &&
+		    strcmp(d->proc, "gateway") == 0)
+			/* held with locking_mode=EXCLUSIVE by the running gateway: it copies */
+			rc = backup_by_gateway(c, path, why, sizeof(why));
+		if (rc != 0) {
 			rc = cli_fail(CLI_SYS, "backup", "%s", why);
 			goto out;
 		}
@@ -353,7 +377,6 @@ cli_backup(struct cli *c, int argc, char **argv)
 	if ((rc = backup_audit(c, dir, man, files)) != 0)
 		goto out;
 	json_object_set(man, "files", files);
-	json_object_set(man, "skipped", skipped);
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
 	snprintf(src, sizeof(src), "%s/manifest.json.tmp", dir);
 	if (json_dump_file(man, src, JSON_INDENT(2)) != 0 || rename(src, path) != 0) {
@@ -363,14 +386,13 @@ cli_backup(struct cli *c, int argc, char **argv)
 	if (c->json)
 		rc = cli_print_json(man);
 	else {
-		printf("backup in %s: %zu files, audit log to %lld records (signed), %zu skipped\n",
+		printf("backup in %s: %zu files, audit log to %lld records (signed)\n",
 		    dir, json_array_size(files), (long long)json_integer_value(json_object_get(
-		    json_object_get(man, "audit"), "tree_size")), json_array_size(skipped));
+		    json_object_get(man, "audit"), "tree_size")));
 		rc = fflush(stdout) == 0 ? 0 : CLI_SYS;
 	}
 out:
 	json_decref(files);
-	json_decref(skipped);
 	json_decref(man);
 	return rc;
 }
