@@ -52,11 +52,24 @@ int cli_print_json(const json_t *j);
 struct jido_op;
 const struct jido_op *cli_op_match(int argc, char **argv, int *nwords);
 int cli_op_run(struct cli *c, const struct jido_op *op, int argc, char **argv);
+/* Run op with args (borrowed, the table's names) locally or over --url; on 0 *out holds
+ * the answer (caller frees); an error answer is printed and its exit code returned. */
+int cli_op_call(struct cli *c, const struct jido_op *op, const json_t *args, json_t **out);
+/* Set up h for a request to url with the bearer token and accept; fn/arg receive the body.
+ * *hdr is the header list the caller frees after the transfer. Returns an exit code. */
+int cli_remote_setup(struct cli *c, void *h, const char *url, const char *accept,
+    void **hdr, size_t (*fn)(char *, size_t, size_t, void *), void *arg, const char *what);
 /* remote.c: one REST call for op with args (borrowed) to c->url, bearer token from
  * --token-file (must not be group/world-readable) or $JIDO_TOKEN. On 0 *out holds the
  * answer (caller frees); an error answer sets *err (JIDO_E*) and *msg (caller frees). */
 int cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, json_t **out,
     int *err, char **msg);
+/* The bearer token for --url into tok (128 bytes; the caller wipes it): --token-file
+ * (refused when group/world-readable) or $JIDO_TOKEN. Returns an exit code. */
+int cli_remote_token(const struct cli *c, char tok[128], const char *what);
+/* logs.c: `jido logs RUN --follow`: the kept lines, then new ones as they come, until the
+ * run ends (exit 0 completed, 1 failed or cancelled); local (logs.pub) or --url (SSE). */
+int cli_logs_follow(struct cli *c, const char *run, int json);
 /* complete.c: `jido ops [--json]`, `jido completion bash|zsh`. */
 int cli_ops_cmd(struct cli *c, int argc, char **argv);
 int cli_completion(struct cli *c, int argc, char **argv);

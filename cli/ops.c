@@ -288,11 +288,29 @@ op_local(struct cli *c, const struct jido_op *op, const json_t *args, json_t **o
 }
 
 int
+cli_op_call(struct cli *c, const struct jido_op *op, const json_t *args, json_t **out)
+{
+	char *msg = NULL;
+	int err = 0, rc;
+
+	rc = c->url != NULL ? cli_remote_call(c, op, args, out, &err, &msg) :
+	    op_local(c, op, args, out, &err, &msg);
+	if (rc != 0)
+		return rc;
+	if (*out == NULL) {
+		rc = cli_fail(jido_err_exit(err), op->cli, "%s: %s", jido_err_name(err),
+		    msg != NULL ? msg : jido_strerror(err));
+		free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+int
 cli_op_run(struct cli *c, const struct jido_op *op, int argc, char **argv)
 {
 	json_t *args = NULL, *out = NULL;
-	char *msg = NULL;
-	int json = c->json, err = 0, rc;
+	int json = c->json, rc;
 
 	if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
 		printf("usage: jido %s", op->cli);
@@ -310,19 +328,29 @@ cli_op_run(struct cli *c, const struct jido_op *op, int argc, char **argv)
 			    op->args[i].name, op->args[i].desc);
 		return fflush(stdout) == 0 ? 0 : CLI_SYS;
 	}
+	/* jido logs RUN --follow: the one streaming form (logs.c) */
+	if (strcmp(op->name, "runs.logs") == 0)
+		for (int k = 0; k < argc; k++)
+			if (strcmp(argv[k], "--follow") == 0 || strcmp(argv[k], "-f") == 0) {
+				const char *run = NULL;
+				for (int i = 0; i < argc; i++)
+					if (strcmp(argv[i], "--json") == 0)
+						json = 1;
+					else if (argv[i][0] != '-' && run == NULL)
+						run = argv[i];
+					else if (i != k)
+						return cli_fail(CLI_USAGE, "logs", "usage: jido logs RUN "
+						    "--follow [--json]");
+				if (run == NULL)
+					return cli_fail(CLI_USAGE, "logs", "usage: jido logs RUN --follow");
+				return cli_logs_follow(c, run, json);
+			}
 	if ((rc = op_parse(op, argc, argv, &json, &args)) != 0)
 		return rc;
-	rc = c->url != NULL ? cli_remote_call(c, op, args, &out, &err, &msg) :
-	    op_local(c, op, args, &out, &err, &msg);
+	rc = cli_op_call(c, op, args, &out);
 	json_decref(args);
 	if (rc != 0)
 		return rc;
-	if (out == NULL) {
-		rc = cli_fail(jido_err_exit(err), op->cli, "%s: %s", jido_err_name(err),
-		    msg != NULL ? msg : jido_strerror(err));
-		free(msg);
-		return rc;
-	}
 	if (json)
 		rc = cli_print_json(out);
 	else {

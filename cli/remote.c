@@ -19,9 +19,8 @@
 
 #define REMOTE_MAX (64u << 20) /* largest answer read */
 
-/* The bearer token into tok (128 bytes). Returns an exit code. */
-static int
-remote_token(const struct cli *c, char tok[128], const char *what)
+int
+cli_remote_token(const struct cli *c, char tok[128], const char *what)
 {
 	const char *env = getenv("JIDO_TOKEN");
 	struct stat st;
@@ -103,12 +102,38 @@ remote_write(char *p, size_t size, size_t n, void *arg)
 }
 
 int
+cli_remote_setup(struct cli *c, void *h, const char *url, const char *accept, void **hdr,
+    size_t (*fn)(char *, size_t, size_t, void *), void *arg, const char *what)
+{
+	char tok[128], line[160];
+	struct curl_slist *l = *hdr;
+	int rc;
+
+	if ((rc = cli_remote_token(c, tok, what)) != 0)
+		return rc;
+	snprintf(line, sizeof(line), "Authorization: Bearer %s", tok);
+	sodium_memzero(tok, sizeof(tok));
+	l = curl_slist_append(l, line);
+	sodium_memzero(line, sizeof(line));
+	snprintf(line, sizeof(line), "Accept: %s", accept);
+	l = curl_slist_append(l, line);
+	*hdr = l;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fn);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, arg);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	return 0;
+}
+
+int
 cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, json_t **out,
     int *err, char **msg)
 {
 	struct { char *buf; size_t len; } body = { NULL, 0 };
 	struct curl_slist *hdr = NULL;
-	char tok[128], auth[160], ebuf[CURL_ERROR_SIZE] = "";
+	char ebuf[CURL_ERROR_SIZE] = "";
 	json_t *rest = json_deep_copy(args != NULL ? args : json_object()), *ans;
 	char *url, *text = NULL;
 	size_t ulen;
@@ -118,13 +143,8 @@ cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, jso
 	CURLcode cc;
 
 	*out = NULL;
-	if ((rc = remote_token(c, tok, op->cli)) != 0) {
-		json_decref(rest);
-		return rc;
-	}
 	if ((h = curl_easy_init()) == NULL) {
 		json_decref(rest);
-		sodium_memzero(tok, sizeof(tok));
 		return cli_fail(CLI_SYS, op->cli, "libcurl did not initialise");
 	}
 	ulen = strlen(c->url) + strlen(op->path) + 8192;
@@ -171,19 +191,17 @@ cli_remote_call(struct cli *c, const struct jido_op *op, const json_t *args, jso
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, op->method);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
 	}
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-	sodium_memzero(tok, sizeof(tok));
-	hdr = curl_slist_append(hdr, auth);
-	sodium_memzero(auth, sizeof(auth));
-	hdr = curl_slist_append(hdr, "Accept: application/json");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, remote_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	if ((rc = cli_remote_setup(c, h, url, "application/json", (void **)&hdr, remote_write,
+	    &body, op->cli)) != 0) {
+		curl_slist_free_all(hdr);
+		curl_easy_cleanup(h);
+		json_decref(rest);
+		free(text);
+		free(url);
+		return rc;
+	}
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)jido_conf_int(c->conf, "bus.timeout_ms") + 5000);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdr);

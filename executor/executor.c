@@ -789,6 +789,9 @@ executor_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, ch
 		return exec_step_cancel(s, req, out, why, whylen);
 	if (strcmp(req->type, "executor.jobs") == 0)
 		return exec_jobs(s, out);
+	if (strcmp(req->type, "executor.logs") == 0)
+		return exec_logs(((struct exec_priv *)jido_srv_priv(s))->workdir, req->data, out,
+		    why, whylen);
 	return jido_req_unknown(req, why, whylen);
 }
 

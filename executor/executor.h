@@ -26,4 +26,10 @@ int exec_normalize(const json_t *data, const char *git_base, json_t **job, char 
  * request data d. New string (caller frees), or NULL with why (unknown name). */
 char *exec_template_expand(const json_t *d, const char *tpl, char *why, size_t whylen);
 
+/* logs.c: executor.logs {run_id, limit? 1-10000 (1000)}: the run's kept log lines under
+ * workdir/transcripts (none yet: an empty list). On 0 *out is a new object
+ * {run_id, lines, total, truncated}. */
+int exec_logs(const char *workdir, const json_t *data, json_t **out, char *why,
+    size_t whylen);
+
 #endif

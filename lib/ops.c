@@ -65,6 +65,11 @@ static const struct jido_op_arg a_run[] = {
 	{ "run", JIDO_ARG_STR, R | P, "run_id", NULL, NULL, 0, 0, "run id" },
 	{ NULL } };
 
+static const struct jido_op_arg a_logs[] = {
+	{ "run", JIDO_ARG_STR, R | P, "run_id", NULL, NULL, 0, 0, "run id" },
+	{ "limit", JIDO_ARG_INT, 0, NULL, NULL, NULL, 1, 10000, "the last this many lines" },
+	{ NULL } };
+
 static const struct jido_op_arg a_kickoff[] = {
 	{ "project", JIDO_ARG_REF, R | P, NULL, NULL, NULL, 0, 0,
 	  "project id or full name (owner/name)" },
@@ -175,6 +180,9 @@ static const struct jido_op ops_table[] = {
 	{ "runs.get", "show one run with its steps", "planner", "planner.runs.get",
 	  JIDO_SCOPE_READ, RO, "GET", "/api/v1/runs/:run", 200, "run show", a_run, NULL, NULL,
 	  NULL },
+	{ "runs.logs", "a run's log lines as its steps wrote them (redacted)", "executor",
+	  "executor.logs", JIDO_SCOPE_READ, RO, "GET", "/api/v1/runs/:run/logs", 200, "logs",
+	  a_logs, NULL, "lines", "stream,seq,line" },
 	{ "runs.kickoff", "start a run of a workflow on a project (and issue)", "planner",
 	  "planner.runs.create", JIDO_SCOPE_RUN, JIDO_OP_ACTOR, "POST", "/api/v1/runs", 201,
 	  "kickoff", a_kickoff, NULL, NULL, NULL },

@@ -34,13 +34,14 @@ while True:
 HOLE_PID=$!
 export JIDO_WEB_LISTEN=127.0.0.1:$WPORT JIDO_INGEST_LISTEN=127.0.0.1:$IPORT
 export JIDO_INGEST_WEBHOOK_SECRET_FILE=$SECRET JIDO_GITHUB_API_URL=http://127.0.0.1:$HOLE
-export JIDO_WEB_API_BURST=100000 JIDO_WEB_API_PER_MIN=1000000
+export JIDO_INGEST_REDELIVER_S=1 JIDO_WEB_API_BURST=100000 JIDO_WEB_API_PER_MIN=1000000
 trap 'kill $HOLE_PID 2>/dev/null; t_cleanup' EXIT
 
 if t_start_stack 10; then pass "stack READY (web :$WPORT)"; else
 	fail "stack READY"; cat "$JIDO_HOME/up.log"; t_done; fi
 t_wait 5 curl -sf "$W/healthz" || { fail "web answers"; t_done; }
 
+jqt() { jq -e "$@" >/dev/null; }
 OPS=$JIDO_HOME/ops.json
 jido ops --json >"$OPS"
 t_check "jido ops --json lists the table" jqt 'length >= 25 and all(.[]; .name and .path and .cli and .description)' "$OPS"
@@ -68,10 +69,8 @@ c=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$IPORT/api/
     -H "Content-Type: application/json" -H "X-GitHub-Event: issues" -H "X-GitHub-Delivery: d-ops-1" \
     -H "X-GitHub-Hook-ID: 7" -H "X-Hub-Signature-256: sha256=$sig" --data-binary "@$B")
 t_check "a signed webhook is accepted ($c)" test "$c" = 202
-t_wait 10 sh -c "jido --json issues | jq -e '.issues | length == 1' >/dev/null"
+t_wait 10 sh -c "jido --json issues | jq -e '.issues | length == 1' >/dev/null" || echo "# issues: $(jido --json issues)"
 t_wait 10 sh -c "jido --json deliveries list | jq -e '.deliveries[0].status == \"acked\"' >/dev/null"
-
-jqt() { jq -e "$@" >/dev/null; }
 
 # --- the channels
 code_exit() { # error code name -> CLI exit code
@@ -178,6 +177,8 @@ same runs.list '{"project":"acme/widget","state":"running","limit":10}' . runs -
 run0=$(jido --json runs | jq -r '.runs[0].id')
 same runs.get "{\"run\":\"$run0\"}" . run show "$run0"
 same runs.get '{"run":"r_nonesuch"}' . run show r_nonesuch
+same runs.logs "{\"run\":\"$run0\"}" . logs "$run0"
+same runs.logs '{"run":"r_nonesuch","limit":5}' . logs r_nonesuch --limit 5
 same approvals.list '{}' . approvals
 same settings.shipping.get '{}' . shipping
 same secrets.list '{}' . secrets list
@@ -224,6 +225,18 @@ each audit.checkpoint '{checkpoint: (.checkpoint | keys)}' mk_none
 mk_replay() { printf '{"delivery":"d-ops-1"}\tdeliveries replay d-ops-1\n'; }
 each deliveries.replay . mk_replay
 t_check "every state-changing call was audited first (channels api and cli)" sh -c "jido --json audit export --format jsonl --limit 5000 | jq -r .text | jq -s -e '[.[] | select(.action == \"runs.cancel\")] | (map(.channel) | unique) == [\"api\", \"cli\"]' >/dev/null"
+
+# --- jido logs --follow: until the run ends (cancelled: exit 1), locally and over --url
+r=$(new_run)
+timeout 30 jido logs "$r" --follow >"$JIDO_HOME/follow1.out" 2>&1 &
+F1=$!
+timeout 30 jido --url "$W" --token-file "$TF" logs "$r" --follow >"$JIDO_HOME/follow2.out" 2>&1 &
+F2=$!
+sleep 1
+jido cancel "$r" >/dev/null
+wait $F1; rc1=$?
+wait $F2; rc2=$?
+t_check "logs --follow ends with the run (exit 1 for cancelled), local and --url ($rc1 $rc2)" test "$rc1:$rc2" = "1:1"
 
 # --- every operation of the table has a case here
 missing=$(jq -r '.[].name' "$OPS" | while read -r n; do case $COVERED in *" $n "*) ;; *) echo "$n" ;; esac; done)
