@@ -94,7 +94,7 @@ cli_mcp(struct cli *c, int argc, char **argv)
 		.ctx = &m, .call = cli_mcp_call, .audit = cli_mcp_audit, .notify = cli_mcp_notify,
 		.sleep_ms = cli_mcp_sleep, .actor = actor,
 		.scopes = JIDO_SCOPE_READ | JIDO_SCOPE_RUN | JIDO_SCOPE_APPROVE | JIDO_SCOPE_ADMIN,
-		.home = c->home, .cred = cred[0] != '\0' ? cred : NULL,
+		.cred = cred[0] != '\0' ? cred : NULL,
 		.allow_approvals = jido_conf_bool(c->conf, "mcp.allow_approvals"),
 		.follow_max_s = (int)jido_conf_int(c->conf, "mcp.follow_max_s"),
 	};

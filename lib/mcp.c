@@ -466,8 +466,8 @@ mcp_templates_list(const json_t *id)
 	    "uriTemplate", "jido://runs/{id}", "name", "run", "description",
 	    "one run: state, steps, transitions, approval", "mimeType", "application/json",
 	    "uriTemplate", "jido://runs/{id}/log", "name", "run log", "description",
-	    "a run's history as text: state transitions, steps and the executor's (redacted) "
-	    "output lines", "mimeType", "text/plain"));
+	    "a run's history as text: state transitions, steps and its output lines (runs.logs, "
+	    "redacted)", "mimeType", "text/plain"));
 }
 
 /* A growing text buffer for the run log. */
@@ -513,56 +513,20 @@ mcp_text_printf(struct mcp_text *t, const char *fmt, ...)
 		mcp_text_add(t, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-/* Is path an executor transcript of run_id under home (no way out of it)? */
-static int
-mcp_transcript_ok(const char *home, const char *run_id, const char *path)
-{
-	char want[600];
-	size_t hl = strlen(home), l = strlen(path);
-
-	snprintf(want, sizeof(want), "/transcripts/%s/", run_id);
-	return hl > 0 && strncmp(path, home, hl) == 0 && path[hl] == '/' &&
-	    strstr(path, "..") == NULL && strstr(path + hl, want) != NULL && l > 6 &&
-	    strcmp(path + l - 6, ".jsonl") == 0;
-}
-
-/* Append the lines of one redacted transcript ({step, stream, line} per line). */
-static void
-mcp_text_transcript(struct mcp_text *t, const char *path, size_t max)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (f == NULL)
-		return;
-	while (t->len < max && (n = getline(&line, &cap, f)) > 0) {
-		json_t *j = json_loadb(line, (size_t)n, 0, NULL);
-		const char *text = json_string_value(json_object_get(j, "line"));
-		if (text != NULL)
-			mcp_text_printf(t, "  %s %s: %s\n", json_string_value(json_object_get(j,
-			    "step")) ?: "?", json_string_value(json_object_get(j, "stream")) ?: "?",
-			    text);
-		json_decref(j);
-	}
-	free(line);
-	fclose(f);
-}
-
 #define MCP_LOG_MAX (256 * 1024)
 
-/* A run's log as text: its transitions and steps, one line each, then each step's
- * executor transcript (already redacted) when home is known. Returns a malloc'd string. */
+/* A run's log as text: its transitions and steps, one line each, then the lines its steps
+ * wrote (runs.logs: the executor's redacted transcripts, the last 10000), or why there
+ * are none. logs may be NULL. Returns a malloc'd string. */
 static char *
-mcp_run_log(const json_t *run, const char *home)
+mcp_run_log(const json_t *run, const json_t *logs, const char *logs_why)
 {
 	struct mcp_text t = { NULL, 0, 0, 0 };
-	const char *rid = json_string_value(json_object_get(run, "id")) ?: "?";
 	json_t *v;
 	size_t i;
 
-	mcp_text_printf(&t, "run %s: project %s, workflow %s, state %s\n", rid,
+	mcp_text_printf(&t, "run %s: project %s, workflow %s, state %s\n",
+	    json_string_value(json_object_get(run, "id")) ?: "?",
 	    json_string_value(json_object_get(run, "project")) ?: "?",
 	    json_string_value(json_object_get(run, "workflow")) ?: "?",
 	    json_string_value(json_object_get(run, "state")) ?: "?");
@@ -574,20 +538,29 @@ mcp_run_log(const json_t *run, const char *home)
 		    json_string_value(json_object_get(v, "to")) ?: "-", reason ? ": " : "",
 		    reason ? reason : "");
 	}
-	json_array_foreach(json_object_get(run, "steps"), i, v) {
+	json_array_foreach(json_object_get(run, "steps"), i, v)
 		mcp_text_printf(&t, "step %lld %s (%s): %s, attempt %lld\n",
 		    (long long)json_integer_value(json_object_get(v, "seq")),
 		    json_string_value(json_object_get(v, "step")) ?: "?",
 		    json_string_value(json_object_get(v, "kind")) ?: "?",
 		    json_string_value(json_object_get(v, "state")) ?: "?",
 		    (long long)json_integer_value(json_object_get(v, "attempt")));
-		const char *tp = json_string_value(json_object_get(json_object_get(v, "result"),
-		    "transcript"));
-		if (home != NULL && tp != NULL && mcp_transcript_ok(home, rid, tp))
-			mcp_text_transcript(&t, tp, MCP_LOG_MAX);
+	if (logs == NULL)
+		mcp_text_printf(&t, "(no output lines: %s)\n", logs_why);
+	else {
+		mcp_text_printf(&t, "output%s:\n", json_is_true(json_object_get(logs, "truncated")) ?
+		    " (the last lines)" : "");
+		json_array_foreach(json_object_get(logs, "lines"), i, v) {
+			const char *line = json_string_value(json_object_get(v, "line"));
+			if (t.len >= MCP_LOG_MAX) {
+				mcp_text_printf(&t, "(cut at %d bytes)\n", MCP_LOG_MAX);
+				break;
+			}
+			mcp_text_printf(&t, "  %s %s: %s\n", json_string_value(json_object_get(v,
+			    "step")) ?: "?", json_string_value(json_object_get(v, "stream")) ?: "?",
+			    line ? line : "");
+		}
 	}
-	if (t.len >= MCP_LOG_MAX)
-		mcp_text_printf(&t, "(log cut at %d bytes)\n", MCP_LOG_MAX);
 	if (t.failed) {
 		free(t.buf);
 		return NULL;
@@ -632,7 +605,20 @@ mcp_resources_read(struct mcp_session *s, const struct mcp_env *e, const json_t 
 		snprintf(msg, sizeof(msg), "%s: %s", jido_err_name(rc), why);
 		return mcp_error(id, MCP_EINTERNAL, msg);
 	}
-	char *text = log ? mcp_run_log(data, e->home) : json_dumps(data, JSON_INDENT(2));
+	char *text;
+	if (log) { /* the lines come from runs.logs, the table's operation for them */
+		const struct jido_op *lo = jido_op_find("runs.logs");
+		struct jido_op_ctx lctx = { "mcp", e->actor, NULL };
+		json_t *logs = NULL, *largs = json_pack("{s:s,s:i}", "run", rid, "limit", 10000), *ld;
+		char lwhy[512] = "runs.logs is not in the operation table";
+		if (lo == NULL || jido_op_build(lo, largs, &lctx, &ld, lwhy, sizeof(lwhy)) != 0 ||
+		    mcp_call(e, lo->proc, lo->type, ld, &logs, lwhy, sizeof(lwhy)) != 0)
+			logs = NULL;
+		json_decref(largs);
+		text = mcp_run_log(data, logs, lwhy);
+		json_decref(logs);
+	} else
+		text = json_dumps(data, JSON_INDENT(2));
 	json_decref(data);
 	if (text == NULL)
 		return mcp_error(id, MCP_EINTERNAL, "out of memory");

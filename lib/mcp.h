@@ -2,9 +2,8 @@
  * mcp.h - the Model Context Protocol server core that both transports share: `jido mcp`
  * (stdio, cli/mcp.c) and POST /mcp on jido-web (Streamable HTTP, web/mcp.c). The core
  * speaks JSON-RPC 2.0 and MCP (initialize and version negotiation, tools, resources,
- * progress); it never opens a socket itself: everything it needs from the other processes
- * comes through struct mcp_env, which each transport fills. The only files it reads are
- * the executor's redacted transcripts under mcp_env.home, for a run's log.
+ * progress); it never touches a socket or a file itself: everything it needs from the
+ * outside world comes through struct mcp_env, which each transport fills.
  *
  * Tools are the operations of the one operation table (lib/ops.h): name, description,
  * input schema (the typed arguments), annotations (the flags) and the scope come from it,
@@ -49,7 +48,6 @@ struct mcp_env {
 	int scopes;                 /* JIDO_SCOPE_* bits the caller holds */
 	const char *actor;          /* who calls, for audit records and the planner */
 	const char *cred;           /* the caller's vault credential (JIDO_OP_CRED), or NULL */
-	const char *home;           /* the state directory (transcripts), or NULL */
 	int allow_approvals;        /* the owner's mcp.allow_approvals setting */
 	int follow_max_s;           /* longest a follow may wait (its timeout_s is capped) */
 	/* Non-NULL: a runs_follow that has to wait is not answered now; the follow is stored

@@ -12,14 +12,13 @@
 
 #include "mcp.h"
 
-static char fake_transcript[256]; /* a step's result.transcript, when set */
-
 struct fake {
 	int calls, audits, audits_sync, notes, sleeps;
 	int audit_fail;
 	char last_type[64];
 	json_t *last_data;
 	int polls_until_done; /* runs.get answers running this many times */
+	int logs_down;        /* executor.logs does not answer */
 };
 
 /* Answer like the planner would; the reply goes through the real envelope parser. */
@@ -40,11 +39,16 @@ fake_call(void *ctx, const char *proc, const char *type, json_t *data, struct ji
 	else if (strcmp(type, "planner.runs.get") == 0) {
 		const char *st = f->polls_until_done-- > 0 ? "running" : "completed";
 		rep = jido_reply_ok("x", json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:I}],"
-		    "s:[{s:I,s:s,s:s,s:i,s:{s:s}}]}", "id", "r_1", "state", st, "project", "acme/w",
+		    "s:[{s:I,s:s,s:s,s:i}]}", "id", "r_1", "state", st, "project", "acme/w",
 		    "workflow", "fix", "transitions", "from", "pending", "to", "running", "reason",
 		    "started", "at_ms", (json_int_t)5, "steps", "seq", (json_int_t)1, "step",
-		    "build", "kind", "agent", "attempt", 1, "result", "transcript",
-		    fake_transcript));
+		    "build", "kind", "agent", "attempt", 1));
+	} else if (strcmp(type, "executor.logs") == 0) {
+		if (f->logs_down)
+			return JIDO_EUNAVAIL;
+		rep = jido_reply_ok("x", json_pack("{s:s,s:[{s:s,s:s,s:i,s:s}],s:b}", "run_id", "r_1",
+		    "lines", "step", "build", "stream", "stdout", "seq", 1, "line", "compiling <x>",
+		    "truncated", 0));
 	} else if (strcmp(type, "planner.runs.list") == 0)
 		rep = jido_reply_ok("x", json_pack("{s:[{s:s,s:s,s:s,s:s}]}", "runs", "id", "r_1",
 		    "project", "acme/w", "workflow", "fix", "state", "running"));
@@ -370,39 +374,27 @@ test_resources(void **state)
 }
 
 static void
-test_run_log_transcript(void **state)
+test_run_log_lines(void **state)
 {
-	char home[] = "/tmp/mcp-test.XXXXXX", dir[256], cmd[300];
-	FILE *f;
 	json_t *r;
 
 	init();
-	assert_non_null(mkdtemp(home));
-	snprintf(dir, sizeof(dir), "%s/executor/transcripts/r_1", home);
-	assert_int_equal(jido_mkdirs(dir, 0700), 0);
-	snprintf(fake_transcript, sizeof(fake_transcript), "%s/j1.jsonl", dir);
-	assert_non_null(f = fopen(fake_transcript, "w"));
-	fprintf(f, "{\"run_id\":\"r_1\",\"step\":\"build\",\"stream\":\"stdout\",\"seq\":1,"
-	    "\"line\":\"compiling <x>\"}\nnot json\n");
-	fclose(f);
-	E.home = home;
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":"
 	    "\"jido://runs/r_1/log\"}}");
 	const char *text = json_string_value(json_object_get(json_array_get(json_object_get(
 	    json_object_get(r, "result"), "contents"), 0), "text"));
-	assert_non_null(strstr(text, "  build stdout: compiling <x>\n"));
+	assert_non_null(strstr(text, "output:\n  build stdout: compiling <x>\n"));
+	assert_string_equal(F.last_type, "executor.logs"); /* runs.logs from the table */
+	assert_string_equal(json_string_value(json_object_get(F.last_data, "run_id")), "r_1");
 	json_decref(r);
-	/* a transcript path outside the state directory is not read */
-	E.home = "/nonexistent";
+	F.logs_down = 1; /* the executor does not answer: the log says so */
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":"
 	    "\"jido://runs/r_1/log\"}}");
 	text = json_string_value(json_object_get(json_array_get(json_object_get(
 	    json_object_get(r, "result"), "contents"), 0), "text"));
-	assert_null(strstr(text, "compiling"));
+	assert_non_null(strstr(text, "(no output lines: "));
+	assert_non_null(strstr(text, "transition pending -> running"));
 	json_decref(r);
-	fake_transcript[0] = '\0';
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
-	assert_int_equal(system(cmd), 0);
 }
 
 static void
@@ -471,7 +463,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tools_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_approvals_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_log_transcript, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_log_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_deferred, setup, teardown),
 	};

@@ -346,7 +346,7 @@ web_mcp_post(struct wreq *q)
 		.ctx = &m, .call = web_mcp_call, .audit = web_mcp_audit,
 		.notify = stream ? web_mcp_buffer_notify : NULL,
 		.sleep_ms = NULL, /* one HTTP thread: never sleeps */
-		.scopes = q->scopes, .actor = actor, .cred = jido_cred_self(), .home = q->w->home,
+		.scopes = q->scopes, .actor = actor, .cred = jido_cred_self(),
 		.allow_approvals = jido_conf_bool(q->w->conf, "mcp.allow_approvals"),
 		.follow_max_s = stream ? (int)jido_conf_int(q->w->conf, "mcp.follow_max_s") : 0,
 		.deferred = stream ? &fol : NULL,
