@@ -3,7 +3,8 @@
 #   make test       install missing Debian packages, build, run every test
 #   make asan       the same under AddressSanitizer + UBSan (into build-asan/)
 #   make run        install missing packages, build, start the stack (jido up)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (binaries, man page, bash and zsh completions)
+#   make docs       regenerate docs/jido.1 and the completions from the operation table
 VERSION  := 0.1.0
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -114,11 +115,23 @@ fuzz: deps $(BUILD)/fuzz/fuzz_norm
 	@ingest/fuzz/run.sh $(BUILD)/fuzz/fuzz_norm $(FUZZ_SECONDS)
 
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/jido.1 $(DESTDIR)$(PREFIX)/share/man/man1/jido.1
+	install -m 0644 docs/jido.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jido
+	install -m 0644 docs/_jido $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_jido
+
+# The man page and completions are generated from the operation table (jido ops --man,
+# jido completion bash|zsh); tests/e2e/ops.sh fails when the committed ones are stale.
+docs: $(BUILD)/bin/jido
+	$(BUILD)/bin/jido ops --man >docs/jido.1
+	$(BUILD)/bin/jido completion bash >docs/jido.bash
+	$(BUILD)/bin/jido completion zsh >docs/_jido
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps test asan run bench fuzz install clean
+.PHONY: all deps test asan run bench fuzz install clean docs
 .DELETE_ON_ERROR:

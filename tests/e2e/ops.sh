@@ -252,5 +252,14 @@ jido runs --bogus >/dev/null 2>&1
 t_check "an unknown option: exit 2" test $? -eq 2
 t_check "jido completion bash is valid bash naming the commands" sh -c "jido completion bash | bash -n && jido completion bash | grep -q 'kickoff'"
 t_check "jido --help lists every operation's words" bash -c "out=\$(jido --help); for w in \$(jq -r '.[].cli | gsub(\" \"; \"_\")' '$OPS'); do echo \"\$out\" | grep -q \"  \${w//_/ }\" || exit 1; done"
+t_check "docs/jido.1 and the completions match the table (make docs)" sh -c "jido ops --man | cmp -s - '$top/docs/jido.1' && jido completion bash | cmp -s - '$top/docs/jido.bash' && jido completion zsh | cmp -s - '$top/docs/_jido'"
+man_lists() {
+	local w
+	for w in $(jq -r '.[].cli' "$OPS" | tr ' ' '_'); do
+		grep -qF "fBjido ${w//_/ }\\fR" "$top/docs/jido.1" || { echo "# man page lacks jido ${w//_/ }"; return 1; }
+	done
+	grep -q '^.SH EXIT STATUS' "$top/docs/jido.1"
+}
+t_check "the man page lists every operation and the exit codes" man_lists
 t_check "no process died of SIGSYS" sh -c "! grep -q SIGSYS '$JIDO_HOME/up.log'"
 t_done
