@@ -270,7 +270,7 @@ exec_job_result(struct jido_srv *s, struct exec_job *j, json_t *res, int filter)
 	json_t *exit_status = json_object_get(r, "exit_status");
 	int timed_out = json_is_true(json_object_get(r, "timed_out"));
 	int ok = json_is_integer(exit_status) && json_integer_value(exit_status) == 0 && !timed_out;
-	const char *message = json_string_value(json_object_get(r, "message"));
+	const char *message;
 
 	json_object_set(r, "step", j->step);
 	json_object_set_new(r, "job", json_string(j->id));
@@ -285,6 +285,8 @@ exec_job_result(struct jido_srv *s, struct exec_job *j, json_t *res, int filter)
 	exec_redact_field(j, r, "summary");
 	exec_redact_field(j, r, "output");
 	exec_redact_field(j, r, "message");
+	/* read after the redaction replaced the value (the old string is freed by then) */
+	message = json_string_value(json_object_get(r, "message"));
 	data = json_pack("{s:s,s:s,s:o,s:o}", "run_id", j->run_id, "status", ok ? "done" : "failed",
 	    "result", r, "usage", j->usage != NULL ? json_incref(j->usage) : json_object());
 	if (j->pseq != NULL)

@@ -262,4 +262,5 @@ man_lists() {
 }
 t_check "the man page lists every operation and the exit codes" man_lists
 t_check "no process died of SIGSYS" sh -c "! grep -q SIGSYS '$JIDO_HOME/up.log'"
+t_check "no sanitizer report (ASan/UBSan builds)" sh -c "! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' '$JIDO_HOME/up.log' '$JIDO_HOME/cli.err'"
 t_done
