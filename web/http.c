@@ -450,6 +450,7 @@ web_http_close(struct web *w)
 		w->thread_started = 0;
 	}
 	sse_close(w);
+	mcp_http_close();
 	if (w->tick_ev != NULL)
 		event_free(w->tick_ev);
 	if (w->http != NULL)

@@ -54,6 +54,7 @@ web_mcp_audit(void *ctx, json_t *record, int sync)
 
 /* A runs_follow answered as an SSE stream, polled every 250 ms. */
 struct mcp_async {
+	struct mcp_async *next, *prev; /* the open streams (mcp_asyncs) */
 	struct web *w;
 	struct evhttp_request *r;
 	struct evhttp_connection *con;
@@ -62,6 +63,7 @@ struct mcp_async {
 };
 
 static int mcp_nfollows;
+static struct mcp_async *mcp_asyncs;
 
 /* Append one JSON-RPC message as an SSE event. */
 static void
@@ -89,6 +91,12 @@ web_mcp_sse_notify(void *ctx, const json_t *msg)
 static void
 web_mcp_async_free(struct mcp_async *a)
 {
+	if (a->prev != NULL)
+		a->prev->next = a->next;
+	else
+		mcp_asyncs = a->next;
+	if (a->next != NULL)
+		a->next->prev = a->prev;
 	event_free(a->ev);
 	mcp_follow_free(a->f);
 	mcp_nfollows--;
@@ -371,6 +379,10 @@ web_mcp_post(struct wreq *q)
 		a->r = q->r;
 		a->con = evhttp_request_get_connection(q->r);
 		a->f = fol;
+		a->next = mcp_asyncs;
+		if (mcp_asyncs != NULL)
+			mcp_asyncs->prev = a;
+		mcp_asyncs = a;
 		mcp_nfollows++;
 		web_mcp_sse_start(q, m.pending, NULL);
 		evbuffer_free(m.pending);
@@ -396,6 +408,15 @@ web_mcp_post(struct wreq *q)
 		evhttp_add_header(evhttp_request_get_output_headers(q->r), "Mcp-Session-Id", sl->id);
 	}
 	web_mcp_send(q, 200, res);
+}
+
+void
+mcp_http_close(void)
+{
+	while (mcp_asyncs != NULL) { /* the server goes away with its connections */
+		evhttp_connection_set_closecb(mcp_asyncs->con, NULL, NULL);
+		web_mcp_async_free(mcp_asyncs);
+	}
 }
 
 void

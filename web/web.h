@@ -282,5 +282,7 @@ void metrics_serve(struct wreq *q);
 
 /* /mcp: the MCP server over Streamable HTTP (bearer token, sessions). */
 void mcp_http_serve(struct wreq *q);
+/* Stop the open runs_follow streams (before the HTTP server is freed). */
+void mcp_http_close(void);
 
 #endif

@@ -120,8 +120,18 @@ mcp "$READER" "${A[@]}" "${S[@]}" --data '{"jsonrpc":"2.0","id":5,"method":"ping
 t_check "  and it is gone (404)" test "$code" = 404
 t_check "HTTP MCP calls are audited with channel mcp and the token as actor" sh -c "jido call auditor audit.query '{\"channel\":\"mcp\",\"action\":\"mcp.tool.runs_kickoff\",\"limit\":1000}' | jq -e '[.records[] | select(.actor | startswith(\"api-token:\"))] | length >= 2' >/dev/null"
 
+# --- a follow still streaming when the web stops: the stream is closed, nothing leaks
+mcp "$AGENT" "${A[@]}" --data "$INIT"
+SID2=$(grep -i '^mcp-session-id:' "$JIDO_HOME/hdr" | cut -d' ' -f2 | tr -d '\r')
+curl -s -N -o "$JIDO_HOME/long.sse" -H "Authorization: Bearer $AGENT" "${A[@]}" -H "Mcp-Session-Id: $SID2" \
+    --data "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"runs_follow\",\"arguments\":{\"run\":\"$rid1\",\"until\":\"finished\"},\"_meta\":{\"progressToken\":9}}}" "$W/mcp" &
+LONG=$!
+t_wait 5 grep -q 'notifications/progress' "$JIDO_HOME/long.sse" || fail "the long follow streams"
+
 # --- the owner turns approvals over MCP on (jido.conf), restarts the stack
 t_stop_stack
+wait $LONG 2>/dev/null
+t_check "the web stopped with a follow streaming: exit 0, no sanitizer report" sh -c "grep 'up.exited' '$JIDO_HOME/up.log' | grep '\"name\":\"web\"' | grep -q 'status 0' && ! grep -q 'Sanitizer' '$JIDO_HOME/up.log'"
 echo "mcp.allow_approvals = true" >>"$JIDO_HOME/jido.conf"
 stack "approvals on"
 
