@@ -81,5 +81,25 @@ int cli_audit(struct cli *c, int argc, char **argv);
 int cli_deliveries(struct cli *c, int argc, char **argv);
 int cli_secrets(struct cli *c, int argc, char **argv);
 int cli_certs(struct cli *c, int argc, char **argv);
+int cli_mcp(struct cli *c, int argc, char **argv);
+int cli_backup(struct cli *c, int argc, char **argv);
+int cli_restore(struct cli *c, int argc, char **argv);
+
+/* backup.c, shared with restore.c: the instance's databases (NULL-terminated table). */
+struct cli_db {
+	const char *file; /* under the state directory: "planner.db" */
+	const char *proc; /* the process that owns it */
+	const char *key;  /* config key that may move it, or NULL */
+};
+extern const struct cli_db cli_dbs[];
+/* Path of d for this instance (config override honoured). */
+int cli_db_path(const struct cli *c, const struct cli_db *d, char *buf, size_t len);
+/* SHA-256 (hex) and size of a file; JIDO_ENOTFOUND when missing. */
+int cli_file_sha256(const char *path, char hex[65], uint64_t *bytes);
+/* Copy from into a new file to (mode), at most limit bytes (0: all; else exactly limit),
+ * fsynced. JIDO_ENOTFOUND when from is missing. */
+int cli_file_copy(const char *from, const char *to, uint64_t limit, int mode);
+/* PRAGMA user_version of the database at path (opened read-only). */
+int cli_db_user_version(const char *path, int *version);
 
 #endif

@@ -483,6 +483,42 @@ gw_breakers_json(struct gw *g)
 	return json_pack("{s:o}", "upstreams", arr);
 }
 
+/* gateway.backup {path}: a consistent copy of gateway.db (VACUUM INTO, one read
+ * transaction) for `jido backup`, which cannot read the database while the gateway holds
+ * it with exclusive locking. path: absolute, named gateway.db, not there yet. */
+static int
+gw_backup(struct gw *g, const json_t *data, json_t **out, char *why, size_t whylen)
+{
+	const char *path = json_string_value(json_object_get(data, "path"));
+	size_t l = path ? strlen(path) : 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (path == NULL || path[0] != '/' || l < 11 || l > 4000 || strstr(path, "/../") ||
+	    strcmp(path + l - 11, "/gateway.db") != 0) {
+		snprintf(why, whylen, "data.path: an absolute path ending in /gateway.db");
+		return JIDO_EVALIDATION;
+	}
+	if (access(path, F_OK) == 0) {
+		snprintf(why, whylen, "data.path: %s already exists", path);
+		return JIDO_ECONFLICT;
+	}
+	pthread_mutex_lock(&g->mu);
+	if (sqlite3_prepare_v2(g->db, "VACUUM INTO ?", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC) != SQLITE_OK)
+		rc = SQLITE_ERROR;
+	else
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		snprintf(why, whylen, "cannot copy gateway.db: %s", sqlite3_errmsg(g->db));
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&g->mu);
+	if (rc != SQLITE_DONE)
+		return JIDO_EINTERNAL;
+	*out = json_pack("{s:s}", "path", path);
+	return 0;
+}
+
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
 static int
 gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
@@ -525,6 +561,8 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 		pthread_mutex_unlock(&g->mu);
 		return rc;
 	}
+	if (strcmp(req->type, "gateway.backup") == 0)
+		return gw_backup(g, req->data, out, why, whylen);
 	if (strcmp(req->type, "gateway.breakers") == 0) {
 		pthread_mutex_lock(&g->mu);
 		*out = gw_breakers_json(g);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "gw.h"
 
@@ -345,6 +346,46 @@ test_usage_summary(void **state)
 	json_decref(r);
 }
 
+/* gateway.backup: a copy of the exclusively locked database, only to a new gateway.db */
+static void
+test_backup(void **state)
+{
+	struct fx *f = *state;
+	char path[200], data[300];
+	json_t *r;
+
+	r = fx_call(f, "gateway.keys.create", "{\"run_id\":\"rb\",\"expires_s\":60}");
+	json_decref(r);
+	snprintf(path, sizeof(path), "%s/copy", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/copy/gateway.db", f->dir);
+	snprintf(data, sizeof(data), "{\"path\":\"%s\"}", path);
+	r = fx_call(f, "gateway.backup", data);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE run_id = 'rb'",
+	    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	r = fx_call(f, "gateway.backup", data); /* exists now */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+	    "conflict");
+	json_decref(r);
+	static const char *const bad[] = { "{}", "{\"path\":\"rel/gateway.db\"}",
+		"{\"path\":\"/tmp/x.db\"}", "{\"path\":\"/tmp/../etc/gateway.db\"}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = fx_call(f, "gateway.backup", bad[i]);
+		assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"),
+		    "code")), "validation_error");
+		json_decref(r);
+	}
+}
+
 int
 main(void)
 {
@@ -356,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_upstreams),
 		cmocka_unit_test_setup_teardown(test_keys, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_summary, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_backup, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

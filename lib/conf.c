@@ -58,6 +58,8 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "web.notify_breaker_poll_s", JIDO_CONF_INT, "15", 0,
 	  "how often the notifier asks the gateway for its breakers (a breaker that opens is announced)" },
 	{ "ingest.listen", JIDO_CONF_STR, "127.0.0.1:4001", 0, "GitHub webhook receiver address" },
+	{ "mcp.allow_approvals", JIDO_CONF_BOOL, "false", 0, "let MCP clients approve or reject runs (an agent must not approve its own work: off)" },
+	{ "mcp.follow_max_s", JIDO_CONF_INT, "300", 0, "longest an MCP runs_follow call may wait (the web caps it at 0: no waiting)" },
 	{ "planner.db", JIDO_CONF_PATH, "", 0, "planner database (default home/planner.db)" },
 	{ "planner.workflows_dir", JIDO_CONF_PATH, "", 0, "owner's workflow folder (default home/workflows)" },
 	{ "planner.builtin_workflows", JIDO_CONF_PATH, "", 0, "built-in workflow folder (default: next to the binary)" },

@@ -29,3 +29,5 @@ fi
 # npm packages of the GitHub double (tests/doubles/github), when missing.
 "$(dirname "$0")/../tests/doubles/github/ensure.sh"
 "$(dirname "$0")/../tests/doubles/github/gitops_ensure.sh"
+# the official MCP TypeScript SDK client for tests/e2e/mcp.sh (tests/mcp), when missing.
+"$(dirname "$0")/../tests/mcp/ensure.sh"

@@ -322,6 +322,8 @@ http_on_request(struct evhttp_request *r, void *arg)
 		http_static(q);
 	else if (strcmp(q->path, "/metrics") == 0)
 		metrics_serve(q);
+	else if (strcmp(q->path, "/mcp") == 0)
+		mcp_http_serve(q);
 	else if (strncmp(q->path, "/api/", 5) == 0) {
 		q->api = 1;
 		api_route(q);
@@ -448,6 +450,7 @@ web_http_close(struct web *w)
 		w->thread_started = 0;
 	}
 	sse_close(w);
+	mcp_http_close();
 	if (w->tick_ev != NULL)
 		event_free(w->tick_ev);
 	if (w->http != NULL)

@@ -46,6 +46,21 @@ sse_sub(struct web *w, const char *topic, struct jido_bus **out, char *why, size
 	return jido_bus_subscribe(*out, "");
 }
 
+void
+sse_reply_start(struct wreq *q)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(q->r);
+
+	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+	evhttp_add_header(h, "X-Accel-Buffering", "no");
+	q->w->m.http[2]++;
+	evhttp_send_reply_start(q->r, 200, "OK");
+}
+
 int
 sse_open(struct web *w, char *why, size_t whylen)
 {
@@ -170,14 +185,7 @@ sse_serve(struct wreq *q, const char *run_id)
 	c->r = q->r;
 	c->con = evhttp_request_get_connection(q->r);
 	snprintf(c->run_id, sizeof(c->run_id), "%s", run_id);
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
-	evhttp_add_header(h, "X-Accel-Buffering", "no");
-	w->m.http[2]++;
-	evhttp_send_reply_start(q->r, 200, "OK");
+	sse_reply_start(q);
 	{
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add_printf(b, "retry: 2000\n\n");

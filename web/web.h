@@ -252,6 +252,8 @@ int sse_open(struct web *w, char *why, size_t whylen);
 void sse_close(struct web *w);
 /* Drain the SUB sockets into the ring and out to clients (HTTP thread timer). */
 void sse_poll(struct web *w);
+/* Start a 200 text/event-stream answer with the security headers (chunks follow). */
+void sse_reply_start(struct wreq *q);
 /* Serve GET .../events for run_id (the request is kept open). */
 void sse_serve(struct wreq *q, const char *run_id);
 /* Parse "boot-seq" Last-Event-ID: the seq when boot matches, 0 when absent, and
@@ -278,5 +280,12 @@ void metrics_serve(struct wreq *q);
 /* usage.c: the usage dashboard (chart by day, tables by project, model, run) for the
  * last `days` days, from gateway.usage.summary, appended to b. */
 void usage_render(struct web *w, struct evbuffer *b, int days);
+
+/* ---------------------------------------------------------------- mcp.c */
+
+/* /mcp: the MCP server over Streamable HTTP (bearer token, sessions). */
+void mcp_http_serve(struct wreq *q);
+/* Stop the open runs_follow streams (before the HTTP server is freed). */
+void mcp_http_close(void);
 
 #endif
