@@ -9,7 +9,7 @@ _jido() {
 		esac
 	done
 	case $w in
-	"") cands="up status audit call deliveries backup restore mcp secrets ops completion projects workbench issues runs run logs kickoff cancel retry approvals approve reject shipping tokens --json --url --token-file --home --config --help --version";;
+	"") cands="up status audit call deliveries certs backup restore mcp secrets ops completion projects workbench issues runs run logs kickoff cancel retry approvals approve reject shipping tokens --json --url --token-file --home --config --help --version";;
 	"projects show"|"projects show "*) cands="--json --help";;
 	"projects import"|"projects import "*) cands="--json --help";;
 	"projects update"|"projects update "*) cands="--json --help --enabled --settings";;
