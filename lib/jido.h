@@ -346,6 +346,12 @@ int jido_mkdirs(const char *path, mode_t mode);
 int jido_abspath(const char *path, char *buf, size_t len);
 /* Monotonic milliseconds. */
 int64_t jido_now_ms(void);
+/* Wipe n bytes at p with sodium_memzero, then free(p) (p may be NULL). For buffers that
+ * may have held a secret: bus messages (a vault.get answer, a vault.put request). */
+void jido_free_wiped(void *p, size_t n);
+/* Tests only: a test binary that defines this (weak here) sees every buffer the bus
+ * wipes, right after the wipe and before it is freed. */
+void jido_wipe_observe(const void *p, size_t n) __attribute__((weak));
 /* UTC wall time as RFC 3339 with milliseconds into buf (>= 32 bytes). */
 void jido_time_rfc3339(char *buf, size_t len);
 /* Process names of the stack, NULL-terminated, in start order. */

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "jido.h"
 
 const char *const jido_procs[] = { "vault", "auditor", "planner", "gateway", "gitops",
@@ -83,4 +85,15 @@ jido_time_rfc3339(char *buf, size_t len)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+void
+jido_free_wiped(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, n);
+	if (jido_wipe_observe != NULL)
+		jido_wipe_observe(p, n);
+	free(p);
 }
