@@ -121,14 +121,9 @@ exec_runner_event(struct exec_job *j, const char *line)
 	json_decref(ev);
 }
 
-/* Redact a multi-line text (diff, summary): r's values, the patterns, PEM blocks across
- * its lines. New string, or NULL on failure. */
-static char *
-exec_redact_text(struct jido_redact *r, const char *text)
-{
-	return jido_redact_str(text, jido_redact_known(r), NULL);
-}
-
+/* Redact a string field of o in place (diff, summary, output, message: the run's values,
+ * the patterns, PEM blocks across its lines). When redaction fails the value is dropped
+ * and the drop is logged. */
 static void
 exec_redact_field(struct exec_job *j, json_t *o, const char *key)
 {
@@ -137,7 +132,9 @@ exec_redact_field(struct exec_job *j, json_t *o, const char *key)
 
 	if (!json_is_string(v))
 		return;
-	r = exec_redact_text(&j->red, json_string_value(v));
+	r = jido_redact_str(json_string_value(v), jido_redact_known(&j->red), NULL);
+	if (r == NULL)
+		jido_warn("executor.field_dropped", "{s:s,s:s}", "job", j->id, "field", key);
 	json_object_set_new(o, key, json_string(r != NULL ? r : "[REDACTED: redaction failed]"));
 	free(r);
 }
@@ -265,7 +262,7 @@ exec_job_result(struct jido_srv *s, struct exec_job *j, json_t *res, int filter)
 		else
 			snprintf(msg, sizeof(msg), "the command exited with status %lld",
 			    (long long)json_integer_value(exit_status));
-		char *rm = exec_redact_text(&j->red, msg);
+		char *rm = jido_redact_str(msg, jido_redact_known(&j->red), NULL);
 		json_object_set_new(data, "error", json_pack("{s:s,s:s}", "kind", timed_out ?
 		    "timeout" : "execution", "message", rm != NULL ? rm : "[REDACTED]"));
 		free(rm);
