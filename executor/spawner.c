@@ -55,8 +55,7 @@ static const char *const spawner_names[] = {
 	"timer_getoverrun", "timer_delete", "timerfd_gettime", "shmget", "shmat", "shmdt",
 	"shmctl", "semget", "semop", "semctl", "semtimedop", "io_setup", "io_destroy",
 	"io_submit", "io_getevents", "io_cancel", "recvmmsg", "sendmmsg", "futex_waitv",
-	"getdents", "mknod", "sync", "inotify_init", "epoll_wait_old", "process_madvise",
-	"sched_getaffinity", "personality",
+	"getdents", "mknod", "sync", "inotify_init",
 	NULL
 };
 

@@ -190,6 +190,10 @@ http_stream_start(struct http_conn *c, int status, const char *extra)
 	/* The write callback runs whenever the client's buffer is at or under stream_low:
 	 * that is when a paused upstream resumes (gw_proxy_drained). */
 	bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)c->g->stream_low, 0);
+	/* A client that takes nothing for HTTP_IDLE_S is dropped (its call, paused meanwhile,
+	 * is cancelled): it cannot hold an upstream forever. */
+	struct timeval idle = { HTTP_IDLE_S, 0 };
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
 	if (!c->http11)
 		c->keepalive = 0;
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%s%sConnection: %s\r\n\r\n", status,
