@@ -353,6 +353,15 @@ int jido_mkdirs(const char *path, mode_t mode);
 int jido_abspath(const char *path, char *buf, size_t len);
 /* Monotonic milliseconds. */
 int64_t jido_now_ms(void);
+/* A growable NUL-terminated string: zero-initialise; p is malloc'd (the caller frees it);
+ * fail is set (and stays) when an allocation failed, after which puts do nothing. */
+struct jido_buf {
+	char *p;
+	size_t n, cap;
+	int fail;
+};
+void jido_buf_put(struct jido_buf *b, const char *s, size_t n);
+void jido_buf_puts(struct jido_buf *b, const char *s);
 /* Wipe n bytes at p with sodium_memzero, then free(p) (p may be NULL). For buffers that
  * may have held a secret: bus messages (a vault.get answer, a vault.put request). */
 void jido_free_wiped(void *p, size_t n);

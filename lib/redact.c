@@ -41,33 +41,6 @@ redact_b64char(unsigned char c)
 	    c == '/' || c == '=';
 }
 
-/* Growable output buffer. */
-struct rbuf {
-	char *p;
-	size_t n, cap;
-	int fail;
-};
-
-static void
-rbuf_put(struct rbuf *b, const char *s, size_t n)
-{
-	if (b->fail)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = (b->n + n + 1) * 2;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->fail = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
 /* Length of the longest known secret value starting at s (0 when none). */
 static size_t
 redact_known(const char *s, const char *const *known)
@@ -179,26 +152,26 @@ jido_redact_str(const char *s, const char *const *known, int *changed)
 static char *
 redact_copy(const char *s, const char *const *known, int *changed)
 {
-	struct rbuf b = { NULL, 0, 0, 0 };
+	struct jido_buf b = { NULL, 0, 0, 0 };
 	const char *run = s;
 
 	if (changed != NULL)
 		*changed = 0;
-	rbuf_put(&b, "", 0);
+	jido_buf_put(&b, "", 0);
 	for (const char *p = s; *p != '\0';) {
 		size_t m = redact_match(s, p, known);
 		if (m == 0) {
 			p++;
 			continue;
 		}
-		rbuf_put(&b, run, (size_t)(p - run));
-		rbuf_put(&b, REDACT_MARK, strlen(REDACT_MARK));
+		jido_buf_put(&b, run, (size_t)(p - run));
+		jido_buf_put(&b, REDACT_MARK, strlen(REDACT_MARK));
 		p += m;
 		run = p;
 		if (changed != NULL)
 			*changed = 1;
 	}
-	rbuf_put(&b, run, strlen(run));
+	jido_buf_put(&b, run, strlen(run));
 	if (b.fail) {
 		free(b.p);
 		return NULL;
@@ -360,10 +333,31 @@ jido_redact_key_is_secret(const char *name)
 	return 0;
 }
 
+/* The redacted copy of string v as a new JSON string in *out, or *out NULL when nothing
+ * in it is secret. -1 when out of memory. */
+static int
+redact_json_string(const json_t *v, const char *const *known, json_t **out)
+{
+	int changed = 0;
+	char *r;
+
+	*out = NULL;
+	if (!redact_scan(json_string_value(v), known))
+		return 0;
+	if ((r = jido_redact_str(json_string_value(v), known, &changed)) == NULL)
+		return -1;
+	if (changed && (*out = json_string(r)) == NULL) {
+		free(r);
+		return -1;
+	}
+	free(r);
+	return 0;
+}
+
 int
 jido_redact_json(json_t *j, const char *const *known)
 {
-	int count = 0, changed;
+	int count = 0;
 
 	if (json_is_object(j)) {
 		const char *k;
@@ -374,16 +368,13 @@ jido_redact_json(json_t *j, const char *const *known)
 				json_object_set_new(j, k, json_string(REDACT_MARK));
 				count++;
 			} else if (json_is_string(v)) {
-				if (!redact_scan(json_string_value(v), known))
-					continue;
-				char *r = jido_redact_str(json_string_value(v), known, &changed);
-				if (r == NULL)
+				json_t *nv = NULL;
+				if (redact_json_string(v, known, &nv) != 0)
 					return -1;
-				if (changed) {
-					json_object_set_new(j, k, json_string(r));
+				if (nv != NULL) {
+					json_object_set_new(j, k, nv);
 					count++;
 				}
-				free(r);
 			} else {
 				int c = jido_redact_json(v, known);
 				if (c < 0)
@@ -396,16 +387,13 @@ jido_redact_json(json_t *j, const char *const *known)
 		json_t *v;
 		json_array_foreach(j, i, v) {
 			if (json_is_string(v)) {
-				if (!redact_scan(json_string_value(v), known))
-					continue;
-				char *r = jido_redact_str(json_string_value(v), known, &changed);
-				if (r == NULL)
+				json_t *nv = NULL;
+				if (redact_json_string(v, known, &nv) != 0)
 					return -1;
-				if (changed) {
-					json_array_set_new(j, i, json_string(r));
+				if (nv != NULL) {
+					json_array_set_new(j, i, nv);
 					count++;
 				}
-				free(r);
 			} else {
 				int c = jido_redact_json(v, known);
 				if (c < 0)

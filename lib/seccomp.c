@@ -198,7 +198,7 @@ seccomp_rule_install(void *arg, const struct seccomp_rule *r)
 int
 jido_seccomp_install(const struct jido_allow *a)
 {
-	static struct seccomp_inst in; /* one install per process: no need for the stack */
+	struct seccomp_inst in;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = JIDO_EINTERNAL;
 

@@ -1,6 +1,6 @@
 /*
  * util.c - small helpers every process needs: directories, paths, clocks, the list of
- * the stack's processes.
+ * the stack's processes, a growable string, wiping frees.
  */
 #include <errno.h>
 #include <limits.h>
@@ -96,4 +96,30 @@ jido_free_wiped(void *p, size_t n)
 	if (jido_wipe_observe != NULL)
 		jido_wipe_observe(p, n);
 	free(p);
+}
+
+void
+jido_buf_put(struct jido_buf *b, const char *s, size_t n)
+{
+	if (b->fail)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = (b->n + n + 1) * 2;
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->fail = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+void
+jido_buf_puts(struct jido_buf *b, const char *s)
+{
+	jido_buf_put(b, s, strlen(s));
 }
