@@ -35,7 +35,9 @@ for p in vault auditor planner gateway gitops executor ingest web; do
 	web) groups="jido-auditor jido-vault jido-planner jido-ingest jido-executor jido-gateway jido-gitops" ;;
 	esac
 	case $p in
-	gateway | gitops | ingest | web) families="AF_UNIX AF_INET AF_INET6 AF_NETLINK" ;;
+	# executor: its spawner's list has them (the relay inside each sandbox's own network
+	# namespace, fetch_issue); the daemon's own list stays AF_UNIX only.
+	gateway | gitops | ingest | web | executor) families="AF_UNIX AF_INET AF_INET6 AF_NETLINK" ;;
 	# planner.executors_listen (executors on other hosts) is a TCP listener, made before
 	# the process installs its own list, which still forbids it any AF_INET socket after.
 	planner) families="AF_UNIX AF_INET AF_INET6" ;;
@@ -46,7 +48,8 @@ for p in vault auditor planner gateway gitops executor ingest web; do
 		# The sandbox makes user, mount, pid, net, ipc, uts and cgroup namespaces of
 		# its own: it needs them unrestricted, and nothing else.
 		extra="RestrictNamespaces=no
-# The sandbox builds its own root and seccomp policy for each step (see ARCHITECTURE.md)."
+# The sandbox builds its own root and seccomp policy for each step (see ARCHITECTURE.md);
+# the filter below is the union of the daemon's list and its spawner's."
 	else
 		extra="RestrictNamespaces=yes
 MemoryDenyWriteExecute=yes"

@@ -14,6 +14,7 @@
 #include "jido.h"
 #include "sandbox.h"
 #include "executor.h"
+#include "job.h"
 
 static uid_t cli_own_uid;
 static gid_t cli_own_gid;
@@ -187,6 +188,12 @@ executor_cli_sandbox(int argc, char **argv)
 	    sandbox_workspace_own(spec.workspace, spec.host_uid, spec.host_gid) != 0) {
 		fprintf(stderr, "jido-executor: sandbox failed: cannot give %s to uid %u: %s\n",
 		    spec.workspace, (unsigned)spec.host_uid, strerror(errno));
+		return 125;
+	}
+	/* The same stack of filters as a step run by the daemon: the spawner's list here,
+	 * the agent policy inside. */
+	if (jido_seccomp_install(&spawner_allow) != 0) {
+		fprintf(stderr, "jido-executor: sandbox failed: cannot install the allowlist\n");
 		return 125;
 	}
 	if ((rc = sandbox_start(&spec, &sb, why, sizeof(why))) != 0) {

@@ -25,11 +25,11 @@
 #include "jido.h"
 #include "executor.h"
 #include "job.h"
-#include "redact.h"
 #include "workspace.h"
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c): none; the sandbox is built by the
- * spawner, which is forked before this list is installed (spawner.c). */
+ * spawner, which is forked before this list is installed and installs its own
+ * (spawner_allow, spawner.c; named here as the child, for the deploy profile). */
 static const char *const executor_allow[] = { NULL };
 
 #define EXEC_MAX_JOBS 16
@@ -50,7 +50,7 @@ struct exec_job {
 	char *buf;
 	size_t len, cap;
 	json_int_t seq;
-	struct exec_redact red;
+	struct jido_redact red;
 	FILE *transcript;
 	char transcript_path[700];
 	json_t *summary; /* string, from the runner's events */
@@ -131,52 +131,9 @@ exec_runner_event(struct exec_job *j, const char *line)
 	json_decref(ev);
 }
 
-/* Redact a multi-line text (diff, summary) line by line. New string, or NULL on failure. */
-static char *
-exec_redact_text(struct exec_redact *r, const char *text)
-{
-	size_t cap = strlen(text) * 2 + 64, len = 0;
-	char *out = malloc(cap), *copy = strdup(text), *p, *nl;
-
-	if (out == NULL || copy == NULL) {
-		free(out);
-		free(copy);
-		return NULL;
-	}
-	out[0] = '\0';
-	for (p = copy; p != NULL; p = nl) {
-		nl = strchr(p, '\n');
-		if (nl != NULL)
-			*nl++ = '\0';
-		char *red = exec_redact_line(r, p, NULL);
-		if (red == NULL) {
-			free(out);
-			free(copy);
-			return NULL;
-		}
-		size_t rl = strlen(red);
-		if (len + rl + 2 > cap) {
-			cap = (len + rl + 2) * 2;
-			char *n2 = realloc(out, cap);
-			if (n2 == NULL) {
-				free(red);
-				free(out);
-				free(copy);
-				return NULL;
-			}
-			out = n2;
-		}
-		memcpy(out + len, red, rl);
-		len += rl;
-		if (nl != NULL)
-			out[len++] = '\n';
-		out[len] = '\0';
-		free(red);
-	}
-	free(copy);
-	return out;
-}
-
+/* Redact a string field of o in place (diff, summary, output, message: the run's values,
+ * the patterns, PEM blocks across its lines). When redaction fails the value is dropped
+ * and the drop is logged. */
 static void
 exec_redact_field(struct exec_job *j, json_t *o, const char *key)
 {
@@ -185,7 +142,9 @@ exec_redact_field(struct exec_job *j, json_t *o, const char *key)
 
 	if (!json_is_string(v))
 		return;
-	r = exec_redact_text(&j->red, json_string_value(v));
+	r = jido_redact_str(json_string_value(v), jido_redact_known(&j->red), NULL);
+	if (r == NULL)
+		jido_warn("executor.field_dropped", "{s:s,s:s}", "job", j->id, "field", key);
 	json_object_set_new(o, key, json_string(r != NULL ? r : "[REDACTED: redaction failed]"));
 	free(r);
 }
@@ -204,7 +163,7 @@ exec_job_free(struct exec_job *j)
 	json_decref(j->result);
 	json_decref(j->pseq);
 	json_decref(j->attempt);
-	exec_redact_free(&j->red);
+	jido_redact_free(&j->red);
 	memset(j, 0, sizeof(*j));
 	j->evfd = -1;
 }
@@ -330,7 +289,7 @@ exec_job_result(struct jido_srv *s, struct exec_job *j, json_t *res, int filter)
 		else
 			snprintf(msg, sizeof(msg), "the command exited with status %lld",
 			    (long long)json_integer_value(exit_status));
-		char *rm = exec_redact_text(&j->red, msg);
+		char *rm = jido_redact_str(msg, jido_redact_known(&j->red), NULL);
 		json_object_set_new(data, "error", json_pack("{s:s,s:s}", "kind", timed_out ?
 		    "timeout" : "execution", "message", rm != NULL ? rm : "[REDACTED]"));
 		free(rm);
@@ -379,7 +338,7 @@ exec_job_line(struct jido_srv *s, struct exec_job *j, const char *text, int filt
 	}
 	if (strcmp(stream, "stdout") == 0 && strcmp(j->runner, "shell") != 0)
 		exec_runner_event(j, line);
-	char *red = exec_redact_line(&j->red, line, &changed);
+	char *red = jido_redact_line(&j->red, line, &changed);
 	j->seq++;
 	if (red == NULL) {
 		/* Redaction failed: the line never leaves; the drop is logged. */
@@ -708,7 +667,7 @@ exec_step_start(struct jido_srv *s, const struct jido_req *req, json_t *d, json_
 	j->started_ms = jido_now_ms();
 	const char *key = exec_str(json_object_get(d, "gateway"), "key");
 	if (key != NULL)
-		exec_redact_add(&j->red, key);
+		jido_redact_add(&j->red, key);
 	char tp[sizeof(j->transcript_path)], jid[sizeof(j->id)];
 	memcpy(jid, j->id, sizeof(jid));
 	snprintf(dir, sizeof(dir), "%s/transcripts/%s", x->workdir, run_id);
@@ -975,7 +934,7 @@ const struct jido_proc executor_proc = {
 	.name = "executor",
 	.summary = "runs steps in a sandbox and streams their redacted output",
 	.pub_topic = "logs",
-	.allow = { executor_allow, 0, 1 },
+	.allow = { executor_allow, 0, 1, NULL, &spawner_allow },
 	.open = executor_open,
 	.handle = executor_handle,
 	.tick = executor_tick,

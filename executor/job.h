@@ -19,6 +19,9 @@ int job_run(const json_t *req, int evfd);
  * request socket (or -1 with why). spawner_submit sends req (borrowed) and returns the
  * read end of the job's event pipe, or -1 with why. */
 int spawner_start(char *why, size_t whylen);
+/* The spawner's own seccomp allowlist (spawner.c), installed by spawner_start's child. */
+struct jido_allow;
+extern const struct jido_allow spawner_allow;
 int spawner_submit(int spfd, const json_t *req, char *why, size_t whylen);
 
 #endif

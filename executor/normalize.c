@@ -22,39 +22,6 @@ nz_str(const json_t *o, const char *k)
 	return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
-/* A growable string. */
-struct nz_buf {
-	char *p;
-	size_t n, cap;
-	int fail;
-};
-
-static void
-nz_put(struct nz_buf *b, const char *s, size_t n)
-{
-	if (b->fail)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = (b->n + n + 1) * 2;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->fail = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void
-nz_puts(struct nz_buf *b, const char *s)
-{
-	nz_put(b, s, strlen(s));
-}
-
 /* The value of one template name, or NULL when unknown. */
 static const char *
 nz_lookup(const json_t *d, const char *name, char *num, size_t numlen)
@@ -96,17 +63,17 @@ nz_lookup(const json_t *d, const char *name, char *num, size_t numlen)
 char *
 exec_template_expand(const json_t *d, const char *tpl, char *why, size_t whylen)
 {
-	struct nz_buf b = { 0 };
+	struct jido_buf b = { 0 };
 	const char *p = tpl;
 
-	nz_puts(&b, "");
+	jido_buf_puts(&b, "");
 	while (*p != '\0') {
 		const char *open = strstr(p, "{{"), *close;
 		if (open == NULL || (close = strstr(open + 2, "}}")) == NULL) {
-			nz_puts(&b, p);
+			jido_buf_puts(&b, p);
 			break;
 		}
-		nz_put(&b, p, (size_t)(open - p));
+		jido_buf_put(&b, p, (size_t)(open - p));
 		char name[256], num[32];
 		const char *a = open + 2, *e = close;
 		while (*a == ' ')
@@ -126,7 +93,7 @@ exec_template_expand(const json_t *d, const char *tpl, char *why, size_t whylen)
 			free(b.p);
 			return NULL;
 		}
-		nz_puts(&b, val);
+		jido_buf_puts(&b, val);
 		p = close + 2;
 	}
 	if (b.fail) {
@@ -142,35 +109,35 @@ static char *
 nz_prompt(const json_t *d, const char *base, char *why, size_t whylen)
 {
 	char *p = exec_template_expand(d, base, why, whylen);
-	struct nz_buf b = { 0 };
+	struct jido_buf b = { 0 };
 	const json_t *inputs = json_object_get(d, "inputs");
 	const char *k;
 	json_t *v;
 
 	if (p == NULL)
 		return NULL;
-	nz_puts(&b, p);
+	jido_buf_puts(&b, p);
 	free(p);
 	if (json_is_integer(json_object_get(d, "issue")) &&
 	    json_integer_value(json_object_get(d, "issue")) > 0) {
 		char num[64];
 		snprintf(num, sizeof(num), "\n\n## Issue #%lld",
 		    (long long)json_integer_value(json_object_get(d, "issue")));
-		nz_puts(&b, num);
+		jido_buf_puts(&b, num);
 		const char *full = nz_str(json_object_get(d, "project"), "full_name");
 		if (full != NULL) {
-			nz_puts(&b, " of ");
-			nz_puts(&b, full);
+			jido_buf_puts(&b, " of ");
+			jido_buf_puts(&b, full);
 		}
 	}
 	json_object_foreach((json_t *)inputs, k, v) {
 		const char *out = nz_str(v, "output");
 		if (out == NULL)
 			continue;
-		nz_puts(&b, "\n\n## Output of the earlier step '");
-		nz_puts(&b, k);
-		nz_puts(&b, "'\n\n");
-		nz_puts(&b, out);
+		jido_buf_puts(&b, "\n\n## Output of the earlier step '");
+		jido_buf_puts(&b, k);
+		jido_buf_puts(&b, "'\n\n");
+		jido_buf_puts(&b, out);
 	}
 	if (b.fail) {
 		free(b.p);

@@ -1,7 +1,8 @@
 /*
  * gateway.c - jido-gateway: LLM gateway for sandboxed agents: scoped keys, usage, breaker,
  * failover. This file holds the process declaration (allowlist, hooks), the request-socket
- * handler (gateway.keys.create, gateway.keys.revoke, gateway.usage, gateway.breakers), and
+ * handler (gateway.keys.create, gateway.keys.revoke, gateway.usage, gateway.breakers,
+ * gateway.metrics), and
  * the housekeeping tick: starting the HTTP thread, fetching provider keys from the vault,
  * and sending usage records to the planner and the auditor.
  *
@@ -376,8 +377,11 @@ gateway_open(struct jido_srv *s, char *why, size_t whylen)
 	g->max_body = jido_conf_int(c, "gateway.max_body");
 	g->connect_ms = jido_conf_int(c, "gateway.connect_timeout_ms");
 	g->read_ms = jido_conf_int(c, "gateway.read_timeout_ms");
-	if (g->max_body < 1 || g->connect_ms < 1 || g->read_ms < 1) {
-		snprintf(why, whylen, "gateway.max_body and the gateway timeouts must be above 0");
+	g->stream_high = jido_conf_int(c, "gateway.stream_buffer");
+	g->stream_low = g->stream_high / 4;
+	if (g->max_body < 1 || g->connect_ms < 1 || g->read_ms < 1 || g->stream_high < 4096) {
+		snprintf(why, whylen, "gateway.max_body and the gateway timeouts must be above 0, "
+		    "gateway.stream_buffer at least 4096");
 		return JIDO_EVALIDATION;
 	}
 	if ((rc = gw_pricing_parse(jido_conf_str(c, "gateway.pricing"), &g->prices, &g->nprices,
@@ -519,6 +523,32 @@ gw_backup(struct gw *g, const json_t *data, json_t **out, char *why, size_t whyl
 	return 0;
 }
 
+/* gateway.metrics: the usage totals of the store, the breakers, what is in flight and
+ * the outbox, for the web's /metrics. Caller holds g->mu. */
+static int
+gw_metrics_json(struct gw *g, json_t **out, char *why, size_t whylen)
+{
+	json_t *brk;
+	int rc;
+
+	if ((rc = gw_usage_totals(g->db, out, why, whylen)) != 0)
+		return rc;
+	brk = gw_breakers_json(g);
+	json_object_set(*out, "upstreams", json_object_get(brk, "upstreams"));
+	json_decref(brk);
+	json_object_set_new(*out, "calls_in_flight",
+	    json_integer(__atomic_load_n(&g->calls, __ATOMIC_RELAXED)));
+	json_object_set_new(*out, "outbox_queued", json_integer((json_int_t)json_array_size(
+	    g->outbox)));
+	json_object_set_new(*out, "outbox_dropped", json_integer((json_int_t)g->outbox_dropped));
+	json_object_set_new(*out, "streams_paused", json_integer((json_int_t)__atomic_load_n(
+	    &g->streams_paused, __ATOMIC_RELAXED)));
+	json_object_set_new(*out, "stream_buffer_peak", json_integer((json_int_t)__atomic_load_n(
+	    &g->stream_peak, __ATOMIC_RELAXED)));
+	json_object_set_new(*out, "stream_buffer", json_integer((json_int_t)g->stream_high));
+	return 0;
+}
+
 /* The core handler: the common types (health, log_level) are answered by lib/srv.c. */
 static int
 gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *why,
@@ -568,6 +598,16 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 		*out = gw_breakers_json(g);
 		pthread_mutex_unlock(&g->mu);
 		return *out != NULL ? 0 : JIDO_EINTERNAL;
+	}
+	if (strcmp(req->type, "gateway.metrics") == 0) {
+		if (json_object_size(req->data) != 0) {
+			snprintf(why, whylen, "gateway.metrics takes no data");
+			return JIDO_EVALIDATION;
+		}
+		pthread_mutex_lock(&g->mu);
+		rc = gw_metrics_json(g, out, why, whylen);
+		pthread_mutex_unlock(&g->mu);
+		return rc;
 	}
 	return jido_req_unknown(req, why, whylen);
 }

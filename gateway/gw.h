@@ -140,6 +140,10 @@ int gw_usage_query(struct sqlite3 *db, const json_t *data, json_t **out, char *w
 /* gateway.usage.summary (summary.c): usage by day, project, model and costliest runs. */
 int gw_usage_summary(struct sqlite3 *db, const json_t *data, json_t **out, char *why,
     size_t whylen);
+/* gateway.metrics' usage part: every record ever stored, summed (requests, errors =
+ * status >= 400, tokens by kind, cost), overall and per upstream (by_upstream, "" for
+ * calls no upstream took). *out is a new object. Caller holds gw.mu. */
+int gw_usage_totals(struct sqlite3 *db, json_t **out, char *why, size_t whylen);
 
 /* ---------------------------------------------------------------- upstream.c */
 
@@ -188,6 +192,11 @@ struct gw {
 	pthread_t thr;
 	int thr_started;
 	int calls; /* in flight (HTTP thread only) */
+	/* Backpressure: a stream with more than stream_high bytes waiting for its client
+	 * pauses its upstream transfer until the client's buffer drains to stream_low. */
+	long long stream_high, stream_low;
+	uint64_t streams_paused;  /* times a stream was paused (atomic: read by metrics) */
+	uint64_t stream_peak;     /* most bytes seen waiting for one client (atomic) */
 	struct http_conn *conns; /* open client connections (HTTP thread only) */
 	/* Usage records waiting for the planner and the auditor (tick drains, under mu). */
 	json_t *outbox;
@@ -222,6 +231,9 @@ void http_stream_end(struct http_conn *c);
 void http_abort(struct http_conn *c);
 /* Bytes waiting to be written to the client (for backpressure). */
 size_t http_pending(const struct http_conn *c);
+/* A stream's client buffer drained to gw.stream_low (http.c calls it from the client's
+ * write callback while a call is attached): resume a paused upstream transfer. */
+void gw_proxy_drained(void *call);
 
 /* ---------------------------------------------------------------- proxy.c */
 

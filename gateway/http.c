@@ -187,6 +187,13 @@ http_stream_start(struct http_conn *c, int status, const char *extra)
 
 	c->streaming = 1;
 	c->chunked = c->http11;
+	/* The write callback runs whenever the client's buffer is at or under stream_low:
+	 * that is when a paused upstream resumes (gw_proxy_drained). */
+	bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)c->g->stream_low, 0);
+	/* A client that takes nothing for HTTP_IDLE_S is dropped (its call, paused meanwhile,
+	 * is cancelled): it cannot hold an upstream forever. */
+	struct timeval idle = { HTTP_IDLE_S, 0 };
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
 	if (!c->http11)
 		c->keepalive = 0;
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%s%sConnection: %s\r\n\r\n", status,
@@ -369,8 +376,12 @@ http_on_write(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (c->state == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (c->state == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		http_conn_free(c);
+		return;
+	}
+	if (c->streaming && c->call != NULL)
+		gw_proxy_drained(c->call);
 }
 
 static void

@@ -489,3 +489,45 @@ fail:
 	snprintf(why, whylen, "cannot read usage: %s", sqlite3_errmsg(db));
 	return JIDO_EINTERNAL;
 }
+
+int
+gw_usage_totals(struct sqlite3 *db, json_t **out, char *why, size_t whylen)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *by = json_array();
+	long long t[7] = { 0 };
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(upstream, ''), count(*),"
+	    " sum(status >= 400), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
+	    " sum(cache_write_tokens), sum(cost_musd) FROM usage GROUP BY 1 ORDER BY 1", -1, &st,
+	    NULL) != SQLITE_OK) {
+		json_decref(by);
+		snprintf(why, whylen, "cannot read usage: %s", sqlite3_errmsg(db));
+		return JIDO_EINTERNAL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		long long v[7];
+		for (int i = 0; i < 7; i++) {
+			v[i] = sqlite3_column_int64(st, 1 + i);
+			t[i] += v[i];
+		}
+		json_array_append_new(by, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
+		    "upstream", (const char *)sqlite3_column_text(st, 0), "requests", (json_int_t)v[0],
+		    "errors", (json_int_t)v[1], "input_tokens", (json_int_t)v[2], "output_tokens",
+		    (json_int_t)v[3], "cache_read_tokens", (json_int_t)v[4], "cache_write_tokens",
+		    (json_int_t)v[5], "cost_musd", (json_int_t)v[6], "cost_usd", (double)v[6] / 1e6));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(by);
+		snprintf(why, whylen, "cannot read usage: %s", sqlite3_errmsg(db));
+		return JIDO_EINTERNAL;
+	}
+	*out = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}", "requests", (json_int_t)t[0],
+	    "errors", (json_int_t)t[1], "input_tokens", (json_int_t)t[2], "output_tokens",
+	    (json_int_t)t[3], "cache_read_tokens", (json_int_t)t[4], "cache_write_tokens",
+	    (json_int_t)t[5], "cost_musd", (json_int_t)t[6], "cost_usd", (double)t[6] / 1e6,
+	    "by_upstream", by);
+	return *out != NULL ? 0 : JIDO_EINTERNAL;
+}

@@ -53,6 +53,7 @@ struct call {
 	char fails[600];
 	int all_429, attempts;
 	struct event *idle;     /* owned: read timeout, re-armed by every byte from upstream */
+	int paused;             /* the upstream transfer waits for the client to drain */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -278,6 +279,40 @@ call_on_header(char *buf, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* A slow client: past stream_high bytes waiting for it, stop reading the upstream (the
+ * read timeout is off meanwhile: the silence is ours) until gw_proxy_drained. */
+static void
+call_backpressure(struct call *k)
+{
+	uint64_t pend = http_pending(k->c), peak = __atomic_load_n(&k->g->stream_peak,
+	    __ATOMIC_RELAXED);
+
+	if (pend > peak)
+		__atomic_store_n(&k->g->stream_peak, pend, __ATOMIC_RELAXED);
+	if (k->paused || (long long)pend <= k->g->stream_high)
+		return;
+	k->paused = 1;
+	__atomic_add_fetch(&k->g->streams_paused, 1, __ATOMIC_RELAXED);
+	evtimer_del(k->idle);
+	curl_easy_pause(k->easy, CURLPAUSE_RECV);
+	jido_debug("gateway.stream_paused", "{s:s,s:I}", "run_id", k->ki.run_id, "pending",
+	    (json_int_t)pend);
+}
+
+void
+gw_proxy_drained(void *arg)
+{
+	struct call *k = arg;
+
+	if (!k->paused || k->easy == NULL || k->c == NULL ||
+	    (long long)http_pending(k->c) > k->g->stream_low)
+		return;
+	k->paused = 0;
+	call_idle_arm(k);
+	/* may deliver held data at once (call_on_body, which may pause again) */
+	curl_easy_pause(k->easy, CURLPAUSE_CONT);
+}
+
 static size_t
 call_on_body(char *buf, size_t size, size_t n, void *arg)
 {
@@ -291,6 +326,7 @@ call_on_body(char *buf, size_t size, size_t n, void *arg)
 		http_stream_write(k->c, buf, len);
 		if (k->metered)
 			gw_sse_feed(&k->sse, &k->usage, k->style, buf, len);
+		call_backpressure(k);
 		return len;
 	}
 	if (evbuffer_get_length(k->rbody) + len > RESP_MAX)

@@ -316,7 +316,7 @@ jido_bus_send_json(struct jido_bus *b, const json_t *j)
 	if (s == NULL)
 		return JIDO_EINTERNAL;
 	rc = jido_bus_send(b, s, strlen(s));
-	free(s);
+	jido_free_wiped(s, strlen(s)); /* the serialized text may hold a secret */
 	return rc;
 }
 
@@ -324,6 +324,17 @@ int
 jido_bus_recv(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer)
 {
 	return jido_bus_recv_flags(b, buf, len, peer, 0);
+}
+
+/* Free a received message after wiping its body: any message may carry a secret (a
+ * vault.get answer, a vault.put request), and nng does not wipe what it frees. */
+static void
+bus_msg_free_wiped(nng_msg *msg)
+{
+	sodium_memzero(nng_msg_body(msg), nng_msg_len(msg));
+	if (jido_wipe_observe != NULL)
+		jido_wipe_observe(nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg);
 }
 
 int
@@ -339,7 +350,7 @@ jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_pee
 		return bus_err(rv);
 	*len = nng_msg_len(msg);
 	if ((*buf = malloc(*len + 1)) == NULL) {
-		nng_msg_free(msg);
+		bus_msg_free_wiped(msg);
 		return JIDO_EINTERNAL;
 	}
 	memcpy(*buf, nng_msg_body(msg), *len);
@@ -351,7 +362,7 @@ jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_pee
 		    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer->pid) == 0)
 			peer->known = 1;
 	}
-	nng_msg_free(msg);
+	bus_msg_free_wiped(msg);
 	return 0;
 }
 
@@ -374,7 +385,7 @@ jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t 
 	if ((rc = jido_bus_recv(b, &buf, &len, NULL)) != 0)
 		return rc;
 	rc = jido_reply_parse(buf, len, r, why, sizeof(why));
-	free(buf);
+	jido_free_wiped(buf, len); /* a vault.get answer holds the value */
 	if (rc != 0)
 		return JIDO_EINTERNAL;
 	if (r->id != NULL && strcmp(r->id, id) != 0) {

@@ -127,6 +127,7 @@ static const struct jido_conf_key conf_keys[] = {
 	  "gpt-4.1:2,8,0.5,0;gpt-5:1.25,10,0.125,0", 0,
 	  "USD per million tokens: model:input,output,cache_read,cache_write;... (prefix match, * = any)" },
 	{ "gateway.max_body", JIDO_CONF_INT, "33554432", 0, "largest request body the gateway accepts, in bytes" },
+	{ "gateway.stream_buffer", JIDO_CONF_INT, "1048576", 0, "bytes of a stream waiting for a slow client above which the gateway stops reading the upstream (resumes below a quarter of it)" },
 	{ "gateway.connect_timeout_ms", JIDO_CONF_INT, "5000", 0, "upstream connect timeout" },
 	{ "gateway.read_timeout_ms", JIDO_CONF_INT, "300000", 0, "upstream silence that counts as a stall (whole seconds)" },
 	{ "gateway.breaker_failures", JIDO_CONF_INT, "3", 0, "failures within the window that open an upstream's breaker" },

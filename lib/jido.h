@@ -228,6 +228,13 @@ struct jido_allow {
 	const char *const *names; /* NULL-terminated */
 	int net;
 	int exec;
+	/* Optional, NULL-terminated: names answered EPERM instead of killing (a program the
+	 * process runs is told no, as by its own policy, rather than killed). */
+	const char *const *refuse;
+	/* Optional: the list of a helper process the process forks before installing its own
+	 * (the executor's spawner). Not installed by jido_seccomp_install(a); the deploy
+	 * profile and names (which wrap the whole service) are the union of both. */
+	const struct jido_allow *child;
 };
 
 /* Install the base list plus a's names, default action SCMP_ACT_KILL_PROCESS, with
@@ -359,6 +366,21 @@ int jido_mkdirs(const char *path, mode_t mode);
 int jido_abspath(const char *path, char *buf, size_t len);
 /* Monotonic milliseconds. */
 int64_t jido_now_ms(void);
+/* A growable NUL-terminated string: zero-initialise; p is malloc'd (the caller frees it);
+ * fail is set (and stays) when an allocation failed, after which puts do nothing. */
+struct jido_buf {
+	char *p;
+	size_t n, cap;
+	int fail;
+};
+void jido_buf_put(struct jido_buf *b, const char *s, size_t n);
+void jido_buf_puts(struct jido_buf *b, const char *s);
+/* Wipe n bytes at p with sodium_memzero, then free(p) (p may be NULL). For buffers that
+ * may have held a secret: bus messages (a vault.get answer, a vault.put request). */
+void jido_free_wiped(void *p, size_t n);
+/* Tests only: a test binary that defines this (weak here) sees every buffer the bus
+ * wipes, right after the wipe and before it is freed. */
+void jido_wipe_observe(const void *p, size_t n) __attribute__((weak));
 /* UTC wall time as RFC 3339 with milliseconds into buf (>= 32 bytes). */
 void jido_time_rfc3339(char *buf, size_t len);
 /* 1 when s is a short name: 1-63 of [A-Za-z0-9._-], not starting with '.' (an executor
@@ -370,11 +392,35 @@ extern const char *const jido_procs[];
 /* ---------------------------------------------------------------- redaction (redact.c) */
 
 /* A copy of s with secrets replaced by "[REDACTED]": the exact values in known
- * (NULL-terminated, may be NULL; values shorter than 4 bytes are ignored) and common
- * token patterns (ghp_/gho_/ghs_/ghu_/ghr_/github_pat_, sk-ant-, sk-, jgw_, xoxb-, AKIA,
- * "Bearer x", PEM private keys). *changed (may be NULL) says whether anything was.
+ * (NULL-terminated, may be NULL; values shorter than 4 bytes are ignored; the longest
+ * match wins) and common token patterns (ghp_/gho_/ghs_/ghu_/ghr_/github_pat_, sk-ant-,
+ * sk-, jgw_, xoxb-, AWS AKIA/ASIA ids, the credential of "Bearer x"/"token x", PEM
+ * private-key blocks). *changed (may be NULL) says whether anything was.
  * Returns a malloc'd string the caller frees, or NULL when out of memory. */
 char *jido_redact_str(const char *s, const char *const *known, int *changed);
+
+/* A redactor for a stream of lines (the executor's output): the secret values it knows,
+ * with their encodings, and whether the previous line opened a PEM private-key block.
+ * Zero-initialise; release with jido_redact_free. */
+#define JIDO_REDACT_MAX_KNOWN 32
+struct jido_redact {
+	char *known[JIDO_REDACT_MAX_KNOWN + 1]; /* owned, NULL-terminated; wiped on free */
+	size_t nknown;
+	int in_pem;
+};
+/* Add a secret value (copied) and its base64, base64url, hex (both cases) and
+ * URL-encoded forms. Values shorter than 8 bytes, or a full table: -1. */
+int jido_redact_add(struct jido_redact *r, const char *value);
+/* r's known values as a NULL-terminated list for jido_redact_str/json (NULL when none);
+ * borrowed from r. */
+const char *const *jido_redact_known(const struct jido_redact *r);
+/* Redact one line (no newline), as jido_redact_str with r's values, plus the PEM state:
+ * the lines of a private-key block opened on an earlier line become "[REDACTED]", up to
+ * and including its END line. Malloc'd, or NULL when redaction failed (the caller drops
+ * the line and logs the drop). */
+char *jido_redact_line(struct jido_redact *r, const char *line, int *changed);
+/* Wipe and free r's values. */
+void jido_redact_free(struct jido_redact *r);
 /* 1 when a JSON field of this name holds a secret by its name (token, secret, password,
  * key, authorization, ...). */
 int jido_redact_key_is_secret(const char *name);

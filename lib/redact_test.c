@@ -1,5 +1,6 @@
-/* redact_test.c - secret redaction: exact known values, token patterns at token
- * boundaries only, PEM private keys, secret-named JSON fields, nested values. */
+/* redact_test.c - secret redaction: exact known values and (jido_redact_add) their
+ * encodings, token patterns at token boundaries only, PEM private keys (in one string and
+ * across lines), secret-named JSON fields, nested values. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "jido.h"
 
@@ -34,7 +36,12 @@ test_patterns(void **state)
 	expect("OPENAI sk-proj-abcdefghijklmnopqrstuvwx", NULL, "OPENAI [REDACTED]");
 	expect("jgw_abcdefghijklmnopqrstuv", NULL, "[REDACTED]");
 	expect("Authorization: Bearer eyJhbGciOi.JIUzI1NiJ9.x-y_z", NULL,
-	    "Authorization: [REDACTED]");
+	    "Authorization: Bearer [REDACTED]");
+	expect("gho_0123456789abcdefghijAB ghs_0123456789abcdefghijAB", NULL,
+	    "[REDACTED] [REDACTED]");
+	expect("aws AKIAIOSFODNN7EXAMPLE and ASIAIOSFODNN7EXAMPLE.", NULL,
+	    "aws [REDACTED] and [REDACTED].");
+	expect("AKIAIOSFODNN7EXAMPLEX is no key id", NULL, "AKIAIOSFODNN7EXAMPLEX is no key id");
 	expect("a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nb", NULL,
 	    "a\n[REDACTED]\nb");
 	/* not secrets: short, glued to a word, public keys */
@@ -86,14 +93,87 @@ test_json(void **state)
 	assert_false(jido_redact_key_is_secret("subject"));
 }
 
+/* ---- the executor's line redactor (was executor/redact_test.c) */
+
+static char *
+red(struct jido_redact *r, const char *s)
+{
+	return jido_redact_line(r, s, NULL);
+}
+
+#define EXPECT(r, in, want) do { char *o_ = red(r, in); assert_non_null(o_); \
+	assert_string_equal(o_, want); free(o_); } while (0)
+
+static void
+test_line_known_and_encodings(void **state)
+{
+	struct jido_redact r = { 0 };
+	(void)state;
+	assert_int_equal(jido_redact_add(&r, "jgw-scoped-key/+42"), 0);
+	assert_int_equal(jido_redact_add(&r, "short"), -1);
+	EXPECT(&r, "key=jgw-scoped-key/+42 end", "key=[REDACTED] end");
+	/* base64 of the value: amd3LXNjb3BlZC1rZXkvKzQy */
+	EXPECT(&r, "b64 amd3LXNjb3BlZC1rZXkvKzQy.", "b64 [REDACTED].");
+	/* hex */
+	EXPECT(&r, "6a67772d73636f7065642d6b65792f2b3432", "[REDACTED]");
+	EXPECT(&r, "x 6A67772D73636F7065642D6B65792F2B3432", "x [REDACTED]");
+	/* URL-encoded */
+	EXPECT(&r, "?k=jgw-scoped-key%2F%2B42&", "?k=[REDACTED]&");
+	/* the same values through jido_redact_str and the JSON walk */
+	expect("h=6a67772d73636f7065642d6b65792f2b3432", jido_redact_known(&r), "h=[REDACTED]");
+	json_t *j = json_pack("{s:[s]}", "lines", "got amd3LXNjb3BlZC1rZXkvKzQy");
+	assert_int_equal(jido_redact_json(j, jido_redact_known(&r)), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "lines"), 0)),
+	    "got [REDACTED]");
+	json_decref(j);
+	jido_redact_free(&r);
+	assert_null(jido_redact_known(&r));
+}
+
+static void
+test_line_patterns(void **state)
+{
+	struct jido_redact r = { 0 };
+	(void)state;
+	EXPECT(&r, "token ghp_abcdefghijklmnopqrstuvwxyz0123 ok", "token [REDACTED] ok");
+	EXPECT(&r, "github_pat_11ABCDEFG0123456789_abcdefghij", "[REDACTED]");
+	EXPECT(&r, "k=sk-ant-api03-abcdefghijklmnop", "k=[REDACTED]");
+	EXPECT(&r, "sk-proj-abcdefghijklmnopqrstu", "[REDACTED]");
+	EXPECT(&r, "aws AKIAIOSFODNN7EXAMPLE here", "aws [REDACTED] here");
+	EXPECT(&r, "gho_short ordinary text, risk-assessment", "gho_short ordinary text, risk-assessment");
+	EXPECT(&r, "", "");
+	jido_redact_free(&r);
+}
+
+static void
+test_line_pem(void **state)
+{
+	struct jido_redact r = { 0 };
+	(void)state;
+	EXPECT(&r, "before -----BEGIN RSA PRIVATE KEY-----", "before [REDACTED]");
+	EXPECT(&r, "MIIEowIBAAKCAQEA", "[REDACTED]");
+	EXPECT(&r, "-----END RSA PRIVATE KEY-----", "[REDACTED]");
+	EXPECT(&r, "after", "after");
+	EXPECT(&r, "-----BEGIN PRIVATE KEY-----abc-----END PRIVATE KEY-----", "[REDACTED]");
+	EXPECT(&r, "still out", "still out");
+	EXPECT(&r, "-----BEGIN CERTIFICATE-----", "-----BEGIN CERTIFICATE-----");
+	EXPECT(&r, "MIIC", "MIIC");
+	jido_redact_free(&r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_line_known_and_encodings),
+		cmocka_unit_test(test_line_patterns),
+		cmocka_unit_test(test_line_pem),
 		cmocka_unit_test(test_patterns),
 		cmocka_unit_test(test_known_values),
 		cmocka_unit_test(test_json),
 	};
 
+	if (sodium_init() < 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

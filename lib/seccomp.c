@@ -76,7 +76,7 @@ static const char *const seccomp_sanitizer[] = {
  * its first argument matches (value, or masked value). */
 struct seccomp_rule {
 	const char *name;
-	int enosys;          /* 1: answer ENOSYS instead of allowing */
+	int err;             /* 0: allow; else answer this errno (ENOSYS, EPERM) */
 	int cond;            /* 0 none, SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ on arg 0 */
 	uint64_t mask, value;
 };
@@ -84,14 +84,20 @@ struct seccomp_rule {
 typedef int (*seccomp_rule_fn)(void *arg, const struct seccomp_rule *r);
 
 static int
-seccomp_each_name(const char *const *list, seccomp_rule_fn fn, void *arg)
+seccomp_each_name_err(const char *const *list, int err, seccomp_rule_fn fn, void *arg)
 {
 	for (; list != NULL && *list != NULL; list++) {
-		struct seccomp_rule r = { *list, 0, 0, 0, 0 };
+		struct seccomp_rule r = { *list, err, 0, 0, 0 };
 		if (fn(arg, &r) != 0)
 			return JIDO_EINTERNAL;
 	}
 	return 0;
+}
+
+static int
+seccomp_each_name(const char *const *list, seccomp_rule_fn fn, void *arg)
+{
+	return seccomp_each_name_err(list, 0, fn, arg);
 }
 
 /*
@@ -117,7 +123,7 @@ seccomp_rules_each(const struct jido_allow *a, seccomp_rule_fn fn, void *arg)
 	const struct seccomp_rule clone_any = { "clone", 0, 0, 0, 0 };
 	const struct seccomp_rule clone_thread = { "clone", 0, SCMP_CMP_MASKED_EQ, clone_need,
 		clone_need };
-	const struct seccomp_rule clone3_enosys = { "clone3", 1, 0, 0, 0 };
+	const struct seccomp_rule clone3_enosys = { "clone3", ENOSYS, 0, 0, 0 };
 
 	if (seccomp_each_name(seccomp_base, fn, arg) != 0 ||
 	    seccomp_each_name(a->names, fn, arg) != 0)
@@ -128,6 +134,10 @@ seccomp_rules_each(const struct jido_allow *a, seccomp_rule_fn fn, void *arg)
 	if (seccomp_each_name(seccomp_sanitizer, fn, arg) != 0)
 		return JIDO_EINTERNAL;
 #endif
+	/* Refused names come after the allowed ones: a name both allowed (a sanitizer's
+	 * ptrace) and refused stays allowed (the first rule for a name wins, below). */
+	if (seccomp_each_name_err(a->refuse, EPERM, fn, arg) != 0)
+		return JIDO_EINTERNAL;
 	/* Sockets: AF_UNIX always (ipc), the inet families only for network processes. */
 	if (fn(arg, &socket_unix) != 0)
 		return JIDO_EINTERNAL;
@@ -151,16 +161,32 @@ seccomp_rules_each(const struct jido_allow *a, seccomp_rule_fn fn, void *arg)
 	return 0;
 }
 
+#define SECCOMP_MAX_RULES 512
+
+/* What seccomp_rule_install adds to: the filter and the syscalls allowed so far. */
+struct seccomp_inst {
+	scmp_filter_ctx ctx;
+	int allowed[SECCOMP_MAX_RULES];
+	size_t nallowed;
+};
+
 /* Add one rule to a libseccomp filter; names unknown to this kernel/arch are skipped. */
 static int
 seccomp_rule_install(void *arg, const struct seccomp_rule *r)
 {
-	scmp_filter_ctx ctx = arg;
+	struct seccomp_inst *in = arg;
+	scmp_filter_ctx ctx = in->ctx;
 	int nr = seccomp_syscall_resolve_name(r->name);
-	uint32_t action = r->enosys ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
+	uint32_t action = r->err != 0 ? SCMP_ACT_ERRNO((unsigned)r->err) : SCMP_ACT_ALLOW;
 
 	if (nr == __NR_SCMP_ERROR)
 		return 0;
+	if (r->err == EPERM) { /* refused: unless an earlier rule allows the name */
+		for (size_t i = 0; i < in->nallowed; i++)
+			if (in->allowed[i] == nr)
+				return 0;
+	} else if (r->err == 0 && r->cond == 0 && in->nallowed < SECCOMP_MAX_RULES)
+		in->allowed[in->nallowed++] = nr;
 	if (r->cond == SCMP_CMP_EQ)
 		return seccomp_rule_add(ctx, action, nr, 1, SCMP_A0(SCMP_CMP_EQ, r->value));
 	if (r->cond == SCMP_CMP_MASKED_EQ)
@@ -172,15 +198,18 @@ seccomp_rule_install(void *arg, const struct seccomp_rule *r)
 int
 jido_seccomp_install(const struct jido_allow *a)
 {
+	struct seccomp_inst in;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = JIDO_EINTERNAL;
 
 	if (ctx == NULL)
 		return JIDO_EINTERNAL;
+	in.ctx = ctx;
+	in.nallowed = 0;
 	/* TSYNC: the filter covers every thread of the process, nng's workers (started when
 	 * the sockets were opened, before this point) included, not just the caller. */
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) == 0 &&
-	    seccomp_rules_each(a, seccomp_rule_install, ctx) == 0 && seccomp_load(ctx) == 0)
+	    seccomp_rules_each(a, seccomp_rule_install, &in) == 0 && seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;
@@ -197,16 +226,15 @@ seccomp_rule_export(void *arg, const struct seccomp_rule *r)
 
 	if (seccomp_syscall_resolve_name(r->name) == __NR_SCMP_ERROR)
 		return 0;
-	if (!r->enosys && r->cond == 0) {
-		json_array_foreach(plain, i, v)
-			if (strcmp(json_string_value(v), r->name) == 0)
-				return 0;
+	json_array_foreach(plain, i, v) /* allowed outright already: nothing to add */
+		if (strcmp(json_string_value(v), r->name) == 0)
+			return 0;
+	if (r->err == 0 && r->cond == 0)
 		return json_array_append_new(plain, json_string(r->name));
-	}
 	e = json_pack("{s:[s],s:s}", "names", r->name, "action",
-	    r->enosys ? "SCMP_ACT_ERRNO" : "SCMP_ACT_ALLOW");
-	if (r->enosys)
-		json_object_set_new(e, "errnoRet", json_integer(ENOSYS));
+	    r->err != 0 ? "SCMP_ACT_ERRNO" : "SCMP_ACT_ALLOW");
+	if (r->err != 0)
+		json_object_set_new(e, "errnoRet", json_integer(r->err));
 	if (r->cond != 0)
 		json_object_set_new(e, "args", json_pack("[{s:i,s:I,s:I,s:s}]", "index", 0,
 		    "value", (json_int_t)r->value, "valueTwo", (json_int_t)(r->cond ==
@@ -215,6 +243,11 @@ seccomp_rule_export(void *arg, const struct seccomp_rule *r)
 	if (r->cond == SCMP_CMP_MASKED_EQ) /* Docker: value is the mask, valueTwo the value */
 		json_object_set_new(json_array_get(json_object_get(e, "args"), 0), "value",
 		    json_integer((json_int_t)r->mask));
+	json_array_foreach(calls, i, v) /* the same rule from the child's list */
+		if (i > 0 && json_equal(v, e)) {
+			json_decref(e);
+			return 0;
+		}
 	return json_array_append_new(calls, e);
 }
 
@@ -230,7 +263,8 @@ jido_seccomp_profile(const struct jido_allow *a)
 	json_t *profile;
 
 	if (calls == NULL || seccomp_each_name(start, seccomp_rule_export, calls) != 0 ||
-	    seccomp_rules_each(a, seccomp_rule_export, calls) != 0) {
+	    seccomp_rules_each(a, seccomp_rule_export, calls) != 0 ||
+	    (a->child != NULL && seccomp_rules_each(a->child, seccomp_rule_export, calls) != 0)) {
 		json_decref(calls);
 		return NULL;
 	}

@@ -418,7 +418,7 @@ srv_loop(struct jido_srv *s)
 
 		if (rc == 0) {
 			json_t *reply = jido_srv_dispatch(s, buf, len, &peer);
-			free(buf);
+			jido_free_wiped(buf, len); /* a request may carry a secret (vault.put) */
 			if ((rc = jido_bus_send_json(s->rep, reply)) != 0)
 				jido_warn("srv.reply_lost", "{s:s}", "why", jido_strerror(rc));
 			json_decref(reply);

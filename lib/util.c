@@ -1,6 +1,6 @@
 /*
  * util.c - small helpers every process needs: directories, paths, clocks, the list of
- * the stack's processes.
+ * the stack's processes, a growable string, wiping frees.
  */
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "jido.h"
 
@@ -97,4 +99,41 @@ jido_name_ok(const char *s)
 		    (s[i] >= '0' && s[i] <= '9') || strchr("._-", s[i]) != NULL))
 			return 0;
 	return 1;
+}
+
+void
+jido_free_wiped(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, n);
+	if (jido_wipe_observe != NULL)
+		jido_wipe_observe(p, n);
+	free(p);
+}
+
+void
+jido_buf_put(struct jido_buf *b, const char *s, size_t n)
+{
+	if (b->fail)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = (b->n + n + 1) * 2;
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->fail = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+void
+jido_buf_puts(struct jido_buf *b, const char *s)
+{
+	jido_buf_put(b, s, strlen(s));
 }

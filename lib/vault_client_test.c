@@ -1,6 +1,8 @@
 /* vault_client_test.c - jido_vault_get against a stand-in vault on an ipc socket: it
  * sends this process's credential as data.cred, returns the value in sodium_malloc'd
- * memory, passes the vault's error code through, and reports an absent vault. */
+ * memory, passes the vault's error code through, and reports an absent vault; every bus
+ * buffer that carried the answer (nng's message body, the copy, the serialized text) is
+ * zero when it is freed. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,26 @@
 #define TEST_CRED "abababababababababababababababababababababababababababababababab"
 
 static char home[64];
+
+/* Every buffer the bus wipes passes here (lib/util.c, lib/bus.c call it when a test
+ * defines it): count them, and count any that is not all zero when freed. */
+static int wiped_seen, wiped_dirty;
+static size_t wiped_largest;
+
+void
+jido_wipe_observe(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n && b[i] == 0; i++)
+		;
+	__atomic_add_fetch(&wiped_seen, 1, __ATOMIC_SEQ_CST);
+	if (i < n)
+		__atomic_add_fetch(&wiped_dirty, 1, __ATOMIC_SEQ_CST);
+	if (n > __atomic_load_n(&wiped_largest, __ATOMIC_SEQ_CST))
+		__atomic_store_n(&wiped_largest, n, __ATOMIC_SEQ_CST);
+}
 
 /* The stand-in: answer one request; record what it saw. */
 struct fake {
@@ -94,6 +116,27 @@ test_get_ok(void **state)
 	sodium_free(value);
 }
 
+/* The answer (holding the value) crosses the bus as: the vault's serialized reply, nng's
+ * message on our side, our copy of its body; the request as the same three. Each is
+ * wiped before it is freed. */
+static void
+test_get_wipes_buffers(void **state)
+{
+	struct fake f;
+	char *value = NULL, why[256];
+
+	(void)state;
+	wiped_seen = wiped_dirty = 0;
+	wiped_largest = 0;
+	assert_int_equal(call(0, &f, &value, why, sizeof(why)), 0);
+	assert_string_equal(value, "s3cret");
+	sodium_free(value);
+	assert_int_equal(wiped_dirty, 0);
+	assert_true(wiped_seen >= 5);
+	/* the reply: {"v":1,"id":"<32 hex>","ok":true,"data":{...,"value":"s3cret"}} */
+	assert_true(wiped_largest >= 80);
+}
+
 static void
 test_get_refused(void **state)
 {
@@ -125,6 +168,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_ok),
+		cmocka_unit_test(test_get_wipes_buffers),
 		cmocka_unit_test(test_get_refused),
 		cmocka_unit_test(test_no_vault),
 	};

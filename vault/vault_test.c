@@ -398,6 +398,20 @@ test_rekey(void **state)
 	r = fx_req(fx, "vault.rekey", json_pack("{s:s,s:s}", "cred", fx->owner,
 	    "new_passphrase_file", pass));
 	assert_true(json_is_true(json_object_get(r, "ok")));
+	/* every data key row was rewrapped (there is one per vault today) */
+	{
+		sqlite3 *sq;
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_open_v2(db, &sq, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(sq, "SELECT count(*) FROM dek", -1, &st,
+		    NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "data"),
+		    "rewrapped")), sqlite3_column_int(st, 0));
+		assert_int_equal(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+		sqlite3_close(sq);
+	}
 	json_decref(r);
 	/* the running vault still serves */
 	r = fx_req(fx, "vault.get", json_pack("{s:s,s:s}", "cred", CRED_GITOPS, "name",

@@ -3,9 +3,10 @@
  * what it gathers at scrape time from the other processes' operations: every process's
  * health (up), runs by state, approvals waiting and flagged runs from the planner, and the
  * numeric fields of ingest.stats (webhooks received, rejected, duplicate, bad signature)
- * and gateway.breakers as gauges; the step-duration histogram (planner.steps.durations),
- * policy violations (planner.stats) and the audit log's size and checkpoint age
- * (audit.stats).
+ * as gauges, and the gateway's figures from gateway.metrics (requests, errors, tokens and
+ * cost, overall and per upstream; each upstream's breaker state and counts; calls in
+ * flight; the outbox); the step-duration histogram (planner.steps.durations), policy
+ * violations (planner.stats) and the audit log's size and checkpoint age (audit.stats).
  * Optional bearer token (web.metrics_token). A process that does not answer is reported
  * as down, never as zero of its counters.
  */
@@ -177,6 +178,132 @@ m_policy(struct web *w, struct evbuffer *b)
 	jido_reply_free(&r);
 }
 
+/* A Prometheus label value: backslash, double quote and newline escaped, at most len-1. */
+static void
+m_label(char *out, size_t len, const char *v)
+{
+	size_t o = 0;
+
+	for (; v != NULL && *v != '\0' && o + 3 < len; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			out[o++] = '\\';
+			out[o++] = *v == '\n' ? 'n' : *v;
+		} else
+			out[o++] = *v;
+	}
+	out[o] = '\0';
+}
+
+static long long
+m_int(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* One series per element of arr: name{upstream="<lkey>"[,extra]} <vkey> (an integer;
+ * scaled by 1e-6 when micro is set: micro-USD to USD). */
+static void
+m_per_upstream(struct evbuffer *b, const char *name, const json_t *arr, const char *lkey,
+    const char *vkey, const char *extra, int micro)
+{
+	size_t i;
+	json_t *u;
+
+	json_array_foreach((json_t *)arr, i, u) {
+		char l[160];
+		m_label(l, sizeof(l), json_string_value(json_object_get(u, lkey)));
+		if (micro)
+			evbuffer_add_printf(b, "%s{upstream=\"%s\"%s} %.6f\n", name, l,
+			    extra != NULL ? extra : "", (double)m_int(u, vkey) / 1e6);
+		else
+			evbuffer_add_printf(b, "%s{upstream=\"%s\"%s} %lld\n", name, l,
+			    extra != NULL ? extra : "", m_int(u, vkey));
+	}
+}
+
+/* The gateway's figures (gateway.metrics); nothing when it does not answer. */
+static void
+m_gateway(struct web *w, struct evbuffer *b)
+{
+	static const char *const kinds[] = { "input", "output", "cache_read", "cache_write" };
+	static const char *const bstates[] = { "closed", "open", "half_open" };
+	static const char *const counts[][3] = {
+		{ "requests", "jido_gateway_upstream_requests_total", "requests the breaker let through" },
+		{ "successes", "jido_gateway_upstream_successes_total", "calls that succeeded" },
+		{ "failures", "jido_gateway_upstream_failures_total",
+		  "calls that failed (connect error, timeout, 429, 5xx)" },
+		{ "opens", "jido_gateway_upstream_opens_total", "times the breaker opened" },
+		{ "rejected", "jido_gateway_upstream_rejected_total", "requests turned away while open" },
+		{ "has_key", "jido_gateway_upstream_has_key", "1 when the gateway holds the upstream's key" },
+	};
+	static const char *const scalars[][4] = {
+		{ "calls_in_flight", "jido_gateway_calls_in_flight", "gauge", "upstream calls in progress" },
+		{ "streams_paused", "jido_gateway_streams_paused_total", "counter",
+		  "times a stream stopped reading its upstream for a slow client" },
+		{ "outbox_queued", "jido_gateway_outbox_queued", "gauge",
+		  "usage and audit records waiting for the planner or the auditor" },
+		{ "outbox_dropped", "jido_gateway_outbox_dropped_total", "counter",
+		  "records dropped from a full outbox" },
+	};
+	struct jido_reply r;
+	json_t *u, *by, *ups;
+	size_t i;
+	char extra[64], key[32];
+
+	if (web_call(w, "gateway", "gateway.metrics", NULL, NULL, &r) != 0)
+		return;
+	if (!r.ok || !json_is_object(r.data)) {
+		jido_reply_free(&r);
+		return;
+	}
+	by = json_object_get(r.data, "by_upstream");
+	ups = json_object_get(r.data, "upstreams");
+	m_head(b, "jido_gateway_requests_total", "counter",
+	    "metered LLM requests recorded by the gateway, by upstream");
+	m_per_upstream(b, "jido_gateway_requests_total", by, "upstream", "requests", NULL, 0);
+	m_head(b, "jido_gateway_request_errors_total", "counter",
+	    "metered requests answered with a status of 400 or more, by upstream");
+	m_per_upstream(b, "jido_gateway_request_errors_total", by, "upstream", "errors", NULL, 0);
+	m_head(b, "jido_gateway_tokens_total", "counter",
+	    "tokens the providers reported, by upstream and kind");
+	for (int k = 0; k < 4; k++) {
+		snprintf(extra, sizeof(extra), ",kind=\"%s\"", kinds[k]);
+		snprintf(key, sizeof(key), "%s_tokens", kinds[k]);
+		m_per_upstream(b, "jido_gateway_tokens_total", by, "upstream", key, extra, 0);
+	}
+	m_head(b, "jido_gateway_cost_usd_total", "counter",
+	    "cost of the recorded requests in USD (prices snapshotted per record), by upstream");
+	m_per_upstream(b, "jido_gateway_cost_usd_total", by, "upstream", "cost_musd", NULL, 1);
+	m_head(b, "jido_gateway_breaker_state", "gauge",
+	    "1 for the state each upstream's circuit breaker is in");
+	json_array_foreach(ups, i, u) {
+		char l[160];
+		const char *st = json_string_value(json_object_get(u, "state"));
+		m_label(l, sizeof(l), json_string_value(json_object_get(u, "name")));
+		for (int k = 0; k < 3; k++)
+			evbuffer_add_printf(b, "jido_gateway_breaker_state{upstream=\"%s\",state=\"%s\"}"
+			    " %d\n", l, bstates[k], st != NULL && strcmp(st, bstates[k]) == 0);
+	}
+	for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		m_head(b, counts[k][1], strcmp(counts[k][0], "has_key") == 0 ? "gauge" : "counter",
+		    counts[k][2]);
+		if (strcmp(counts[k][0], "has_key") == 0) {
+			json_array_foreach(ups, i, u) {
+				char l[160];
+				m_label(l, sizeof(l), json_string_value(json_object_get(u, "name")));
+				evbuffer_add_printf(b, "%s{upstream=\"%s\"} %d\n", counts[k][1], l,
+				    json_is_true(json_object_get(u, "has_key")));
+			}
+		} else
+			m_per_upstream(b, counts[k][1], ups, "name", counts[k][0], NULL, 0);
+	}
+	for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
+		m_head(b, scalars[k][1], scalars[k][2], scalars[k][3]);
+		evbuffer_add_printf(b, "%s %lld\n", scalars[k][1], m_int(r.data, scalars[k][0]));
+	}
+	jido_reply_free(&r);
+}
+
 void
 metrics_serve(struct wreq *q)
 {
@@ -257,7 +384,7 @@ metrics_serve(struct wreq *q)
 	m_policy(w, b);
 	m_audit(w, b);
 	m_gather(w, b, "ingest", "ingest.stats", "jido_ingest");
-	m_gather(w, b, "gateway", "gateway.breakers", "jido_gateway_breakers");
+	m_gateway(w, b);
 	m_head(b, "jido_web_http_responses_total", "counter", "HTTP responses sent, by class");
 	for (int c = 1; c <= 5; c++)
 		evbuffer_add_printf(b, "jido_web_http_responses_total{class=\"%dxx\"} %llu\n", c,

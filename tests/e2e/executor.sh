@@ -6,10 +6,6 @@
 # branch; a gateway step reaches a stand-in gateway on a unix socket through the relay;
 # bad requests get typed errors; the daemon never trips its own seccomp allowlist.
 . "$(dirname "$0")/../lib.sh"
-# Under ASan, a step's job process exits under the sandbox's seccomp policy (no ptrace),
-# where LeakSanitizer's exit check cannot run and spins: no leak check for this script's
-# processes. The executor's own code is leak-checked by its unit tests.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 t_home
 top=$(cd "$(dirname "$0")/../.." && pwd)
 R=$JIDO_HOME/run

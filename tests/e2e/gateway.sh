@@ -6,7 +6,8 @@
 # reported, 4xx in Anthropic's format with nothing forwarded, failover on refused
 # connections, 500, 429 and stalls, the breaker opening after 3 failures and its
 # half-open trial, no retry once streaming began, a client disconnect cancelling the
-# upstream stream, no secrets or prompts in the log, and no seccomp kill.
+# upstream stream, backpressure for a client that does not read, gateway.metrics and the
+# web's /metrics from this gateway, no secrets or prompts in the log, no seccomp kill.
 . "$(dirname "$0")/../lib.sh"
 t_home
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,6 +36,7 @@ gateway.listen = 127.0.0.1:$GP
 gateway.read_timeout_ms = 1000
 gateway.connect_timeout_ms = 1000
 gateway.breaker_cooldown_s = 3
+gateway.stream_buffer = 262144
 CONF
 d_ready() { curl -sf "http://127.0.0.1:$1/stats" >/dev/null; }
 t_wait 10 d_ready "$C1" && t_wait 10 d_ready "$C2" || { fail "doubles start"; t_done; }
@@ -183,6 +185,47 @@ t_check "client disconnect cancels the upstream request" t_wait 5 aborted
 dmode "$C1" '{"mode":"ok"}'
 u=$(call gateway.usage '{"run_id":"run-1"}')
 t_check "the abandoned call is recorded (status 499, incomplete)" sh -c "echo '$u' | jq -e '.records[-1] | .status == 499 and (.complete | not)' >/dev/null"
+
+# --- backpressure: a client that does not read makes the gateway stop reading the
+# upstream once 256 KiB wait for it (gateway.stream_buffer), not buffer the 16 MiB stream
+gm() { call gateway.metrics | jq -r ".$1"; }
+paused0=$(gm streams_paused)
+dmode "$C1" '{"mode":"bigstream","count":1}'
+BIG='{"model":"claude-sonnet-4-5-20250929","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"big"}]}'
+rm -f "$JIDO_HOME/go"
+python3 "$top/tests/e2e/gateway_slow_client.py" "$SOCK" "$KEY" "$BIG" "$JIDO_HOME/go" >"$JIDO_HOME/slow.out" &
+SLOW=$!
+paused() { [ "$(gm streams_paused)" -gt "$paused0" ]; }
+t_check "a client that does not read pauses its stream's upstream" t_wait 20 paused
+sleep 1 # were nothing paused, the gateway would now hold most of the 16 MiB
+peak=$(gm stream_buffer_peak)
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$GPID/status")
+t_check "what waits for the slow client stays near the limit (peak $peak bytes, RSS $rss kB)" sh -c "[ $peak -le $((262144 + 65536)) ] && [ $rss -lt 65536 ]"
+t_check "while paused the call is still in flight (no read timeout)" [ "$(gm calls_in_flight)" = 1 ]
+touch "$JIDO_HOME/go"
+wait "$SLOW"
+t_check "once the client reads, the whole stream arrives ($(cat "$JIDO_HOME/slow.out"))" sh -c "read n stop <'$JIDO_HOME/slow.out' && [ \$n -gt 16000000 ] && [ \$stop = True ]"
+u=$(call gateway.usage '{"run_id":"run-1"}')
+t_check "the slow stream is recorded complete" sh -c "echo '$u' | jq -e '.records[-1] | .streamed and .complete and .status == 200' >/dev/null"
+
+# --- gateway.metrics and the web's /metrics, from the real gateway
+m=$(call gateway.metrics)
+u=$(call gateway.usage '{}')
+t_check "gateway.metrics totals equal gateway.usage's" sh -c "[ \$(echo '$m' | jq .requests) -eq \$(echo '$u' | jq .totals.requests) ] && [ \$(echo '$m' | jq .output_tokens) -eq \$(echo '$u' | jq .totals.output_tokens) ] && [ \$(echo '$m' | jq .cost_musd) -eq \$(echo '$u' | jq .totals.cost_musd) ]"
+t_check "gateway.metrics: per upstream usage and breakers" sh -c "echo '$m' | jq -e '([.by_upstream[] | select(.upstream == \"a2\") | .requests] | .[0] >= 6) and ([.upstreams[] | select(.name == \"a1\") | .opens] | .[0] >= 1) and (.errors >= 1)' >/dev/null"
+t_check "gateway.metrics refuses data" sh -c "jido call gateway gateway.metrics '{\"x\":1}' 2>&1 | grep -q validation_error"
+WP=$(t_free_port)
+JIDO_WEB_LISTEN="127.0.0.1:$WP" JIDO_PROC_CRED=$(openssl rand -hex 32) jido-web serve 2>"$JIDO_HOME/web.log" &
+WEBPID=$!
+t_wait 10 curl -sf "http://127.0.0.1:$WP/healthz" >/dev/null
+curl -s "http://127.0.0.1:$WP/metrics" >"$JIDO_HOME/metrics"
+kill -TERM "$WEBPID"; wait "$WEBPID" 2>/dev/null
+a2req=$(echo "$m" | jq '[.by_upstream[] | select(.upstream == "a2") | .requests] | .[0]')
+t_check "/metrics: the gateway is up, its requests by upstream" sh -c "grep -q '^jido_process_up{process=\"gateway\"} 1' '$JIDO_HOME/metrics' && grep -q '^jido_gateway_requests_total{upstream=\"a2\"} $a2req\$' '$JIDO_HOME/metrics'"
+t_check "/metrics: tokens, cost, breaker state and counts per upstream" sh -c "grep -q '^jido_gateway_tokens_total{upstream=\"a1\",kind=\"output\"} [1-9]' '$JIDO_HOME/metrics' && grep -q '^jido_gateway_cost_usd_total{upstream=\"a1\"} 0\.[0-9]*[1-9]' '$JIDO_HOME/metrics' && grep -q '^jido_gateway_breaker_state{upstream=\"a1\",state=\"closed\"} [01]' '$JIDO_HOME/metrics' && grep -q '^jido_gateway_upstream_opens_total{upstream=\"a1\"} [1-9]' '$JIDO_HOME/metrics' && grep -q '^jido_gateway_streams_paused_total [1-9]' '$JIDO_HOME/metrics'"
+if command -v promtool >/dev/null; then
+	t_check "promtool check metrics accepts /metrics" sh -c "promtool check metrics <'$JIDO_HOME/metrics'"
+fi
 
 # --- hygiene
 t_check "the gateway is alive (no seccomp kill)" kill -0 "$GPID"

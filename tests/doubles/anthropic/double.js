@@ -4,7 +4,9 @@
 // message_delta usage / message_stop), tool use (a tool_use turn when tools are offered and
 // no tool_result came back yet, then a text turn), POST /v1/messages/count_tokens,
 // GET /v1/models. Only the configured key is accepted (x-api-key). Control port: POST /mode
-// {"mode":"ok|500|429|stall|refuse|slowstream","count":N}, GET /stats, POST /reset.
+// {"mode":"ok|500|429|stall|refuse|slowstream|bigstream","count":N}, GET /stats, POST /reset.
+// bigstream: a streamed answer of about 16 MiB of text deltas, written as fast as the
+// socket takes it (for the gateway's backpressure test).
 // Usage: double.js --port P --control-port C --key KEY
 'use strict';
 const { makeDouble, args } = require('../common.js');
@@ -46,7 +48,7 @@ function account(st, u) {
 }
 
 function sse(res, event, data) {
-  res.write('event: ' + event + '\ndata: ' + JSON.stringify(data) + '\n\n');
+  return res.write('event: ' + event + '\ndata: ' + JSON.stringify(data) + '\n\n');
 }
 
 function route(req, res, path, body, rawLen, x) {
@@ -92,6 +94,10 @@ function route(req, res, path, body, rawLen, x) {
   if (x.mode === 'slowstream') {
     for (let i = 0; i < 40; i++) pieces.splice(2, 0, ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '.' } }]);
   }
+  if (x.mode === 'bigstream') {
+    const chunk = 'x'.repeat(16384);
+    for (let i = 0; i < 1024; i++) pieces.splice(2, 0, ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: chunk } }]);
+  }
   pieces.push(['content_block_stop', { type: 'content_block_stop', index: 0 }]);
   pieces.push(['message_delta', { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: u.output_tokens } }]);
   pieces.push(['message_stop', { type: 'message_stop' }]);
@@ -103,9 +109,11 @@ function route(req, res, path, body, rawLen, x) {
   const step = () => {
     if (res.destroyed) return;
     if (i === pieces.length) { done = true; account(st, u); st.completed++; return res.end(); }
-    sse(res, pieces[i][0], pieces[i][1]);
+    const more = sse(res, pieces[i][0], pieces[i][1]);
     i++;
-    if (delay) setTimeout(step, delay); else setImmediate(step);
+    if (delay) setTimeout(step, delay);
+    else if (x.mode === 'bigstream' && !more) res.once('drain', step); // node's own buffer stays small
+    else setImmediate(step);
   };
   step();
 }
