@@ -31,3 +31,13 @@ fi
 "$(dirname "$0")/../tests/doubles/github/gitops_ensure.sh"
 # the official MCP TypeScript SDK client for tests/e2e/mcp.sh (tests/mcp), when missing.
 "$(dirname "$0")/../tests/mcp/ensure.sh"
+# The real agent CLIs for tests/e2e/claude_code.sh and codex.sh, installed under /usr (the
+# sandbox binds /usr read-only, so that is where a runner can see them), pinned.
+for pkg in @anthropic-ai/claude-code@2.1.197 @openai/codex@0.171.0; do
+	name=${pkg%@*}
+	[ -e "$(npm root -g 2>/dev/null)/$name/package.json" ] && continue
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO npm install -g --no-audit --no-fund --silent "$pkg" >&2 ||
+		echo "deps: could not install $pkg (claude_code.sh / codex.sh will skip)" >&2
+done
