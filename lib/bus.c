@@ -376,18 +376,13 @@ jido_bus_ctx_recv(struct jido_bus_ctx *c, char **buf, size_t *len, struct jido_p
 }
 
 int
-jido_bus_ctx_send_json(struct jido_bus_ctx *c, const json_t *j)
+jido_bus_ctx_send(struct jido_bus_ctx *c, const void *buf, size_t len)
 {
-	char *s = jido_json_dump(j);
 	nng_msg *m;
-	int rv;
+	int rv = nng_msg_alloc(&m, 0);
 
-	if (s == NULL)
-		return JIDO_EINTERNAL;
-	rv = nng_msg_alloc(&m, 0);
-	if (rv == 0 && (rv = nng_msg_append(m, s, strlen(s))) != 0)
+	if (rv == 0 && (rv = nng_msg_append(m, buf, len)) != 0)
 		nng_msg_free(m);
-	free(s);
 	if (rv != 0)
 		return bus_err(rv);
 	nng_aio_set_msg(c->aio, m);
@@ -399,6 +394,19 @@ jido_bus_ctx_send_json(struct jido_bus_ctx *c, const json_t *j)
 		return bus_err(rv);
 	}
 	return 0;
+}
+
+int
+jido_bus_ctx_send_json(struct jido_bus_ctx *c, const json_t *j)
+{
+	char *s = jido_json_dump(j);
+	int rc;
+
+	if (s == NULL)
+		return JIDO_EINTERNAL;
+	rc = jido_bus_ctx_send(c, s, strlen(s));
+	free(s);
+	return rc;
 }
 
 void

@@ -208,7 +208,9 @@ struct jido_bus_ctx;
 int jido_bus_ctx_open(struct jido_bus *b, int recv_ms, int send_ms, struct jido_bus_ctx **out);
 /* Receive the next request on c, as jido_bus_recv does (*buf malloc'd, caller frees). */
 int jido_bus_ctx_recv(struct jido_bus_ctx *c, char **buf, size_t *len, struct jido_peer *peer);
-/* Answer the request last received on c (does not take ownership of j). */
+/* Answer the request last received on c with len bytes, or with j compactly (does not
+ * take ownership of j). */
+int jido_bus_ctx_send(struct jido_bus_ctx *c, const void *buf, size_t len);
 int jido_bus_ctx_send_json(struct jido_bus_ctx *c, const json_t *j);
 void jido_bus_ctx_close(struct jido_bus_ctx *c); /* NULL is fine */
 

@@ -429,14 +429,20 @@ srv_worker_main(void *arg)
 		int rc = jido_bus_ctx_recv(w->ctx, &buf, &len, &peer);
 
 		if (rc == 0) {
-			json_t *reply;
+			char *text;
+			/* the reply may share JSON with the handler's state: serialise and release
+			 * it under the lock too, send it outside */
 			pthread_mutex_lock(&s->mu);
-			reply = jido_srv_dispatch(s, buf, len, &peer);
+			json_t *reply = jido_srv_dispatch(s, buf, len, &peer);
+			text = jido_json_dump(reply);
+			json_decref(reply);
 			pthread_mutex_unlock(&s->mu);
 			free(buf);
-			if ((rc = jido_bus_ctx_send_json(w->ctx, reply)) != 0)
+			rc = text != NULL ? jido_bus_ctx_send(w->ctx, text, strlen(text)) :
+			    JIDO_EINTERNAL;
+			if (rc != 0)
 				jido_warn("srv.reply_lost", "{s:s}", "why", jido_strerror(rc));
-			json_decref(reply);
+			free(text);
 		} else if (rc != JIDO_ETIMEOUT) {
 			jido_error("srv.recv_failed", "{s:s}", "why", jido_strerror(rc));
 			s->worker_failed = 1;
