@@ -14,24 +14,8 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "bench.h"
 #include "jido.h"
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Time n round trips of msg on a REQ socket dialled to url; fills lat (ns). */
 static int
@@ -44,15 +28,15 @@ run(const char *url, const char *msg, int n, int64_t *lat)
 	if (nng_req0_open(&s) != 0 || nng_dial(s, url, NULL, 0) != 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		int64_t t0 = now_ns();
+		int64_t t0 = bench_now_ns();
 		if (nng_send(s, (void *)msg, strlen(msg), 0) != 0 ||
 		    nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
 			return -1;
-		lat[i] = now_ns() - t0;
+		lat[i] = bench_now_ns() - t0;
 		nng_free(buf, len);
 	}
 	nng_close(s);
-	qsort(lat, (size_t)n, sizeof(lat[0]), cmp_i64);
+	qsort(lat, (size_t)n, sizeof(lat[0]), bench_cmp_i64);
 	return 0;
 }
 

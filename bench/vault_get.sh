@@ -2,6 +2,8 @@
 # vault_get.sh - build and run bench/vault_get.c: vault.get over ipc against the health
 # round trip of the same jido-vault, on a throwaway state directory with a crafted gitops
 # credential. usage: bench/vault_get.sh [N [CLIENTS...]]   (needs `make` first)
+# VAULT=path/to/jido-vault runs another build of the vault (a before/after comparison);
+# NO_INPROC=1 skips the in-process measurement.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -28,14 +30,16 @@ cred=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 mkdir -p "$JIDO_HOME/run"
 printf 'gitops %s\n' "$(printf '%s' "$cred" | sha256sum | cut -d' ' -f1)" >"$JIDO_HOME/run/creds"
 chmod 600 "$JIDO_HOME/run/creds"
-JIDO_LOG_LEVEL=warn "$top/$BUILD/bin/jido-vault" serve 2>"$JIDO_HOME/vault.log" &
+JIDO_LOG_LEVEL=warn "${VAULT:-$top/$BUILD/bin/jido-vault}" serve 2>"$JIDO_HOME/vault.log" &
 vpid=$!
 for _ in $(seq 100); do [ -S "$JIDO_HOME/run/vault.sock" ] && [ -f "$JIDO_HOME/run/owner.cred" ] && break; sleep 0.05; done
 sleep 0.2
 head -c 40 /dev/urandom | base64 | "$top/$BUILD/bin/jido" secrets put github.token --from-stdin >/dev/null
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, $(uname -r), N=$N sequential round trips on one REQ socket"
-mkdir "$JIDO_HOME/inproc"
-"$bin-handler" "$JIDO_HOME/inproc" "$N" 2>/dev/null
+if [ -z "${NO_INPROC:-}" ]; then
+	mkdir "$JIDO_HOME/inproc"
+	"$bin-handler" "$JIDO_HOME/inproc" "$N" 2>/dev/null
+fi
 . "$top/bench/lib.sh"
 for c in $CLIENTS; do
 	out=$("$bin" "$JIDO_HOME" "$cred" github.token "$N" "$c")

@@ -22,6 +22,12 @@
 
 #define BUS_MAXMSG_DEFAULT (64u << 20)
 
+struct jido_bus_ctx {
+	nng_ctx ctx;
+	nng_aio *aio;
+	int recv_ms, send_ms;
+};
+
 struct jido_bus {
 	nng_socket sock;
 	int proto;
@@ -71,6 +77,8 @@ bus_err(int nrv)
 		return JIDO_EINTERNAL;
 	}
 }
+
+static int bus_msg_take(nng_msg *msg, char **buf, size_t *len, struct jido_peer *peer);
 
 static int
 bus_proto_open(int proto, nng_socket *s)
@@ -348,6 +356,96 @@ jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_pee
 		return JIDO_ETIMEOUT;
 	if (rv != 0)
 		return bus_err(rv);
+	return bus_msg_take(msg, buf, len, peer);
+}
+
+int
+jido_bus_ctx_open(struct jido_bus *b, int recv_ms, int send_ms, struct jido_bus_ctx **out)
+{
+	struct jido_bus_ctx *c;
+	int rv;
+
+	if (b->proto != JIDO_BUS_REP)
+		return JIDO_EVALIDATION;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return JIDO_EINTERNAL;
+	if ((rv = nng_ctx_open(&c->ctx, b->sock)) != 0) {
+		free(c);
+		return bus_err(rv);
+	}
+	if ((rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0) {
+		nng_ctx_close(c->ctx);
+		free(c);
+		return bus_err(rv);
+	}
+	c->recv_ms = recv_ms;
+	c->send_ms = send_ms;
+	*out = c;
+	return 0;
+}
+
+int
+jido_bus_ctx_recv(struct jido_bus_ctx *c, char **buf, size_t *len, struct jido_peer *peer)
+{
+	int rv;
+
+	nng_aio_set_timeout(c->aio, c->recv_ms);
+	nng_ctx_recv(c->ctx, c->aio);
+	nng_aio_wait(c->aio);
+	if ((rv = nng_aio_result(c->aio)) != 0)
+		return bus_err(rv);
+	return bus_msg_take(nng_aio_get_msg(c->aio), buf, len, peer);
+}
+
+int
+jido_bus_ctx_send(struct jido_bus_ctx *c, const void *buf, size_t len)
+{
+	nng_msg *m;
+	int rv = nng_msg_alloc(&m, 0);
+
+	if (rv == 0 && (rv = nng_msg_append(m, buf, len)) != 0)
+		nng_msg_free(m);
+	if (rv != 0)
+		return bus_err(rv);
+	nng_aio_set_msg(c->aio, m);
+	nng_aio_set_timeout(c->aio, c->send_ms);
+	nng_ctx_send(c->ctx, c->aio);
+	nng_aio_wait(c->aio);
+	if ((rv = nng_aio_result(c->aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(c->aio)); /* not sent: still ours */
+		return bus_err(rv);
+	}
+	return 0;
+}
+
+int
+jido_bus_ctx_send_json(struct jido_bus_ctx *c, const json_t *j)
+{
+	char *s = jido_json_dump(j);
+	int rc;
+
+	if (s == NULL)
+		return JIDO_EINTERNAL;
+	rc = jido_bus_ctx_send(c, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+void
+jido_bus_ctx_close(struct jido_bus_ctx *c)
+{
+	if (c == NULL)
+		return;
+	nng_aio_stop(c->aio);
+	nng_ctx_close(c->ctx);
+	nng_aio_free(c->aio);
+	free(c);
+}
+
+/* Copy msg's body into a malloc'd NUL-terminated *buf, note its ipc peer, free msg. */
+static int
+bus_msg_take(nng_msg *msg, char **buf, size_t *len, struct jido_peer *peer)
+{
 	*len = nng_msg_len(msg);
 	if ((*buf = malloc(*len + 1)) == NULL) {
 		bus_msg_free_wiped(msg);

@@ -1,5 +1,6 @@
 /* bus_test.c - the nng bus over ipc (file mode, peer uid/pid), tcp and tls+tcp, with
- * request/reply, publish/subscribe and push/pull, timeouts and unavailable peers. */
+ * request/reply (also on REP contexts), publish/subscribe and push/pull, timeouts and
+ * unavailable peers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +109,71 @@ roundtrip(const char *url, const struct jido_bus_tls *stls, const struct jido_bu
 	}
 	jido_bus_close(req);
 	jido_bus_close(rep);
+}
+
+/* Two REP contexts hold two requests at once and answer them in the other order; each
+ * reply reaches its own requester; an idle context times out; only REP has contexts. */
+static void
+test_ctx(void **state)
+{
+	struct jido_bus *rep, *req[2], *pub;
+	struct jido_bus_ctx *ctx[2], *none;
+	struct jido_peer peer;
+	char url[128], id[2][33], *buf, why[64];
+	size_t len;
+
+	(void)state;
+	snprintf(url, sizeof(url), "ipc://%s/ctx.sock", dir);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0600, NULL, &rep), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(jido_bus_ctx_open(rep, 2000, 2000, &ctx[i]), 0);
+		assert_int_equal(jido_bus_open(JIDO_BUS_REQ, url, 0, 0, NULL, &req[i]), 0);
+		jido_bus_set_timeouts(req[i], 2000, 2000);
+		jido_id_new(id[i], sizeof(id[i]));
+		json_t *m = jido_msg_new("x.ping", id[i], NULL, NULL);
+		assert_int_equal(jido_bus_send_json(req[i], m), 0);
+		json_decref(m);
+	}
+	struct jido_msg m[2];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(jido_bus_ctx_recv(ctx[i], &buf, &len, &peer), 0);
+		assert_int_equal(jido_msg_parse(buf, len, &m[i], why, sizeof(why), NULL), 0);
+		free(buf);
+		assert_int_equal(peer.known, 1);
+		assert_int_equal(peer.pid, (uint64_t)getpid());
+	}
+	for (int i = 1; i >= 0; i--) { /* the later request is answered first */
+		json_t *r = jido_reply_ok(m[i].id, json_pack("{s:i}", "ctx", i));
+		assert_int_equal(jido_bus_ctx_send_json(ctx[i], r), 0);
+		json_decref(r);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct jido_reply r;
+		int k;
+		assert_int_equal(jido_bus_recv(req[i], &buf, &len, NULL), 0);
+		assert_int_equal(jido_reply_parse(buf, len, &r, why, sizeof(why)), 0);
+		free(buf);
+		/* each requester gets the answer to its own request */
+		k = strcmp(m[0].id, id[i]) == 0 ? 0 : 1;
+		assert_string_equal(r.id, id[i]);
+		assert_int_equal(json_integer_value(json_object_get(r.data, "ctx")), k);
+		jido_reply_free(&r);
+	}
+	jido_msg_free(&m[0]);
+	jido_msg_free(&m[1]);
+	jido_bus_ctx_close(ctx[1]);
+	assert_int_equal(jido_bus_ctx_open(rep, 50, 2000, &ctx[1]), 0);
+	assert_int_equal(jido_bus_ctx_recv(ctx[1], &buf, &len, NULL), JIDO_ETIMEOUT);
+	for (int i = 0; i < 2; i++) {
+		jido_bus_ctx_close(ctx[i]);
+		jido_bus_close(req[i]);
+	}
+	jido_bus_close(rep);
+	jido_bus_ctx_close(NULL);
+	snprintf(url, sizeof(url), "ipc://%s/ctx.pub", dir);
+	assert_int_equal(jido_bus_open(JIDO_BUS_PUB, url, 1, 0600, NULL, &pub), 0);
+	assert_int_equal(jido_bus_ctx_open(pub, 50, 50, &none), JIDO_EVALIDATION);
+	jido_bus_close(pub);
 }
 
 static void
@@ -249,6 +315,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ipc),
+		cmocka_unit_test(test_ctx),
 		cmocka_unit_test(test_ipc_stale_file),
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_unavailable_and_timeout),

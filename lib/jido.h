@@ -205,6 +205,20 @@ int jido_bus_recv(struct jido_bus *b, char **buf, size_t *len, struct jido_peer 
 int jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer,
     int nonblock);
 
+/* A context on a REP listener: its own request/reply state, so several threads can each
+ * have one request in flight on the same socket (nng contexts). recv_ms/send_ms bound
+ * each receive (JIDO_ETIMEOUT when it passes) and each send. On success *out is owned
+ * by the caller (jido_bus_ctx_close, before jido_bus_close of b). */
+struct jido_bus_ctx;
+int jido_bus_ctx_open(struct jido_bus *b, int recv_ms, int send_ms, struct jido_bus_ctx **out);
+/* Receive the next request on c, as jido_bus_recv does (*buf malloc'd, caller frees). */
+int jido_bus_ctx_recv(struct jido_bus_ctx *c, char **buf, size_t *len, struct jido_peer *peer);
+/* Answer the request last received on c with len bytes, or with j compactly (does not
+ * take ownership of j). */
+int jido_bus_ctx_send(struct jido_bus_ctx *c, const void *buf, size_t len);
+int jido_bus_ctx_send_json(struct jido_bus_ctx *c, const json_t *j);
+void jido_bus_ctx_close(struct jido_bus_ctx *c); /* NULL is fine */
+
 /* One request/reply round trip: dial url, send {type, data}, wait timeout_ms for the reply.
  * Takes ownership of data (may be NULL). On 0, *r holds an ok or error reply (caller frees
  * with jido_reply_free); a transport failure returns JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
@@ -304,6 +318,11 @@ struct jido_proc {
 	 * when argv[0] is not one of them. May be NULL. */
 	int (*command)(int argc, char **argv);
 	const char *command_usage; /* lines for --help describing them, or NULL */
+	/* Serving threads, each with its own context on the request socket, so the transport
+	 * work of concurrent requests overlaps; handle and tick still run one at a time (under
+	 * one lock), so a handler needs no locking of its own. 0 or 1: the main thread
+	 * serves, with a tick after each request as well. */
+	int workers;
 };
 
 /* Accessors for handlers. */

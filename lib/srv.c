@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "jido.h"
 
 #define SRV_TICK_MS 200
+#define SRV_TICK_MIN_MS 2
+#define SRV_WORKERS_MAX 16
 
 struct jido_srv {
 	const struct jido_proc *p;
@@ -38,6 +41,15 @@ struct jido_srv {
 	struct jido_bus *probe;    /* watchdog's REQ socket while a probe is in flight */
 	int64_t probe_sent;
 	int64_t probe_next;
+	pthread_mutex_t mu;        /* with workers: held around dispatch and tick */
+	volatile sig_atomic_t worker_failed;
+};
+
+struct srv_worker {
+	struct jido_srv *s;
+	struct jido_bus_ctx *ctx;
+	pthread_t th;
+	int started;
 };
 
 static volatile sig_atomic_t srv_stop;
@@ -178,6 +190,7 @@ srv_alloc(const struct jido_proc *p, const struct jido_conf *c, struct jido_srv 
 		return JIDO_EINTERNAL;
 	s->p = p;
 	s->conf = c;
+	pthread_mutex_init(&s->mu, NULL);
 	s->started_ms = jido_now_ms();
 	s->state = JIDO_STARTING;
 	if (jido_abspath(jido_conf_str(c, "home"), s->home, sizeof(s->home)) != 0) {
@@ -406,15 +419,116 @@ srv_watchdog(struct jido_srv *s)
 	return 0;
 }
 
-/* The daemon loop: one request at a time, a tick every SRV_TICK_MS, until a signal. */
+/* A serving thread: receive on its own context, dispatch under the lock, answer; until
+ * a signal (seen within a receive timeout) or a transport failure (then the process
+ * stops, as the single loop does). */
+static void *
+srv_worker_main(void *arg)
+{
+	struct srv_worker *w = arg;
+	struct jido_srv *s = w->s;
+
+	while (!srv_stop && !s->worker_failed) {
+		struct jido_peer peer;
+		char *buf = NULL;
+		size_t len;
+		int rc = jido_bus_ctx_recv(w->ctx, &buf, &len, &peer);
+
+		if (rc == 0) {
+			char *text;
+			/* the reply may share JSON with the handler's state: serialise and release
+			 * it under the lock too, send it outside */
+			pthread_mutex_lock(&s->mu);
+			json_t *reply = jido_srv_dispatch(s, buf, len, &peer);
+			text = jido_json_dump(reply);
+			json_decref(reply);
+			pthread_mutex_unlock(&s->mu);
+			free(buf);
+			rc = text != NULL ? jido_bus_ctx_send(w->ctx, text, strlen(text)) :
+			    JIDO_EINTERNAL;
+			if (rc != 0)
+				jido_warn("srv.reply_lost", "{s:s}", "why", jido_strerror(rc));
+			free(text);
+		} else if (rc != JIDO_ETIMEOUT) {
+			jido_error("srv.recv_failed", "{s:s}", "why", jido_strerror(rc));
+			s->worker_failed = 1;
+		}
+	}
+	return NULL;
+}
+
+/* The daemon with p->workers serving threads: the main thread keeps the tick, the
+ * heartbeat and the watchdog every SRV_TICK_MS; signals go to it (the workers block
+ * them), and at a signal every worker finishes the request it holds before we return. */
+static void
+srv_loop_workers(struct jido_srv *s, int n)
+{
+	struct srv_worker w[SRV_WORKERS_MAX];
+	int send_ms = (int)jido_conf_int(s->conf, "bus.timeout_ms");
+	sigset_t block, old;
+	int started = 0;
+
+	memset(w, 0, sizeof(w));
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (int i = 0; i < n; i++) {
+		w[i].s = s;
+		if (jido_bus_ctx_open(s->rep, SRV_TICK_MS, send_ms, &w[i].ctx) != 0 ||
+		    pthread_create(&w[i].th, NULL, srv_worker_main, &w[i]) != 0)
+			break;
+		w[i].started = 1;
+		started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started == 0) {
+		jido_error("srv.recv_failed", "{s:s}", "why", "cannot start a serving thread");
+		s->worker_failed = 1;
+	}
+	while (!srv_stop && !s->worker_failed) {
+		struct timespec ts = { 0, SRV_TICK_MS * 1000000L };
+		nanosleep(&ts, NULL); /* a signal cuts it short */
+		if (srv_stop)
+			break;
+		pthread_mutex_lock(&s->mu);
+		if (s->p->tick != NULL)
+			s->p->tick(s);
+		srv_heartbeat(s);
+		pthread_mutex_unlock(&s->mu);
+		if (srv_watchdog(s) != 0)
+			_exit(111); /* as in srv_loop */
+	}
+	for (int i = 0; i < n; i++) {
+		if (w[i].started)
+			pthread_join(w[i].th, NULL);
+		jido_bus_ctx_close(w[i].ctx);
+	}
+}
+
+/*
+ * The daemon loop: one request at a time until a signal. The tick (with the heartbeat
+ * and the watchdog) follows a request within SRV_TICK_MIN_MS and runs at least every
+ * SRV_TICK_MS; under a stream of requests it runs at most every SRV_TICK_MIN_MS, so
+ * housekeeping (a planner's SQL scan, say) is not paid once per request.
+ */
 static void
 srv_loop(struct jido_srv *s)
 {
+	int n = s->p->workers > SRV_WORKERS_MAX ? SRV_WORKERS_MAX : s->p->workers;
+	int send_ms = (int)jido_conf_int(s->conf, "bus.timeout_ms"), wait_ms = SRV_TICK_MS;
+	int64_t last_tick = 0;
+
+	if (n > 1) {
+		srv_loop_workers(s, n);
+		return;
+	}
 	while (!srv_stop) {
 		struct jido_peer peer;
 		char *buf = NULL;
 		size_t len;
-		int rc = jido_bus_recv(s->rep, &buf, &len, &peer);
+		int rc = jido_bus_recv(s->rep, &buf, &len, &peer), due;
+		int64_t now;
 
 		if (rc == 0) {
 			json_t *reply = jido_srv_dispatch(s, buf, len, &peer);
@@ -422,17 +536,28 @@ srv_loop(struct jido_srv *s)
 			if ((rc = jido_bus_send_json(s->rep, reply)) != 0)
 				jido_warn("srv.reply_lost", "{s:s}", "why", jido_strerror(rc));
 			json_decref(reply);
+			rc = 0;
 		} else if (rc != JIDO_ETIMEOUT) {
 			jido_error("srv.recv_failed", "{s:s}", "why", jido_strerror(rc));
 			break;
 		}
-		if (s->p->tick != NULL)
-			s->p->tick(s);
-		srv_heartbeat(s);
-		if (srv_watchdog(s) != 0) {
-			/* A wedged nng socket can hang a graceful close: leave at once and let the
-			 * supervisor start us clean (the next start clears the stale file). */
-			_exit(111);
+		now = jido_now_ms();
+		due = rc == JIDO_ETIMEOUT || now - last_tick >= SRV_TICK_MIN_MS;
+		if (due) {
+			last_tick = now;
+			if (s->p->tick != NULL)
+				s->p->tick(s);
+			srv_heartbeat(s);
+			if (srv_watchdog(s) != 0) {
+				/* A wedged nng socket can hang a graceful close: leave at once and let
+				 * the supervisor start us clean (the next start clears the stale file). */
+				_exit(111);
+			}
+		}
+		/* a tick owed to this request: wait no longer than SRV_TICK_MIN_MS for the next */
+		if ((due ? SRV_TICK_MS : SRV_TICK_MIN_MS) != wait_ms) {
+			wait_ms = due ? SRV_TICK_MS : SRV_TICK_MIN_MS;
+			jido_bus_set_timeouts(s->rep, wait_ms, send_ms);
 		}
 	}
 }

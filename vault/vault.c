@@ -769,4 +769,5 @@ const struct jido_proc vault_proc = {
 	.command = vault_check_cmd,
 	.command_usage = "  check --db FILE  authenticate every stored secret version; list "
 	    "failures; exit 1 if any\n",
+	.workers = 4, /* every process asks the vault: overlap their round trips */
 };

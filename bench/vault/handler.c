@@ -12,44 +12,28 @@
 
 #include <sodium.h>
 
+#include "../bench.h"
 #include "jido.h"
 
 extern const struct jido_proc vault_proc;
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Dispatch text n times; print ops/s, median and p99. Returns 1 when a reply is not ok. */
 static int
 run(struct jido_srv *s, const char *what, const char *text, int n, int64_t *lat)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = bench_now_ns();
 
 	for (int i = 0; i < n; i++) {
-		int64_t t = now_ns();
+		int64_t t = bench_now_ns();
 		json_t *r = jido_srv_dispatch(s, text, strlen(text), NULL);
 		int ok = json_is_true(json_object_get(r, "ok"));
 		json_decref(r);
-		lat[i] = now_ns() - t;
+		lat[i] = bench_now_ns() - t;
 		if (!ok)
 			return 1;
 	}
-	int64_t total = now_ns() - t0;
-	qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+	int64_t total = bench_now_ns() - t0;
+	qsort(lat, (size_t)n, sizeof(*lat), bench_cmp_i64);
 	printf("%-22s n=%d ops/s=%.0f median_us=%.1f p99_us=%.1f\n", what, n,
 	    (double)n * 1e9 / (double)total, (double)lat[n / 2] / 1000.0,
 	    (double)lat[(size_t)n * 99 / 100] / 1000.0);
