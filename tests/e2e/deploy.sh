@@ -39,8 +39,11 @@ done
 t_check "jidocode.target starts every local process" sh -c "for p in vault auditor planner gateway gitops executor ingest web; do grep -q \"^Wants=.*jido-\$p.service\" '$top/deploy/systemd/jidocode.target' || exit 1; done"
 t_check "units are ordered like jido up (executor after planner and gateway; web after planner)" sh -c \
     "grep -q '^After=.*jido-planner.service.*jido-gateway.service' '$top/deploy/systemd/jido-executor.service' && grep -q '^After=.*jido-planner.service' '$top/deploy/systemd/jido-web.service'"
-t_check "only the remote executor's unit gives the executor AF_INET" sh -c \
-    "grep -q '^RestrictAddressFamilies=AF_UNIX\$' '$top/deploy/systemd/jido-executor.service' && grep -q '^RestrictAddressFamilies=.*AF_INET' '$top/deploy/systemd/jido-executor-remote.service'"
+# The executor's spawner needs AF_INET (the relay inside each sandbox's own network
+# namespace, fetch_issue), on every host; the planner only for executors_listen; the
+# vault and the auditor never.
+t_check "the executor units allow AF_INET for the spawner; vault and auditor stay AF_UNIX" sh -c \
+    "grep -q '^RestrictAddressFamilies=.*AF_INET' '$top/deploy/systemd/jido-executor.service' && grep -q '^RestrictAddressFamilies=.*AF_INET' '$top/deploy/systemd/jido-executor-remote.service' && grep -q '^RestrictAddressFamilies=AF_UNIX\$' '$top/deploy/systemd/jido-vault.service' && grep -q '^RestrictAddressFamilies=AF_UNIX\$' '$top/deploy/systemd/jido-auditor.service'"
 
 # --- upgrades migrate, downgrades are refused (lib/db.c; every process database)
 dg=$JIDO_HOME/dg
