@@ -646,5 +646,7 @@ planner_ops_handle(struct jido_srv *s, const struct jido_req *req, json_t **out,
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].type, req->type) == 0)
 			return ops[i].fn(p, req, out, why, whylen);
+	if (strncmp(req->type, "planner.artifacts.", 18) == 0)
+		return artifacts_handle(p, req, out, why, whylen);
 	return jido_req_unknown(req, why, whylen);
 }

@@ -763,6 +763,7 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 		return pl_fail(rc, why, whylen, "cannot record the result");
 	}
 	run_publish_pending(p);
+	artifacts_capture_step(p, run_id, seq, attempt, result);
 	*out = json_pack("{s:s,s:i,s:b}", "run_id", run_id, "seq", seq, "duplicate", 0);
 	return 0;
 }

@@ -73,7 +73,7 @@ t_check "first start says it created the key file" grep -q vault.key_file_create
 t_check "owner credential is 0600" test "$(stat -c %a "$JIDO_HOME/run/owner.cred")" = 600
 t_check "database is 0600" test "$(stat -c %a "$JIDO_HOME/vault.db")" = 600
 list=$(jido secrets list --json)
-for n in github.webhook_secret web.session_key audit.signing_key; do
+for n in github.webhook_secret web.session_key audit.signing_key web.share_key; do
 	t_check "first start generated $n" grep -q "\"$n\"" <<<"$list"
 done
 
