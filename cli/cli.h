@@ -44,5 +44,7 @@ int cli_call_cmd(struct cli *c, int argc, char **argv);
 int cli_audit(struct cli *c, int argc, char **argv);
 int cli_deliveries(struct cli *c, int argc, char **argv);
 int cli_secrets(struct cli *c, int argc, char **argv);
+int cli_artifacts(struct cli *c, int argc, char **argv); /* artifacts.c */
+int cli_tokens(struct cli *c, int argc, char **argv);    /* artifacts.c */
 
 #endif

@@ -18,6 +18,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "audit", cli_audit, "audit verify|export|tail|checkpoint", "check, export and follow the audit log" },
 	{ "call", cli_call_cmd, "call PROCESS TYPE [JSON]", "send one raw request to a process" },
 	{ "deliveries", cli_deliveries, "deliveries list|show|replay", "GitHub deliveries in ingest's spool" },
+	{ "artifacts", cli_artifacts, "artifacts list|history|get|put|share|links|revoke", "a run's files: versions, downloads, expiring share links" },
+	{ "tokens", cli_tokens, "tokens frozen|unfreeze ID", "API tokens the anomaly guard froze" },
 	{ "secrets", cli_secrets, "secrets put|list|rotate|rm|status|rekey", "the owner's secrets in the vault (values only from a file or stdin)" },
 };
 

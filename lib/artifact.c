@@ -373,19 +373,15 @@ art_days(const struct jido_art *a, const char *kind)
 	return 0; /* diffs, reports, plans, PR links, cost summaries: the run's life */
 }
 
-/* The temp file is ours until renamed or unlinked; the row is written last. */
-int
-jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data,
-    size_t len, int fd, const char *const *known, int64_t now_ms, json_t **out, char *why,
-    size_t whylen)
+const char *
+jido_art_root(const struct jido_art *a)
 {
-	struct art_out o;
-	char tmp[4200], dir[4200], path[4200], hash[65];
-	unsigned char dg[crypto_hash_sha256_BYTES];
-	sqlite3_stmt *st = NULL;
-	int rc, version = 1;
-	int64_t id = 0;
+	return a->root;
+}
 
+int
+jido_art_meta_check(const struct jido_art_meta *m, char *why, size_t whylen)
+{
 	if (m->run_id == NULL || m->lineage == NULL || !jido_art_name_ok(m->name))
 		return art_fail(JIDO_EVALIDATION, why, whylen, "an artifact needs a run and a "
 		    "name of 1-128 of [A-Za-z0-9._-] (not starting with . or -, no ..)");
@@ -396,8 +392,21 @@ jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data
 	    strpbrk(m->media_type, "\r\n") != NULL))
 		return art_fail(JIDO_EVALIDATION, why, whylen, "media_type must be 1-100 "
 		    "characters on one line");
+	return 0;
+}
+
+/* The temp file is ours until renamed or unlinked. */
+int
+jido_art_blob_write(const char *root, const char *data, size_t len, int fd,
+    const char *const *known, struct jido_art_blob *b, char *why, size_t whylen)
+{
+	struct art_out o;
+	char tmp[4200], dir[4200], path[4200];
+	unsigned char dg[crypto_hash_sha256_BYTES];
+	int rc;
+
 	memset(&o, 0, sizeof(o));
-	snprintf(tmp, sizeof(tmp), "%s/blobs/tmp/put-XXXXXX", a->root);
+	snprintf(tmp, sizeof(tmp), "%s/blobs/tmp/put-XXXXXX", root);
 	if ((o.fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot create a temp blob: %s",
 		    strerror(errno));
@@ -412,9 +421,11 @@ jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data
 		return rc;
 	}
 	crypto_hash_sha256_final(&o.sha, dg);
-	sodium_bin2hex(hash, sizeof(hash), dg, sizeof(dg));
-	snprintf(dir, sizeof(dir), "%s/blobs/%.2s", a->root, hash);
-	jido_art_blob_path(a->root, hash, path, sizeof(path));
+	sodium_bin2hex(b->hash, sizeof(b->hash), dg, sizeof(dg));
+	b->size = o.size;
+	b->redacted = o.changed;
+	snprintf(dir, sizeof(dir), "%s/blobs/%.2s", root, b->hash);
+	jido_art_blob_path(root, b->hash, path, sizeof(path));
 	if (jido_mkdirs(dir, 0750) != 0) {
 		unlink(tmp);
 		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", dir);
@@ -427,6 +438,19 @@ jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data
 		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot store the blob: %s",
 		    strerror(errno));
 	}
+	return 0;
+}
+
+int
+jido_art_record(struct jido_art *a, const struct jido_art_meta *m,
+    const struct jido_art_blob *b, int64_t now_ms, json_t **out, char *why, size_t whylen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, version = 1;
+	int64_t id = 0;
+
+	if ((rc = jido_art_meta_check(m, why, whylen)) != 0)
+		return rc;
 	int days = art_days(a, m->kind);
 	int64_t expires = days > 0 ? now_ms + days * JIDO_ART_DAY_MS : 0;
 	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -455,12 +479,12 @@ jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data
 		sqlite3_bind_text(st, 7, m->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 8, m->kind, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 9, version);
-		sqlite3_bind_text(st, 10, hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 11, (sqlite3_int64)o.size);
+		sqlite3_bind_text(st, 10, b->hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 11, (sqlite3_int64)b->size);
 		sqlite3_bind_text(st, 12, m->media_type ? m->media_type :
 		    jido_art_media_default(m->kind), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 13, now_ms);
-		sqlite3_bind_text(st, 14, o.changed ? "redacted" : "clean", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 14, b->redacted ? "redacted" : "clean", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 15, expires);
 		if (sqlite3_step(st) == SQLITE_DONE) {
 			rc = 0;
@@ -485,6 +509,20 @@ jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data
 		sqlite3_finalize(st);
 	}
 	return 0;
+}
+
+int
+jido_art_put(struct jido_art *a, const struct jido_art_meta *m, const char *data,
+    size_t len, int fd, const char *const *known, int64_t now_ms, json_t **out, char *why,
+    size_t whylen)
+{
+	struct jido_art_blob b;
+	int rc;
+
+	if ((rc = jido_art_meta_check(m, why, whylen)) != 0 ||
+	    (rc = jido_art_blob_write(a->root, data, len, fd, known, &b, why, whylen)) != 0)
+		return rc;
+	return jido_art_record(a, m, &b, now_ms, out, why, whylen);
 }
 
 /* ------------------------------------------------------------ reading */

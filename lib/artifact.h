@@ -55,6 +55,26 @@ const char *jido_art_media_default(const char *kind);
  * fit or hash is not 64 lowercase hex. */
 int jido_art_blob_path(const char *root, const char *hash, char *buf, size_t len);
 
+/* What a blob write produced. */
+struct jido_art_blob {
+	char hash[65];
+	uint64_t size;
+	int redacted;    /* the redactor changed something */
+};
+
+/* The blob half of a put, safe to run in another thread than the store's owner (it touches
+ * only files under root): redact data (or fd when data is NULL) with known, hash it, and
+ * write the blob once (temp + fsync + rename; an existing one is reused). */
+int jido_art_blob_write(const char *root, const char *data, size_t len, int fd,
+    const char *const *known, struct jido_art_blob *b, char *why, size_t whylen);
+/* The metadata half: check m and record b as the next version of (m->lineage, m->name). */
+int jido_art_record(struct jido_art *a, const struct jido_art_meta *m,
+    const struct jido_art_blob *b, int64_t now_ms, json_t **out, char *why, size_t whylen);
+/* Validate m (name, kind, media type): 0 or JIDO_EVALIDATION with why. */
+int jido_art_meta_check(const struct jido_art_meta *m, char *why, size_t whylen);
+/* The store's root directory. Borrowed. */
+const char *jido_art_root(const struct jido_art *a);
+
 /* Store len bytes of data (or the whole of fd read from its current offset, when data is
  * NULL) as the next version of (m->lineage, m->name): redacted with known (may be NULL)
  * and the token patterns, hashed, written once (an existing blob is reused), then the

@@ -81,6 +81,14 @@ redact_pattern(const char *s)
 {
 	size_t i, n;
 
+	/* fast path: only these characters start a pattern (the prefixes, bearer/token, PEM) */
+	switch (s[0]) {
+	case 'g': case 's': case 'j': case 'x': case 'A': case 'b': case 'B': case 't': case 'T':
+	case '-':
+		break;
+	default:
+		return 0;
+	}
 	for (i = 0; i < sizeof(redact_prefixes) / sizeof(redact_prefixes[0]); i++) {
 		size_t pl = strlen(redact_prefixes[i].prefix);
 		if (strncmp(s, redact_prefixes[i].prefix, pl) != 0)
@@ -118,9 +126,18 @@ static char *redact_copy(const char *s, const char *const *known, int *changed);
 static int
 redact_scan(const char *s, const char *const *known)
 {
+	int nk = known != NULL && known[0] != NULL;
+
 	for (const char *p = s; *p != '\0'; p++) {
-		if (redact_known(p, known) > 0)
+		if (nk && redact_known(p, known) > 0)
 			return 1;
+		switch (*p) { /* only these start a pattern (see redact_pattern) */
+		case 'g': case 's': case 'j': case 'x': case 'A': case 'b': case 'B': case 't':
+		case 'T': case '-':
+			break;
+		default:
+			continue;
+		}
 		if ((p == s || !redact_tokchar((unsigned char)p[-1])) && redact_pattern(p) > 0)
 			return 1;
 	}

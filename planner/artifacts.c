@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,46 @@
 #include "artifact.h"
 
 #define ART_SWEEP_MS (10 * 60 * 1000)  /* sweeper period */
+#define ART_JOBS_MAX 8                  /* spool puts in flight */
+#define ART_JOB_KEEP_MS (10 * 60 * 1000) /* a finished job's answer is kept this long */
+
+/* A spool put: the blob is written by a worker thread (redacting and hashing a large file
+ * takes longer than the serve loop may block), the row by the tick. The job table is this
+ * process's; jobs_mu guards state, b, rc and why between the worker and the main thread. */
+struct art_job {
+	int used;
+	char id[24];
+	char run_id[64], lineage[64], name[JIDO_ART_NAME_MAX + 1], kind[16], media[101];
+	int run_attempt, has_media;
+	int fd;
+	int state;               /* 0 running, 1 blob written, 2 done, 3 failed */
+	struct jido_art_blob b;
+	int rc;
+	char why[256];
+	json_t *row;             /* when done (main thread only) */
+	int64_t finished_ms;
+	char root[PATH_MAX];
+};
+static struct art_job art_jobs[ART_JOBS_MAX];
+static pthread_mutex_t art_jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+art_job_main(void *arg)
+{
+	struct art_job *j = arg;
+	struct jido_art_blob b;
+	char why[256] = "";
+	int rc = jido_art_blob_write(j->root, NULL, 0, j->fd, NULL, &b, why, sizeof(why));
+
+	close(j->fd);
+	pthread_mutex_lock(&art_jobs_mu);
+	j->b = b;
+	j->rc = rc;
+	snprintf(j->why, sizeof(j->why), "%s", why);
+	j->state = rc == 0 ? 1 : 3;
+	pthread_mutex_unlock(&art_jobs_mu);
+	return NULL;
+}
 
 int
 artifacts_open(struct planner *p, char *why, size_t whylen)
@@ -235,12 +276,51 @@ art_keep(const char *run_id, void *arg)
 	return k;
 }
 
+static void art_row_path(json_t *row);
+
+/* Record the rows of finished spool puts; forget old answers. 1 while any still runs. */
+static int
+art_jobs_tick(struct planner *p)
+{
+	int running = 0;
+	int64_t now = jido_now_ms();
+
+	pthread_mutex_lock(&art_jobs_mu);
+	for (int i = 0; i < ART_JOBS_MAX; i++) {
+		struct art_job *j = &art_jobs[i];
+		if (!j->used)
+			continue;
+		if (j->state == 0)
+			running = 1;
+		else if (j->state == 1) {
+			struct jido_art_meta m = { j->run_id, j->lineage, j->run_attempt, 0, NULL, 0,
+				j->name, j->kind, j->has_media ? j->media : NULL };
+			j->rc = jido_art_record(p->art, &m, &j->b, store_now_ms(), &j->row, j->why,
+			    sizeof(j->why));
+			if (j->rc == 0)
+				art_row_path(j->row);
+			j->state = j->rc == 0 ? 2 : 3;
+			j->finished_ms = now;
+		} else if (j->finished_ms == 0)
+			j->finished_ms = now;
+		else if (now - j->finished_ms > ART_JOB_KEEP_MS) {
+			json_decref(j->row);
+			memset(j, 0, sizeof(*j));
+		}
+	}
+	pthread_mutex_unlock(&art_jobs_mu);
+	return running;
+}
+
 void
 artifacts_tick(struct planner *p)
 {
 	int rows = 0, blobs = 0;
 
-	if (p->art == NULL || jido_now_ms() < p->art_next_sweep_ms)
+	if (p->art == NULL)
+		return;
+	/* no sweep while a worker may have written a blob whose row is not recorded yet */
+	if (art_jobs_tick(p) || jido_now_ms() < p->art_next_sweep_ms)
 		return;
 	p->art_next_sweep_ms = jido_now_ms() + ART_SWEEP_MS;
 	if (jido_art_sweep(p->art, store_now_ms(), art_keep, p, &rows, &blobs) == 0 &&
@@ -365,21 +445,62 @@ art_op_put(struct planner *p, const json_t *d, json_t **out, char *why, size_t w
 	if ((content == NULL) == (spool == NULL))
 		return pl_fail(JIDO_EVALIDATION, why, whylen, "give exactly one of data.content "
 		    "(text) and data.spool (a file name in artifacts/incoming)");
+	struct jido_art_meta m = { run_id, lineage, att, 0, NULL, 0, name, kind, media };
+	if ((rc = jido_art_meta_check(&m, why, whylen)) != 0)
+		return rc;
 	if (spool != NULL) {
+		struct art_job *j = NULL;
+		pthread_t th;
+		pthread_attr_t at;
 		if (!jido_art_name_ok(spool))
 			return pl_fail(JIDO_EVALIDATION, why, whylen, "data.spool: a plain file name");
 		snprintf(path, sizeof(path), "%s/artifacts/incoming/%s", jido_srv_home(p->srv),
 		    spool);
-		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		pthread_mutex_lock(&art_jobs_mu);
+		for (int i = 0; i < ART_JOBS_MAX && j == NULL; i++)
+			if (!art_jobs[i].used)
+				j = &art_jobs[i];
+		if (j == NULL) {
+			pthread_mutex_unlock(&art_jobs_mu);
+			return pl_fail(JIDO_EUNAVAIL, why, whylen, "%d spool puts are in flight: retry "
+			    "later", ART_JOBS_MAX);
+		}
+		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			pthread_mutex_unlock(&art_jobs_mu);
 			return pl_fail(JIDO_ENOTFOUND, why, whylen, "no spool file '%s'", spool);
+		}
+		unlink(path); /* ours now: the worker reads the open file */
+		memset(j, 0, sizeof(*j));
+		j->used = 1;
+		j->fd = fd;
+		store_run_id_new(j->id, sizeof(j->id));
+		j->id[0] = 'j';
+		snprintf(j->run_id, sizeof(j->run_id), "%s", run_id);
+		snprintf(j->lineage, sizeof(j->lineage), "%s", lineage);
+		snprintf(j->name, sizeof(j->name), "%s", name);
+		snprintf(j->kind, sizeof(j->kind), "%s", kind);
+		if (media != NULL) {
+			snprintf(j->media, sizeof(j->media), "%s", media);
+			j->has_media = 1;
+		}
+		j->run_attempt = att;
+		snprintf(j->root, sizeof(j->root), "%s", jido_art_root(p->art));
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&th, &at, art_job_main, j) != 0) {
+			close(fd);
+			memset(j, 0, sizeof(*j));
+			pthread_mutex_unlock(&art_jobs_mu);
+			pthread_attr_destroy(&at);
+			return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot start the worker");
+		}
+		pthread_attr_destroy(&at);
+		*out = json_pack("{s:s,s:s}", "job", j->id, "state", "running");
+		pthread_mutex_unlock(&art_jobs_mu);
+		return 0;
 	}
-	struct jido_art_meta m = { run_id, lineage, att, 0, NULL, 0, name, kind, media };
-	rc = jido_art_put(p->art, &m, content, content ? strlen(content) : 0, fd, NULL,
-	    store_now_ms(), out, why, whylen);
-	if (fd >= 0) {
-		close(fd);
-		unlink(path);
-	}
+	rc = jido_art_put(p->art, &m, content, strlen(content), -1, NULL, store_now_ms(), out,
+	    why, whylen);
 	if (rc == 0)
 		art_row_path(*out);
 	return rc;
@@ -399,6 +520,29 @@ artifacts_handle(struct planner *p, const struct jido_req *req, json_t **out, ch
 		return art_op_get(p, req->data, 1, out, why, whylen);
 	if (strcmp(t, "put") == 0)
 		return art_op_put(p, req->data, out, why, whylen);
+	if (strcmp(t, "put_status") == 0) {
+		const char *job = json_string_value(json_object_get(req->data, "job"));
+		int rc = JIDO_ENOTFOUND;
+		art_jobs_tick(p);
+		pthread_mutex_lock(&art_jobs_mu);
+		for (int i = 0; job != NULL && i < ART_JOBS_MAX; i++) {
+			struct art_job *j = &art_jobs[i];
+			if (!j->used || strcmp(j->id, job) != 0)
+				continue;
+			static const char *const names[] = { "running", "running", "done", "failed" };
+			*out = json_pack("{s:s,s:s}", "job", j->id, "state", names[j->state]);
+			if (j->state == 2)
+				json_object_set(*out, "artifact", j->row);
+			if (j->state == 3)
+				json_object_set_new(*out, "error", json_pack("{s:s,s:s}", "code",
+				    jido_err_name(j->rc), "message", j->why));
+			rc = 0;
+		}
+		pthread_mutex_unlock(&art_jobs_mu);
+		if (rc != 0)
+			return pl_fail(rc, why, whylen, "no put job '%s'", job ? job : "");
+		return 0;
+	}
 	if (strcmp(t, "usage") == 0) {
 		if (p->art == NULL || jido_art_usage(p->art, out) != 0)
 			return pl_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");

@@ -23,7 +23,7 @@ struct api_route {
 	int audit;            /* state-changing: write an audit record first */
 };
 
-static void
+void
 api_json(struct wreq *q, int status, json_t *j)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -35,7 +35,7 @@ api_json(struct wreq *q, int status, json_t *j)
 	web_send(q, status, "application/json", b);
 }
 
-static void
+void
 api_error(struct wreq *q, int status, int code, const char *message)
 {
 	api_json(q, status, json_pack("{s:{s:s,s:s}}", "error", "code", jido_err_name(code),
@@ -304,9 +304,21 @@ static const struct api_route routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/shipping", api_shipping_get, SCOPE_READ, 0 },
 	{ EVHTTP_REQ_POST, "/api/v1/shipping", api_shipping_set, SCOPE_ADMIN, 1 },
 	{ EVHTTP_REQ_GET, "/api/v1/tokens", api_tokens, SCOPE_ADMIN, 0 },
+	/* artifacts, share links, the anomaly guard (web/artifacts.c) */
+	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/artifacts", api_artifacts_list, SCOPE_READ, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/artifacts/:name", api_artifacts_get, SCOPE_READ, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/artifacts/:name/versions", api_artifacts_versions,
+	    SCOPE_READ, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/runs/:run/artifacts/:name/share", api_artifacts_share,
+	    SCOPE_ADMIN, 0 }, /* audited by share_create itself, with the link id */
+	{ EVHTTP_REQ_GET, "/api/v1/share-links", api_links_list, SCOPE_ADMIN, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/share-links/:id/revoke", api_links_revoke, SCOPE_ADMIN, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/guard", api_guard_list, SCOPE_ADMIN, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/tokens/:id/unfreeze", api_tokens_unfreeze, SCOPE_ADMIN, 1 },
 };
 
-/* Match "/api/v1/runs/:run" style patterns; :x segments are 1-128 of [A-Za-z0-9_-]. */
+/* Match "/api/v1/runs/:run" style patterns; :x segments are 1-128 of [A-Za-z0-9._-]
+ * (artifact names have dots; never a '/'). */
 static int
 api_match(struct wreq *q, const char *pat, const char *path)
 {
@@ -321,7 +333,7 @@ api_match(struct wreq *q, const char *pat, const char *path)
 			while (*path != '\0' && *path != '/') {
 				char c = *path++;
 				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' &&
-				    c <= '9') || c == '_' || c == '-'))
+				    c <= '9') || c == '_' || c == '-' || c == '.'))
 					return 0;
 			}
 			if (path == s || path - s > 128 || np >= 4)
@@ -389,6 +401,8 @@ api_route(struct wreq *q)
 		return;
 	}
 	q->w->m.api_calls++;
+	if (art_guard_token(q)) /* frozen by the anomaly guard: 423 */
+		return;
 	if ((wait = auth_api_limit(q->w, q->token_id, jido_now_ms(), &remaining, &limit,
 	    &reset)) > 0) {
 		char ra[16];
