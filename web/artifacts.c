@@ -35,6 +35,7 @@ struct guard_slot {
 	uint64_t reqs, bytes;
 	uint32_t addrs[32];
 	int naddr;
+	int frozen_seen;           /* it was frozen: an unfreeze (another thread) resets it */
 	int64_t used;
 };
 
@@ -343,9 +344,8 @@ guard_count(struct web *w, const char *kind, const char *subject, const char *ad
 	struct guard_slot *s = NULL, *lru = &a->slots[0];
 	int64_t now = jido_now_ms(), minute = now / 60000;
 	char k = kind[0];
+	int frozen = guard_frozen(w->db, kind, subject, reason, len);
 
-	if (guard_frozen(w->db, kind, subject, reason, len))
-		return JIDO_EAUTHZ;
 	for (int i = 0; i < GUARD_SLOTS; i++) {
 		struct guard_slot *x = &a->slots[i];
 		if (x->kind == k && strcmp(x->subject, subject) == 0) {
@@ -363,6 +363,14 @@ guard_count(struct web *w, const char *kind, const char *subject, const char *ad
 		s->minute = minute;
 	}
 	s->used = now;
+	if (frozen) {
+		s->frozen_seen = 1;
+		return JIDO_EAUTHZ;
+	}
+	if (s->frozen_seen) { /* the owner unfroze it: count afresh */
+		s->frozen_seen = 0;
+		s->minute = -1;
+	}
 	if (s->minute != minute) {
 		s->minute = minute;
 		s->reqs = s->bytes = 0;
@@ -390,6 +398,7 @@ guard_count(struct web *w, const char *kind, const char *subject, const char *ad
 	else
 		return 0;
 	guard_freeze(w, kind, subject, reason);
+	s->frozen_seen = 1;
 	return JIDO_EAUTHZ;
 }
 
@@ -1077,14 +1086,18 @@ art_page_section(struct wreq *q, struct evbuffer *b, long long pid, const char *
 		for (long long v = 1; v < ver; v++)
 			html_printf(b, " <a href=\"/projects/%lld/runs/%U/artifacts/%U?version=%lld\">"
 			    "v%lld</a>", pid, rid, name, v, v);
-		html_printf(b, "</td><td>%lld</td><td><code>%.12s</code></td><td>%s</td><td>%s</td>"
+		char short_hash[13];
+		snprintf(short_hash, sizeof(short_hash), "%s", json_string_value(json_object_get(a,
+		    "hash")));
+		html_printf(b, "</td><td>%lld</td><td><code title=\"%s\">%s</code></td><td>%s</td><td>%s</td>"
 		    "<td><form class=\"inline\" method=\"post\" action=\"/projects/%lld/runs/%U/"
 		    "artifacts/%U/share\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">"
 		    "<select name=\"ttl\"><option>15m</option><option selected>1h</option>"
 		    "<option>1d</option><option>7d</option></select> <label><input type=\"checkbox\" "
 		    "name=\"once\" value=\"1\"> once</label> <button>Share</button></form></td></tr>",
 		    (long long)json_integer_value(json_object_get(a, "size")), json_string_value(
-		    json_object_get(a, "hash")), json_string_value(json_object_get(a, "redaction")), t,
+		    json_object_get(a, "hash")), short_hash, json_string_value(json_object_get(a,
+		    "redaction")), t,
 		    pid, rid, name, csrf);
 	}
 	html_printf(b, "</table></div>");
