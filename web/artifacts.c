@@ -1260,19 +1260,25 @@ art_metrics(struct web *w, struct evbuffer *b)
 
 	if (web_call(w, "planner", "planner.artifacts.usage", NULL, NULL, &r) == 0) {
 		if (r.ok)
-			evbuffer_add_printf(b, "# HELP jido_artifacts_bytes Bytes of distinct artifact "
-			    "blobs on disk.\n# TYPE jido_artifacts_bytes gauge\njido_artifacts_bytes %lld\n"
+			evbuffer_add_printf(b, "# HELP jido_artifacts_bytes bytes of distinct artifact "
+			    "blobs on disk\n# TYPE jido_artifacts_bytes gauge\njido_artifacts_bytes %lld\n"
+			    "# HELP jido_artifacts_blobs distinct artifact blobs on disk\n"
 			    "# TYPE jido_artifacts_blobs gauge\njido_artifacts_blobs %lld\n"
+			    "# HELP jido_artifacts_versions artifact versions recorded\n"
 			    "# TYPE jido_artifacts_versions gauge\njido_artifacts_versions %lld\n",
 			    (long long)json_integer_value(json_object_get(r.data, "bytes")),
 			    (long long)json_integer_value(json_object_get(r.data, "blobs")),
 			    (long long)json_integer_value(json_object_get(r.data, "rows")));
 		jido_reply_free(&r);
 	}
-	evbuffer_add_printf(b, "# TYPE jido_artifact_bytes_served_total counter\n"
-	    "jido_artifact_bytes_served_total %llu\n# TYPE jido_share_uses_total counter\n"
+	evbuffer_add_printf(b, "# HELP jido_artifact_bytes_served_total artifact bytes sent\n"
+	    "# TYPE jido_artifact_bytes_served_total counter\n"
+	    "jido_artifact_bytes_served_total %llu\n"
+	    "# HELP jido_share_uses_total share link requests by result\n"
+	    "# TYPE jido_share_uses_total counter\n"
 	    "jido_share_uses_total{result=\"ok\"} %llu\njido_share_uses_total{result=\"refused\"} "
-	    "%llu\n# TYPE jido_guard_frozen gauge\njido_guard_frozen %zu\n",
+	    "%llu\n# HELP jido_guard_frozen tokens and links the anomaly guard holds frozen\n"
+	    "# TYPE jido_guard_frozen gauge\njido_guard_frozen %zu\n",
 	    (unsigned long long)w->art->bytes_served, (unsigned long long)w->art->share_ok,
 	    (unsigned long long)w->art->share_refused, json_array_size(fr));
 	json_decref(fr);

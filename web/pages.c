@@ -1264,6 +1264,23 @@ pg_run_render(struct wreq *q, int code, const char *msg)
 		pg_diff(b, diff);
 	/* artifacts: the store's list, versions, share links (web/artifacts.c) */
 	art_page_section(q, b, pid, rid);
+	/* what the steps reported (links, names) next to the stored files */
+	{
+		int any = 0;
+		json_array_foreach(steps, i, s) {
+			const json_t *a = json_object_get(s, "artifacts");
+			if (json_is_array(a) ? json_array_size(a) == 0 : !json_is_object(a) ||
+			    json_object_size(a) == 0)
+				continue;
+			char *text = json_dumps(a, JSON_INDENT(2));
+			if (!any)
+				html_printf(b, "<h3>Reported by the steps</h3>");
+			html_printf(b, "<p>step %lld (%s)</p><pre>%s</pre>", ji(s, "seq"), js(s, "step"),
+			    text ? text : "");
+			free(text);
+			any = 1;
+		}
+	}
 	/* live log */
 	html_printf(b, "<h2>Live log <small id=\"live-status\" class=\"muted\">connecting…</small>"
 	    "</h2><div id=\"live\" data-src=\"/projects/%lld/runs/%U/events\"><pre id=\"log\" "
