@@ -423,6 +423,7 @@ op_runs_cancel(struct planner *p, const struct jido_req *req, json_t **out, char
 		return rc;
 	if ((rc = run_cancel(p, id, reason ? reason : "cancelled by the owner", why, whylen)) != 0)
 		return rc;
+	artifacts_capture_end(p, id); /* a cancelled run gets its cost summary too */
 	*out = run_json(p, id, 0);
 	return 0;
 }

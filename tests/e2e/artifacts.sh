@@ -94,6 +94,10 @@ lh1=$(jido artifacts list "$R2" --json | jq -r '.artifacts[] | select(.name == "
 lh3=$(jido artifacts list "$R3" --json | jq -r '.artifacts[] | select(.name == "build.log") | .hash')
 t_check "two runs with the same log: same hash, one blob file" sh -c "[ '$lh1' = '$lh3' ] && [ \$(find '$JIDO_HOME/artifacts/blobs' -name '$lh1' | wc -l) = 1 ]"
 
+R4=$(new_run)
+call planner.runs.cancel "{\"run_id\":\"$R4\",\"reason\":\"not needed\"}" >/dev/null
+t_check "a cancelled run gets its cost summary" sh -c "jido artifacts get $R4 cost_summary.json | jq -e '.state == \"cancelled\" and .run_id == \"$R4\"' >/dev/null"
+
 # --- Range
 code=$(api -o "$JIDO_HOME/r" -D "$JIDO_HOME/rh" -w '%{http_code}' -H 'Range: bytes=6-9' "$W/api/v1/runs/$R2/artifacts/plan.md")
 t_check "Range: 206 with Content-Range and just those bytes" sh -c "[ $code = 206 ] && [ \"\$(cat '$JIDO_HOME/r')\" = ': ch' ] && grep -qi '^content-range: bytes 6-9/27' '$JIDO_HOME/rh'"
