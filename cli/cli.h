@@ -101,5 +101,6 @@ int cli_file_sha256(const char *path, char hex[65], uint64_t *bytes);
 int cli_file_copy(const char *from, const char *to, uint64_t limit, int mode);
 /* PRAGMA user_version of the database at path (opened read-only). */
 int cli_db_user_version(const char *path, int *version);
+int cli_artifacts(struct cli *c, int argc, char **argv); /* artifacts.c */
 
 #endif

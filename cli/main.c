@@ -26,6 +26,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "backup", cli_backup, "backup DIR [--include-key]", "consistent copy of this instance while it runs (databases, signed audit log, vault)" },
 	{ "restore", cli_restore, "restore DIR [--key-file F] [--checkpoint F]", "verify a backup, then put it into this (stopped or new) state directory" },
 	{ "mcp", cli_mcp, "mcp", "MCP server for AI agents over stdio (JSON-RPC lines)" },
+	{ "artifacts", cli_artifacts, "artifacts list|history|get|put|share|links|revoke", "a run's files: versions, downloads, expiring share links" },
 	{ "secrets", cli_secrets, "secrets put|list|rotate|rm|status|rekey", "the owner's secrets in the vault (values only from a file or stdin)" },
 	{ "ops", cli_ops_cmd, "ops [--json]", "the operation table: every operation with its channels" },
 	{ "completion", cli_completion, "completion bash|zsh", "print a shell completion script" },

@@ -82,6 +82,8 @@ MemoryDenyWriteExecute=yes"
 		echo "StateDirectory=jidocode"
 		echo "StateDirectoryMode=1770"
 		echo "ReadWritePaths=/var/lib/jidocode"
+		# the web serves artifacts the planner wrote: it only ever reads them
+		[ "$p" = web ] && echo "ReadOnlyPaths=-/var/lib/jidocode/artifacts"
 		echo "UMask=0007"
 		echo "ProtectSystem=strict"
 		echo "ProtectHome=yes"

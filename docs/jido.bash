@@ -9,7 +9,7 @@ _jido() {
 		esac
 	done
 	case $w in
-	"") cands="up status audit call deliveries certs backup restore mcp secrets ops completion projects workbench issues runs run logs kickoff cancel retry approvals approve reject shipping tokens --json --url --token-file --home --config --help --version";;
+	"") cands="up status audit call deliveries certs backup restore mcp artifacts secrets ops completion projects workbench issues runs run logs kickoff cancel retry approvals approve reject shipping tokens --json --url --token-file --home --config --help --version";;
 	"projects show"|"projects show "*) cands="--json --help";;
 	"projects import"|"projects import "*) cands="--json --help";;
 	"projects update"|"projects update "*) cands="--json --help --enabled --settings";;
@@ -19,6 +19,8 @@ _jido() {
 	"secrets status"|"secrets status "*) cands="--json --help";;
 	"tokens create"|"tokens create "*) cands="--json --help --scopes --expires-days";;
 	"tokens revoke"|"tokens revoke "*) cands="--json --help";;
+	"tokens frozen"|"tokens frozen "*) cands="--json --help";;
+	"tokens unfreeze"|"tokens unfreeze "*) cands="--json --help";;
 	"audit verify"|"audit verify "*) cands="--json --help --checkpoint";;
 	"audit export"|"audit export "*) cands="--json --help --format --since --until --after-seq --limit";;
 	"audit tail"|"audit tail "*) cands="--json --help --limit";;
@@ -38,7 +40,7 @@ _jido() {
 	"approve"|"approve "*) cands="--json --help --reason";;
 	"reject"|"reject "*) cands="--json --help --reason";;
 	"shipping"|"shipping "*) cands="set --json --help";;
-	"tokens"|"tokens "*) cands="create revoke --json --help";;
+	"tokens"|"tokens "*) cands="create revoke frozen unfreeze --json --help";;
 	"run") cands="show";;
 	"secrets") cands="list status";;
 	"audit") cands="verify export tail checkpoint";;

@@ -115,6 +115,11 @@ static const struct jido_op_arg a_token[] = {
 	{ "token", JIDO_ARG_INT, R | P, "id", NULL, NULL, 1, 0, "token id (from tokens list)" },
 	{ NULL } };
 
+static const struct jido_op_arg a_token_frozen[] = {
+	{ "token", JIDO_ARG_STR, R | P, "subject", NULL, NULL, 0, 0,
+	  "token id the anomaly guard froze (from tokens frozen)" },
+	{ NULL } };
+
 static const struct jido_op_arg a_audit_verify[] = {
 	{ "checkpoint", JIDO_ARG_JSON, 0, NULL, NULL, NULL, 0, 0,
 	  "a checkpoint kept elsewhere (JSON, or @FILE on the CLI): the log must extend it" },
@@ -225,6 +230,13 @@ static const struct jido_op ops_table[] = {
 	{ "tokens.revoke", "revoke an API token at once", "web", "web.tokens.revoke",
 	  JIDO_SCOPE_ADMIN, JIDO_OP_CHANNEL | JIDO_OP_DESTRUCTIVE | JIDO_OP_IDEMPOTENT, "POST",
 	  "/api/v1/tokens/:token/revoke", 200, "tokens revoke", a_token, NULL, NULL, NULL },
+	{ "tokens.frozen", "API tokens and share links the anomaly guard froze", "web",
+	  "web.guard.list", JIDO_SCOPE_ADMIN, RO, "GET", "/api/v1/guard", 200, "tokens frozen",
+	  a_none, NULL, "frozen", "kind,subject,reason" },
+	{ "tokens.unfreeze", "let a token the anomaly guard froze work again", "web",
+	  "web.guard.unfreeze", JIDO_SCOPE_ADMIN, JIDO_OP_CHANNEL | JIDO_OP_IDEMPOTENT, "POST",
+	  "/api/v1/tokens/:token/unfreeze", 200, "tokens unfreeze", a_token_frozen,
+	  "{\"kind\":\"token\"}", NULL, NULL },
 	{ "audit.verify", "recheck the whole audit log (hash chain, signatures)", "auditor",
 	  "audit.verify", JIDO_SCOPE_ADMIN, RO, "POST", "/api/v1/audit/verify", 200,
 	  "audit verify", a_audit_verify, NULL, NULL, NULL },

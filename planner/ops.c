@@ -423,6 +423,7 @@ op_runs_cancel(struct planner *p, const struct jido_req *req, json_t **out, char
 		return rc;
 	if ((rc = run_cancel(p, id, reason ? reason : "cancelled by the owner", why, whylen)) != 0)
 		return rc;
+	artifacts_capture_end(p, id); /* a cancelled run gets its cost summary too */
 	*out = run_json(p, id, 0);
 	return 0;
 }
@@ -756,5 +757,7 @@ planner_ops_handle(struct jido_srv *s, const struct jido_req *req, json_t **out,
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].type, req->type) == 0)
 			return ops[i].fn(p, req, out, why, whylen);
+	if (strncmp(req->type, "planner.artifacts.", 18) == 0)
+		return artifacts_handle(p, req, out, why, whylen);
 	return jido_req_unknown(req, why, whylen);
 }

@@ -62,6 +62,8 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 		snprintf(path, sizeof(path), "%s/planner.db", jido_srv_home(s));
 	if ((rc = store_open(p, path, why, whylen)) != 0)
 		return rc;
+	if ((rc = artifacts_open(p, why, whylen)) != 0)
+		return rc;
 	v = jido_conf_str(c, "planner.builtin_workflows");
 	if (v != NULL && v[0] != '\0')
 		snprintf(p->wf_dirs[0], sizeof(p->wf_dirs[0]), "%s", v);
@@ -175,6 +177,7 @@ planner_tick(struct jido_srv *s)
 	run_timeouts(p);
 	run_drive(p);
 	trigger_ack_tick(p);
+	artifacts_tick(p);
 }
 
 static void
@@ -198,6 +201,7 @@ planner_close(struct jido_srv *s)
 	if (p->db != NULL)
 		sqlite3_close(p->db);
 	p->db = NULL;
+	artifacts_close(p);
 }
 
 static int

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "jido.h"
+struct jido_art;
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -125,6 +126,9 @@ struct planner {
 	int npinned;
 	struct pool *pool;  /* executors that poll for steps (pool.c), NULL when off */
 	int recovering;     /* run_recover is re-sending: pool jobs are held back a lease */
+	/* artifacts.c */
+	struct jido_art *art;      /* the artifact store (we are its one writer) */
+	int64_t art_next_sweep_ms;
 };
 
 /* pool.c: executors polling for steps over planner.executors_listen. */
@@ -138,6 +142,18 @@ void pool_forget(struct planner *p, const char *run_id, int seq);
 int pool_handle(struct planner *p, const struct jido_req *req, json_t **out, char *why,
     size_t whylen);
 void pool_tick(struct planner *p);
+
+/* artifacts.c: the store under home/artifacts, captures, planner.artifacts.*, sweeper. */
+int artifacts_open(struct planner *p, char *why, size_t whylen);
+void artifacts_close(struct planner *p);
+/* Store what a step result holds (output as <step>.log or plan.md, diff, transcript, PR
+ * link) and, when the run has ended, its cost summary. Failures are logged only. */
+void artifacts_capture_step(struct planner *p, const char *run_id, int seq, int attempt,
+    const json_t *result);
+void artifacts_capture_end(struct planner *p, const char *run_id);
+void artifacts_tick(struct planner *p);
+int artifacts_handle(struct planner *p, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen);
 
 /* planner.c */
 struct planner *planner_of(struct jido_srv *s);

@@ -771,6 +771,7 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 	}
 	pool_forget(p, run_id, seq);
 	run_publish_pending(p);
+	artifacts_capture_step(p, run_id, seq, attempt, result);
 	*out = json_pack("{s:s,s:i,s:b}", "run_id", run_id, "seq", seq, "duplicate", 0);
 	return 0;
 }

@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config libnng-dev nng-utils libsqlite3-dev libcurl4-openssl-dev
 libjansson-dev libsodium-dev libevent-dev libseccomp-dev libcmocka-dev libssl-dev git curl jq
 openssl python3 python3-cryptography python3-jsonschema bc systemd docker-compose nodejs
-bubblewrap prometheus chromium iproute2 util-linux wrk"
+bubblewrap prometheus chromium iproute2 util-linux wrk nginx"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -26,6 +26,7 @@ static const struct acl_rule acl_rules[] = {
 	{ "gateway", VAULT_OP_GET, "llm.*" },
 	{ "auditor", VAULT_OP_GET, "audit.signing_key" },
 	{ "web", VAULT_OP_GET, "web.session_key" },
+	{ "web", VAULT_OP_GET, "web.share_key" },   /* signs artifact share links */
 	{ "web", VAULT_OP_LIST | VAULT_OP_STATUS, NULL },
 	{ "web", VAULT_OP_PUT | VAULT_OP_ROTATE, "*" }, /* on behalf of the logged-in owner */
 	{ "owner", OWNER_OPS, "*" },

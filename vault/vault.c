@@ -223,6 +223,11 @@ vault_open(struct jido_srv *s, char *why, size_t whylen)
 		jido_info("vault.created", "{s:s,s:s,s:[s,s,s]}", "db", path, "key", vp->vs.kind,
 		    "generated", "github.webhook_secret", "web.session_key", "audit.signing_key");
 	}
+	/* web.share_key (artifact share links) came later than the first three: generated at
+	 * every start when missing, so older vaults get it too (an existing one is kept). */
+	if ((rc = vault_store_generate(&vp->vs, "web.share_key", 32, vp->max_age_s, why,
+	    whylen)) != 0)
+		goto fail;
 	if ((rc = vault_owner_load(vp, home, why, whylen)) != 0)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/run/creds", home);
@@ -437,7 +442,7 @@ static size_t
 vault_generable(const char *name)
 {
 	static const char *const gen[] = { "github.webhook_secret", "web.session_key",
-		"audit.signing_key", NULL };
+		"audit.signing_key", "web.share_key", NULL };
 
 	for (int i = 0; gen[i] != NULL; i++)
 		if (strcmp(gen[i], name) == 0)

@@ -135,6 +135,8 @@ test_acl_table(void **state)
 	assert_true(vault_acl_allows("auditor", VAULT_OP_GET, "audit.signing_key"));
 	assert_false(vault_acl_allows("auditor", VAULT_OP_GET, "web.session_key"));
 	assert_true(vault_acl_allows("web", VAULT_OP_GET, "web.session_key"));
+	assert_true(vault_acl_allows("web", VAULT_OP_GET, "web.share_key"));
+	assert_false(vault_acl_allows("planner", VAULT_OP_GET, "web.share_key"));
 	assert_true(vault_acl_allows("web", VAULT_OP_LIST, NULL));
 	assert_true(vault_acl_allows("web", VAULT_OP_PUT, "github.token"));
 	assert_true(vault_acl_allows("web", VAULT_OP_ROTATE, "github.token"));
@@ -286,7 +288,7 @@ test_moved_ciphertext(void **state)
 	assert_int_equal(vault_store_open(&vs, path, &kc, 0, 1, why, sizeof(why)), 0);
 	assert_int_equal(vault_store_check(&vs, devnull, &checked, &failed), 0);
 	assert_int_equal(failed, 2);
-	assert_int_equal(checked, 5);
+	assert_int_equal(checked, 6); /* 3 + web.share_key + github.a, github.b */
 	vault_store_close(&vs);
 	fclose(devnull);
 }
@@ -363,7 +365,7 @@ test_expiry_and_status(void **state)
 	r = fx_req(fx, "vault.status", json_pack("{s:s}", "cred", CRED_WEB));
 	d = json_object_get(r, "data");
 	assert_string_equal(json_string_value(json_object_get(d, "state")), "unlocked");
-	assert_int_equal(json_integer_value(json_object_get(d, "secrets")), 5);
+	assert_int_equal(json_integer_value(json_object_get(d, "secrets")), 6); /* with web.share_key */
 	json_decref(r);
 	r = fx_req(fx, "vault.status", json_pack("{s:s}", "cred", CRED_GITOPS));
 	assert_string_equal(fx_code(r), "authorization_error");

@@ -26,7 +26,7 @@ struct api_route {
 	int audit;            /* unused: table operations are audited by api_op */
 };
 
-static void
+void
 api_json(struct wreq *q, int status, json_t *j)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -38,7 +38,7 @@ api_json(struct wreq *q, int status, json_t *j)
 	web_send(q, status, "application/json", b);
 }
 
-static void
+void
 api_error(struct wreq *q, int status, int code, const char *message)
 {
 	api_json(q, status, json_pack("{s:{s:s,s:s}}", "error", "code", jido_err_name(code),
@@ -143,7 +143,11 @@ api_op(struct wreq *q, const struct jido_op *op)
 		return;
 	}
 	if (strcmp(op->proc, "web") == 0) {
-		rc = web_tokens_handle(q->w, q->w->db, op->type, data, 0, &out, why, sizeof(why));
+		if (strncmp(op->type, "web.guard.", 10) == 0)
+			rc = art_web_handle(q->w, q->w->db, op->type, data, &out, why, sizeof(why));
+		else
+			rc = web_tokens_handle(q->w, q->w->db, op->type, data, 0, &out, why,
+			    sizeof(why));
 		json_decref(data);
 		if (rc != 0)
 			api_error(q, web_err_status(rc), rc, why);
@@ -169,9 +173,19 @@ api_openapi(struct wreq *q)
 	web_send(q, 200, "application/json", b);
 }
 
-/* Routes outside the operation table (streams). */
+/* Routes outside the operation table (streams, file downloads, share links). */
 static const struct api_route routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/events", api_runs_events, SCOPE_READ, 0 },
+	/* artifact downloads (streamed files), their versions and share links
+	 * (web/artifacts.c); the guard's list and unfreeze are table operations */
+	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/artifacts", api_artifacts_list, SCOPE_READ, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/artifacts/:name", api_artifacts_get, SCOPE_READ, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/runs/:run/artifacts/:name/versions", api_artifacts_versions,
+	    SCOPE_READ, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/runs/:run/artifacts/:name/share", api_artifacts_share,
+	    SCOPE_ADMIN, 0 }, /* audited by share_create itself, with the link id */
+	{ EVHTTP_REQ_GET, "/api/v1/share-links", api_links_list, SCOPE_ADMIN, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/share-links/:id/revoke", api_links_revoke, SCOPE_ADMIN, 0 },
 };
 
 static int
@@ -288,6 +302,8 @@ api_route(struct wreq *q)
 		return;
 	}
 	q->w->m.api_calls++;
+	if (art_guard_token(q)) /* frozen by the anomaly guard: 423 */
+		return;
 	if ((wait = auth_api_limit(q->w, q->token_id, jido_now_ms(), &remaining, &limit,
 	    &reset)) > 0) {
 		char ra[16];

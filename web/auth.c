@@ -478,8 +478,15 @@ int
 web_audit(struct web *w, const char *channel, const char *action, const char *subject,
     const char *result, json_t *details)
 {
+	return web_audit_as(w, "owner", channel, action, subject, result, details);
+}
+
+int
+web_audit_as(struct web *w, const char *actor, const char *channel, const char *action,
+    const char *subject, const char *result, json_t *details)
+{
 	struct jido_reply r;
-	json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "actor", "owner", "channel", channel,
+	json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "actor", actor, "channel", channel,
 	    "action", action, "subject", subject, "result", result, "details",
 	    details ? details : json_object());
 	int rc;

@@ -413,5 +413,6 @@ metrics_serve(struct wreq *q)
 	m_head(b, "jido_web_sse_events_total", "counter", "live-update events written to clients");
 	evbuffer_add_printf(b, "jido_web_sse_events_total %llu\n",
 	    (unsigned long long)w->m.sse_events);
+	art_metrics(w, b); /* artifact disk usage, share link uses, frozen subjects */
 	web_send(q, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 }

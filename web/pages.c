@@ -568,6 +568,7 @@ pg_dashboard(struct wreq *q)
 	int rc;
 
 	pg_begin(q, b, "Dashboard", "/dashboard");
+	art_guard_section(q, b); /* what the anomaly guard froze, with Unfreeze buttons */
 	rc = pg_call(q, "planner", "planner.approvals.list", NULL, &appr, msg, sizeof(msg));
 	if (rc == 0)
 		rc = pg_call(q, "planner", "planner.runs.list", json_pack("{s:s,s:i}", "state",
@@ -1261,8 +1262,9 @@ pg_run_render(struct wreq *q, int code, const char *msg)
 	}
 	if (diff != NULL)
 		pg_diff(b, diff);
-	/* artifacts */
-	html_printf(b, "<h2>Artifacts</h2>");
+	/* artifacts: the store's list, versions, share links (web/artifacts.c) */
+	art_page_section(q, b, pid, rid);
+	/* what the steps reported (links, names) next to the stored files */
 	{
 		int any = 0;
 		json_array_foreach(steps, i, s) {
@@ -1271,13 +1273,13 @@ pg_run_render(struct wreq *q, int code, const char *msg)
 			    json_object_size(a) == 0)
 				continue;
 			char *text = json_dumps(a, JSON_INDENT(2));
+			if (!any)
+				html_printf(b, "<h3>Reported by the steps</h3>");
 			html_printf(b, "<p>step %lld (%s)</p><pre>%s</pre>", ji(s, "seq"), js(s, "step"),
 			    text ? text : "");
 			free(text);
 			any = 1;
 		}
-		if (!any)
-			html_printf(b, "<p class=\"muted\">None.</p>");
 	}
 	/* live log */
 	html_printf(b, "<h2>Live log <small id=\"live-status\" class=\"muted\">connecting…</small>"
@@ -1539,6 +1541,7 @@ pg_security_render(struct wreq *q, int code, const char *msg)
 	    "<li>Turn auto-ship off for the project and tighten its forbidden paths.</li>"
 	    "<li>Reject parked runs with a rationale; the audit log keeps the decision.</li></ol>"
 	    "</details>");
+	art_security_section(q, b); /* artifact disk usage, share links, guard */
 	pg_end(q, b, code ? web_err_status(code) : 200);
 }
 
@@ -1791,10 +1794,15 @@ static const struct page_route routes[] = {
 	{ EVHTTP_REQ_GET, "/settings/api", pg_api, 0 },
 	{ EVHTTP_REQ_POST, "/settings/api/tokens", pg_api_create, 0 },
 	{ EVHTTP_REQ_POST, "/settings/api/tokens/:id/revoke", pg_api_revoke, 0 },
+	/* artifacts and share links (web/artifacts.c) */
+	{ EVHTTP_REQ_GET, "/projects/:id/runs/:run/artifacts/:name", pg_artifact_download, 0 },
+	{ EVHTTP_REQ_POST, "/projects/:id/runs/:run/artifacts/:name/share", pg_artifact_share, 0 },
+	{ EVHTTP_REQ_POST, "/projects/:id/runs/:run/links/:link/revoke", pg_link_revoke, 0 },
+	{ EVHTTP_REQ_POST, "/guard/:kind/:id/unfreeze", pg_guard_unfreeze, 0 },
 };
 
 /* Match path against pat ("/projects/:id"); :x segments go to q->params (1-128 bytes of
- * [A-Za-z0-9_-]). */
+ * [A-Za-z0-9._-]). */
 static int
 pg_match(struct wreq *q, const char *pat, const char *path)
 {
@@ -1809,7 +1817,7 @@ pg_match(struct wreq *q, const char *pat, const char *path)
 			while (*path != '\0' && *path != '/') {
 				char c = *path;
 				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' &&
-				    c <= '9') || c == '_' || c == '-'))
+				    c <= '9') || c == '_' || c == '-' || c == '.'))
 					return 0;
 				path++;
 			}

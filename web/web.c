@@ -17,15 +17,16 @@
 struct web *web_g;
 int web_serving;
 
-/* Syscalls beyond the base allowlist (lib/seccomp.c): none. The HTTP thread (evhttp on
+/* Syscalls beyond the base allowlist (lib/seccomp.c): sendfile (downloads). The HTTP thread (evhttp on
  * epoll), SQLite, libsodium's Argon2id and the bus calls all live within the base. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
 /* Sanitizer builds only: LeakSanitizer's tracer (a clone sharing our memory, under this
  * filter) opens /proc files with open(2) at exit; without it the tracer is killed and the
  * process spins at exit instead of leaving. Belongs in lib/seccomp.c's sanitizer list. */
-static const char *const web_allow[] = { "open", NULL };
+static const char *const web_allow[] = { "sendfile", "open", NULL };
 #else
-static const char *const web_allow[] = { NULL };
+/* sendfile: artifact downloads go from the blob file to the socket without a copy. */
+static const char *const web_allow[] = { "sendfile", NULL };
 #endif
 
 /* The HMAC key for CSRF tokens: web.session_key from the vault when it answers, else a
@@ -101,6 +102,8 @@ web_open(struct jido_srv *s, char *why, size_t whylen)
 	w->uid = (uint64_t)geteuid();
 	if ((rc = notify_open(w, why, whylen)) != 0)
 		return rc;
+	if ((rc = art_web_open(w, why, whylen)) != 0)
+		return rc;
 	if (!web_serving) {
 		randombytes_buf(w->key, sizeof(w->key));
 		return 0;
@@ -133,6 +136,7 @@ web_close(struct jido_srv *s)
 
 	web_http_close(w);
 	notify_close(w);
+	art_web_close(w);
 	if (w->db != NULL)
 		sqlite3_close(w->db);
 	if (w->db_req != NULL)
@@ -165,6 +169,9 @@ web_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, char *w
 		return web_tokens_handle(w, w->db_req != NULL ? w->db_req : w->db, req->type,
 		    req->data, 1, out, why, whylen);
 	}
+	if (strncmp(req->type, "web.share.", 10) == 0 || strncmp(req->type, "web.guard.", 10) == 0)
+		return art_web_handle(w, w->db_req != NULL ? w->db_req : w->db, req->type,
+		    req->data, out, why, whylen);
 	return jido_req_unknown(req, why, whylen);
 }
 

@@ -62,6 +62,7 @@ struct web_metrics {
 };
 
 struct notify;
+struct web_art;
 
 struct web {
 	struct jido_srv *srv;
@@ -96,6 +97,7 @@ struct web {
 	int64_t last_keepalive;
 
 	struct notify *notify;
+	struct web_art *art;         /* artifacts.c: share key, links db, guard counters */
 
 	/* planner.workbench answers, reused while nothing changed (see pages.c) */
 	json_t *wb_cache;
@@ -164,6 +166,9 @@ void web_http_close(struct web *w);
 
 /* Add the security headers and send a complete response; takes body (may be NULL). */
 void web_send(struct wreq *q, int code, const char *ctype, struct evbuffer *body);
+/* The same with len bytes of fd from off as the body, streamed with sendfile straight into
+ * the connection's output (no copy in memory); takes fd (closed when sent). */
+void web_send_file(struct wreq *q, int code, const char *ctype, int fd, off_t off, off_t len);
 /* 303 See Other to location (a path of this site). */
 void web_redirect(struct wreq *q, const char *location);
 /* A form field (body) or query value, borrowed; NULL when absent. */
@@ -231,6 +236,12 @@ int auth_api_limit(struct web *w, int64_t id, int64_t now_ms, int *remaining, in
 /* Write an audit record synchronously; 0 when the auditor confirmed it. Takes details. */
 int web_audit(struct web *w, const char *channel, const char *action, const char *subject,
     const char *result, json_t *details);
+/* The same with another actor than "owner" ("anonymous" for a share link, "guard"). */
+int web_audit_as(struct web *w, const char *actor, const char *channel, const char *action,
+    const char *subject, const char *result, json_t *details);
+/* api.c: a JSON answer (takes j) and a typed error. */
+void api_json(struct wreq *q, int status, json_t *j);
+void api_error(struct wreq *q, int status, int code, const char *message);
 
 /* ---------------------------------------------------------------- tokens.c */
 
@@ -287,5 +298,52 @@ void usage_render(struct web *w, struct evbuffer *b, int days);
 void mcp_http_serve(struct wreq *q);
 /* Stop the open runs_follow streams (before the HTTP server is freed). */
 void mcp_http_close(void);
+
+/* ---------------------------------------------------------------- artifacts.c */
+
+#include "artifact.h"
+
+/* A parsed, authenticated share link path. */
+struct share_tok {
+	char lid[40], run[72], name[JIDO_ART_NAME_MAX + 1];
+	int version;
+	long long expires_s;
+};
+/* HMAC-SHA256 under key of the link's fields, hex, into out. */
+int share_sign(const unsigned char key[32], const char *lid, const char *run, const char *name,
+    int version, long long expires_s, char out[65]);
+/* Parse "/share/" lid "/" run "/" version "/" expiry "/" sig "/" name and check its signature:
+ * 0, or JIDO_EINTEGRITY for anything malformed or tampered. */
+int share_parse(const unsigned char key[32], const char *path, struct share_tok *t);
+/* A Range header against size: 0 no (usable) range, 1 off and len set, -1 unsatisfiable. */
+int art_range_parse(const char *h, uint64_t size, uint64_t *off, uint64_t *len);
+/* "90", "30s", "15m", "1h", "7d" (at most 30 days) into seconds. */
+int art_ttl_parse(const char *s, long long *secs);
+/* Open (tables in web.db, a second connection for the main thread, web.share_key). */
+int art_web_open(struct web *w, char *why, size_t whylen);
+void art_web_close(struct web *w);
+/* web.share.create|list|revoke, web.guard.list|unfreeze on db (the serve thread's second
+ * connection for the web's socket, the HTTP thread's own for REST); data.channel, when
+ * there, is the audit channel (default cli). */
+int art_web_handle(struct web *w, struct sqlite3 *db, const char *type, const json_t *data,
+    json_t **out, char *why, size_t whylen);
+/* The anomaly guard for an API token (after auth): 0 go on, 1 answered 423. */
+int art_guard_token(struct wreq *q);
+void share_serve(struct wreq *q);  /* GET /share/... (no login) */
+void art_fail_page(struct wreq *q, int status, int code, const char *title, const char *text);
+void api_artifacts_list(struct wreq *q);
+void api_artifacts_get(struct wreq *q);
+void api_artifacts_versions(struct wreq *q);
+void api_artifacts_share(struct wreq *q);
+void api_links_list(struct wreq *q);
+void api_links_revoke(struct wreq *q);
+void art_page_section(struct wreq *q, struct evbuffer *b, long long pid, const char *rid);
+void art_guard_section(struct wreq *q, struct evbuffer *b);
+void art_security_section(struct wreq *q, struct evbuffer *b);
+void art_metrics(struct web *w, struct evbuffer *b);
+void pg_artifact_download(struct wreq *q);
+void pg_artifact_share(struct wreq *q);
+void pg_link_revoke(struct wreq *q);
+void pg_guard_unfreeze(struct wreq *q);
 
 #endif

@@ -220,6 +220,10 @@ each tokens.create '{name, scopes, expires_days, token: (.token | test("^jido_[0
 mk_revoke() { local id; id=$(jido --json tokens create rv --scopes read | jq -r .id); printf '{"token":%s}\ttokens revoke %s\n' "$id" "$id"; }
 each tokens.revoke '{revoked}' mk_revoke
 same tokens.revoke '{"token":99999}' . tokens revoke 99999
+# the anomaly guard froze nothing here: every channel lists nothing and refuses to unfreeze
+same tokens.frozen '{}' . tokens frozen
+same tokens.unfreeze '{"token":"4242"}' . tokens unfreeze 4242
+t_check "  unfreezing a token that is not frozen is not_found, exit 3" jqt '.error == "not_found"' "$JIDO_HOME/last.json"
 mk_none() { printf '{}\taudit checkpoint\n'; }
 each audit.checkpoint '{checkpoint: (.checkpoint | keys)}' mk_none
 mk_replay() { printf '{"delivery":"d-ops-1"}\tdeliveries replay d-ops-1\n'; }
