@@ -150,7 +150,7 @@ for i in $(seq 1 400); do
 	[ "$c" = 423 ] && n423=$((n423 + 1))
 done
 t_check "a token used at 10x its threshold is frozen within the minute (423 with a message)" sh -c "[ $n423 -ge 300 ] && grep -q 'frozen by the anomaly guard' '$JIDO_HOME/g'"
-t_check "the freeze is on the dashboard, in jido tokens frozen, and audited" bash -c "get /dashboard | grep -q 'Frozen by the anomaly guard' && jido tokens frozen | grep -q 'token $hid' && jido audit export | grep -q 'guard.freeze'"
+t_check "the freeze is on the dashboard, in jido tokens frozen, and audited" bash -c "get /dashboard | grep -q 'Frozen by the anomaly guard' && jido --json tokens frozen | jq -e --arg id '$hid' '.frozen | any(.kind == \"token\" and .subject == \$id)' >/dev/null && jido audit export | grep -q 'guard.freeze'"
 t_check "the other token still works" bash -c "[ \$(api -o /dev/null -w '%{http_code}' '$W/api/v1/runs/$R2/artifacts') = 200 ]"
 jido tokens unfreeze "$hid" >/dev/null
 t_check "unfrozen by the owner, it works again" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $H' '$W/api/v1/runs/$R2/artifacts') = 200 ]"
