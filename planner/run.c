@@ -590,9 +590,12 @@ commit:
 		jido_warn("planner.dispatch_failed", "{s:s,s:i,s:s}", "run_id", r.id, "seq",
 		    r.cur_seq, "why", why);
 		if (store_begin(p) == 0) {
+			/* Not sent, or sent with no answer (the receiver may have started it): the
+			 * resend keeps the attempt, so it carries the same job id and a receiver
+			 * that did start it answers duplicate instead of running it twice. */
 			if (step_set_state(p, r.id, r.cur_seq, STEP_PENDING, why) == 0)
-				store_exec(p, "UPDATE steps SET queued = ? WHERE run_id = ? AND seq = ?",
-				    "ssd", why, r.id, r.cur_seq);
+				store_exec(p, "UPDATE steps SET queued = ?, attempt = attempt - 1 WHERE "
+				    "run_id = ? AND seq = ?", "ssd", why, r.id, r.cur_seq);
 			store_commit(p);
 		}
 		p->next_dispatch_ms = jido_now_ms() + 1000; /* back off */
