@@ -1,34 +1,18 @@
-#!/usr/bin/env node
-// server.js - the GitHub double's REST side: repos, issues and pulls of a state given as
-// JSON, with GitHub's pagination (per_page/page, Link rel="next"/"last"), ETags (W/"..."
-// and 304 on If-None-Match, not counted against the limit), rate-limit headers, and
-// scripted failures (403/429 with Retry-After). Every request is checked against GitHub's
-// official OpenAPI description (npm @octokit/openapi, api.github.com): an undocumented
-// path or method, an undeclared query parameter or a value of the wrong type or outside
-// its enum is a violation (answered 400 and listed at GET /_double/violations), so a test
-// fails on any request the description does not allow.
-//
-//   node server.js --port P [--state FILE]     prints "listening P" when ready
+// ingest_routes.js - the GitHub double's read side for jido-ingest's sync and the
+// executor's fetch_issue: repos, issues and pulls of a state given as JSON, with GitHub's
+// pagination (per_page/page, Link rel="next"/"last"), ETags (W/"..." and 304 on
+// If-None-Match, not counted against the limit), rate-limit headers, and scripted
+// failures (403/429 with Retry-After). Every request is checked against GitHub's official
+// OpenAPI description (npm @octokit/openapi, api.github.com): an undocumented path or
+// method, an undeclared query parameter or a value of the wrong type or outside its enum
+// is a violation (answered 400 and listed at GET /_double/violations). A public repo
+// (private: false) may be read without a token, as on GitHub; anything else needs one.
 // Control: POST /_double/state (replace the state), GET /_double/requests,
 //          GET /_double/violations, POST /_double/fail {"path","status","retry_after","times"}
 'use strict';
 const crypto = require('crypto');
-const fs = require('fs');
-const http = require('http');
 
 const spec = require('@octokit/openapi/generated/api.github.com.json');
-
-function args(argv) {
-  const o = {};
-  for (let i = 0; i < argv.length; i += 2) o[argv[i].replace(/^--/, '')] = argv[i + 1];
-  return o;
-}
-const opt = args(process.argv.slice(2));
-let state = opt.state ? JSON.parse(fs.readFileSync(opt.state, 'utf8')) : { repos: [], issues: {}, pulls: {} };
-const requests = [];
-const violations = [];
-let failures = [];
-let rate = { limit: 5000, remaining: 5000, reset: Math.floor(Date.now() / 1000) + 3600 };
 
 // OpenAPI: path templates compiled to regexes.
 const routes = Object.keys(spec.paths).map((p) => ({
@@ -76,7 +60,7 @@ function send(res, status, body, headers = {}) {
   res.end(text);
 }
 
-function paginate(req, res, list) {
+function paginate(req, res, list, rate) {
   const u = new URL(req.url, `http://${req.headers.host}`);
   const per = Math.min(parseInt(u.searchParams.get('per_page') || '30', 10), 100);
   const page = Math.max(parseInt(u.searchParams.get('page') || '1', 10), 1);
@@ -106,50 +90,81 @@ function paginate(req, res, list) {
   return 200;
 }
 
-function body(req) {
-  return new Promise((resolve) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => resolve(b)); });
+
+// opts: { state: initial state {repos, issues, pulls}, extraPulls(full) -> pulls opened
+// through the write routes, record(entry) }. Returns { handle(req, res, body) -> true when
+// the request was one of ours, control(req, res, u, body) -> true when handled, model }.
+// The model (state, requests, violations) is owned here; callers read it, never replace it.
+function createIngestRoutes(opts) {
+  const model = { state: opts.state || { repos: [], issues: {}, pulls: {} }, requests: [], violations: [],
+    failures: [], rate: { limit: 5000, remaining: 5000, reset: Math.floor(Date.now() / 1000) + 3600 } };
+  const extra = opts.extraPulls || (() => []);
+  const isPublic = (full) => (model.state.repos || []).some((r) => r.full_name === full && r.private === false);
+
+  function control(req, res, u, body) {
+    const what = u.pathname.slice(9);
+    if (what === 'state' && req.method === 'POST') {
+      model.state = JSON.parse(body.toString('utf8'));
+      for (const k of ['repos']) model.state[k] = model.state[k] || [];
+      for (const k of ['issues', 'pulls']) model.state[k] = model.state[k] || {};
+      if (model.state.rate) model.rate = { ...model.rate, ...model.state.rate };
+      send(res, 200, { ok: true });
+      return true;
+    }
+    if (what === 'fail' && req.method === 'POST') { model.failures.push(JSON.parse(body.toString('utf8'))); send(res, 200, { ok: true }); return true; }
+    if (what === 'requests') { send(res, 200, model.requests); return true; }
+    if (what === 'violations') { send(res, 200, model.violations); return true; }
+    return false;
+  }
+
+  function handle(req, res) {
+    const u = new URL(req.url, `http://${req.headers.host}`);
+    let m;
+    const listRe = /^\/repos\/([^/]+)\/([^/]+)\/(issues|pulls)$/;
+    const oneRe = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/;
+    const ours = (req.method === 'GET' && (u.pathname === '/user/repos' || listRe.test(u.pathname) || oneRe.test(u.pathname)));
+    if (!ours) return false;
+    const entry = { method: req.method, url: req.url, auth: !!req.headers.authorization,
+      if_none_match: req.headers['if-none-match'] || null, status: 0 };
+    model.requests.push(entry);
+    const bad = validate(req.method, req.url);
+    if (opts.record) opts.record({ kind: 'rest', method: req.method, path: req.url, valid: bad.length === 0, errors: bad, auth: entry.auth });
+    if (bad.length) { model.violations.push(...bad); entry.status = 400; send(res, 400, { message: bad.join('; ') }); return true; }
+    const target = (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)\//)) ? `${m[1]}/${m[2]}` : null;
+    if (!req.headers.authorization && !(target && isPublic(target))) {
+      entry.status = 401; send(res, 401, { message: 'Requires authentication' }); return true;
+    }
+    const f = model.failures.find((x) => u.pathname.startsWith(x.path) && x.times > 0);
+    if (f) {
+      f.times--;
+      entry.status = f.status;
+      const h = {};
+      if (f.retry_after !== undefined) h['Retry-After'] = String(f.retry_after);
+      if (f.status === 403 && f.retry_after === undefined) h['X-RateLimit-Remaining'] = '0';
+      h['X-RateLimit-Reset'] = String(Math.floor(Date.now() / 1000) + 2);
+      send(res, f.status, { message: 'You have exceeded a secondary rate limit.' }, h);
+      return true;
+    }
+    const st = model.state;
+    if (u.pathname === '/user/repos') {
+      entry.status = paginate(req, res, st.repos || [], model.rate);
+    } else if ((m = u.pathname.match(oneRe))) {
+      const full = `${m[1]}/${m[2]}`;
+      const it = (st.issues[full] || []).find((x) => x.number === Number(m[3]));
+      entry.status = it ? 200 : 404;
+      if (it) send(res, 200, it); else send(res, 404, { message: 'Not Found' });
+    } else {
+      m = u.pathname.match(listRe);
+      const full = `${m[1]}/${m[2]}`;
+      if (!(st.repos || []).some((r) => r.full_name === full)) { entry.status = 404; send(res, 404, { message: 'Not Found' }); return true; }
+      const want = u.searchParams.get('state') || 'open';
+      const all = m[3] === 'issues' ? (st.issues[full] || []) : [...(st.pulls[full] || []), ...extra(full)];
+      entry.status = paginate(req, res, all.filter((x) => want === 'all' || x.state === want), model.rate);
+    }
+    return true;
+  }
+
+  return { handle, control, model };
 }
 
-const server = http.createServer(async (req, res) => {
-  const u = new URL(req.url, `http://${req.headers.host}`);
-  if (u.pathname.startsWith('/_double/')) {
-    const what = u.pathname.slice(9);
-    if (what === 'state' && req.method === 'POST') { state = JSON.parse(await body(req)); if (state.rate) rate = { ...rate, ...state.rate }; return send(res, 200, { ok: true }); }
-    if (what === 'fail' && req.method === 'POST') { failures.push(JSON.parse(await body(req))); return send(res, 200, { ok: true }); }
-    if (what === 'requests') return send(res, 200, requests);
-    if (what === 'violations') return send(res, 200, violations);
-    return send(res, 404, { message: 'Not Found' });
-  }
-  const entry = { method: req.method, url: req.url, auth: !!req.headers.authorization,
-    if_none_match: req.headers['if-none-match'] || null, status: 0 };
-  requests.push(entry);
-  const bad = validate(req.method, req.url);
-  if (bad.length) { violations.push(...bad); entry.status = 400; return send(res, 400, { message: bad.join('; ') }); }
-  if (!req.headers.authorization) { entry.status = 401; return send(res, 401, { message: 'Requires authentication' }); }
-  const f = failures.find((x) => u.pathname.startsWith(x.path) && x.times > 0);
-  if (f) {
-    f.times--;
-    entry.status = f.status;
-    const h = {};
-    if (f.retry_after !== undefined) h['Retry-After'] = String(f.retry_after);
-    if (f.status === 403 && f.retry_after === undefined) h['X-RateLimit-Remaining'] = '0';
-    h['X-RateLimit-Reset'] = String(Math.floor(Date.now() / 1000) + 2);
-    return send(res, f.status, { message: 'You have exceeded a secondary rate limit.' }, h);
-  }
-  let m;
-  if (req.method === 'GET' && u.pathname === '/user/repos') {
-    entry.status = paginate(req, res, state.repos || []);
-  } else if (req.method === 'GET' && (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)\/(issues|pulls)$/))) {
-    const full = `${m[1]}/${m[2]}`;
-    if (!(state.repos || []).some((r) => r.full_name === full)) { entry.status = 404; return send(res, 404, { message: 'Not Found' }); }
-    const st = u.searchParams.get('state') || 'open';
-    const all = ((m[3] === 'issues' ? state.issues : state.pulls) || {})[full] || [];
-    entry.status = paginate(req, res, all.filter((x) => st === 'all' || x.state === st));
-  } else {
-    entry.status = 404;
-    send(res, 404, { message: 'Not Found (not implemented by the double)' });
-  }
-});
-server.listen(parseInt(opt.port || '0', 10), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
+module.exports = { createIngestRoutes };
