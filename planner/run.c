@@ -826,9 +826,12 @@ run_recover(struct planner *p)
 		    sizeof(why)) != 0)
 			jido_warn("planner.resend_failed", "{s:s,s:s}", "run_id", r.id, "why", why);
 	}
-	jido_info("planner.recovered", "{s:i}", "resent", (int)json_array_size(list));
+	if (!p->recovered || json_array_size(list) > 0)
+		jido_log(p->recovered ? JIDO_LOG_DEBUG : JIDO_LOG_INFO, "planner.recovered", "{s:i}",
+		    "resent", (int)json_array_size(list));
 	json_decref(list);
 	p->recovered = 1;
+	p->resent_ms = jido_now_ms();
 }
 
 /* ------------------------------------------------------------ owner actions */
