@@ -135,14 +135,22 @@ CONF
 		{ echo "stack: storing the secrets failed" >&2; return 111; }
 	kill -TERM "$vp"; wait "$vp"
 	t_start_stack 15 || { echo "stack: jido up did not bring every process to READY" >&2; jido status >&2; return 111; }
-	# the owner: setup's password step, then the import step
-	local jar=$S_SECRETS/cookies tok
-	tok=$(curl -s -c "$jar" -b "$jar" "$S_WEB/setup" | grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//')
-	curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$tok" --data "step=password" \
-	    --data-urlencode "password=$S_PASSWORD" --data-urlencode "password2=$S_PASSWORD" "$S_WEB/setup"
-	tok=$(curl -s -c "$jar" -b "$jar" "$S_WEB/setup" | grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//')
-	curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$tok" --data "step=import" \
-	    --data-urlencode "repos=$S_REPO" "$S_WEB/setup"
+	# The planner's subscription to events.pub connects in the background: an event
+	# published in the first second or so is only delivered by ingest's resend (30 s).
+	sleep 2
+	# the owner: setup's password step, then the import step (S_WEB_SETUP=0: left to the
+	# caller, e.g. a browser; the project is then imported through the planner)
+	if [ "${S_WEB_SETUP:-1}" = 1 ]; then
+		local jar=$S_SECRETS/cookies tok
+		tok=$(curl -s -c "$jar" -b "$jar" "$S_WEB/setup" | grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//')
+		curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$tok" --data "step=password" \
+		    --data-urlencode "password=$S_PASSWORD" --data-urlencode "password2=$S_PASSWORD" "$S_WEB/setup"
+		tok=$(curl -s -c "$jar" -b "$jar" "$S_WEB/setup" | grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//')
+		curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$tok" --data "step=import" \
+		    --data-urlencode "repos=$S_REPO" "$S_WEB/setup"
+	else
+		jido call planner planner.projects.import "{\"repos\":[\"$S_REPO\"]}" >/dev/null
+	fi
 	jido call planner planner.projects.get "{\"project\":\"$S_REPO\"}" >/dev/null 2>&1 ||
 		{ echo "stack: importing $S_REPO failed" >&2; return 111; }
 	jido call planner planner.projects.update "$(jq -nc --arg r "$S_REPO" \
