@@ -8,7 +8,7 @@
 # sits in a 0600 file there for ingest (the vault's ACL gives ingest only the webhook
 # secret). Used by tests/e2e/loop.sh, tests/e2e/web_loop.sh, bench/loop.sh and make demo.
 #
-#   . tests/stack.sh; s_start [REPO]   (REPO defaults to octo/demo: a small C project
+#   . tests/stack.sh; s_start [REPO]   (0 ok, 2 Claude Code unavailable, 111 failed; REPO defaults to octo/demo: a small C project
 #                                       with a test command, imported as a project)
 #   s_gh METHOD PATH [JSON]            call the double's control/REST side
 #   s_run_wait RUN STATE... [SECONDS]  wait until the run is in one of the states
@@ -82,7 +82,8 @@ s_start() {
 	trap s_stop EXIT
 	command -v node >/dev/null || { echo "stack: node is not installed" >&2; return 111; }
 	"$S_TOP/tests/doubles/github/ensure.sh" || return 111
-	s_claude || { echo "stack: no Claude Code CLI (npm @anthropic-ai/claude-code)" >&2; return 111; }
+	# 2: the agent cannot be had here (no npm registry, not root): callers say SKIP
+	s_claude || { echo "stack: no Claude Code CLI under /usr (npm @anthropic-ai/claude-code in tests/npm, installed as root)" >&2; return 2; }
 	local W=$S_SECRETS gp ip wp a1 a1c a2 a2c
 	S_TOKEN="ghs_$(s_rand 18)"
 	S_HOOK=$(s_rand 32)

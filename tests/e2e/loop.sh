@@ -24,7 +24,9 @@ jqe() { jq -e "$@" >/dev/null; }
 # jf FILE [jq options] FILTER : jq -e on a file (fails on a missing or empty file)
 jf() { local f=$1; shift; [ -s "$f" ] && jq -e "$@" "$f" >/dev/null; }
 
-if ! s_start; then
+s_start; S_RC=$?
+[ $S_RC = 2 ] && { echo "SKIP: the whole loop needs the Claude Code CLI (see above)"; exit 0; }
+if [ $S_RC != 0 ]; then
 	fail "stack: start (see above)"
 	[ -f "$JIDO_HOME/up.log" ] && tail -20 "$JIDO_HOME/up.log"
 	t_done
