@@ -136,9 +136,6 @@ CONF
 		{ echo "stack: storing the secrets failed" >&2; return 111; }
 	kill -TERM "$vp"; wait "$vp"
 	t_start_stack 15 || { echo "stack: jido up did not bring every process to READY" >&2; jido status >&2; return 111; }
-	# The planner's subscription to events.pub connects in the background: an event
-	# published in the first second or so is only delivered by ingest's resend (30 s).
-	sleep 2
 	# the owner: setup's password step, then the import step (S_WEB_SETUP=0: left to the
 	# caller, e.g. a browser; the project is then imported through the planner)
 	if [ "${S_WEB_SETUP:-1}" = 1 ]; then
