@@ -92,6 +92,11 @@ run: deps
 	@$(MAKE) --no-print-directory $(BINS)
 	$(BUILD)/bin/jido up
 
+# The whole loop with the local doubles (no accounts, no network): see README.
+demo: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@JIDO_BIN=$(CURDIR)/$(BUILD)/bin scripts/demo.sh $(DEMO_ARGS)
+
 # Benchmarks (not tests): build/bench/<name> from bench/<name>.c, then bench/run.sh.
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
@@ -133,5 +138,5 @@ docs: $(BUILD)/bin/jido
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps test asan run bench fuzz install clean docs
+.PHONY: all deps test asan run demo bench fuzz install clean docs
 .DELETE_ON_ERROR:

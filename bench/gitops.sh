@@ -31,7 +31,7 @@ done && git diff >"$D/run.diff" && git checkout -q .)
 printf 'ghp_benchTOKEN0123456789abcdefghijklmnopq\n' >"$D/token"
 chmod 600 "$D/token"
 
-node "$top/tests/doubles/github/gitops_server.js" --git-root "$D/git" --token-file "$D/token" \
+node "$top/tests/doubles/github/server.js" --git-root "$D/git" --token-file "$D/token" \
     --port-file "$D/port" >"$D/double.log" 2>&1 &
 pids="$pids $!"
 for _ in $(seq 100); do [ -s "$D/port" ] && break; sleep 0.1; done

@@ -240,6 +240,52 @@ exec_key_revoke(struct jido_srv *s, struct exec_job *j)
 	j->key_id[0] = '\0';
 }
 
+/* What the gateway measured for this step's scoped key (gateway.usage, summed over the
+ * key's records) replaces the agent's own report in usage: tokens and cost_usd are what
+ * the provider billed through the gateway; the agent's own figure stays as
+ * agent_cost_usd. Best effort: without an answer, usage is left as it is. */
+static void
+exec_usage_measured(struct jido_srv *s, struct exec_job *j)
+{
+	static const char *const keys[] = { "input_tokens", "output_tokens", "cache_read_tokens",
+		"cache_write_tokens", "cost_musd" };
+	long long t[5] = { 0 }, n = 0;
+	char url[600];
+	struct jido_reply r;
+	size_t i;
+	json_t *rec;
+
+	if (j->key_id[0] == '\0' || exec_url(s, "gateway", url, sizeof(url)) != 0)
+		return;
+	if (jido_bus_call(url, "gateway.usage", j->run_id, json_pack("{s:s,s:i}", "run_id",
+	    j->run_id, "limit", 10000), (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"),
+	    &r) != 0)
+		return;
+	json_array_foreach(json_object_get(r.data, "records"), i, rec) {
+		const char *kid = json_string_value(json_object_get(rec, "key_id"));
+		if (kid == NULL || strcmp(kid, j->key_id) != 0)
+			continue;
+		for (size_t k = 0; k < 5; k++)
+			t[k] += json_integer_value(json_object_get(rec, keys[k]));
+		n++;
+	}
+	jido_reply_free(&r);
+	if (n == 0)
+		return;
+	if (j->usage == NULL)
+		j->usage = json_object();
+	json_t *own = json_object_get(j->usage, "cost_usd");
+	if (own != NULL)
+		json_object_set(j->usage, "agent_cost_usd", own);
+	json_object_set_new(j->usage, "input_tokens", json_integer(t[0]));
+	json_object_set_new(j->usage, "output_tokens", json_integer(t[1]));
+	json_object_set_new(j->usage, "cache_read_input_tokens", json_integer(t[2]));
+	json_object_set_new(j->usage, "cache_creation_input_tokens", json_integer(t[3]));
+	json_object_set_new(j->usage, "cost_usd", json_real((double)t[4] / 1e6));
+	json_object_set_new(j->usage, "requests", json_integer(n));
+	json_object_set_new(j->usage, "measured_by", json_string("gateway"));
+}
+
 /*
  * The job's result, in the planner's shape: {run_id, seq, attempt, job_id, status
  * (done|failed), result {output, exit_status, duration_ms, timed_out, diff, ...,
@@ -271,6 +317,7 @@ exec_job_result(struct jido_srv *s, struct exec_job *j, json_t *res, int filter)
 	exec_redact_field(j, r, "message");
 	/* read after the redaction replaced the value (the old string is freed by then) */
 	message = json_string_value(json_object_get(r, "message"));
+	exec_usage_measured(s, j);
 	data = json_pack("{s:s,s:s,s:o,s:o}", "run_id", j->run_id, "status", ok ? "done" : "failed",
 	    "result", r, "usage", j->usage != NULL ? json_incref(j->usage) : json_object());
 	if (j->pseq != NULL)

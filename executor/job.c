@@ -272,7 +272,8 @@ job_run(const json_t *req, int evfd)
 		    job_str(wsj, "base") ? job_str(wsj, "base") : "?",
 		    job_str(wsj, "branch") ? job_str(wsj, "branch") : "?");
 		if ((rc = ws_prepare(root, job_str(wsj, "repo"), job_str(wsj, "clone_url"),
-		    job_str(wsj, "base"), job_str(wsj, "branch"), spec.host_uid, spec.host_gid, &w,
+		    job_str(wsj, "base"), job_str(wsj, "branch"), job_str(req, "base_diff"),
+		    spec.host_uid, spec.host_gid, &w,
 		    why, sizeof(why))) != 0)
 			goto failed;
 		spec.workspace = w.wt;

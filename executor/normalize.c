@@ -223,6 +223,15 @@ exec_normalize(const json_t *d, const char *git_base, json_t **jobp, char *why, 
 		    nz_str(d, "run_id") ? nz_str(d, "run_id") : "run");
 		json_object_set_new(job, "workspace", json_pack("{s:s,s:s,s:s,s:s}", "repo", full,
 		    "clone_url", url, "base", base ? base : "main", "branch", branch));
+		/* The run's work so far: the last earlier step holding a diff (the rule gitops
+		 * ships by), applied to the fresh checkout so tests see the agent's change. */
+		const char *k, *last = NULL;
+		json_t *v;
+		json_object_foreach((json_t *)json_object_get(d, "inputs"), k, v)
+			if (nz_str(v, "diff") != NULL && nz_str(v, "diff")[0] != '\0')
+				last = nz_str(v, "diff");
+		if (last != NULL && json_object_get(d, "base_diff") == NULL)
+			json_object_set_new(job, "base_diff", json_string(last));
 	}
 	if (json_is_object(step) && !json_is_string(json_object_get(step, "id"))) {
 		snprintf(why, whylen, "step.id must be a string");

@@ -194,9 +194,32 @@ ws_git(const struct ws *w, char **out, size_t cap, int *trunc, char *why, size_t
 #define GIT(w, why, whylen, ...) ws_git(w, NULL, 0, NULL, why, whylen, \
 	(const char *const[]){ __VA_ARGS__, NULL })
 
+/* Apply diff to w's work tree through a file in its git dir (removed after). */
+static int
+ws_apply(const struct ws *w, const char *diff, char *why, size_t whylen)
+{
+	char file[700];
+	size_t len = strlen(diff);
+	int fd, rc;
+
+	snprintf(file, sizeof(file), "%s/jido-run.diff", w->gitdir);
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+	    write(fd, diff, len) != (ssize_t)len) {
+		snprintf(why, whylen, "cannot write the run's diff: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return JIDO_EINTERNAL;
+	}
+	close(fd);
+	rc = GIT(w, why, whylen, "-C", w->wt, "apply", "--whitespace=nowarn", file);
+	unlink(file);
+	return rc == 0 ? 0 : JIDO_EEXEC;
+}
+
 int
 ws_prepare(const char *root, const char *repo, const char *url, const char *base,
-    const char *branch, uid_t uid, gid_t gid, struct ws *w, char *why, size_t whylen)
+    const char *branch, const char *diff, uid_t uid, gid_t gid, struct ws *w, char *why,
+    size_t whylen)
 {
 	char slug[256], refspec[600], remote_ref[300];
 	struct stat st;
@@ -241,6 +264,8 @@ ws_prepare(const char *root, const char *repo, const char *url, const char *base
 	sha[strcspn(sha, "\n")] = '\0';
 	snprintf(w->base_sha, sizeof(w->base_sha), "%s", sha);
 	free(sha);
+	if (diff != NULL && diff[0] != '\0' && (rc = ws_apply(w, diff, why, whylen)) != 0)
+		return rc;
 	if (geteuid() == 0 && sandbox_workspace_own(w->wt, uid, gid) != 0) {
 		snprintf(why, whylen, "cannot give the workspace to uid %u: %s", (unsigned)uid,
 		    strerror(errno));

@@ -26,9 +26,12 @@ int ws_check_url(const char *url, char *why, size_t whylen);
 
 /* Fetch repo's base into the cached checkout under root (root/git/<owner>__<name>.git and
  * root/ws/<owner>__<name>), reset --hard to origin/<base>, clean -fdx, check out a new
- * local branch, and give the work tree to uid:gid (when running as root). Fills *w. */
+ * local branch, apply diff (the run's work so far, `git diff` text against the base;
+ * NULL or "" for none) to the work tree, and give the work tree to uid:gid (when running
+ * as root). Fills *w. A diff that does not apply is JIDO_EEXEC naming git's reason. */
 int ws_prepare(const char *root, const char *repo, const char *url, const char *base,
-    const char *branch, uid_t uid, gid_t gid, struct ws *w, char *why, size_t whylen);
+    const char *branch, const char *diff, uid_t uid, gid_t gid, struct ws *w, char *why,
+    size_t whylen);
 
 /* The workspace against its base: stage everything (new files included), then return a
  * new object {diff, diff_truncated, files_changed, lines_added, lines_removed,

@@ -175,6 +175,13 @@ gitops_report_result(struct gitops_priv *g, const json_t *data, int rc, const ch
 		    json_object_get(data, "attempt"), "status", "failed", "error", "kind",
 		    gitops_kind(rc), "code", jido_err_name(rc), "message", why, "result",
 		    out ? out : json_object());
+	/* What the ship made, as the run's artifacts (the run page lists them): the PR, the
+	 * branch and the issue comment. */
+	const char *pr_url = json_string_value(json_object_get(json_object_get(out, "pr"), "url"));
+	if (rc == 0 && pr_url != NULL)
+		json_object_set_new(res, "artifacts", json_pack("[{s:s,s:O?,s:O?}]", "pr_url", pr_url,
+		    "branch", json_object_get(out, "branch"), "comment_url",
+		    json_object_get(out, "comment_url")));
 	const char *sock = jido_conf_str(g->ctx.conf, "socket.planner");
 	if (sock != NULL && sock[0] != '\0')
 		snprintf(url, sizeof(url), "%s", sock);

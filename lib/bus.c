@@ -262,7 +262,13 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 			goto fail;
 		if (b->tls != NULL)
 			nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, b->tls);
-		/* Subscribers and pushers reconnect in the background; a request fails fast. */
+		/* Subscribers and pushers reconnect in the background, soon (a publisher that
+		 * starts after us drops what it sends before we are connected); a request fails
+		 * fast. */
+		if (proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH) {
+			nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 20);
+			nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 200);
+		}
 		rv = nng_dialer_start(d, proto == JIDO_BUS_SUB || proto == JIDO_BUS_PUSH ||
 		    perm == JIDO_BUS_DIAL_BG ? NNG_FLAG_NONBLOCK : 0);
 		if (rv != 0)

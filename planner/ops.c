@@ -474,9 +474,12 @@ static int
 op_steps_result(struct planner *p, const struct jido_req *req, json_t **out, char *why,
     size_t whylen)
 {
+	/* Not driven here: the sender (executor, gitops) waits for this reply and is often
+	 * the receiver of the next step, so dispatching now would block both until a bus
+	 * timeout. The tick that follows this reply drives the run (a filter has no tick). */
 	int rc = run_step_result(p, req->data, out, why, whylen);
 
-	if (rc == 0)
+	if (rc == 0 && req->filter)
 		run_drive(p);
 	return rc;
 }

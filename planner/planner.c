@@ -170,7 +170,11 @@ planner_tick(struct jido_srv *s)
 	if (p->events != NULL && !p->ev_started &&
 	    pthread_create(&p->ev_thread, NULL, planner_events_main, p) == 0)
 		p->ev_started = 1;
-	if (!p->recovered)
+	/* Running steps are re-sent (same job id) after a start and then every 10 s: a
+	 * receiver that restarted and lost the job starts it again, one that has it answers
+	 * duplicate, so a kill -9 of the executor or gitops does not leave a step waiting
+	 * for its deadline. */
+	if (!p->recovered || jido_now_ms() - p->resent_ms >= 10000)
 		run_recover(p);
 	planner_drain_events(p);
 	pool_tick(p);

@@ -118,6 +118,7 @@ struct planner {
 	int dirty;          /* something may be ready to dispatch */
 	uint64_t events_in;
 	int recovered;      /* run_recover done since open */
+	int64_t resent_ms;  /* when run_recover last re-sent the running steps */
 	json_t *wb_cache;   /* the last workbench reply, valid while nothing changed */
 	int64_t wb_changes; /* sqlite3_total_changes when it was built */
 	int64_t wb_minute;  /* the wall-clock minute it was built in (stale flags) */

@@ -597,9 +597,12 @@ commit:
 		jido_warn("planner.dispatch_failed", "{s:s,s:i,s:s}", "run_id", r.id, "seq",
 		    r.cur_seq, "why", why);
 		if (store_begin(p) == 0) {
+			/* Not sent, or sent with no answer (the receiver may have started it): the
+			 * resend keeps the attempt, so it carries the same job id and a receiver
+			 * that did start it answers duplicate instead of running it twice. */
 			if (step_set_state(p, r.id, r.cur_seq, STEP_PENDING, why) == 0)
-				store_exec(p, "UPDATE steps SET queued = ? WHERE run_id = ? AND seq = ?",
-				    "ssd", why, r.id, r.cur_seq);
+				store_exec(p, "UPDATE steps SET queued = ?, attempt = attempt - 1 WHERE "
+				    "run_id = ? AND seq = ?", "ssd", why, r.id, r.cur_seq);
 			store_commit(p);
 		}
 		p->next_dispatch_ms = jido_now_ms() + 1000; /* back off */
@@ -820,7 +823,8 @@ run_recover(struct planner *p)
 		json_array_append_new(list, json_pack("{s:s,s:i}", "run_id", store_col_text(st, 0),
 		    "seq", sqlite3_column_int(st, 1)));
 	sqlite3_finalize(st);
-	p->recovering = 1;
+	/* only the first pass after a start holds pool jobs back a lease (see pool.c) */
+	p->recovering = !p->recovered;
 	json_array_foreach(list, i, v) {
 		struct run_row r;
 		const struct workflow *w;
@@ -834,9 +838,12 @@ run_recover(struct planner *p)
 			jido_warn("planner.resend_failed", "{s:s,s:s}", "run_id", r.id, "why", why);
 	}
 	p->recovering = 0;
-	jido_info("planner.recovered", "{s:i}", "resent", (int)json_array_size(list));
+	if (!p->recovered || json_array_size(list) > 0)
+		jido_log(p->recovered ? JIDO_LOG_DEBUG : JIDO_LOG_INFO, "planner.recovered", "{s:i}",
+		    "resent", (int)json_array_size(list));
 	json_decref(list);
 	p->recovered = 1;
+	p->resent_ms = jido_now_ms();
 }
 
 void

@@ -2,7 +2,10 @@
 // (playwright-core driving Debian's chromium): first-run setup, GitHub token and import,
 // a fix run kicked off from the workbench, its log followed live, approval with a
 // rationale, the PR link; a screenshot of every page into SHOT_DIR. Prints PASS:/FAIL:
-// lines like the shell tests; exits 1 when a step failed.
+// lines like the shell tests; exits 1 when a step failed. The defaults fit the fake stack
+// (tests/e2e/web_fake.py); WT_* variables fit it to the real one (tests/e2e/web_loop.sh):
+// WT_PASSWORD, WT_TOKEN, WT_REPOS (newline separated), WT_ISSUE (row text), WT_LOG (a
+// line the live log must show), WT_PR (text of the PR link), WT_WAIT_MS.
 "use strict";
 const { chromium } = require("playwright-core");
 const path = require("path");
@@ -10,6 +13,16 @@ const path = require("path");
 const base = process.argv[2];
 const shots = process.argv[3];
 let fails = 0;
+const env = (k, d) => (process.env[k] !== undefined ? process.env[k] : d);
+const wt = {
+  password: env("WT_PASSWORD", "walkthrough-password-1"),
+  token: env("WT_TOKEN", "ghp_walkthrough0000000000000000000000"),
+  repos: env("WT_REPOS", "acme/widgets\nacme/gadgets"),
+  issue: env("WT_ISSUE", "Crash on <empty> input"),
+  log: env("WT_LOG", "working <line> 5"),
+  pr: env("WT_PR", "pull/99"),
+  wait: Number(env("WT_WAIT_MS", "15000")),
+};
 const pass = (m) => console.log("PASS: browser: " + m);
 const fail = (m) => { console.log("FAIL: browser: " + m); fails++; };
 
@@ -34,32 +47,38 @@ async function step(name, fn) {
       await shot("01-setup-password");
     });
     await step("set the owner password", async () => {
-      await page.fill("#pw", "walkthrough-password-1");
-      await page.fill("#pw2", "walkthrough-password-1");
+      await page.fill("#pw", wt.password);
+      await page.fill("#pw2", wt.password);
       await Promise.all([page.waitForNavigation(), page.click("text=Set the password")]);
       await page.waitForSelector("text=The owner password is set");
     });
     await step("connect GitHub: token stored, repositories listed", async () => {
-      await page.fill("#ght", "ghp_walkthrough0000000000000000000000");
+      await page.fill("#ght", wt.token);
       await Promise.all([page.waitForNavigation(), page.click("text=Store and check")]);
       await page.waitForSelector("text=GitHub is connected");
-      if ((await page.content()).includes("ghp_walkthrough")) throw new Error("token echoed");
+      if ((await page.content()).includes(wt.token)) throw new Error("token echoed");
       await shot("02-setup-github");
     });
     await step("import a repository and finish setup", async () => {
-      await page.fill("textarea[name=repos] >> nth=0", "acme/widgets\nacme/gadgets");
+      await page.fill("textarea[name=repos] >> nth=0", wt.repos);
       await Promise.all([page.waitForNavigation(), page.click("text=Import these and finish")]);
       if (!page.url().endsWith("/dashboard")) throw new Error("at " + page.url());
       await shot("03-dashboard");
     });
     await step("workbench lists issues with escaped titles", async () => {
-      await page.goto(base + "/workbench");
-      await page.waitForSelector("text=Crash on <empty> input");
+      // the webhook may land after the first look: reload as the owner would
+      const until = Date.now() + wt.wait;
+      for (;;) {
+        await page.goto(base + "/workbench");
+        if (await page.locator("text=" + wt.issue).count()) break;
+        if (Date.now() > until) throw new Error("no row for " + wt.issue);
+        await page.waitForTimeout(500);
+      }
       await shot("04-workbench");
     });
     let runUrl;
     await step("kick off a fix run from the workbench", async () => {
-      const row = page.locator("tr", { hasText: "Crash on" });
+      const row = page.locator("tr", { hasText: wt.issue });
       await Promise.all([page.waitForNavigation(), row.locator("button", { hasText: "Fix" }).click()]);
       const link = page.locator(".notice a");
       runUrl = base + (await link.getAttribute("href"));
@@ -67,18 +86,19 @@ async function step(name, fn) {
       await Promise.all([page.waitForNavigation(), link.click()]);
     });
     await step("the run's log arrives live", async () => {
-      await page.waitForFunction(() => document.getElementById("log").textContent.includes("working <line> 5"),
-        null, { timeout: 15000 });
+      await page.waitForFunction((t) => document.getElementById("log").textContent.includes(t),
+        wt.log, { timeout: wt.wait });
       await page.waitForFunction(() => document.getElementById("run-state").textContent === "awaiting_approval",
-        null, { timeout: 15000 });
+        null, { timeout: wt.wait });
       await shot("06-run-live");
     });
     await step("approve with a rationale and see the PR link", async () => {
       await page.goto(runUrl);
       await page.fill("#rationale", "Small, tested fix; looks right.");
       await Promise.all([page.waitForNavigation(), page.click("button[value=approve]")]);
-      await page.waitForSelector(".state.completed");
-      await page.waitForSelector("text=pull/99");
+      await page.waitForSelector(".state.completed", { timeout: wt.wait });
+      if (!(await page.locator("text=" + wt.pr).count())) await page.reload(); // shipped after the redirect
+      await page.waitForSelector("text=" + wt.pr, { timeout: wt.wait });
       await shot("07-run-approved");
     });
     for (const [i, p] of ["/projects", "/projects/1", "/agents", "/settings/security", "/settings/api"].entries()) {

@@ -75,6 +75,12 @@ function makeDouble(opts) {
         for (const k of Object.keys(st.usage)) st.usage[k] = 0;
         return reply(st);
       }
+      if (req.url === '/script') {
+        // {tools: [{name, input}], text}: the tool calls to make, one per turn, then text
+        const m = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+        st.script = { tools: m.tools || [], text: m.text || null };
+        return reply(st);
+      }
       if (req.url === '/mode') {
         const m = JSON.parse(Buffer.concat(chunks).toString() || '{}');
         st.mode = m.mode || 'ok';

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gitops.sh - jido-gitops against the GitHub double (tests/doubles/github/gitops_server.js:
+# gitops.sh - jido-gitops against the GitHub double (tests/doubles/github/server.js:
 # git smart-HTTP that demands the token, REST routes checked against GitHub's OpenAPI
 # description) and a stand-in auditor (nngcat): a run's diff becomes one commit on a fresh
 # branch, a push, a PR with the right title and body, labels, reviewers and an issue
@@ -39,7 +39,7 @@ git init -q -b main "$W/seed"
 git clone -q --bare "$W/seed" "$W/git/octo/hello.git"
 BASE_SHA=$(git --git-dir "$W/git/octo/hello.git" rev-parse main)
 
-node "$DOUBLE/gitops_server.js" --git-root "$W/git" --token-file "$W/token" \
+node "$DOUBLE/server.js" --git-root "$W/git" --token-file "$W/token" \
     --port-file "$W/port" >"$W/double.log" 2>&1 &
 PIDS="$PIDS $!"
 if ! t_wait 20 test -s "$W/port"; then fail "the GitHub double starts"; cat "$W/double.log"; t_done; fi

@@ -57,7 +57,7 @@ git init -q -b main "$W/seed"
 (cd "$W/seed" && printf '# hello\n' >README.md && git add . &&
 	git -c user.name=seed -c user.email=seed@x commit -qm init)
 git clone -q --bare "$W/seed" "$W/git/octo/hello.git"
-node "$DOUBLE/gitops_server.js" --git-root "$W/git" --token-file "$W/token" \
+node "$DOUBLE/server.js" --git-root "$W/git" --token-file "$W/token" \
     --port-file "$W/port" >"$W/double.log" 2>&1 &
 PIDS="$PIDS $!"
 if ! t_wait 20 test -s "$W/port"; then fail "the GitHub double starts"; cat "$W/double.log"; t_done; fi
@@ -141,7 +141,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/app.pem" 2
 openssl pkey -in "$W/app.pem" -pubout -out "$W/app.pub" 2>/dev/null
 jido secrets put github.app_private_key --from-file "$W/app.pem" >/dev/null
 t_check "the App's private key is put into the vault" test $? -eq 0
-node "$DOUBLE/gitops_server.js" --git-root "$W/git" --token-file "$W/token" --port-file "$W/port2" \
+node "$DOUBLE/server.js" --git-root "$W/git" --token-file "$W/token" --port-file "$W/port2" \
     --app-public-key "$W/app.pub" --app-id 4242 --app-installation 77 --app-token-ttl 4 \
     --app-token-reported 3600 >"$W/double2.log" 2>&1 &
 PIDS="$PIDS $!"

@@ -4,7 +4,9 @@
 // message_delta usage / message_stop), tool use (a tool_use turn when tools are offered and
 // no tool_result came back yet, then a text turn), POST /v1/messages/count_tokens,
 // GET /v1/models. Only the configured key is accepted (x-api-key). Control port: POST /mode
-// {"mode":"ok|500|429|stall|refuse|slowstream|bigstream","count":N}, GET /stats, POST /reset.
+// {"mode":"ok|500|429|stall|refuse|slowstream|bigstream","count":N}, GET /stats, POST /reset,
+// POST /script {"tools":[{"name","input"}],"text"}: the scripted tool calls, made one per
+// turn in order (the number of tool_results so far picks the next), then the text.
 // bigstream: a streamed answer of about 16 MiB of text deltas, written as fast as the
 // socket takes it (for the gateway's backpressure test).
 // Usage: double.js --port P --control-port C --key KEY
@@ -21,9 +23,23 @@ function lastUserHasToolResult(body) {
   return !!(last && Array.isArray(last.content) && last.content.some((c) => c && c.type === 'tool_result'));
 }
 
-// What the double answers: a tool call when a tool is offered and none has run yet.
-function plan(body) {
+function toolResults(body) {
+  const msgs = Array.isArray(body.messages) ? body.messages : [];
+  let n = 0;
+  for (const m of msgs) if (m && Array.isArray(m.content)) n += m.content.filter((c) => c && c.type === 'tool_result').length;
+  return n;
+}
+
+// What the double answers: a tool call when a tool is offered and none has run yet (or
+// the script's next call), else text.
+function plan(body, st) {
   const tools = Array.isArray(body.tools) ? body.tools : [];
+  if (st && st.script) {
+    const n = toolResults(body);
+    const next = st.script.tools[n];
+    if (next && tools.some((t) => t.name === next.name)) return { kind: 'tool', name: next.name, input: next.input };
+    return { kind: 'text', text: st.script.text || (n ? 'Done: the change is made.' : 'Hello from the Anthropic double.') };
+  }
   const want = process.env.DOUBLE_TOOL || 'Bash';
   const tool = tools.find((t) => t.name === want);
   if (tool && !lastUserHasToolResult(body)) {
@@ -63,7 +79,7 @@ function route(req, res, path, body, rawLen, x) {
   if (typeof body.model !== 'string' || !Array.isArray(body.messages) || typeof body.max_tokens !== 'number') {
     return send(res, 400, error('invalid_request_error', 'double: model, messages and max_tokens are required'));
   }
-  const p = plan(body);
+  const p = plan(body, st);
   const u = usageFor(rawLen, p);
   const id = 'msg_double_' + (++msgSeq);
   const content = p.kind === 'tool'

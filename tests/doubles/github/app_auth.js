@@ -1,4 +1,4 @@
-// app_auth.js - GitHub App authentication for the GitHub double (both entry points):
+// app_auth.js - GitHub App authentication for the GitHub double (server.js):
 // POST /app/installations/{installation_id}/access_tokens with "Authorization: Bearer
 // <JWT>" verifies the JWT's RS256 signature against the App's public key and its claims
 // (iss = the App id, iat not in the future beyond 60 s of drift, exp in the future and at

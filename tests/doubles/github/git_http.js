@@ -2,7 +2,9 @@
 // bare repositories under a root folder through `git http-backend` (CGI), like
 // https://github.com/<owner>/<repo>.git. Every request must carry HTTP Basic credentials
 // whose password is the token (any user name, as GitHub accepts x-access-token); anything
-// else gets 401 with a Basic challenge, so git asks its credential helper.
+// else gets 401 with a Basic challenge, so git asks its credential helper. A public repo
+// (opts.isPublic) may be cloned and fetched without credentials, as on GitHub; a push
+// always needs the token.
 'use strict';
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -11,7 +13,8 @@ const path = require('path');
 const GIT_PATH = /^\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+\.git)(\/.*)$/;
 
 // opts: { root, token (function returning the current token), log (function),
-//   tokenOk (optional function: a GitHub App's current installation tokens, app_auth.js) }.
+//   tokenOk (optional function: a GitHub App's current installation tokens, app_auth.js),
+// isPublic(full)? }.
 // Returns handle(req, res, body) -> true when the request was a git one.
 function createGitHttp(opts) {
   function handle(req, res, body) {
@@ -25,9 +28,11 @@ function createGitHttp(opts) {
       const pass = dec.slice(dec.indexOf(':') + 1);
       ok = pass.length > 0 && (opts.tokenOk ? opts.tokenOk(pass) : pass === opts.token());
     }
+    const push = /git-receive-pack$/.test(u.pathname) || u.searchParams.get('service') === 'git-receive-pack';
+    const anon = !ok && !push && opts.isPublic && opts.isPublic(`${m[1]}/${m[2].replace(/\.git$/, '')}`);
     opts.log({ kind: 'git', method: req.method, path: u.pathname, query: u.search, auth: ok,
-      had_credentials: auth !== '' });
-    if (!ok) {
+      had_credentials: auth !== '', anonymous: !!anon });
+    if (!ok && !anon) {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="GitHub"', 'Content-Type': 'text/plain' });
       res.end('Authentication required\n');
       return true;

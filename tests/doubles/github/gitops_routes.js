@@ -11,13 +11,17 @@ const { execFileSync } = require('child_process');
 const path = require('path');
 
 // opts: { gitRoot, token (function), validator, log (function), base ("http://host:port"),
-//   tokenOk (optional function: a GitHub App's current installation tokens, app_auth.js) }.
-// Returns { handle(req, res, body) -> true when handled, state }.
+//   tokenOk (optional function: a GitHub App's current installation tokens, app_auth.js),
+// firstNumber(full)? (the next free issue/PR number of a repo seeded elsewhere),
+// violation(errors)? (called for every request the description does not allow) }.
+// Returns { handle(req, res, body) -> true when handled, state, repo(full), prJson }.
 function createGitopsRoutes(opts) {
   const state = { repos: {}, injects: [], draftUnsupported: false };
 
   function repo(full) {
-    if (!state.repos[full]) state.repos[full] = { next: 1, pulls: [], comments: [], labels: {} };
+    if (!state.repos[full]) {
+      state.repos[full] = { next: opts.firstNumber ? opts.firstNumber(full) : 1, pulls: [], comments: [], labels: {} };
+    }
     return state.repos[full];
   }
 
@@ -108,6 +112,7 @@ function createGitopsRoutes(opts) {
     if (!authOk) { send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }); return true; }
     const inj = state.injects.find((i) => i.count > 0 && (!i.method || i.method === req.method) && new RegExp(i.path).test(u.pathname));
     if (inj) { inj.count--; send(res, inj.status, inj.body, inj.headers); return true; }
+    if (!v.ok && opts.violation) opts.violation(v.errors.map((e) => `${req.method} ${u.pathname}: ${e}`));
     if (!v.ok) { send(res, 422, { message: 'Invalid request.', errors: v.errors }); return true; }
     const r = repo(full);
     let mm;
@@ -163,7 +168,7 @@ function createGitopsRoutes(opts) {
     return true;
   }
 
-  return { handle, state };
+  return { handle, state, repo, prJson };
 }
 
 module.exports = { createGitopsRoutes };

@@ -119,4 +119,5 @@ async function main() {
   agent.destroy();
 }
 
-main().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\n'); process.exit(111); });
+module.exports = { githubHeaders };
+if (require.main === module) main().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\n'); process.exit(111); });

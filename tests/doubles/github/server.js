@@ -1,169 +1,127 @@
 #!/usr/bin/env node
-// server.js - the GitHub double's REST side: repos, issues and pulls of a state given as
-// JSON, with GitHub's pagination (per_page/page, Link rel="next"/"last"), ETags (W/"..."
-// and 304 on If-None-Match, not counted against the limit), rate-limit headers, and
-// scripted failures (403/429 with Retry-After). Every request is checked against GitHub's
-// official OpenAPI description (npm @octokit/openapi, api.github.com): an undocumented
-// path or method, an undeclared query parameter or a value of the wrong type or outside
-// its enum is a violation (answered 400 and listed at GET /_double/violations), so a test
-// fails on any request the description does not allow.
+// server.js - the GitHub double, one server for the whole loop: REST reads for ingest's
+// sync and the executor (ingest_routes.js), the write routes gitops uses (pulls, comments,
+// labels, reviewers: gitops_routes.js), git smart-HTTP over bare repositories that demands
+// the token for pushes (git_http.js), and the actor side that opens issues, adds labels and
+// sends GitHub's signed webhooks (webhooks.js). Every REST request is checked against
+// GitHub's official OpenAPI description (npm @octokit/openapi); any request it does not
+// allow is listed at GET /_double/violations, so a test fails on it.
 //
-//   node server.js --port P [--state FILE]     prints "listening P" when ready
-// Control: POST /_double/state (replace the state), GET /_double/requests,
-//          GET /_double/violations, POST /_double/fail {"path","status","retry_after","times"}
+//   node server.js [--port P] [--port-file F] [--state FILE] [--git-root DIR]
+//                  [--token-file F] [--webhook-url U --webhook-secret-file F]
+//   prints "listening P" when ready. Without --token-file any token is accepted (ingest's
+//   tests); with it, the file is re-read on each request (tests rotate it).
+// Control: /_double/{state,fail,requests,violations} (ingest_routes.js), /_double/log,
+//   /_double/gitops/* (gitops_routes.js), /_double/{webhook,repos,issues,labels,comments,
+//   redeliver,deliveries,world} (webhooks.js).
 // GitHub App (app_auth.js): --app-public-key PEM --app-id ID --app-installation ID
 //   [--app-token-ttl S] [--app-token-reported S]: POST /app/installations/{id}/access_tokens
-//   issues expiring installation tokens, only current ones are accepted, and
+//   issues expiring installation tokens, REST and git then accept only current ones, and
 //   GET /installation/repositories lists the repos; GET /_double/app: counters.
 'use strict';
-const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
-
-const spec = require('@octokit/openapi/generated/api.github.com.json');
+const os = require('os');
+const path = require('path');
+const { createValidator } = require('./gitops_openapi.js');
+const { createGitopsRoutes } = require('./gitops_routes.js');
+const { createGitHttp } = require('./git_http.js');
+const { createIngestRoutes } = require('./ingest_routes.js');
+const { createWebhooks } = require('./webhooks.js');
 const { appFromArgs } = require('./app_auth.js');
 
 function args(argv) {
   const o = {};
-  for (let i = 0; i < argv.length; i += 2) o[argv[i].replace(/^--/, '')] = argv[i + 1];
+  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) o[argv[i].slice(2)] = argv[++i];
   return o;
 }
-const opt = args(process.argv.slice(2));
-let state = opt.state ? JSON.parse(fs.readFileSync(opt.state, 'utf8')) : { repos: [], issues: {}, pulls: {} };
-const requests = [];
-const violations = [];
-let failures = [];
-const app = appFromArgs(opt);
-let rate = { limit: 5000, remaining: 5000, reset: Math.floor(Date.now() / 1000) + 3600 };
+const o = args(process.argv.slice(2));
+const gitRoot = o['git-root'] || fs.mkdtempSync(path.join(os.tmpdir(), 'jido-ghd-'));
+// The current token, or null: any token goes.
+const token = () => (o['token-file'] ? fs.readFileSync(o['token-file'], 'utf8').split(/\r?\n/)[0] : null);
+const log = [];
+let port = 0;
+const base = () => `http://127.0.0.1:${port}`;
+const record = (e) => log.push(Object.assign({ t: Date.now() }, e));
 
-// OpenAPI: path templates compiled to regexes.
-const routes = Object.keys(spec.paths).map((p) => ({
-  template: p,
-  re: new RegExp('^' + p.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+') + '$'),
-  item: spec.paths[p],
-}));
-function resolve(param) {
-  if (param.$ref) return param.$ref.split('/').slice(1).reduce((o, k) => o[k], spec);
-  return param;
-}
-function checkValue(name, schema, v) {
-  if (!schema) return null;
-  if (schema.type === 'integer' && !/^-?\d+$/.test(v)) return `${name}=${v} is not an integer`;
-  if (schema.type === 'boolean' && !/^(true|false)$/.test(v)) return `${name}=${v} is not a boolean`;
-  if (schema.enum && !schema.enum.includes(v)) return `${name}=${v} is not one of ${schema.enum.join(',')}`;
-  return null;
-}
-// The violations of method + url against the description ([] when allowed).
-function validate(method, url) {
-  const u = new URL(url, 'http://x');
-  const cands = routes.filter((r) => r.re.test(u.pathname));
-  if (!cands.length) return [`${method} ${u.pathname}: no such path in the OpenAPI description`];
-  // the most specific template (fewest parameters) wins, as GitHub's router does
-  cands.sort((a, b) => (a.template.match(/\{/g) || []).length - (b.template.match(/\{/g) || []).length);
-  const r = cands[0];
-  const op = r.item[method.toLowerCase()];
-  if (!op) return [`${method} ${r.template}: method not in the OpenAPI description`];
-  const params = [...(r.item.parameters || []), ...(op.parameters || [])].map(resolve);
-  const q = params.filter((p) => p.in === 'query');
-  const out = [];
-  for (const [k, v] of u.searchParams) {
-    const p = q.find((x) => x.name === k);
-    if (!p) { out.push(`${method} ${r.template}: query parameter ${k} not declared`); continue; }
-    const bad = checkValue(k, p.schema, v);
-    if (bad) out.push(`${method} ${r.template}: ${bad}`);
-  }
-  for (const p of q) if (p.required && !u.searchParams.has(p.name)) out.push(`${method} ${r.template}: ${p.name} required`);
-  return out;
-}
-
-function send(res, status, body, headers = {}) {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers });
-  res.end(text);
-}
-
-function paginate(req, res, list, wrap) {
-  const u = new URL(req.url, `http://${req.headers.host}`);
-  const per = Math.min(parseInt(u.searchParams.get('per_page') || '30', 10), 100);
-  const page = Math.max(parseInt(u.searchParams.get('page') || '1', 10), 1);
-  const last = Math.max(1, Math.ceil(list.length / per));
-  const items = list.slice((page - 1) * per, page * per);
-  const links = [];
-  const at = (n) => { const x = new URL(u); x.searchParams.set('page', String(n)); return x.toString(); };
-  if (page < last) links.push(`<${at(page + 1)}>; rel="next"`, `<${at(last)}>; rel="last"`);
-  if (page > 1) links.push(`<${at(1)}>; rel="first"`, `<${at(page - 1)}>; rel="prev"`);
-  const text = JSON.stringify(wrap ? wrap(items, list.length) : items);
-  const etag = 'W/"' + crypto.createHash('sha1').update(text).digest('hex') + '"';
-  const headers = { ETag: etag };
-  if (links.length) headers.Link = links.join(', ');
-  const limitHeaders = {
-    'X-RateLimit-Limit': String(rate.limit), 'X-RateLimit-Reset': String(rate.reset),
-    'X-RateLimit-Resource': 'core',
-  };
-  if (req.headers['if-none-match'] === etag) {
-    res.writeHead(304, { ...headers, ...limitHeaders, 'X-RateLimit-Remaining': String(rate.remaining) });
-    res.end();
-    return 304;
-  }
-  rate.remaining = Math.max(0, rate.remaining - 1);
-  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...headers, ...limitHeaders,
-    'X-RateLimit-Remaining': String(rate.remaining), 'X-RateLimit-Used': String(rate.limit - rate.remaining) });
-  res.end(text);
-  return 200;
-}
-
-function body(req) {
-  return new Promise((resolve) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => resolve(b)); });
-}
-
-const server = http.createServer(async (req, res) => {
-  const u = new URL(req.url, `http://${req.headers.host}`);
-  if (u.pathname.startsWith('/_double/')) {
-    const what = u.pathname.slice(9);
-    if (what === 'state' && req.method === 'POST') { state = JSON.parse(await body(req)); if (state.rate) rate = { ...rate, ...state.rate }; return send(res, 200, { ok: true }); }
-    if (what === 'fail' && req.method === 'POST') { failures.push(JSON.parse(await body(req))); return send(res, 200, { ok: true }); }
-    if (what === 'requests') return send(res, 200, requests);
-    if (what === 'violations') return send(res, 200, violations);
-    if (what === 'app' && app) return send(res, 200, app.stats());
-    return send(res, 404, { message: 'Not Found' });
-  }
-  const entry = { method: req.method, url: req.url, auth: !!req.headers.authorization,
-    if_none_match: req.headers['if-none-match'] || null, status: 0 };
-  requests.push(entry);
-  const bad = validate(req.method, req.url);
-  if (bad.length) { violations.push(...bad); entry.status = 400; return send(res, 400, { message: bad.join('; ') }); }
-  if (app && app.handle(req, res, u, (status) => { entry.status = status; })) return;
-  if (!req.headers.authorization) { entry.status = 401; return send(res, 401, { message: 'Requires authentication' }); }
-  if (app && !app.tokenOk(req.headers.authorization.replace(/^(Bearer|token) /, ''))) {
-    entry.status = 401;
-    return send(res, 401, { message: 'Bad credentials' });
-  }
-  const f = failures.find((x) => u.pathname.startsWith(x.path) && x.times > 0);
-  if (f) {
-    f.times--;
-    entry.status = f.status;
-    const h = {};
-    if (f.retry_after !== undefined) h['Retry-After'] = String(f.retry_after);
-    if (f.status === 403 && f.retry_after === undefined) h['X-RateLimit-Remaining'] = '0';
-    h['X-RateLimit-Reset'] = String(Math.floor(Date.now() / 1000) + 2);
-    return send(res, f.status, { message: 'You have exceeded a secondary rate limit.' }, h);
-  }
-  let m;
-  if (req.method === 'GET' && u.pathname === '/user/repos') {
-    entry.status = paginate(req, res, state.repos || []);
-  } else if (app && req.method === 'GET' && u.pathname === '/installation/repositories') {
-    entry.status = paginate(req, res, state.repos || [], (items, n) => ({ total_count: n, repositories: items }));
-  } else if (req.method === 'GET' && (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)\/(issues|pulls)$/))) {
-    const full = `${m[1]}/${m[2]}`;
-    if (!(state.repos || []).some((r) => r.full_name === full)) { entry.status = 404; return send(res, 404, { message: 'Not Found' }); }
-    const st = u.searchParams.get('state') || 'open';
-    const all = ((m[3] === 'issues' ? state.issues : state.pulls) || {})[full] || [];
-    entry.status = paginate(req, res, all.filter((x) => st === 'all' || x.state === st));
-  } else {
-    entry.status = 404;
-    send(res, 404, { message: 'Not Found (not implemented by the double)' });
-  }
+const app = appFromArgs(o);
+const tokenOk = app ? app.tokenOk : null;
+const ingest = createIngestRoutes({
+  app,
+  state: o.state ? JSON.parse(fs.readFileSync(o.state, 'utf8')) : undefined,
+  extraPulls: (full) => ((gitops.state.repos[full] || {}).pulls || []).map((p) => gitops.prJson(full, p)),
+  record,
 });
-server.listen(parseInt(opt.port || '0', 10), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
+const isPublic = (full) => (ingest.model.state.repos || []).some((r) => r.full_name === full && r.private === false);
+const anyToken = () => { const t = token(); return t; };
+const validator = createValidator();
+const gitops = createGitopsRoutes({
+  gitRoot, validator, log: record, base, tokenOk,
+  token: () => { const t = anyToken(); return t === null ? currentAuth : t; },
+  violation: (errs) => ingest.model.violations.push(...errs),
+  firstNumber: (full) => 1 + Math.max(0, ...(ingest.model.state.issues[full] || []).map((x) => x.number),
+    ...(ingest.model.state.pulls[full] || []).map((x) => x.number)),
 });
+let currentAuth = '';
+const git = createGitHttp({ root: gitRoot, log: record, isPublic, tokenOk,
+  token: () => { const t = anyToken(); return t === null ? currentPass : t; } });
+let currentPass = '';
+const hooks = createWebhooks({ ingest: ingest.model, gitops, gitRoot, base });
+if (o['webhook-url']) hooks.control({ method: 'POST' }, { writeHead() {}, end() {} }, new URL('http://x/_double/webhook'),
+  Buffer.from(JSON.stringify({ url: o['webhook-url'],
+    secret: fs.readFileSync(o['webhook-secret-file'], 'utf8').split(/\r?\n/)[0] })), () => {});
+
+// The App's access_tokens route, validated and logged like every REST request.
+function appHandle(req, res, u) {
+  return app.handle(req, res, u, (status) => {
+    const v = validator.validate(req.method, u.pathname + u.search, undefined);
+    if (!v.ok) ingest.model.violations.push(...v.errors);
+    record({ kind: 'rest', method: req.method, path: u.pathname, operation: v.operationId, valid: v.ok,
+      errors: v.errors, auth: status === 201, status, api_version: req.headers['x-github-api-version'] || null });
+  });
+}
+
+function send(res, status, obj, headers) {
+  res.writeHead(status, Object.assign({ 'Content-Type': 'application/json; charset=utf-8' }, headers || {}));
+  res.end(obj === undefined ? '' : JSON.stringify(obj));
+}
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    const body = Buffer.concat(chunks);
+    const u = new URL(req.url, 'http://x');
+    // Without a token file, whatever credential arrives is "the" token.
+    const auth = req.headers.authorization || '';
+    currentAuth = auth.replace(/^(Bearer|token) /, '');
+    currentPass = auth.startsWith('Basic ') ? (() => { const d = Buffer.from(auth.slice(6), 'base64').toString('utf8'); return d.slice(d.indexOf(':') + 1); })() : '';
+    try {
+      if (u.pathname === '/_double/log') return send(res, 200, log);
+      if (u.pathname === '/_double/app' && app) return send(res, 200, app.stats());
+      if (u.pathname.startsWith('/_double/')) {
+        if (ingest.control(req, res, u, body)) return;
+        if (await hooks.control(req, res, u, body, send)) return;
+        if (u.pathname.startsWith('/_double/gitops/') && gitops.handle(req, res, body)) return;
+        return send(res, 404, { message: 'Not Found' });
+      }
+      if (app && appHandle(req, res, u)) return;
+      if (git.handle(req, res, body)) return;
+      // the pulls listing without ?head= is the sync's (paginated, seeded + opened here)
+      if (!(req.method === 'GET' && /\/pulls$/.test(u.pathname) && u.searchParams.has('head')) && ingest.handle(req, res, body)) return;
+      if (gitops.handle(req, res, body)) return;
+      record({ kind: 'unknown', method: req.method, path: req.url, valid: false, errors: ['no route in the double'] });
+      ingest.model.violations.push(`${req.method} ${u.pathname}: not served by the double`);
+      send(res, 404, { message: 'Not Found (not implemented by the double)' });
+    } catch (e) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end(String(e && e.stack || e));
+    }
+  });
+});
+server.listen(Number(o.port || 0), '127.0.0.1', () => {
+  port = server.address().port;
+  if (o['port-file']) { fs.writeFileSync(o['port-file'] + '.tmp', String(port)); fs.renameSync(o['port-file'] + '.tmp', o['port-file']); }
+  process.stdout.write(`listening ${port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
