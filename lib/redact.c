@@ -74,14 +74,6 @@ redact_pattern(const char *start, const char *s)
 {
 	size_t i, n;
 
-	/* fast path: only these characters start a pattern (the prefixes, bearer/token, PEM) */
-	switch (s[0]) {
-	case 'g': case 's': case 'j': case 'x': case 'A': case 'b': case 'B': case 't': case 'T':
-	case '-':
-		break;
-	default:
-		return 0;
-	}
 	for (i = 0; i < sizeof(redact_prefixes) / sizeof(redact_prefixes[0]); i++) {
 		size_t pl = strlen(redact_prefixes[i].prefix);
 		if (strncmp(s, redact_prefixes[i].prefix, pl) != 0)

@@ -33,6 +33,9 @@ while True:
 " &
 HOLE_PID=$!
 export JIDO_WEB_LISTEN=127.0.0.1:$WPORT JIDO_INGEST_LISTEN=127.0.0.1:$IPORT
+# MCP is the third channel (tests/mcp/ops_channel.sh); the owner's setting lets it answer
+# approvals as REST and the CLI do (off by default: an agent must not approve by itself).
+export JIDO_MCP_ALLOW_APPROVALS=true
 export JIDO_INGEST_WEBHOOK_SECRET_FILE=$SECRET JIDO_GITHUB_API_URL=http://127.0.0.1:$HOLE
 export JIDO_INGEST_REDELIVER_S=1 JIDO_WEB_API_BURST=100000 JIDO_WEB_API_PER_MIN=1000000
 trap 'kill $HOLE_PID 2>/dev/null; t_cleanup' EXIT
@@ -116,7 +119,7 @@ cli_json() {
 ch_cli() { shift 2; cli_json jido --json "$@"; }
 ch_cli_url() { shift 2; cli_json jido --url "$W" --token-file "$TF" --json "$@"; }
 OPS_CHANNELS="rest cli cli_url"
-[ -n "${OPS_EXTRA_CHANNELS:-}" ] && . "$OPS_EXTRA_CHANNELS"
+. "${OPS_EXTRA_CHANNELS:-$top/tests/mcp/ops_channel.sh}"
 
 # Fields that differ by who asked or when: dropped before comparing.
 VOLATILE='del(.. | objects | .last_used_ms?, .updated_ms?)'
@@ -184,10 +187,12 @@ same settings.shipping.get '{}' . shipping
 same secrets.list '{}' . secrets list
 same secrets.status '{}' . secrets status
 same tokens.list '{}' . tokens
-same audit.tail '{"limit":5}' . audit tail --limit 5
-same audit.verify '{}' . audit verify
+# (MCP audits its reads too, so the log grows between the channels' calls: audit reads are
+# compared by shape)
+same audit.tail '{"limit":5}' '{n: (.records | length), keys: (.records[0] | keys)}' audit tail --limit 5
+same audit.verify '{}' '{ok}' audit verify
 t_check "  the audit log verifies" jqt '.ok == true' "$JIDO_HOME/last.json"
-same audit.export '{"format":"jsonl","limit":50}' . audit export --format jsonl --limit 50
+same audit.export '{"format":"jsonl","limit":50}' '{lines: (.text | split("\n") | map(select(. != "")) | length)}' audit export --format jsonl --limit 50
 same deliveries.list '{}' . deliveries list
 same deliveries.show '{"delivery":"d-ops-1"}' . deliveries show d-ops-1
 same deliveries.show '{"delivery":"d-none"}' . deliveries show d-none
