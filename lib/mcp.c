@@ -470,38 +470,11 @@ mcp_templates_list(const json_t *id)
 	    "redacted)", "mimeType", "text/plain"));
 }
 
-/* A growing text buffer for the run log. */
-struct mcp_text {
-	char *buf;
-	size_t len, cap;
-	int failed;
-};
+static void
+mcp_text_printf(struct jido_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
-mcp_text_add(struct mcp_text *t, const char *s, size_t l)
-{
-	if (t->failed)
-		return;
-	if (t->len + l + 1 > t->cap) {
-		size_t cap = (t->len + l + 1) * 2;
-		char *nb = realloc(t->buf, cap);
-		if (nb == NULL) {
-			t->failed = 1;
-			return;
-		}
-		t->buf = nb;
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, s, l);
-	t->len += l;
-	t->buf[t->len] = '\0';
-}
-
-static void
-mcp_text_printf(struct mcp_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-mcp_text_printf(struct mcp_text *t, const char *fmt, ...)
+mcp_text_printf(struct jido_buf *t, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -510,7 +483,7 @@ mcp_text_printf(struct mcp_text *t, const char *fmt, ...)
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		mcp_text_add(t, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+		jido_buf_put(t, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 #define MCP_LOG_MAX (256 * 1024)
@@ -521,7 +494,7 @@ mcp_text_printf(struct mcp_text *t, const char *fmt, ...)
 static char *
 mcp_run_log(const json_t *run, const json_t *logs, const char *logs_why)
 {
-	struct mcp_text t = { NULL, 0, 0, 0 };
+	struct jido_buf t = { NULL, 0, 0, 0 };
 	json_t *v;
 	size_t i;
 
@@ -552,7 +525,7 @@ mcp_run_log(const json_t *run, const json_t *logs, const char *logs_why)
 		    " (the last lines)" : "");
 		json_array_foreach(json_object_get(logs, "lines"), i, v) {
 			const char *line = json_string_value(json_object_get(v, "line"));
-			if (t.len >= MCP_LOG_MAX) {
+			if (t.n >= MCP_LOG_MAX) {
 				mcp_text_printf(&t, "(cut at %d bytes)\n", MCP_LOG_MAX);
 				break;
 			}
@@ -561,11 +534,11 @@ mcp_run_log(const json_t *run, const json_t *logs, const char *logs_why)
 			    line ? line : "");
 		}
 	}
-	if (t.failed) {
-		free(t.buf);
+	if (t.fail) {
+		free(t.p);
 		return NULL;
 	}
-	return t.buf;
+	return t.p;
 }
 
 static json_t *
