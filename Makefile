@@ -13,7 +13,8 @@ PKGS     := libsodium jansson libevent libseccomp libcurl sqlite3 libcrypto
 
 CC       ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+# libcurl: headers only; lib/curl_shim.c defines its entry points and dlopens it on first use.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) \
               $(shell pkg-config --libs nng 2>/dev/null || echo -lnng) -lpthread
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-truncation -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wimplicit-fallthrough -Wundef -Wno-unused-parameter

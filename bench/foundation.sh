@@ -39,6 +39,22 @@ for row in $rows; do
 done
 bench_row "RSS idle: whole stack (8 processes)" "$total" "8 x nngcat --rep0 idle" "$((8 * peer_kb))" kB
 
+# The second peer: the floor of the libraries themselves (bench/rss_floor.c links what
+# jido-vault links and uses each once, then idles).
+"$top/${BUILD:-build}/bench/rss_floor" "ipc://$JIDO_HOME/floor.sock" "$JIDO_HOME/floor.db" &
+floor=$!
+sleep 2
+floor_kb=$(bench_rss_kb $floor)
+kill $floor 2>/dev/null
+wait $floor 2>/dev/null
+echo "idle RSS of the library floor (bench/rss_floor): ${floor_kb} kB"
+for row in $rows; do
+	bench_row "RSS idle: jido-${row%%:*} (vs its libraries idling)" "$(bench_rss_kb "${row#*:}")" \
+	    "rss_floor: nng+SQLite+sodium+jansson+seccomp, idle" "$floor_kb" kB
+done
+bench_row "RSS idle: whole stack (vs its libraries idling)" "$total" "8 x rss_floor" \
+    "$((8 * floor_kb))" kB
+
 # Under load: LOAD health requests to each process, then its peak RSS; the peer gets the
 # same requests.
 "$top/${BUILD:-build}/bench/health_rtt" "ipc://$JIDO_HOME/peer.sock" planner "$LOAD" >/dev/null 2>&1

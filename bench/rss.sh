@@ -13,8 +13,8 @@ BIN=$top/${1:-build}/bin
 IDLE=${IDLE:-2}
 export JIDO_HOME
 JIDO_HOME=$(mktemp -d /tmp/jido-rss.XXXXXX)
-up="" peer=""
-trap '[ -n "$up" ] && kill $up 2>/dev/null; wait $up 2>/dev/null; [ -n "$peer" ] && kill $peer 2>/dev/null; rm -rf "$JIDO_HOME"' EXIT
+up="" peer="" floor=""
+trap '[ -n "$up" ] && kill $up 2>/dev/null; wait $up 2>/dev/null; [ -n "$peer" ] && kill $peer 2>/dev/null; [ -n "$floor" ] && kill $floor 2>/dev/null; rm -rf "$JIDO_HOME"' EXIT
 "$BIN/jido" up 2>/dev/null &
 up=$!
 for _ in $(seq 100); do
@@ -24,10 +24,13 @@ for _ in $(seq 100); do
 done
 nngcat --rep0 --listen "ipc://$JIDO_HOME/peer.sock" --data x >/dev/null 2>&1 &
 peer=$!
+# the libraries' own floor (bench/rss_floor.c): what jido-vault links, each used once, idle
+"$top/${1:-build}/bench/rss_floor" "ipc://$JIDO_HOME/floor.sock" "$JIDO_HOME/floor.db" &
+floor=$!
 sleep "$IDLE"
 rows=$("$BIN/jido" status --json | jq -r '.[] | "\(.name):\(.pid)"')
 declare -A rss pss uss anon file
-for row in "nngcat:$peer" $rows; do
+for row in "nngcat:$peer" "floor:$floor" $rows; do
 	p=${row#*:}
 	read -r r s u a f < <(awk '/^Rss:/{r=$2} /^Pss:/{s=$2} /^Private_Clean:/{pc=$2}
 	    /^Private_Dirty:/{pd=$2} /^Anonymous:/{a=$2}
@@ -37,13 +40,14 @@ done
 echo "idle memory (kB) after ${IDLE} s; peer: nngcat --rep0 idle"
 printf '%-9s %7s %7s %7s %7s %7s %4s %9s\n' process RSS PSS USS anon file thr "RSS/peer"
 trss=0 tpss=0 tuss=0
-for row in "nngcat:$peer" $rows; do
+for row in "nngcat:$peer" "floor:$floor" $rows; do
 	name=${row%%:*} p=${row#*:}
 	thr=$(ls "/proc/$p/task" | wc -l)
 	printf '%-9s %7d %7d %7d %7d %7d %4d %9.2f\n' "$name" "${rss[$p]}" "${pss[$p]}" \
 	    "${uss[$p]}" "${anon[$p]}" "${file[$p]}" "$thr" \
 	    "$(echo "${rss[$p]} / ${rss[$peer]}" | bc -l)"
 	if [ "$name" != nngcat ]; then
+		[ "$name" = floor ] && continue
 		trss=$((trss + rss[$p])) tpss=$((tpss + pss[$p])) tuss=$((tuss + uss[$p]))
 	fi
 done

@@ -17,7 +17,7 @@
 #include <sodium.h>
 
 #include "jido.h"
-#include "curl_lazy.h"
+#include <curl/curl.h>
 #include "executor.h"
 #include "job.h"
 #include "sandbox.h"
@@ -164,7 +164,6 @@ job_fetch_issue(const json_t *req, int evfd)
 	long status = 0;
 	int64_t t0 = jido_now_ms();
 	json_t *issue = NULL, *res;
-	const struct curl_lazy *cu = curl_lazy_get(why, sizeof(why));
 	CURL *c = NULL;
 	struct curl_slist *h = NULL;
 	CURLcode cc;
@@ -172,24 +171,25 @@ job_fetch_issue(const json_t *req, int evfd)
 	snprintf(url, sizeof(url), "%s/repos/%s/issues/%lld", api ? api : "https://api.github.com",
 	    full ? full : "", n);
 	job_event(evfd, "fetch_issue: GET %s", url);
-	if (cu == NULL)
+	if ((h = curl_slist_append(h, "Accept: application/vnd.github+json")) == NULL) {
+		snprintf(why, sizeof(why), "%s", jido_curl_error() ? jido_curl_error() : "curl failed");
 		goto out;
-	h = cu->slist_append(h, "Accept: application/vnd.github+json");
-	h = cu->slist_append(h, "User-Agent: jidocode-executor");
-	if ((c = cu->easy_init()) == NULL) {
+	}
+	h = curl_slist_append(h, "User-Agent: jidocode-executor");
+	if ((c = curl_easy_init()) == NULL) {
 		snprintf(why, sizeof(why), "curl init failed");
 		goto out;
 	}
-	cu->easy_setopt(c, CURLOPT_URL, url);
-	cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, job_body_put);
-	cu->easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	cu->easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = cu->easy_perform(c);
-	cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, job_body_put);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK)
-		snprintf(why, sizeof(why), "GET %s: %s", url, cu->easy_strerror(cc));
+		snprintf(why, sizeof(why), "GET %s: %s", url, curl_easy_strerror(cc));
 	else if (status != 200)
 		snprintf(why, sizeof(why), "GET %s: HTTP %ld", url, status);
 	else if ((issue = json_loadb(body.p ? body.p : "", body.n, 0, NULL)) == NULL ||
@@ -224,11 +224,8 @@ out:
 	job_emit(evfd, json_pack("{s:o}", "result", res));
 	json_decref(issue);
 	free(body.p);
-	if (cu != NULL) {
-		cu->slist_free_all(h);
-		if (c != NULL)
-			cu->easy_cleanup(c);
-	}
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
 	close(evfd);
 	return 0;
 }

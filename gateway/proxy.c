@@ -337,6 +337,8 @@ call_on_body(char *buf, size_t size, size_t n, void *arg)
 
 static int call_attempt_next(struct call *k);
 
+static int proxy_multi_open(struct gw *g);
+
 /* Start a transfer to upstream i. 0, or -1 when it could not be set up. */
 static int
 call_attempt_start(struct call *k, int i)
@@ -349,7 +351,7 @@ call_attempt_start(struct call *k, int i)
 	snprintf(url, sizeof(url), "%s%s", u->base, k->target);
 	k->up = i;
 	k->attempts++;
-	if ((k->easy = curl_easy_init()) == NULL || (k->rhdr = evbuffer_new()) == NULL ||
+	if (proxy_multi_open(g) != 0 || (k->easy = curl_easy_init()) == NULL || (k->rhdr = evbuffer_new()) == NULL ||
 	    (k->rbody = evbuffer_new()) == NULL)
 		return -1;
 	for (struct curl_slist *p = k->fwd; p != NULL; p = p->next) {
@@ -932,19 +934,35 @@ proxy_check_done(struct gw *g)
 	}
 }
 
-int
-gw_proxy_init(struct gw *g, char *why, size_t whylen)
+/*
+ * The multi handle, made with the first upstream call: libcurl is loaded then
+ * (lib/curl_shim.c), so an idle gateway maps none of it. 0, or -1 (the call fails).
+ */
+static int
+proxy_multi_open(struct gw *g)
 {
-	if ((g->multi = curl_multi_init()) == NULL ||
-	    (g->curl_timer = evtimer_new(g->base, proxy_on_timer, g)) == NULL) {
-		snprintf(why, whylen, "cannot set up libcurl");
-		return JIDO_EINTERNAL;
+	if (g->multi != NULL)
+		return 0;
+	if ((g->multi = curl_multi_init()) == NULL) {
+		jido_error("gateway.curl_failed", "{s:s}", "why",
+		    jido_curl_error() ? jido_curl_error() : "curl_multi_init failed");
+		return -1;
 	}
 	curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, proxy_curl_socket);
 	curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
 	curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, proxy_curl_timer);
 	curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
 	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, 256L);
+	return 0;
+}
+
+int
+gw_proxy_init(struct gw *g, char *why, size_t whylen)
+{
+	if ((g->curl_timer = evtimer_new(g->base, proxy_on_timer, g)) == NULL) {
+		snprintf(why, whylen, "cannot set up libcurl's timer");
+		return JIDO_EINTERNAL;
+	}
 	return 0;
 }
 

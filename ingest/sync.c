@@ -208,6 +208,14 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 		snprintf(inm, sizeof(inm), "If-None-Match: %s", cached_etag);
 		h = curl_slist_append(h, inm);
 	}
+	if (y->curl == NULL && (y->curl = curl_easy_init()) == NULL) {
+		curl_slist_free_all(h);
+		sodium_memzero(auth, sizeof(auth));
+		free(cached);
+		snprintf(why, whylen, "GET %.200s: %s", url,
+		    jido_curl_error() ? jido_curl_error() : "libcurl did not initialise");
+		return JIDO_EPROVIDER;
+	}
 	curl_easy_setopt(y->curl, CURLOPT_URL, url);
 	curl_easy_setopt(y->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(y->curl, CURLOPT_USERAGENT, "jido-ingest/" JIDO_VERSION);
@@ -627,7 +635,8 @@ ingest_sync_new(const struct jido_conf *c, const char *home, const char *spool_p
 		return rc;
 	}
 	y->sp.redeliver_ms = jido_conf_int(c, "ingest.redeliver_s") * 1000;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (y->curl = curl_easy_init()) == NULL) {
+	/* libcurl itself is loaded with the first request (lib/curl_shim.c): the handle too. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		ingest_spool_close(&y->sp);
 		free(y);
 		snprintf(why, whylen, "cannot initialise libcurl");

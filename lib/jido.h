@@ -483,6 +483,12 @@ int jido_vault_get_version(const struct jido_conf *c, const char *home, const ch
 /* The vault's request socket URL: socket.vault, else run/vault.sock under home.
  * JIDO_EVALIDATION when it does not fit. */
 int jido_vault_url(const struct jido_conf *c, const char *home, char *url, size_t len);
+/* ---------------------------------------------------------------- libcurl on first use (curl_shim.c) */
+/* libjido defines libcurl's entry points itself and dlopens libcurl.so.4 on the first call
+ * that needs it (binaries do not link -lcurl); see curl_shim.c. */
+int jido_curl_loaded(void);          /* 1 once libcurl has been loaded and initialised */
+const char *jido_curl_error(void);   /* why loading failed (static), or NULL */
+
 /* ---------------------------------------------------------------- GitHub App (ghapp.c) */
 
 /* An installation token is minted again this long before GitHub says it expires. */

@@ -41,6 +41,8 @@ static const char *const seccomp_base[] = {
 	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "uname",
 	"getrlimit", "prlimit64", "exit", "exit_group", "restart_syscall", "umask",
+	/* read by libcurl's TLS stack while it is loaded on first use (curl_shim.c) */
+	"sysinfo",
 	NULL
 };
 
