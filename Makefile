@@ -13,9 +13,12 @@ PKGS     := libsodium jansson libevent libseccomp libcurl sqlite3 libcrypto
 
 CC       ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl: headers only; lib/curl_shim.c defines its entry points and dlopens it on first use.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) \
+# libcurl and libcrypto: headers only; both are dlopened on first use (lib/curl_shim.c,
+# lib/ghapp.c).
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl libcrypto,$(PKGS)) 2>/dev/null) \
               $(shell pkg-config --libs nng 2>/dev/null || echo -lnng) -lpthread
+# tests make RSA keys with libcrypto themselves (lib/ghapp_test.c)
+TEST_LIBS  := $(shell pkg-config --libs libcrypto 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-truncation -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wimplicit-fallthrough -Wundef -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
@@ -76,7 +79,7 @@ $(BUILD)/bin/jido: $(BUILD)/obj/cli/main.o $(call dir_objs,cli) $(LIB_A)
 .SECONDEXPANSION:
 $(BUILD)/test/%_test: $(BUILD)/obj/%_test.o $$(call dir_objs,$$(subst /,,$$(dir $$*))) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) $(TEST_LIBS) -lcmocka
 
 deps:
 	@scripts/deps.sh

@@ -6,9 +6,13 @@
  * expires, or at once when a caller saw it refused (force). The private key comes from
  * the vault (github.app_private_key) or, in tests, a 0600 PEM file
  * (github.app_private_key_file), is read only to mint, and wiped right after.
+ * libcrypto is loaded with the first signature (dlopen, as lib/curl_shim.c does for
+ * libcurl): a process that never signs as an App (most never do) does not map it.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +54,53 @@ b64url(const void *p, size_t n)
 	return s;
 }
 
+/* libcrypto's entry points this file uses, resolved by ghapp_crypto_load. */
+static struct {
+	BIO *(*bio_new_mem_buf)(const void *, int);
+	int (*bio_free)(BIO *);
+	EVP_PKEY *(*pem_read_bio_privatekey)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
+	int (*pkey_get_base_id)(const EVP_PKEY *);
+	void (*pkey_free)(EVP_PKEY *);
+	EVP_MD_CTX *(*md_ctx_new)(void);
+	void (*md_ctx_free)(EVP_MD_CTX *);
+	const EVP_MD *(*sha256)(void);
+	int (*digest_sign_init)(EVP_MD_CTX *, EVP_PKEY_CTX **, const EVP_MD *, ENGINE *,
+	    EVP_PKEY *);
+	int (*digest_sign)(EVP_MD_CTX *, unsigned char *, size_t *, const unsigned char *,
+	    size_t);
+} gc;
+static pthread_once_t gc_once = PTHREAD_ONCE_INIT;
+static int gc_ok;
+static char gc_why[200];
+
+static void
+ghapp_crypto_load(void)
+{
+	void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL) {
+		snprintf(gc_why, sizeof(gc_why), "cannot load libcrypto: %s", dlerror());
+		return;
+	}
+#define GC_SYM(field, name) \
+	if ((*(void **)&gc.field = dlsym(h, name)) == NULL) { \
+		snprintf(gc_why, sizeof(gc_why), "libcrypto has no %s", name); \
+		return; \
+	}
+	GC_SYM(bio_new_mem_buf, "BIO_new_mem_buf")
+	GC_SYM(bio_free, "BIO_free")
+	GC_SYM(pem_read_bio_privatekey, "PEM_read_bio_PrivateKey")
+	GC_SYM(pkey_get_base_id, "EVP_PKEY_get_base_id")
+	GC_SYM(pkey_free, "EVP_PKEY_free")
+	GC_SYM(md_ctx_new, "EVP_MD_CTX_new")
+	GC_SYM(md_ctx_free, "EVP_MD_CTX_free")
+	GC_SYM(sha256, "EVP_sha256")
+	GC_SYM(digest_sign_init, "EVP_DigestSignInit")
+	GC_SYM(digest_sign, "EVP_DigestSign")
+#undef GC_SYM
+	gc_ok = 1;
+}
+
 int
 jido_ghapp_jwt(const char *pem, size_t pemlen, const char *app_id, int64_t now, char **jwt,
     char *why, size_t whylen)
@@ -76,18 +127,23 @@ jido_ghapp_jwt(const char *pem, size_t pemlen, const char *app_id, int64_t now, 
 		goto out;
 	}
 	sprintf(input, "%s.%s", hdr, pay);
-	if ((bio = BIO_new_mem_buf(pem, (int)pemlen)) == NULL ||
-	    (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
-	    EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+	pthread_once(&gc_once, ghapp_crypto_load);
+	if (!gc_ok) {
+		snprintf(why, whylen, "cannot sign the GitHub App JWT: %s", gc_why);
+		goto out;
+	}
+	if ((bio = gc.bio_new_mem_buf(pem, (int)pemlen)) == NULL ||
+	    (key = gc.pem_read_bio_privatekey(bio, NULL, NULL, NULL)) == NULL ||
+	    gc.pkey_get_base_id(key) != EVP_PKEY_RSA) {
 		snprintf(why, whylen, "the GitHub App private key is not an RSA key in PEM form");
 		rc = JIDO_ESECRET;
 		goto out;
 	}
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+	if ((md = gc.md_ctx_new()) == NULL ||
+	    gc.digest_sign_init(md, NULL, gc.sha256(), NULL, key) != 1 ||
+	    gc.digest_sign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
 	    (sig = malloc(siglen)) == NULL ||
-	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+	    gc.digest_sign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
 	    (sig64 = b64url(sig, siglen)) == NULL) {
 		snprintf(why, whylen, "cannot sign the GitHub App JWT (RS256)");
 		goto out;
@@ -99,9 +155,11 @@ jido_ghapp_jwt(const char *pem, size_t pemlen, const char *app_id, int64_t now, 
 	sprintf(*jwt, "%s.%s", input, sig64);
 	rc = 0;
 out:
-	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(key); /* OpenSSL clears RSA key material when freeing it */
-	BIO_free(bio);
+	if (gc_ok) {
+		gc.md_ctx_free(md);
+		gc.pkey_free(key); /* OpenSSL clears RSA key material when freeing it */
+		gc.bio_free(bio);
+	}
 	free(hdr);
 	free(pay);
 	free(text);
