@@ -10,6 +10,8 @@
  * as a vault.get by the same clients ("nng echo" lines); "vault.get raw" sends the vault
  * those bytes too (a client doing no JSON work: the vault's own capacity).
  * usage: vault_get HOME CRED NAME [N] [CLIENTS]
+ * VAULT_GET_ONLY=TYPE (vault.get or vault.health) times only that request, once, with no
+ * echo peer: a steady load to profile the vault under (perf, strace), not a figure.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -144,6 +146,17 @@ main(int argc, char **argv)
 	/* the bytes of a vault.get request, for the echo */
 	snprintf(raw, sizeof(raw), "{\"v\":1,\"type\":\"vault.get\",\"id\":\"0123456789abcdef"
 	    "0123456789abcdef\",\"data\":{\"cred\":\"%s\",\"name\":\"%s\"}}", argv[2], argv[3]);
+	const char *only = getenv("VAULT_GET_ONLY");
+	if (only != NULL) {
+		int get = strcmp(only, "vault.get") == 0;
+		if (!get && strcmp(only, "vault.health") != 0)
+			return 2;
+		if (bench_concurrent(url, only, get ? argv[2] : NULL, get ? argv[3] : NULL, n,
+		    clients, lat, &total) != 0)
+			return 1;
+		bench_print(only, n / clients * clients, lat, total);
+		return 0;
+	}
 	if ((echo = bench_echo_start(echo_url, 8)) < 0)
 		return 111;
 	usleep(200000);

@@ -15,12 +15,22 @@ mkdir -p "$(dirname "$bin")"
 # shellcheck disable=SC2046
 cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" $(pkg-config --cflags jansson libsodium) \
 	-o "$bin" "$top/bench/vault_get.c" "$top/$BUILD/libjido.a" \
-	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3) -lnng -lpthread
+	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3 libcrypto) -lnng -lpthread
+# The in-process handler links the vault's objects the way the Makefile links jido-vault
+# (dir_objs: every vault/*.c but main.c and the tests), derived from the sources so a new
+# vault file cannot leave this link line behind.
+vobjs=()
+for src in "$top"/vault/*.c; do
+	base=$(basename "$src" .c)
+	case $base in main | *_test) continue ;; esac
+	obj="$top/$BUILD/obj/vault/$base.o"
+	[ -f "$obj" ] || { echo "vault_get.sh: $obj missing: run make first" >&2; exit 111; }
+	vobjs+=("$obj")
+done
 # shellcheck disable=SC2046
 cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" $(pkg-config --cflags jansson libsodium) \
-	-o "$bin-handler" "$top/bench/vault/handler.c" "$top/$BUILD/obj/vault/acl.o" \
-	"$top/$BUILD/obj/vault/store.o" "$top/$BUILD/obj/vault/vault.o" "$top/$BUILD/libjido.a" \
-	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3) -lnng -lpthread
+	-o "$bin-handler" "$top/bench/vault/handler.c" "${vobjs[@]}" "$top/$BUILD/libjido.a" \
+	$(pkg-config --libs libsodium jansson libevent libseccomp libcurl sqlite3 libcrypto) -lnng -lpthread
 
 export JIDO_HOME
 JIDO_HOME=$(mktemp -d /tmp/jido-bench.XXXXXX)
