@@ -23,7 +23,7 @@ known=(
 	"sandbox.sh|SANDBOX_N=30"
 	"ingest/run.sh|DURATION=3s"
 	"gateway.sh|D=3 STREAMS=200"
-	"vault_get.sh 20000 1 4|"
+	"vault_get.sh 20000 1 4 16|"
 	"auditor.sh|BENCH_SECS=1 BENCH_PUSH=20000"
 	"planner.sh|"
 	"web.sh|SECONDS_RUN=3 CONNS=4"
