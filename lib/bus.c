@@ -3,6 +3,7 @@
  * (socket files with a fixed mode under $JIDO_HOME/run), tcp:// and tls+tcp://, with
  * timeouts, message size caps and, on ipc, the peer's uid and pid.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 
 #define BUS_MAXMSG_DEFAULT (64u << 20)
 
+static void bus_msg_free_wiped(nng_msg *msg);
+
 struct jido_bus_ctx {
 	nng_ctx ctx;
 	nng_aio *aio;
@@ -31,6 +34,7 @@ struct jido_bus_ctx {
 struct jido_bus {
 	nng_socket sock;
 	int proto;
+	int recv_ms, send_ms; /* as set by jido_bus_set_timeouts; -1 (nng's default): none */
 	char *ipc_path; /* set for an ipc listener: removed on close */
 	nng_tls_config *tls;
 };
@@ -222,6 +226,7 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 		return JIDO_EVALIDATION;
 	}
 	b->proto = proto;
+	b->recv_ms = b->send_ms = NNG_DURATION_INFINITE;
 	if ((rv = bus_proto_open(proto, &b->sock)) != 0) {
 		free(b);
 		return bus_err(rv);
@@ -304,9 +309,50 @@ jido_bus_set_timeouts(struct jido_bus *b, int recv_ms, int send_ms)
 {
 	int rv = nng_socket_set_ms(b->sock, NNG_OPT_RECVTIMEO, recv_ms);
 
-	if (rv == 0 && b->proto != JIDO_BUS_SUB && b->proto != JIDO_BUS_PULL)
-		rv = nng_socket_set_ms(b->sock, NNG_OPT_SENDTIMEO, send_ms);
+	if (rv == 0)
+		b->recv_ms = recv_ms;
+	if (rv == 0 && b->proto != JIDO_BUS_SUB && b->proto != JIDO_BUS_PULL &&
+	    (rv = nng_socket_set_ms(b->sock, NNG_OPT_SENDTIMEO, send_ms)) == 0)
+		b->send_ms = send_ms;
 	return bus_err(rv);
+}
+
+/*
+ * One aio per thread, reused by every blocking send and receive the thread makes on any
+ * socket (nng_send/nng_recvmsg would set one up and tear it down per call: a third of a
+ * client's CPU per round trip). Made on the thread's first call, freed when it exits.
+ * NULL when nng cannot allocate one (the caller falls back to nng_send/nng_recvmsg).
+ */
+static pthread_key_t bus_aio_key;
+static pthread_once_t bus_aio_once = PTHREAD_ONCE_INIT;
+
+static void
+bus_aio_free(void *aio)
+{
+	nng_aio_free(aio);
+}
+
+static void
+bus_aio_key_make(void)
+{
+	(void)pthread_key_create(&bus_aio_key, bus_aio_free);
+}
+
+static nng_aio *
+bus_thread_aio(void)
+{
+	nng_aio *aio;
+
+	pthread_once(&bus_aio_once, bus_aio_key_make);
+	if ((aio = pthread_getspecific(bus_aio_key)) == NULL) {
+		if (nng_aio_alloc(&aio, NULL, NULL) != 0)
+			return NULL;
+		if (pthread_setspecific(bus_aio_key, aio) != 0) {
+			nng_aio_free(aio);
+			return NULL;
+		}
+	}
+	return aio;
 }
 
 int
@@ -318,7 +364,22 @@ jido_bus_subscribe(struct jido_bus *b, const char *prefix)
 int
 jido_bus_send(struct jido_bus *b, const void *buf, size_t len)
 {
-	return bus_err(nng_send(b->sock, (void *)buf, len, 0));
+	nng_aio *aio = bus_thread_aio();
+	nng_msg *m;
+	int rv;
+
+	if (aio == NULL)
+		return bus_err(nng_send(b->sock, (void *)buf, len, 0));
+	if ((rv = nng_msg_alloc(&m, len)) != 0)
+		return bus_err(rv);
+	memcpy(nng_msg_body(m), buf, len);
+	nng_aio_set_msg(aio, m);
+	nng_aio_set_timeout(aio, b->send_ms);
+	nng_send_aio(b->sock, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0)
+		bus_msg_free_wiped(nng_aio_get_msg(aio)); /* not sent: still ours */
+	return bus_err(rv);
 }
 
 int
@@ -355,10 +416,20 @@ int
 jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer,
     int nonblock)
 {
+	nng_aio *aio = bus_thread_aio();
 	nng_msg *msg;
-	int rv = nng_recvmsg(b->sock, &msg, nonblock ? NNG_FLAG_NONBLOCK : 0);
+	int rv;
 
-	if (rv == NNG_EAGAIN)
+	if (aio == NULL)
+		rv = nng_recvmsg(b->sock, &msg, nonblock ? NNG_FLAG_NONBLOCK : 0);
+	else {
+		nng_aio_set_timeout(aio, nonblock ? NNG_DURATION_ZERO : b->recv_ms);
+		nng_recv_aio(b->sock, aio);
+		nng_aio_wait(aio);
+		if ((rv = nng_aio_result(aio)) == 0)
+			msg = nng_aio_get_msg(aio);
+	}
+	if (rv == NNG_EAGAIN || (nonblock && rv == NNG_ETIMEDOUT))
 		return JIDO_ETIMEOUT;
 	if (rv != 0)
 		return bus_err(rv);
@@ -448,6 +519,50 @@ jido_bus_ctx_close(struct jido_bus_ctx *c)
 	free(c);
 }
 
+/*
+ * The ipc peer's uid and pid of pipe p. A connection's peer does not change, so they are
+ * asked of the kernel (two getsockopt calls through nng) once per pipe and kept in a small
+ * table indexed by the pipe's id (nng gives every pipe a fresh id), not once per message.
+ */
+#define BUS_PEER_SLOTS 64
+static struct {
+	uint32_t pipe;
+	int known;
+	uint64_t uid, pid;
+} bus_peers[BUS_PEER_SLOTS];
+static pthread_mutex_t bus_peers_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+bus_peer_of(nng_pipe p, struct jido_peer *peer)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	unsigned slot = id % BUS_PEER_SLOTS;
+
+	memset(peer, 0, sizeof(*peer));
+	pthread_mutex_lock(&bus_peers_mu);
+	if (id != 0 && bus_peers[slot].pipe == id) {
+		peer->known = bus_peers[slot].known;
+		peer->uid = bus_peers[slot].uid;
+		peer->pid = bus_peers[slot].pid;
+		pthread_mutex_unlock(&bus_peers_mu);
+		return;
+	}
+	pthread_mutex_unlock(&bus_peers_mu);
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &peer->uid) == 0 &&
+	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer->pid) == 0)
+		peer->known = 1;
+	else
+		peer->uid = peer->pid = 0;
+	if (id == 0 || id == (uint32_t)-1)
+		return;
+	pthread_mutex_lock(&bus_peers_mu);
+	bus_peers[slot].pipe = id;
+	bus_peers[slot].known = peer->known;
+	bus_peers[slot].uid = peer->uid;
+	bus_peers[slot].pid = peer->pid;
+	pthread_mutex_unlock(&bus_peers_mu);
+}
+
 /* Copy msg's body into a malloc'd NUL-terminated *buf, note its ipc peer, free msg. */
 static int
 bus_msg_take(nng_msg *msg, char **buf, size_t *len, struct jido_peer *peer)
@@ -459,13 +574,8 @@ bus_msg_take(nng_msg *msg, char **buf, size_t *len, struct jido_peer *peer)
 	}
 	memcpy(*buf, nng_msg_body(msg), *len);
 	(*buf)[*len] = '\0';
-	if (peer != NULL) {
-		nng_pipe p = nng_msg_get_pipe(msg);
-		memset(peer, 0, sizeof(*peer));
-		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &peer->uid) == 0 &&
-		    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer->pid) == 0)
-			peer->known = 1;
-	}
+	if (peer != NULL)
+		bus_peer_of(nng_msg_get_pipe(msg), peer);
 	bus_msg_free_wiped(msg);
 	return 0;
 }
