@@ -5,9 +5,10 @@
  * every job run on without exec, and a child forked from a threaded process inherits
  * each lock another thread held at that instant; a sanitizer build's allocator has no
  * fork handler, so the spawner then hung on its first malloc and no step ever started
- * (spawner_start refuses to fork a threaded process). The sandbox needs what the daemon must not
- * have (namespaces, mounts, and AF_INET inside the sandbox's own network namespace for
- * the relay and the agent), and a seccomp filter is inherited by every descendant. The
+ * (spawner_start refuses to fork a threaded process). The sandbox needs what the daemon
+ * must not have (namespaces, mounts, and AF_INET inside the sandbox's own network
+ * namespace for the relay and the agent), and a seccomp filter is inherited by every
+ * descendant. The
  * spawner keeps nothing but its end of a SEQPACKET socket pair: each message carries two
  * descriptors, a memfd holding the request JSON and the write end of the job's event
  * pipe; it forks one job process (job.c) per message and lets the kernel reap them.
