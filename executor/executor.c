@@ -927,21 +927,31 @@ executor_tick(struct jido_srv *s)
 		exec_poll(s);
 }
 
+/* Fork the spawner now, while the process has one thread: the bus sockets are opened
+ * after this, and nng starts its threads with the first (see spawner.c). */
 static int
-executor_open(struct jido_srv *s, char *why, size_t whylen)
+executor_prefork(struct jido_srv *s, char *why, size_t whylen)
 {
 	struct exec_priv *x = jido_srv_priv(s);
 
 	for (int i = 0; i < EXEC_MAX_JOBS; i++)
 		x->jobs[i].evfd = -1;
+	if ((x->spfd = spawner_start(why, whylen)) < 0)
+		return JIDO_EINTERNAL;
+	return 0;
+}
+
+static int
+executor_open(struct jido_srv *s, char *why, size_t whylen)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+
 	x->redeliver = json_array();
 	snprintf(x->workdir, sizeof(x->workdir), "%s/executor", jido_srv_home(s));
 	if (jido_mkdirs(x->workdir, 0700) != 0) {
 		snprintf(why, whylen, "cannot create %s: %s", x->workdir, strerror(errno));
 		return JIDO_EINTERNAL;
 	}
-	if ((x->spfd = spawner_start(why, whylen)) < 0)
-		return JIDO_EINTERNAL;
 	if (jido_conf_bool(jido_srv_conf(s), "executor.pull")) {
 		const char *id = jido_conf_str(jido_srv_conf(s), "executor.id");
 		x->pull = 1;
@@ -982,6 +992,7 @@ const struct jido_proc executor_proc = {
 	.summary = "runs steps in a sandbox and streams their redacted output",
 	.pub_topic = "logs",
 	.allow = { executor_allow, 0, 1, NULL, &spawner_allow },
+	.prefork = executor_prefork,
 	.open = executor_open,
 	.handle = executor_handle,
 	.tick = executor_tick,

@@ -14,11 +14,14 @@
  * code (0 when a result was written). Borrowed req; evfd is closed on return. */
 int job_run(const json_t *req, int evfd);
 
-/* The spawner (spawner.c): forked by the daemon's open hook, before its allowlist, it
- * forks one job process per request. spawner_start returns the daemon's end of the
- * request socket (or -1 with why). spawner_submit sends req (borrowed) and returns the
+/* The spawner (spawner.c): forked by the daemon's prefork hook, while it has one thread
+ * and before its allowlist, it forks one job process per request. spawner_start returns
+ * the daemon's end of the request socket, or -1 with why (also when the caller has more
+ * than one thread: see spawner.c). spawner_submit sends req (borrowed) and returns the
  * read end of the job's event pipe, or -1 with why. */
 int spawner_start(char *why, size_t whylen);
+/* The threads of the calling process (/proc/self/task), or -1 when it cannot be read. */
+int spawner_threads(void);
 /* The spawner's own seccomp allowlist (spawner.c), installed by spawner_start's child. */
 struct jido_allow;
 extern const struct jido_allow spawner_allow;

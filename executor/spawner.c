@@ -1,8 +1,14 @@
 /*
- * spawner.c - the executor's process factory. The daemon's open hook forks it before the
- * daemon installs its own allowlist (net 0): the sandbox needs what the daemon must not
- * have (namespaces, mounts, and AF_INET inside the sandbox's own network namespace for
- * the relay and the agent), and a seccomp filter is inherited by every descendant. The
+ * spawner.c - the executor's process factory. The daemon's prefork hook forks it while
+ * the daemon still has one thread (before nng starts its threads with the first socket)
+ * and before it installs its own allowlist (net 0). One thread matters: the spawner and
+ * every job run on without exec, and a child forked from a threaded process inherits
+ * each lock another thread held at that instant; a sanitizer build's allocator has no
+ * fork handler, so the spawner then hung on its first malloc and no step ever started
+ * (spawner_start refuses to fork a threaded process). The sandbox needs what the daemon
+ * must not have (namespaces, mounts, and AF_INET inside the sandbox's own network
+ * namespace for the relay and the agent), and a seccomp filter is inherited by every
+ * descendant. The
  * spawner keeps nothing but its end of a SEQPACKET socket pair: each message carries two
  * descriptors, a memfd holding the request JSON and the write end of the job's event
  * pipe; it forks one job process (job.c) per message and lets the kernel reap them.
@@ -19,6 +25,7 @@
  * perf_event_open, userfaultfd, setns, foreign socket families and everything unlisted
  * kill the process.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -138,11 +145,33 @@ spawner_loop(int fd)
 }
 
 int
+spawner_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int
 spawner_start(char *why, size_t whylen)
 {
-	int sp[2];
+	int sp[2], nth = spawner_threads();
 	pid_t p;
 
+	if (nth > 1) {
+		snprintf(why, whylen, "the spawner must be forked while the executor has one thread "
+		    "(it has %d): a child of a threaded process may inherit a held lock and hang",
+		    nth);
+		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
 		snprintf(why, whylen, "socketpair: %s", strerror(errno));
 		return -1;

@@ -305,6 +305,12 @@ struct jido_proc {
 	const char *summary;    /* one line for --help */
 	const char *pub_topic;  /* publish socket it owns ("events"), or NULL */
 	struct jido_allow allow;
+	/* After config, while the process still has one thread (before the bus sockets,
+	 * whose library starts its threads): fork helper processes that run on without
+	 * exec here. A child forked later holds every lock another thread held at that
+	 * instant (the sanitizer runtime's allocator among them) and may wait for it
+	 * forever. When it succeeds, close is called on the way out. May be NULL. */
+	int (*prefork)(struct jido_srv *s, char *why, size_t whylen);
 	/* After config, before seccomp: open files, databases, listeners. May be NULL. */
 	int (*open)(struct jido_srv *s, char *why, size_t whylen);
 	/* The core handler, shared by serve and filter modes. Never NULL. */

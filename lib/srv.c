@@ -216,7 +216,14 @@ jido_srv_new(const struct jido_proc *p, const struct jido_conf *c, struct jido_s
 	if ((rc = srv_alloc(p, c, &s, why, whylen)) != 0)
 		return rc;
 	s->filter = 1;
+	if (p->prefork != NULL && (rc = p->prefork(s, why, whylen)) != 0) {
+		free(s->priv);
+		free(s);
+		return rc;
+	}
 	if (p->open != NULL && (rc = p->open(s, why, whylen)) != 0) {
+		if (p->prefork != NULL && p->close != NULL)
+			p->close(s); /* what prefork made */
 		free(s->priv);
 		free(s);
 		return rc;
@@ -687,6 +694,12 @@ jido_main(const struct jido_proc *p, int argc, char **argv)
 	if ((rc = srv_alloc(p, conf, &s, why, sizeof(why))) != 0)
 		goto fail;
 	jido_info("srv.starting", "{s:s,s:s}", "version", JIDO_VERSION, "home", s->home);
+	/* Before the sockets: nng starts its threads with the first one (see prefork). */
+	if (p->prefork != NULL) {
+		if ((rc = p->prefork(s, why, sizeof(why))) != 0)
+			goto fail;
+		s->opened = 1; /* close releases what prefork made, even if open fails */
+	}
 	if ((rc = srv_open_sockets(s, why, sizeof(why))) != 0)
 		goto fail;
 	if (p->open != NULL && (rc = p->open(s, why, sizeof(why))) != 0)

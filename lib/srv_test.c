@@ -1,13 +1,17 @@
 /* srv_test.c - the one dispatch core shared by serve and filter modes: common types,
  * routing by destination, handler errors, size limits; the filter driver's per-line
- * errors and its checked writes; per-process credentials. */
+ * errors and its checked writes; per-process credentials; serve's prefork hook runs
+ * while the process has one thread, before any socket. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -231,6 +235,60 @@ test_creds(void **state)
 	assert_null(getenv("JIDO_PROC_CRED"));
 }
 
+/* The prefork hook of pre_proc, in a child running jido_main serve: exit with 10 + the
+ * process's thread count, + 100 when the request socket exists already. */
+static int
+pre_prefork(struct jido_srv *s, char *why, size_t whylen)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	char sock[600];
+	struct stat st;
+	int n = 0;
+
+	(void)why;
+	(void)whylen;
+	while (d != NULL && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	if (d != NULL)
+		closedir(d);
+	snprintf(sock, sizeof(sock), "%s/run/pre.sock", jido_srv_home(s));
+	_exit(10 + n + (stat(sock, &st) == 0 ? 100 : 0));
+}
+
+static const struct jido_proc pre_proc = {
+	.name = "pre",
+	.summary = "test process with a prefork hook",
+	.allow = { echo_allow, 0, 0 },
+	.prefork = pre_prefork,
+	.handle = echo_handle,
+};
+
+static void
+test_prefork_single_threaded(void **state)
+{
+	char home[] = "/tmp/jido-srv-pre.XXXXXX";
+	char *argv[] = { (char *)"jido-pre", (char *)"serve", NULL };
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(home));
+	pid = fork();
+	if (pid == 0) {
+		setenv("JIDO_HOME", home, 1);
+		setenv("JIDO_LOG_LEVEL", "error", 1);
+		_exit(jido_main(&pre_proc, 2, argv) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 11); /* one thread, no socket yet */
+	char run[64];
+	snprintf(run, sizeof(run), "%s/run", home);
+	rmdir(run);
+	rmdir(home);
+}
+
 int
 main(void)
 {
@@ -239,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_creds),
+		cmocka_unit_test(test_prefork_single_threaded),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
