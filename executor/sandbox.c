@@ -57,6 +57,67 @@ sandbox_spec_init(struct sandbox_spec *spec)
 	spec->cgroups = 1;
 }
 
+/* Send one byte tag on a SOCK_SEQPACKET socket with n descriptors (0-3) attached. The
+ * descriptors stay the caller's. 0, or -1 with errno. */
+static int
+sb_send_fds(int sock, char tag, const int *fds, int n)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &tag, 1 };
+	struct msghdr mh;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (n > 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* Receive one byte (into *tag) and up to 3 descriptors (close-on-exec, into fds; owned by
+ * the caller) from a SOCK_SEQPACKET socket. Returns how many descriptors came, or -1 when
+ * nothing did (hang-up, error). */
+static int
+sb_recv_fds(int sock, char *tag, int fds[3])
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { tag, 1 };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	ssize_t r;
+	int n = 0;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (r != 1)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(c), (size_t)n * sizeof(int));
+		}
+	return n;
+}
+
 /* ---------------------------------------------------------------- child side */
 
 /* Report a setup failure to the parent over errfd and end the child. Never returns. */
@@ -101,28 +162,30 @@ sb_locked_flags(const char *path)
 	return f;
 }
 
-/* Bind src on dst (which exists); ro: then remount it read-only, nosuid, nodev. */
+/* Remount the bind at dst read-only, nosuid, nodev (keeping the flags a user namespace
+ * may not clear). The fallback when mount_setattr is not there (see sb_make_root). */
 static int
-sb_bind(const char *src, const char *dst, int ro)
+sb_remount_ro(const char *dst)
 {
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
-		return -1;
-	if (!ro)
-		return 0;
 	return mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
 	    sb_locked_flags(dst), NULL);
 }
 
-/* mkdir -p of path (absolute, inside the new root). */
+/* mkdir -p of path (absolute, inside the new root): one mkdir when the parent exists. */
 static int
 sb_mkdirs(const char *path, mode_t mode)
 {
 	char buf[4096];
 	char *p;
 
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
 		return -1;
-	for (p = buf + 1; *p != '\0'; p++) {
+	/* SB_ROOT itself exists: start below it. */
+	for (p = buf + sizeof(SB_ROOT); *p != '\0'; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
@@ -133,8 +196,10 @@ sb_mkdirs(const char *path, mode_t mode)
 	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Bind host path read-only at the same place in the new root, when it exists: a symlink
- * is recreated as a symlink, a file bound onto an empty file, a directory onto a dir. */
+/* Bind host path at the same place in the new root, when it exists: a symlink is
+ * recreated as a symlink, a file bound onto an empty file, a directory onto a dir. The
+ * bind is made read-only later, with the whole root (sb_make_root). Returns 1 when a
+ * bind was made, 0 when not (missing, or a symlink). */
 static int
 sb_bind_host(const char *host, int errfd)
 {
@@ -158,19 +223,22 @@ sb_bind_host(const char *host, int errfd)
 		if (sb_mkdirs(dst, 0755) != 0)
 			sb_die(errfd, "setup: mkdir %s: %s", dst, strerror(errno));
 	} else {
-		char *slash = strrchr(dst, '/');
-		*slash = '\0';
-		if (sb_mkdirs(dst, 0755) != 0)
-			sb_die(errfd, "setup: mkdir %s: %s", dst, strerror(errno));
-		*slash = '/';
 		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 && errno == ENOENT) { /* the parent first */
+			char *slash = strrchr(dst, '/');
+			*slash = '\0';
+			if (sb_mkdirs(dst, 0755) != 0)
+				sb_die(errfd, "setup: mkdir %s: %s", dst, strerror(errno));
+			*slash = '/';
+			fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		}
 		if (fd < 0)
 			sb_die(errfd, "setup: create %s: %s", dst, strerror(errno));
 		close(fd);
 	}
-	if (sb_bind(host, dst, 1) != 0)
+	if (mount(host, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
 		sb_die(errfd, "setup: bind %s: %s", host, strerror(errno));
-	return 0;
+	return 1;
 }
 
 static void
@@ -187,7 +255,7 @@ sb_write_file(const char *path, const char *text, int errfd)
 static void
 sb_tmpfs(const char *dst, const char *opts, unsigned long flags, int errfd)
 {
-	if (sb_mkdirs(dst, 0755) != 0 || mount("tmpfs", dst, "tmpfs", flags, opts) != 0)
+	if (mount("tmpfs", dst, "tmpfs", flags, opts) != 0) /* dst exists (sb_make_root) */
 		sb_die(errfd, "setup: tmpfs %s: %s", dst, strerror(errno));
 }
 
@@ -203,22 +271,60 @@ static const char *const sb_system[] = {
 static const char *const sb_devices[] = { "null", "zero", "full", "random", "urandom", "tty",
 	NULL };
 
+/* Make the new root and every bind under it read-only, nosuid, nodev: one
+ * mount_setattr(AT_RECURSIVE) for the whole tree (kernel 5.12+). Where that call is
+ * missing or refused (an older kernel, an outer seccomp profile), each bind the list
+ * made (bound[i] set, system list then spec's) and the root are remounted one by one. */
+static void
+sb_root_readonly(const struct sandbox_spec *spec, const unsigned char *bound, int errfd)
+{
+	struct mount_attr attr;
+	char dst[4096];
+	size_t i, k = 0;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	if (syscall(SYS_mount_setattr, AT_FDCWD, SB_ROOT, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+		return;
+	if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+		sb_die(errfd, "setup: make the root read-only: %s", strerror(errno));
+	for (i = 0; sb_system[i] != NULL; i++, k++)
+		if (bound[k] && (snprintf(dst, sizeof(dst), SB_ROOT "%s", sb_system[i]),
+		    sb_remount_ro(dst) != 0))
+			sb_die(errfd, "setup: remount %s read-only: %s", dst, strerror(errno));
+	for (i = 0; i < SANDBOX_MAX_BINDS && spec->ro_binds[i] != NULL; i++, k++)
+		if (bound[k] && (snprintf(dst, sizeof(dst), SB_ROOT "%s", spec->ro_binds[i]),
+		    sb_remount_ro(dst) != 0))
+			sb_die(errfd, "setup: remount %s read-only: %s", dst, strerror(errno));
+	if (mount(NULL, SB_ROOT, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+	    NULL) != 0)
+		sb_die(errfd, "setup: remount the root read-only: %s", strerror(errno));
+}
+
 /* Build the new root under SB_ROOT and pivot into it. ws_fd: O_PATH of the workspace or -1. */
 static void
 sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 {
+	static const char *const mountpoints[] = { SB_ROOT "/etc", SB_ROOT "/dev",
+		SB_ROOT "/proc", SB_ROOT "/tmp", SB_ROOT "/home/agent", SB_ROOT "/work", NULL };
+	unsigned char bound[sizeof(sb_system) / sizeof(sb_system[0]) + SANDBOX_MAX_BINDS];
 	char opts[64], path[4096];
-	size_t i;
+	size_t i, k = 0;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		sb_die(errfd, "setup: make / private: %s", strerror(errno));
 	if (mount("tmpfs", SB_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0)
 		sb_die(errfd, "setup: root tmpfs: %s", strerror(errno));
 	for (i = 0; sb_system[i] != NULL; i++)
-		sb_bind_host(sb_system[i], errfd);
+		bound[k++] = (unsigned char)sb_bind_host(sb_system[i], errfd);
 	for (i = 0; i < SANDBOX_MAX_BINDS && spec->ro_binds[i] != NULL; i++)
-		sb_bind_host(spec->ro_binds[i], errfd);
-	sb_mkdirs(SB_ROOT "/etc", 0755);
+		bound[k++] = (unsigned char)sb_bind_host(spec->ro_binds[i], errfd);
+	/* Everything the root itself holds is made before it turns read-only: the files
+	 * below and the mount points of the writable mounts (/dev, /proc, /tmp, HOME, /work),
+	 * which are mounted after it. */
+	for (i = 0; mountpoints[i] != NULL; i++)
+		if (sb_mkdirs(mountpoints[i], 0755) != 0)
+			sb_die(errfd, "setup: mkdir %s: %s", mountpoints[i], strerror(errno));
 	sb_write_file(SB_ROOT "/etc/passwd",
 	    "agent:x:1000:1000:agent:/home/agent:/bin/sh\n"
 	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", errfd);
@@ -226,6 +332,7 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	sb_write_file(SB_ROOT "/etc/hosts", "127.0.0.1 localhost\n", errfd);
 	sb_write_file(SB_ROOT "/etc/hostname", "sandbox\n", errfd);
 	sb_write_file(SB_ROOT "/etc/resolv.conf", "# no DNS in the sandbox\n", errfd);
+	sb_root_readonly(spec, bound, errfd);
 
 	/* /dev: a tmpfs with the harmless character devices bound in. */
 	sb_tmpfs(SB_ROOT "/dev", "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC, errfd);
@@ -245,13 +352,14 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	    symlink("/proc/self/fd/1", SB_ROOT "/dev/stdout") != 0 ||
 	    symlink("/proc/self/fd/2", SB_ROOT "/dev/stderr") != 0)
 		sb_die(errfd, "setup: /dev links: %s", strerror(errno));
+	if (mkdir(SB_ROOT "/dev/shm", 0755) != 0)
+		sb_die(errfd, "setup: mkdir /dev/shm: %s", strerror(errno));
 	sb_tmpfs(SB_ROOT "/dev/shm", "mode=1777,size=16m", MS_NOSUID | MS_NODEV | MS_NOEXEC, errfd);
 	if (mount(NULL, SB_ROOT "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
 	    MS_NOEXEC, NULL) != 0)
 		sb_die(errfd, "setup: remount /dev read-only: %s", strerror(errno));
 
 	/* A fresh /proc of the new pid namespace. */
-	sb_mkdirs(SB_ROOT "/proc", 0755);
 	if (mount("proc", SB_ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
 		sb_die(errfd, "setup: mount /proc: %s", strerror(errno));
 
@@ -265,8 +373,7 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	if (ws_fd >= 0) {
 		char src[64];
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", ws_fd);
-		if (sb_mkdirs(SB_ROOT "/work", 0755) != 0 ||
-		    mount(src, SB_ROOT "/work", NULL, MS_BIND | MS_REC, NULL) != 0)
+		if (mount(src, SB_ROOT "/work", NULL, MS_BIND | MS_REC, NULL) != 0)
 			sb_die(errfd, "setup: bind the workspace: %s", strerror(errno));
 		close(ws_fd);
 	} else {
@@ -279,9 +386,8 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 		sb_die(errfd, "setup: pivot_root: %s", strerror(errno));
 	if (umount2(".", MNT_DETACH) != 0)
 		sb_die(errfd, "setup: detach the old root: %s", strerror(errno));
-	if (chdir("/") != 0 ||
-	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
-		sb_die(errfd, "setup: remount / read-only: %s", strerror(errno));
+	if (chdir("/") != 0) /* / is read-only already (sb_root_readonly) */
+		sb_die(errfd, "setup: chdir /: %s", strerror(errno));
 }
 
 /* Bring up loopback in the new network namespace (the only interface there). */
@@ -360,9 +466,9 @@ sb_env(const struct sandbox_spec *spec)
 
 /* The whole life of the sandbox's pid 1. Never returns. */
 __attribute__((noreturn)) static void
-sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, const int join[3])
+sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 {
-	int ws_fd = -1, i;
+	int ws_fd = -1, i, join[3], njoin;
 	char go;
 	int relay_ready[2] = { -1, -1 };
 	pid_t cmd, relay = -1;
@@ -372,14 +478,6 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, cons
 	/* Wait for the parent: uid/gid maps written. */
 	if (read(syncfd, &go, 1) != 1)
 		_exit(SB_SETUP_FAILED);
-	/* Join the v1 cgroups first (see sb_cgroups): nothing runs before the limits hold. */
-	for (i = 0; i < 3; i++) {
-		if (join[i] < 0)
-			continue;
-		if (write(join[i], "0", 1) != 1)
-			sb_die(errfd, "setup: cannot join the cgroup: %s", strerror(errno));
-		close(join[i]);
-	}
 	/* The workspace is opened here, in the new mount namespace (a bind source must be
 	 * a mount of the caller's namespace), and before the uid change (its parents may be
 	 * traversable only by the executor's own uid). */
@@ -413,10 +511,17 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, cons
 	if (sandbox_seccomp_install() != 0)
 		sb_die(errfd, "setup: cannot install the agent seccomp policy");
 
-	/* On cgroup v2 the parent joins us to our cgroup while we build the root: wait for
-	 * it here, before the relay or the command is forked. */
-	if (read(syncfd, &go, 1) != 1)
+	/* The parent makes our cgroups while we build the root (off the critical path) and
+	 * says so here: on v1 with the `tasks` files it opened attached, which we join by
+	 * writing "0" (see sb_cgroups); on v2 it has moved us itself. Nothing of the
+	 * command's runs before: the relay and the command are forked below. */
+	if ((njoin = sb_recv_fds(syncfd, &go, join)) < 0)
 		_exit(SB_SETUP_FAILED);
+	for (i = 0; i < njoin; i++) {
+		if (write(join[i], "0", 1) != 1)
+			sb_die(errfd, "setup: cannot join the cgroup: %s", strerror(errno));
+		close(join[i]);
+	}
 	close(syncfd);
 
 	if (spec->net == SANDBOX_NET_GATEWAY) {
@@ -563,7 +668,7 @@ static unsigned sb_seq;
 
 /*
  * Make fresh cgroups with the spec's memory and pids limits (and the cpu controller, when
- * limited), before the sandbox's pid 1 exists. cgroup v2 when
+ * limited), while the sandbox's pid 1 builds its root (it joins before it forks anything). cgroup v2 when
  * /sys/fs/cgroup/cgroup.controllers lists the controller, else v1
  * (/sys/fs/cgroup/<controller>). What cannot be applied is logged
  * (sandbox.cgroup_unavailable) and the rlimits still hold. Dirs made go into sb->cg.
@@ -708,7 +813,7 @@ int
 sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, size_t whylen)
 {
 	int syncp[2] = { -1, -1 }, errp[2] = { -1, -1 }, ws_fd = -1, gw_fd = -1;
-	int join[3] = { -1, -1, -1 }, v2 = 0, i;
+	int join[3] = { -1, -1, -1 }, v2 = 0, i, rc, nj;
 	char map[64], msg[256];
 	ssize_t n;
 	size_t got = 0;
@@ -754,21 +859,17 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		sb->broker_fd = sp[0];
 		gw_fd = sp[1];
 	}
-	if (pipe2(syncp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+	/* syncp: a SEQPACKET pair, so that the cgroup `tasks` descriptors can go along. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, syncp) != 0 ||
+	    pipe2(errp, O_CLOEXEC) != 0) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	sb->started_ms = jido_now_ms();
-	if (spec->cgroups)
-		sb_cgroups(spec, sb, join, &v2);
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
 	    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD, 0, 0, 0, 0);
 	if (pid < 0) {
 		snprintf(why, whylen, "clone into new namespaces: %s", strerror(errno));
-		for (i = 0; i < 3; i++)
-			if (join[i] >= 0)
-				close(join[i]);
-		sb_cgroups_remove(sb);
 		goto fail;
 	}
 	if (pid == 0) {
@@ -776,12 +877,9 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		close(errp[0]);
 		if (sb->broker_fd >= 0)
 			close(sb->broker_fd);
-		sb_child(spec, syncp[0], errp[1], gw_fd, join);
+		sb_child(spec, syncp[0], errp[1], gw_fd);
 	}
 	sb->pid = pid;
-	for (i = 0; i < 3; i++)
-		if (join[i] >= 0)
-			close(join[i]);
 	close(syncp[0]);
 	close(errp[1]);
 	syncp[0] = errp[1] = -1;
@@ -811,9 +909,18 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}
+	/* The child builds its root now; its cgroups are made meanwhile. */
+	if (spec->cgroups)
+		sb_cgroups(spec, sb, join, &v2);
 	if (spec->cgroups && v2)
 		sb_cgroups_join_v2(sb, pid);
-	if (write(syncp[1], "c", 1) != 1) {
+	for (i = 0, nj = 0; i < 3; i++)
+		if (join[i] >= 0)
+			join[nj++] = join[i];
+	rc = sb_send_fds(syncp[1], 'c', join, nj);
+	for (i = 0; i < nj; i++)
+		close(join[i]);
+	if (rc != 0) {
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}
@@ -889,27 +996,7 @@ sb_broker(struct sandbox *sb)
 		close(fd);
 		fd = -1;
 	}
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &b, 1 };
-	struct msghdr mh;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	b = fd >= 0 ? 'y' : 'n';
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	sendmsg(sb->broker_fd, &mh, MSG_NOSIGNAL);
+	sb_send_fds(sb->broker_fd, fd >= 0 ? 'y' : 'n', &fd, fd >= 0 ? 1 : 0);
 	if (fd >= 0)
 		close(fd);
 }

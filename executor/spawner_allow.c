@@ -10,7 +10,8 @@
 
 static const char *const spawner_names[] = {
 	/* building the sandbox (sandbox.c) */
-	"mount", "umount2", "pivot_root", "sethostname", "capget", "capset", "seccomp",
+	"mount", "umount2", "pivot_root", "mount_setattr", "sethostname", "capget", "capset",
+	"seccomp",
 	/* unshare: the agent policy answers EPERM; here it must not kill (escape tests) */
 	"unshare",
 	/* what ordinary programs run in the sandbox call, beyond the exec list */
