@@ -1,12 +1,13 @@
 /*
  * sandbox.c - builds the sandbox with the kernel's own primitives (no external program):
  * clone(2) into new user, mount, pid, net, ipc, uts and cgroup namespaces; the parent maps
- * the agent's uid 1000 to an unprivileged host uid and puts the child in its cgroups; the
+ * the agent's uid 1000 to an unprivileged host uid and makes the child's cgroups while the
  * child (pid 1 of the new pid namespace) makes a tmpfs root of read-only system binds,
  * the workspace read-write at /work, private tmpfs /tmp and HOME, a minimal /dev and a
  * fresh /proc, pivots into it, sets rlimits, drops every capability, sets no_new_privs,
- * installs the agent seccomp policy, and runs the command as its child, reaping
- * everything until the command ends. When pid 1 dies the kernel kills the whole tree.
+ * installs the agent seccomp policy, joins its cgroups, and runs the command as its
+ * child, reaping everything until the command ends; then it reports the status to the
+ * parent. When pid 1 dies the kernel kills the whole tree.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,13 +58,15 @@ sandbox_spec_init(struct sandbox_spec *spec)
 	spec->cgroups = 1;
 }
 
-/* Send one byte tag on a SOCK_SEQPACKET socket with n descriptors (0-3) attached. The
- * descriptors stay the caller's. 0, or -1 with errno. */
+#define SB_MAX_FDS 6
+
+/* Send one byte tag on a SOCK_SEQPACKET socket with n descriptors (0-SB_MAX_FDS)
+ * attached. The descriptors stay the caller's. 0, or -1 with errno. */
 static int
 sb_send_fds(int sock, char tag, const int *fds, int n)
 {
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(SB_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { &tag, 1 };
@@ -85,14 +88,14 @@ sb_send_fds(int sock, char tag, const int *fds, int n)
 	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
-/* Receive one byte (into *tag) and up to 3 descriptors (close-on-exec, into fds; owned by
- * the caller) from a SOCK_SEQPACKET socket. Returns how many descriptors came, or -1 when
- * nothing did (hang-up, error). */
+/* Receive one byte (into *tag) and up to SB_MAX_FDS descriptors (close-on-exec, into fds;
+ * owned by the caller) from a SOCK_SEQPACKET socket. Returns how many descriptors came, or
+ * -1 when nothing did (hang-up, error). */
 static int
-sb_recv_fds(int sock, char *tag, int fds[3])
+sb_recv_fds(int sock, char *tag, int fds[SB_MAX_FDS])
 {
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(SB_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { tag, 1 };
@@ -113,6 +116,8 @@ sb_recv_fds(int sock, char *tag, int fds[3])
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (n > SB_MAX_FDS) /* cannot happen: the buffer holds SB_MAX_FDS */
+				n = SB_MAX_FDS;
 			memcpy(fds, CMSG_DATA(c), (size_t)n * sizeof(int));
 		}
 	return n;
@@ -466,9 +471,9 @@ sb_env(const struct sandbox_spec *spec)
 
 /* The whole life of the sandbox's pid 1. Never returns. */
 __attribute__((noreturn)) static void
-sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
+sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, int donefd)
 {
-	int ws_fd = -1, i, join[3], njoin;
+	int ws_fd = -1, i, join[SB_MAX_FDS], njoin, nhome = 0;
 	char go;
 	int relay_ready[2] = { -1, -1 };
 	pid_t cmd, relay = -1;
@@ -512,11 +517,16 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 		sb_die(errfd, "setup: cannot install the agent seccomp policy");
 
 	/* The parent makes our cgroups while we build the root (off the critical path) and
-	 * says so here: on v1 with the `tasks` files it opened attached, which we join by
-	 * writing "0" (see sb_cgroups); on v2 it has moved us itself. Nothing of the
-	 * command's runs before: the relay and the command are forked below. */
+	 * says so here: on v1 with the `tasks` files it opened attached, n of ours then n of
+	 * the executor's own ("home"), and we join ours by writing "0" (see sb_cgroups); on v2
+	 * it has moved us itself. Nothing of the command's runs before: the relay and the
+	 * command are forked below. */
 	if ((njoin = sb_recv_fds(syncfd, &go, join)) < 0)
 		_exit(SB_SETUP_FAILED);
+	if (go == 'h') { /* pairs: we may leave and report early (see the end) */
+		nhome = njoin / 2;
+		njoin = nhome;
+	}
 	for (i = 0; i < njoin; i++) {
 		if (write(join[i], "0", 1) != 1)
 			sb_die(errfd, "setup: cannot join the cgroup: %s", strerror(errno));
@@ -532,6 +542,9 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 			sb_die(errfd, "setup: fork the relay: %s", strerror(errno));
 		if (relay == 0) {
 			close(errfd);
+			close(donefd);
+			for (i = 0; i < nhome; i++) /* the executor's own cgroups: not the relay's */
+				close(join[nhome + i]);
 			close(relay_ready[0]);
 			_exit(relay_serve(spec->gateway_port, gw_fd, relay_ready[1]));
 		}
@@ -593,6 +606,17 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd)
 			/* The command is the sandbox: whatever it left behind goes with it. */
 			kill(-1, SIGKILL);
 		}
+	}
+	/* Every other process of the namespace is dead and reaped (ECHILD). Leave our cgroups
+	 * for the executor's own (so the parent can remove them now) and report the status:
+	 * the parent need not wait for the kernel to tear down our namespaces as we exit. */
+	for (i = 0; i < nhome; i++)
+		if (write(join[nhome + i], "0", 1) != 1)
+			break;
+	if (go == 'h' && i == nhome) {
+		uint32_t c = (uint32_t)code;
+		if (write(donefd, &c, sizeof(c)) < 0)
+			_exit(code);
 	}
 	_exit(code);
 }
@@ -678,11 +702,14 @@ static unsigned sb_seq;
  * kernel moves a lone current thread without taking cgroup_threadgroup_rwsem, so no RCU
  * grace period (5-12 ms) is paid, which a parent writing the child's pid to cgroup.procs
  * pays on every start. The open file carries the opener's (our) credentials, which the
- * kernel checks at write time. On v2 the parent writes the pid to cgroup.procs after the
- * clone (sb_cgroups_join_v2); *v2 says which.
+ * kernel checks at write time. join[3 + i] gets the executor's own (home) `tasks` file of
+ * the same controller (-1 when it cannot be opened): pid 1 moves itself back there once
+ * the command's tree is gone, so that the parent can remove the cgroups without waiting
+ * for pid 1's exit (sandbox_wait). On v2 the parent writes the pid to cgroup.procs after
+ * the clone (sb_cgroups_join_v2); *v2 says which.
  */
 static void
-sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[3], int *v2out)
+sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[6], int *v2out)
 {
 	static const char *const ctrls[3] = { "memory", "pids", "cpu" };
 	char own[256], dir[256], val[64], v2ctl[256] = "";
@@ -767,6 +794,9 @@ sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[3], int
 				why = "cannot open the cgroup's tasks file";
 				goto skip;
 			}
+			/* And our own (home) one, for pid 1 to leave by before it reports. */
+			snprintf(tasks, sizeof(tasks), "/sys/fs/cgroup/%s%s/tasks", ctrls[i], own);
+			join[3 + i] = open(tasks, O_WRONLY | O_CLOEXEC);
 		}
 		continue;
 skip:
@@ -812,8 +842,8 @@ sb_cgroups_remove(struct sandbox *sb)
 int
 sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, size_t whylen)
 {
-	int syncp[2] = { -1, -1 }, errp[2] = { -1, -1 }, ws_fd = -1, gw_fd = -1;
-	int join[3] = { -1, -1, -1 }, v2 = 0, i, rc, nj;
+	int syncp[2] = { -1, -1 }, errp[2] = { -1, -1 }, donep[2] = { -1, -1 }, ws_fd = -1;
+	int gw_fd = -1, join[2 * 3], v2 = 0, i, rc;
 	char map[64], msg[256];
 	ssize_t n;
 	size_t got = 0;
@@ -824,6 +854,9 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 	sb->pid = -1;
 	sb->pidfd = -1;
 	sb->broker_fd = -1;
+	sb->done_fd = -1;
+	for (i = 0; i < 6; i++)
+		join[i] = -1;
 	if (spec->argv == NULL || spec->argv[0] == NULL) {
 		snprintf(why, whylen, "no command to run");
 		return JIDO_EVALIDATION;
@@ -861,7 +894,7 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 	}
 	/* syncp: a SEQPACKET pair, so that the cgroup `tasks` descriptors can go along. */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, syncp) != 0 ||
-	    pipe2(errp, O_CLOEXEC) != 0) {
+	    pipe2(errp, O_CLOEXEC) != 0 || pipe2(donep, O_CLOEXEC) != 0) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
@@ -875,12 +908,16 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 	if (pid == 0) {
 		close(syncp[1]);
 		close(errp[0]);
+		close(donep[0]);
 		if (sb->broker_fd >= 0)
 			close(sb->broker_fd);
-		sb_child(spec, syncp[0], errp[1], gw_fd);
+		sb_child(spec, syncp[0], errp[1], gw_fd, donep[1]);
 	}
 	sb->pid = pid;
 	close(syncp[0]);
+	close(donep[1]);
+	sb->done_fd = donep[0];
+	donep[0] = donep[1] = -1;
 	close(errp[1]);
 	syncp[0] = errp[1] = -1;
 	if (ws_fd >= 0)
@@ -909,17 +946,32 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}
-	/* The child builds its root now; its cgroups are made meanwhile. */
+	/* The child builds its root now; its cgroups are made meanwhile. join[i] and
+	 * join[3 + i]: the tasks files of our cgroup i and of the executor's own. */
 	if (spec->cgroups)
 		sb_cgroups(spec, sb, join, &v2);
 	if (spec->cgroups && v2)
 		sb_cgroups_join_v2(sb, pid);
-	for (i = 0, nj = 0; i < 3; i++)
+	/* pid 1 can leave its cgroups before it reports (sandbox_wait) only when each one it
+	 * joins came with the executor's own; on v2 the parent waits for its exit. */
+	sb->home_ok = !v2 || sb->cg[0][0] == '\0';
+	for (i = 0; i < 3; i++)
+		if (join[i] >= 0 && join[3 + i] < 0)
+			sb->home_ok = 0;
+	{
+		/* 'h': ours then the homes, pairs, and pid 1 reports early; 'c': ours only. */
+		int send[6], k = 0;
+		for (i = 0; i < 3; i++)
+			if (join[i] >= 0)
+				send[k++] = join[i];
+		for (i = 0; sb->home_ok && i < 3; i++)
+			if (join[i] >= 0)
+				send[k++] = join[3 + i];
+		rc = sb_send_fds(syncp[1], sb->home_ok ? 'h' : 'c', send, k);
+	}
+	for (i = 0; i < 6; i++)
 		if (join[i] >= 0)
-			join[nj++] = join[i];
-	rc = sb_send_fds(syncp[1], 'c', join, nj);
-	for (i = 0; i < nj; i++)
-		close(join[i]);
+			close(join[i]);
 	if (rc != 0) {
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
@@ -937,6 +989,7 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		goto kill;
 	}
 	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	fcntl(sb->done_fd, F_SETFL, O_NONBLOCK);
 	sb->grace_ms = spec->grace_ms;
 	sb->deadline_ms = spec->timeout_s > 0 ? sb->started_ms + spec->timeout_s * 1000LL : 0;
 	return 0;
@@ -955,6 +1008,13 @@ fail:
 		close(errp[0]);
 	if (errp[1] >= 0)
 		close(errp[1]);
+	if (donep[0] >= 0)
+		close(donep[0]);
+	if (donep[1] >= 0)
+		close(donep[1]);
+	if (sb->done_fd >= 0)
+		close(sb->done_fd);
+	sb->done_fd = -1;
 	if (ws_fd >= 0)
 		close(ws_fd);
 	if (gw_fd >= 0)
@@ -1012,16 +1072,31 @@ int
 sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 {
 	int64_t end = wait_ms < 0 ? INT64_MAX : jido_now_ms() + wait_ms;
-	int status;
+	int status, reaped = 1;
 
 	for (;;) {
 		int64_t now = jido_now_ms(), next = end;
 		pid_t p = waitpid(sb->pid, &status, WNOHANG);
+		uint32_t code;
 
 		if (p == sb->pid)
 			break;
 		if (p < 0 && errno != EINTR)
 			return -1;
+		/* pid 1 reported: the tree is gone and it has left its cgroups; its own exit
+		 * (the kernel tearing down the namespaces) need not be waited for. */
+		if (sb->done_fd >= 0) {
+			ssize_t n = read(sb->done_fd, &code, sizeof(code));
+			if (n == (ssize_t)sizeof(code) && code < 256) {
+				status = (int)code << 8; /* as waitpid would say: exited with code */
+				reaped = 0;
+				break;
+			}
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(sb->done_fd); /* died without a report: wait for its exit */
+				sb->done_fd = -1;
+			}
+		}
 		if (sb->deadline_ms > 0 && now >= sb->deadline_ms && !sb->term_sent) {
 			/* Out of time: SIGTERM to the tree (pid 1 forwards it). */
 			sb->timed_out = 1;
@@ -1045,8 +1120,9 @@ sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 		int ms = next - now > 100 ? 100 : (int)(next - now);
 		if (ms < 1)
 			ms = 1;
-		struct pollfd pfd[2] = { { sb->pidfd, POLLIN, 0 }, { sb->broker_fd, POLLIN, 0 } };
-		if (poll(pfd, 2, sb->pidfd >= 0 ? ms : (ms < 10 ? ms : 10)) > 0 &&
+		struct pollfd pfd[3] = { { sb->pidfd, POLLIN, 0 }, { sb->broker_fd, POLLIN, 0 },
+			{ sb->done_fd, POLLIN, 0 } };
+		if (poll(pfd, 3, sb->pidfd >= 0 ? ms : (ms < 10 ? ms : 10)) > 0 &&
 		    (pfd[1].revents & (POLLIN | POLLHUP)))
 			sb_broker(sb);
 	}
@@ -1069,7 +1145,12 @@ sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 	if (sb->broker_fd >= 0)
 		close(sb->broker_fd);
 	sb->broker_fd = -1;
+	if (sb->done_fd >= 0)
+		close(sb->done_fd);
+	sb->done_fd = -1;
 	sb_cgroups_remove(sb);
+	if (!reaped) /* reap pid 1 if it is gone already; else it stays a zombie (see .h) */
+		waitpid(sb->pid, &status, WNOHANG);
 	sb->pid = -1;
 	return 1;
 }

@@ -54,6 +54,8 @@ struct sandbox {
 	int timed_out;
 	char cg[3][256];    /* cgroup dirs made for this sandbox ("" when none) */
 	int broker_fd;      /* net gateway: the relay asks here for gateway connections */
+	int done_fd;        /* pid 1 writes the command's status here once the tree is gone */
+	int home_ok;        /* 1: pid 1 leaves its cgroups before reporting (all v1 or none) */
 	char gateway[108];  /* net gateway: the gateway's unix socket path */
 };
 
@@ -79,7 +81,12 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why
 /* Wait up to wait_ms (-1: until it ends) for the sandbox to end, enforcing its deadline
  * (SIGTERM to the tree, then SIGKILL of init after the grace period, which the kernel
  * turns into SIGKILL of every process in the namespace). Returns 1 and fills *res when it
- * has ended (cgroups removed, descriptors closed), 0 when still running. */
+ * has ended (cgroups removed, descriptors closed), 0 when still running. Ended: every
+ * process of the sandbox is dead and reaped, except that pid 1, once it has reported the
+ * command's status, may still be finishing its own exit (the kernel tearing down its
+ * namespaces); it is then reaped here if it is already gone, else it stays a zombie child
+ * of the caller until the caller exits or waits for it (job processes and the CLI exit
+ * right after). */
 int sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res);
 
 /* Kill the whole tree now (SIGKILL to init). sandbox_wait still has to reap it. */
