@@ -480,15 +480,25 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, int 
 	int status, code = SB_SETUP_FAILED;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	/* Wait for the parent: uid/gid maps written. */
-	if (read(syncfd, &go, 1) != 1)
-		_exit(SB_SETUP_FAILED);
-	/* The workspace is opened here, in the new mount namespace (a bind source must be
-	 * a mount of the caller's namespace), and before the uid change (its parents may be
-	 * traversable only by the executor's own uid). */
+	/* What needs no uid map is done while the parent writes it: the workspace, opened
+	 * here in the new mount namespace (a bind source must be a mount of the caller's
+	 * namespace) and before the uid change (its parents may be traversable only by the
+	 * executor's own uid); the hostname and loopback (capabilities in our own user
+	 * namespace are enough); the rlimits. */
 	if (spec->workspace != NULL &&
 	    (ws_fd = open(spec->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		sb_die(errfd, "setup: workspace %s: %s", spec->workspace, strerror(errno));
+	if (sethostname("sandbox", 7) != 0)
+		sb_die(errfd, "setup: sethostname: %s", strerror(errno));
+	sb_loopback_up(errfd);
+	sb_rlimit(RLIMIT_CORE, 0, "core", errfd);
+	sb_rlimit(RLIMIT_FSIZE, spec->fsize, "fsize", errfd);
+	sb_rlimit(RLIMIT_NOFILE, spec->nofile, "nofile", errfd);
+	sb_rlimit(RLIMIT_NPROC, spec->pids, "nproc", errfd);
+	sb_rlimit(RLIMIT_CPU, spec->cpu_s, "cpu", errfd);
+	/* Wait for the parent: uid/gid maps written. */
+	if (read(syncfd, &go, 1) != 1)
+		_exit(SB_SETUP_FAILED);
 	/* Become uid/gid 1000 (the host ids the parent mapped) and drop the supplementary
 	 * groups (possible when a privileged parent left setgroups allowed). */
 	prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
@@ -498,16 +508,6 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, int 
 	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0)
 		sb_die(errfd, "setup: become uid %d: %s", SANDBOX_UID, strerror(errno));
 	sb_make_root(spec, ws_fd, errfd);
-	if (sethostname("sandbox", 7) != 0)
-		sb_die(errfd, "setup: sethostname: %s", strerror(errno));
-	sb_loopback_up(errfd);
-
-	sb_rlimit(RLIMIT_CORE, 0, "core", errfd);
-	sb_rlimit(RLIMIT_FSIZE, spec->fsize, "fsize", errfd);
-	sb_rlimit(RLIMIT_NOFILE, spec->nofile, "nofile", errfd);
-	sb_rlimit(RLIMIT_NPROC, spec->pids, "nproc", errfd);
-	sb_rlimit(RLIMIT_CPU, spec->cpu_s, "cpu", errfd);
-
 	sb_caps_drop(errfd);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		sb_die(errfd, "setup: no_new_privs: %s", strerror(errno));
