@@ -64,10 +64,31 @@ $(LIB_A): $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 # The objects of a folder other than main.c and tests: what its binary and tests share.
 dir_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(1)/main.c %_test.c,$(wildcard $(1)/*.c)))
 
+# The executor starts once per sandbox (`jido-executor sandbox -- CMD`, issue 7's start
+# time): its libraries are linked from their static archives (libc stays shared), so
+# ld.so maps and relocates one library before main, not eleven.
+STATIC_executor := -Wl,-Bstatic -lnng -lmbedtls -lmbedx509 -lmbedcrypto -lsodium -ljansson \
+                   -lseccomp -Wl,-Bdynamic
+
+# The sandbox's two seccomp programs (the agent policy and the spawner's allowlist),
+# compiled once here by a generator linked from their declarations, into a header of BPF
+# that agent_seccomp.c installs with seccomp(2): a sandbox start compiles nothing.
+GEN_BPF := $(BUILD)/gen/executor/seccomp_bpf.h
+$(BUILD)/gen/seccomp_bpf_gen: $(BUILD)/obj/executor/gen/seccomp_bpf_gen.o \
+    $(BUILD)/obj/executor/agent_policy.o $(BUILD)/obj/executor/spawner_allow.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(GEN_BPF): $(BUILD)/gen/seccomp_bpf_gen
+	@mkdir -p $(dir $@)
+	$< >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/executor/agent_seccomp.o: $(GEN_BPF)
+$(BUILD)/obj/executor/agent_seccomp.o: private CFLAGS += -I$(BUILD)/gen/executor
+$(BUILD)/obj/executor/gen/seccomp_bpf_gen.o: private CFLAGS += -Iexecutor
+
 define proc_rules
 $(BUILD)/bin/jido-$(1): $(BUILD)/obj/$(1)/main.o $(call dir_objs,$(1)) $(LIB_A)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(STATIC_$(1)) $$(PKG_LIBS)
 endef
 $(foreach p,$(PROCS),$(eval $(call proc_rules,$(p))))
 

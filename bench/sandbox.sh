@@ -7,7 +7,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/lib.sh"
 B=$top/${BUILD:-build}
 command -v bwrap >/dev/null || { echo "bench/sandbox.sh: bwrap is needed (apt-get install bubblewrap)"; exit 1; }
-out=$("$B/bench/sandbox_start" "$B/bin/jido-executor" "${SANDBOX_N:-200}")
+# build/bin/jido-executor.before, when there, runs in the same rounds (before/after).
+before=""
+[ -x "$B/bin/jido-executor.before" ] && before="$B/bin/jido-executor.before"
+out=$("$B/bench/sandbox_start" "$B/bin/jido-executor" "${SANDBOX_N:-200}" $before)
 echo "$out"
 # lines: "  <name>   median <us>  p90 <us>  (<n> ok)"
 pick() { echo "$out" | awk -v k="$1" 'index($0, k) && /median/ {for (i = 1; i <= NF; i++) if ($i == "median") {print $(i + 1); exit}}'; }

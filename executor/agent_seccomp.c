@@ -1,73 +1,57 @@
 /*
- * agent_seccomp.c - the seccomp policy of whatever runs inside the sandbox (an agent, a
- * shell command, the relay): everything an ordinary program does is allowed; the calls
- * that reach the kernel's attack surface or could undo the sandbox answer EPERM: mount
- * and friends, ptrace, bpf, kexec, module loading, keyctl, perf_event_open, userfaultfd,
- * io_uring, and creating or joining namespaces (unshare, setns, clone with CLONE_NEW*).
- * Another architecture's syscall table (int 0x80 on x86_64) kills the process.
+ * agent_seccomp.c - installs the sandbox's two seccomp programs as the build generated
+ * them ($(BUILD)/gen/executor/seccomp_bpf.h, from agent_policy.c and spawner_allow.c by
+ * executor/gen/seccomp_bpf_gen.c): seccomp(2) with the ready BPF, nothing compiled per
+ * start. The agent policy goes on inside the sandbox just before exec; the spawner's list
+ * on the spawner (and on `jido-executor sandbox`, which stacks the same two filters).
  */
-#include <errno.h>
-#include <sched.h>
-
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "jido.h"
 #include "sandbox.h"
+#include "seccomp_bpf.h"
 
-static const char *const agent_deny[] = {
-	/* filesystems and mounts */
-	"mount", "umount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount",
-	"fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "swapon", "swapoff",
-	"quotactl", "quotactl_fd", "name_to_handle_at", "open_by_handle_at",
-	/* other processes' memory */
-	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
-	/* kernel attack surface */
-	"bpf", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-	"keyctl", "add_key", "request_key", "perf_event_open", "userfaultfd",
-	"io_uring_setup", "io_uring_enter", "io_uring_register", "lookup_dcookie",
-	"fanotify_init", "iopl", "ioperm", "syslog", "acct", "reboot", "vhangup",
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "nfsservctl",
-	/* namespaces */
-	"unshare", "setns",
-	NULL
-};
+#define SB_NINSNS(a) (sizeof(a) / sizeof((a)[0]))
 
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
+const struct sock_filter *
+sandbox_bpf(int which, size_t *n)
+{
+	if (which == SANDBOX_BPF_AGENT) {
+		*n = SB_NINSNS(sandbox_bpf_agent);
+		return sandbox_bpf_agent;
+	}
+	*n = SB_NINSNS(sandbox_bpf_spawner);
+	return sandbox_bpf_spawner;
+}
 
-static const unsigned long agent_clone_ns[] = { CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID,
-	CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWTIME };
+/* no_new_privs, then which's program with flags. 0 or JIDO_EINTERNAL. */
+static int
+sb_bpf_install(int which, unsigned flags)
+{
+	size_t n;
+	const struct sock_filter *f = sandbox_bpf(which, &n);
+	struct sock_fprog prog = { (unsigned short)n, (struct sock_filter *)f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return JIDO_EINTERNAL;
+	/* With TSYNC the call returns the id of a thread that could not be synced: != 0. */
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) == 0 ? 0 :
+	    JIDO_EINTERNAL;
+}
 
 int
 sandbox_seccomp_install(void)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	const char *const *n;
-	int rc = JIDO_EINTERNAL;
+	return sb_bpf_install(SANDBOX_BPF_AGENT, 0);
+}
 
-	if (ctx == NULL)
-		return JIDO_EINTERNAL;
-	for (n = agent_deny; *n != NULL; n++) {
-		int nr = seccomp_syscall_resolve_name(*n);
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0) != 0)
-			goto out;
-	}
-	/* clone with any namespace flag is refused (one rule per flag, OR'ed); clone3 hides
-	 * its flags in memory, so it answers ENOSYS and libc falls back to clone. */
-	for (size_t i = 0; i < sizeof(agent_clone_ns) / sizeof(agent_clone_ns[0]); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, agent_clone_ns[i], agent_clone_ns[i])) != 0)
-			goto out;
-	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
-		goto out;
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) != 0)
-		goto out;
-	if (seccomp_load(ctx) == 0)
-		rc = 0;
-out:
-	seccomp_release(ctx);
-	return rc;
+int
+sandbox_spawner_seccomp_install(void)
+{
+	/* TSYNC, as jido_seccomp_install: every thread of the caller gets it. */
+	return sb_bpf_install(SANDBOX_BPF_SPAWNER, SECCOMP_FILTER_FLAG_TSYNC);
 }

@@ -192,7 +192,7 @@ executor_cli_sandbox(int argc, char **argv)
 	}
 	/* The same stack of filters as a step run by the daemon: the spawner's list here,
 	 * the agent policy inside. */
-	if (jido_seccomp_install(&spawner_allow) != 0) {
+	if (sandbox_spawner_seccomp_install() != 0) {
 		fprintf(stderr, "jido-executor: sandbox failed: cannot install the allowlist\n");
 		return 125;
 	}

@@ -18,12 +18,15 @@
 
 #include "jido.h"
 #include "job.h"
+#include "sandbox.h"
 #include "seccomp_check.h"
 
 extern const struct jido_proc executor_proc;
 
-/* Fork; in the child install the spawner's list and make syscall nr with args; exit with
- * its errno (0 when it succeeded). Returns the killing signal, or 100 + the exit code. */
+/* Fork; in the child install the spawner's list (the program generated at build time,
+ * what the spawner and `jido-executor sandbox` install) and make syscall nr with args;
+ * exit with its errno (0 when it succeeded). Returns the killing signal, or 100 + the exit
+ * code. */
 static int
 spawner_probe(long nr, long a0, long a1, long a2)
 {
@@ -31,7 +34,7 @@ spawner_probe(long nr, long a0, long a1, long a2)
 	int status;
 
 	if (pid == 0) {
-		if (jido_seccomp_install(&spawner_allow) != 0)
+		if (sandbox_spawner_seccomp_install() != 0)
 			_exit(90);
 		long r = syscall(nr, a0, a1, a2, 0, 0, 0);
 		if (r > 0 && nr == SYS_clone)

@@ -1,12 +1,13 @@
 /*
  * sandbox.c - builds the sandbox with the kernel's own primitives (no external program):
  * clone(2) into new user, mount, pid, net, ipc, uts and cgroup namespaces; the parent maps
- * the agent's uid 1000 to an unprivileged host uid and puts the child in its cgroups; the
+ * the agent's uid 1000 to an unprivileged host uid and makes the child's cgroups while the
  * child (pid 1 of the new pid namespace) makes a tmpfs root of read-only system binds,
  * the workspace read-write at /work, private tmpfs /tmp and HOME, a minimal /dev and a
  * fresh /proc, pivots into it, sets rlimits, drops every capability, sets no_new_privs,
- * installs the agent seccomp policy, and runs the command as its child, reaping
- * everything until the command ends. When pid 1 dies the kernel kills the whole tree.
+ * installs the agent seccomp policy, joins its cgroups, and runs the command as its
+ * child, reaping everything until the command ends; then it reports the status to the
+ * parent. When pid 1 dies the kernel kills the whole tree.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,71 @@ sandbox_spec_init(struct sandbox_spec *spec)
 	spec->cgroups = 1;
 }
 
+#define SB_MAX_FDS 6
+
+/* Send one byte tag on a SOCK_SEQPACKET socket with n descriptors (0-SB_MAX_FDS)
+ * attached. The descriptors stay the caller's. 0, or -1 with errno. */
+static int
+sb_send_fds(int sock, char tag, const int *fds, int n)
+{
+	union {
+		char buf[CMSG_SPACE(SB_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &tag, 1 };
+	struct msghdr mh;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (n > 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* Receive one byte (into *tag) and up to SB_MAX_FDS descriptors (close-on-exec, into fds;
+ * owned by the caller) from a SOCK_SEQPACKET socket. Returns how many descriptors came, or
+ * -1 when nothing did (hang-up, error). */
+static int
+sb_recv_fds(int sock, char *tag, int fds[SB_MAX_FDS])
+{
+	union {
+		char buf[CMSG_SPACE(SB_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { tag, 1 };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	ssize_t r;
+	int n = 0;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (r != 1)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (n > SB_MAX_FDS) /* cannot happen: the buffer holds SB_MAX_FDS */
+				n = SB_MAX_FDS;
+			memcpy(fds, CMSG_DATA(c), (size_t)n * sizeof(int));
+		}
+	return n;
+}
+
 /* ---------------------------------------------------------------- child side */
 
 /* Report a setup failure to the parent over errfd and end the child. Never returns. */
@@ -101,28 +167,30 @@ sb_locked_flags(const char *path)
 	return f;
 }
 
-/* Bind src on dst (which exists); ro: then remount it read-only, nosuid, nodev. */
+/* Remount the bind at dst read-only, nosuid, nodev (keeping the flags a user namespace
+ * may not clear). The fallback when mount_setattr is not there (see sb_make_root). */
 static int
-sb_bind(const char *src, const char *dst, int ro)
+sb_remount_ro(const char *dst)
 {
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
-		return -1;
-	if (!ro)
-		return 0;
 	return mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
 	    sb_locked_flags(dst), NULL);
 }
 
-/* mkdir -p of path (absolute, inside the new root). */
+/* mkdir -p of path (absolute, inside the new root): one mkdir when the parent exists. */
 static int
 sb_mkdirs(const char *path, mode_t mode)
 {
 	char buf[4096];
 	char *p;
 
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
 		return -1;
-	for (p = buf + 1; *p != '\0'; p++) {
+	/* SB_ROOT itself exists: start below it. */
+	for (p = buf + sizeof(SB_ROOT); *p != '\0'; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
@@ -133,8 +201,10 @@ sb_mkdirs(const char *path, mode_t mode)
 	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Bind host path read-only at the same place in the new root, when it exists: a symlink
- * is recreated as a symlink, a file bound onto an empty file, a directory onto a dir. */
+/* Bind host path at the same place in the new root, when it exists: a symlink is
+ * recreated as a symlink, a file bound onto an empty file, a directory onto a dir. The
+ * bind is made read-only later, with the whole root (sb_make_root). Returns 1 when a
+ * bind was made, 0 when not (missing, or a symlink). */
 static int
 sb_bind_host(const char *host, int errfd)
 {
@@ -158,19 +228,22 @@ sb_bind_host(const char *host, int errfd)
 		if (sb_mkdirs(dst, 0755) != 0)
 			sb_die(errfd, "setup: mkdir %s: %s", dst, strerror(errno));
 	} else {
-		char *slash = strrchr(dst, '/');
-		*slash = '\0';
-		if (sb_mkdirs(dst, 0755) != 0)
-			sb_die(errfd, "setup: mkdir %s: %s", dst, strerror(errno));
-		*slash = '/';
 		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 && errno == ENOENT) { /* the parent first */
+			char *slash = strrchr(dst, '/');
+			*slash = '\0';
+			if (sb_mkdirs(dst, 0755) != 0)
+				sb_die(errfd, "setup: mkdir %s: %s", dst, strerror(errno));
+			*slash = '/';
+			fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		}
 		if (fd < 0)
 			sb_die(errfd, "setup: create %s: %s", dst, strerror(errno));
 		close(fd);
 	}
-	if (sb_bind(host, dst, 1) != 0)
+	if (mount(host, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
 		sb_die(errfd, "setup: bind %s: %s", host, strerror(errno));
-	return 0;
+	return 1;
 }
 
 static void
@@ -187,7 +260,7 @@ sb_write_file(const char *path, const char *text, int errfd)
 static void
 sb_tmpfs(const char *dst, const char *opts, unsigned long flags, int errfd)
 {
-	if (sb_mkdirs(dst, 0755) != 0 || mount("tmpfs", dst, "tmpfs", flags, opts) != 0)
+	if (mount("tmpfs", dst, "tmpfs", flags, opts) != 0) /* dst exists (sb_make_root) */
 		sb_die(errfd, "setup: tmpfs %s: %s", dst, strerror(errno));
 }
 
@@ -203,22 +276,60 @@ static const char *const sb_system[] = {
 static const char *const sb_devices[] = { "null", "zero", "full", "random", "urandom", "tty",
 	NULL };
 
+/* Make the new root and every bind under it read-only, nosuid, nodev: one
+ * mount_setattr(AT_RECURSIVE) for the whole tree (kernel 5.12+). Where that call is
+ * missing or refused (an older kernel, an outer seccomp profile), each bind the list
+ * made (bound[i] set, system list then spec's) and the root are remounted one by one. */
+static void
+sb_root_readonly(const struct sandbox_spec *spec, const unsigned char *bound, int errfd)
+{
+	struct mount_attr attr;
+	char dst[4096];
+	size_t i, k = 0;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	if (syscall(SYS_mount_setattr, AT_FDCWD, SB_ROOT, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+		return;
+	if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+		sb_die(errfd, "setup: make the root read-only: %s", strerror(errno));
+	for (i = 0; sb_system[i] != NULL; i++, k++)
+		if (bound[k] && (snprintf(dst, sizeof(dst), SB_ROOT "%s", sb_system[i]),
+		    sb_remount_ro(dst) != 0))
+			sb_die(errfd, "setup: remount %s read-only: %s", dst, strerror(errno));
+	for (i = 0; i < SANDBOX_MAX_BINDS && spec->ro_binds[i] != NULL; i++, k++)
+		if (bound[k] && (snprintf(dst, sizeof(dst), SB_ROOT "%s", spec->ro_binds[i]),
+		    sb_remount_ro(dst) != 0))
+			sb_die(errfd, "setup: remount %s read-only: %s", dst, strerror(errno));
+	if (mount(NULL, SB_ROOT, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+	    NULL) != 0)
+		sb_die(errfd, "setup: remount the root read-only: %s", strerror(errno));
+}
+
 /* Build the new root under SB_ROOT and pivot into it. ws_fd: O_PATH of the workspace or -1. */
 static void
 sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 {
+	static const char *const mountpoints[] = { SB_ROOT "/etc", SB_ROOT "/dev",
+		SB_ROOT "/proc", SB_ROOT "/tmp", SB_ROOT "/home/agent", SB_ROOT "/work", NULL };
+	unsigned char bound[sizeof(sb_system) / sizeof(sb_system[0]) + SANDBOX_MAX_BINDS];
 	char opts[64], path[4096];
-	size_t i;
+	size_t i, k = 0;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		sb_die(errfd, "setup: make / private: %s", strerror(errno));
 	if (mount("tmpfs", SB_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0)
 		sb_die(errfd, "setup: root tmpfs: %s", strerror(errno));
 	for (i = 0; sb_system[i] != NULL; i++)
-		sb_bind_host(sb_system[i], errfd);
+		bound[k++] = (unsigned char)sb_bind_host(sb_system[i], errfd);
 	for (i = 0; i < SANDBOX_MAX_BINDS && spec->ro_binds[i] != NULL; i++)
-		sb_bind_host(spec->ro_binds[i], errfd);
-	sb_mkdirs(SB_ROOT "/etc", 0755);
+		bound[k++] = (unsigned char)sb_bind_host(spec->ro_binds[i], errfd);
+	/* Everything the root itself holds is made before it turns read-only: the files
+	 * below and the mount points of the writable mounts (/dev, /proc, /tmp, HOME, /work),
+	 * which are mounted after it. */
+	for (i = 0; mountpoints[i] != NULL; i++)
+		if (sb_mkdirs(mountpoints[i], 0755) != 0)
+			sb_die(errfd, "setup: mkdir %s: %s", mountpoints[i], strerror(errno));
 	sb_write_file(SB_ROOT "/etc/passwd",
 	    "agent:x:1000:1000:agent:/home/agent:/bin/sh\n"
 	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", errfd);
@@ -226,6 +337,7 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	sb_write_file(SB_ROOT "/etc/hosts", "127.0.0.1 localhost\n", errfd);
 	sb_write_file(SB_ROOT "/etc/hostname", "sandbox\n", errfd);
 	sb_write_file(SB_ROOT "/etc/resolv.conf", "# no DNS in the sandbox\n", errfd);
+	sb_root_readonly(spec, bound, errfd);
 
 	/* /dev: a tmpfs with the harmless character devices bound in. */
 	sb_tmpfs(SB_ROOT "/dev", "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC, errfd);
@@ -245,13 +357,14 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	    symlink("/proc/self/fd/1", SB_ROOT "/dev/stdout") != 0 ||
 	    symlink("/proc/self/fd/2", SB_ROOT "/dev/stderr") != 0)
 		sb_die(errfd, "setup: /dev links: %s", strerror(errno));
+	if (mkdir(SB_ROOT "/dev/shm", 0755) != 0)
+		sb_die(errfd, "setup: mkdir /dev/shm: %s", strerror(errno));
 	sb_tmpfs(SB_ROOT "/dev/shm", "mode=1777,size=16m", MS_NOSUID | MS_NODEV | MS_NOEXEC, errfd);
 	if (mount(NULL, SB_ROOT "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
 	    MS_NOEXEC, NULL) != 0)
 		sb_die(errfd, "setup: remount /dev read-only: %s", strerror(errno));
 
 	/* A fresh /proc of the new pid namespace. */
-	sb_mkdirs(SB_ROOT "/proc", 0755);
 	if (mount("proc", SB_ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
 		sb_die(errfd, "setup: mount /proc: %s", strerror(errno));
 
@@ -265,8 +378,7 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 	if (ws_fd >= 0) {
 		char src[64];
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", ws_fd);
-		if (sb_mkdirs(SB_ROOT "/work", 0755) != 0 ||
-		    mount(src, SB_ROOT "/work", NULL, MS_BIND | MS_REC, NULL) != 0)
+		if (mount(src, SB_ROOT "/work", NULL, MS_BIND | MS_REC, NULL) != 0)
 			sb_die(errfd, "setup: bind the workspace: %s", strerror(errno));
 		close(ws_fd);
 	} else {
@@ -279,9 +391,8 @@ sb_make_root(const struct sandbox_spec *spec, int ws_fd, int errfd)
 		sb_die(errfd, "setup: pivot_root: %s", strerror(errno));
 	if (umount2(".", MNT_DETACH) != 0)
 		sb_die(errfd, "setup: detach the old root: %s", strerror(errno));
-	if (chdir("/") != 0 ||
-	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
-		sb_die(errfd, "setup: remount / read-only: %s", strerror(errno));
+	if (chdir("/") != 0) /* / is read-only already (sb_root_readonly) */
+		sb_die(errfd, "setup: chdir /: %s", strerror(errno));
 }
 
 /* Bring up loopback in the new network namespace (the only interface there). */
@@ -360,32 +471,34 @@ sb_env(const struct sandbox_spec *spec)
 
 /* The whole life of the sandbox's pid 1. Never returns. */
 __attribute__((noreturn)) static void
-sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, const int join[3])
+sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, int donefd)
 {
-	int ws_fd = -1, i;
+	int ws_fd = -1, i, join[SB_MAX_FDS], njoin, nhome = 0;
 	char go;
 	int relay_ready[2] = { -1, -1 };
 	pid_t cmd, relay = -1;
 	int status, code = SB_SETUP_FAILED;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	/* Wait for the parent: uid/gid maps written. */
-	if (read(syncfd, &go, 1) != 1)
-		_exit(SB_SETUP_FAILED);
-	/* Join the v1 cgroups first (see sb_cgroups): nothing runs before the limits hold. */
-	for (i = 0; i < 3; i++) {
-		if (join[i] < 0)
-			continue;
-		if (write(join[i], "0", 1) != 1)
-			sb_die(errfd, "setup: cannot join the cgroup: %s", strerror(errno));
-		close(join[i]);
-	}
-	/* The workspace is opened here, in the new mount namespace (a bind source must be
-	 * a mount of the caller's namespace), and before the uid change (its parents may be
-	 * traversable only by the executor's own uid). */
+	/* What needs no uid map is done while the parent writes it: the workspace, opened
+	 * here in the new mount namespace (a bind source must be a mount of the caller's
+	 * namespace) and before the uid change (its parents may be traversable only by the
+	 * executor's own uid); the hostname and loopback (capabilities in our own user
+	 * namespace are enough); the rlimits. */
 	if (spec->workspace != NULL &&
 	    (ws_fd = open(spec->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		sb_die(errfd, "setup: workspace %s: %s", spec->workspace, strerror(errno));
+	if (sethostname("sandbox", 7) != 0)
+		sb_die(errfd, "setup: sethostname: %s", strerror(errno));
+	sb_loopback_up(errfd);
+	sb_rlimit(RLIMIT_CORE, 0, "core", errfd);
+	sb_rlimit(RLIMIT_FSIZE, spec->fsize, "fsize", errfd);
+	sb_rlimit(RLIMIT_NOFILE, spec->nofile, "nofile", errfd);
+	sb_rlimit(RLIMIT_NPROC, spec->pids, "nproc", errfd);
+	sb_rlimit(RLIMIT_CPU, spec->cpu_s, "cpu", errfd);
+	/* Wait for the parent: uid/gid maps written. */
+	if (read(syncfd, &go, 1) != 1)
+		_exit(SB_SETUP_FAILED);
 	/* Become uid/gid 1000 (the host ids the parent mapped) and drop the supplementary
 	 * groups (possible when a privileged parent left setgroups allowed). */
 	prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
@@ -395,16 +508,6 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, cons
 	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0)
 		sb_die(errfd, "setup: become uid %d: %s", SANDBOX_UID, strerror(errno));
 	sb_make_root(spec, ws_fd, errfd);
-	if (sethostname("sandbox", 7) != 0)
-		sb_die(errfd, "setup: sethostname: %s", strerror(errno));
-	sb_loopback_up(errfd);
-
-	sb_rlimit(RLIMIT_CORE, 0, "core", errfd);
-	sb_rlimit(RLIMIT_FSIZE, spec->fsize, "fsize", errfd);
-	sb_rlimit(RLIMIT_NOFILE, spec->nofile, "nofile", errfd);
-	sb_rlimit(RLIMIT_NPROC, spec->pids, "nproc", errfd);
-	sb_rlimit(RLIMIT_CPU, spec->cpu_s, "cpu", errfd);
-
 	sb_caps_drop(errfd);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		sb_die(errfd, "setup: no_new_privs: %s", strerror(errno));
@@ -413,10 +516,22 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, cons
 	if (sandbox_seccomp_install() != 0)
 		sb_die(errfd, "setup: cannot install the agent seccomp policy");
 
-	/* On cgroup v2 the parent joins us to our cgroup while we build the root: wait for
-	 * it here, before the relay or the command is forked. */
-	if (read(syncfd, &go, 1) != 1)
+	/* The parent makes our cgroups while we build the root (off the critical path) and
+	 * says so here: on v1 with the `tasks` files it opened attached, n of ours then n of
+	 * the executor's own ("home"), and we join ours by writing "0" (see sb_cgroups); on v2
+	 * it has moved us itself. Nothing of the command's runs before: the relay and the
+	 * command are forked below. */
+	if ((njoin = sb_recv_fds(syncfd, &go, join)) < 0)
 		_exit(SB_SETUP_FAILED);
+	if (go == 'h') { /* pairs: we may leave and report early (see the end) */
+		nhome = njoin / 2;
+		njoin = nhome;
+	}
+	for (i = 0; i < njoin; i++) {
+		if (write(join[i], "0", 1) != 1)
+			sb_die(errfd, "setup: cannot join the cgroup: %s", strerror(errno));
+		close(join[i]);
+	}
 	close(syncfd);
 
 	if (spec->net == SANDBOX_NET_GATEWAY) {
@@ -427,6 +542,9 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, cons
 			sb_die(errfd, "setup: fork the relay: %s", strerror(errno));
 		if (relay == 0) {
 			close(errfd);
+			close(donefd);
+			for (i = 0; i < nhome; i++) /* the executor's own cgroups: not the relay's */
+				close(join[nhome + i]);
 			close(relay_ready[0]);
 			_exit(relay_serve(spec->gateway_port, gw_fd, relay_ready[1]));
 		}
@@ -488,6 +606,17 @@ sb_child(const struct sandbox_spec *spec, int syncfd, int errfd, int gw_fd, cons
 			/* The command is the sandbox: whatever it left behind goes with it. */
 			kill(-1, SIGKILL);
 		}
+	}
+	/* Every other process of the namespace is dead and reaped (ECHILD). Leave our cgroups
+	 * for the executor's own (so the parent can remove them now) and report the status:
+	 * the parent need not wait for the kernel to tear down our namespaces as we exit. */
+	for (i = 0; i < nhome; i++)
+		if (write(join[nhome + i], "0", 1) != 1)
+			break;
+	if (go == 'h' && i == nhome) {
+		uint32_t c = (uint32_t)code;
+		if (write(donefd, &c, sizeof(c)) < 0)
+			_exit(code);
 	}
 	_exit(code);
 }
@@ -563,7 +692,7 @@ static unsigned sb_seq;
 
 /*
  * Make fresh cgroups with the spec's memory and pids limits (and the cpu controller, when
- * limited), before the sandbox's pid 1 exists. cgroup v2 when
+ * limited), while the sandbox's pid 1 builds its root (it joins before it forks anything). cgroup v2 when
  * /sys/fs/cgroup/cgroup.controllers lists the controller, else v1
  * (/sys/fs/cgroup/<controller>). What cannot be applied is logged
  * (sandbox.cgroup_unavailable) and the rlimits still hold. Dirs made go into sb->cg.
@@ -573,11 +702,14 @@ static unsigned sb_seq;
  * kernel moves a lone current thread without taking cgroup_threadgroup_rwsem, so no RCU
  * grace period (5-12 ms) is paid, which a parent writing the child's pid to cgroup.procs
  * pays on every start. The open file carries the opener's (our) credentials, which the
- * kernel checks at write time. On v2 the parent writes the pid to cgroup.procs after the
- * clone (sb_cgroups_join_v2); *v2 says which.
+ * kernel checks at write time. join[3 + i] gets the executor's own (home) `tasks` file of
+ * the same controller (-1 when it cannot be opened): pid 1 moves itself back there once
+ * the command's tree is gone, so that the parent can remove the cgroups without waiting
+ * for pid 1's exit (sandbox_wait). On v2 the parent writes the pid to cgroup.procs after
+ * the clone (sb_cgroups_join_v2); *v2 says which.
  */
 static void
-sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[3], int *v2out)
+sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[6], int *v2out)
 {
 	static const char *const ctrls[3] = { "memory", "pids", "cpu" };
 	char own[256], dir[256], val[64], v2ctl[256] = "";
@@ -662,6 +794,9 @@ sb_cgroups(const struct sandbox_spec *spec, struct sandbox *sb, int join[3], int
 				why = "cannot open the cgroup's tasks file";
 				goto skip;
 			}
+			/* And our own (home) one, for pid 1 to leave by before it reports. */
+			snprintf(tasks, sizeof(tasks), "/sys/fs/cgroup/%s%s/tasks", ctrls[i], own);
+			join[3 + i] = open(tasks, O_WRONLY | O_CLOEXEC);
 		}
 		continue;
 skip:
@@ -707,8 +842,8 @@ sb_cgroups_remove(struct sandbox *sb)
 int
 sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, size_t whylen)
 {
-	int syncp[2] = { -1, -1 }, errp[2] = { -1, -1 }, ws_fd = -1, gw_fd = -1;
-	int join[3] = { -1, -1, -1 }, v2 = 0, i;
+	int syncp[2] = { -1, -1 }, errp[2] = { -1, -1 }, donep[2] = { -1, -1 }, ws_fd = -1;
+	int gw_fd = -1, join[2 * 3], v2 = 0, i, rc;
 	char map[64], msg[256];
 	ssize_t n;
 	size_t got = 0;
@@ -719,6 +854,9 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 	sb->pid = -1;
 	sb->pidfd = -1;
 	sb->broker_fd = -1;
+	sb->done_fd = -1;
+	for (i = 0; i < 6; i++)
+		join[i] = -1;
 	if (spec->argv == NULL || spec->argv[0] == NULL) {
 		snprintf(why, whylen, "no command to run");
 		return JIDO_EVALIDATION;
@@ -754,35 +892,32 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		sb->broker_fd = sp[0];
 		gw_fd = sp[1];
 	}
-	if (pipe2(syncp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+	/* syncp: a SEQPACKET pair, so that the cgroup `tasks` descriptors can go along. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, syncp) != 0 ||
+	    pipe2(errp, O_CLOEXEC) != 0 || pipe2(donep, O_CLOEXEC) != 0) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	sb->started_ms = jido_now_ms();
-	if (spec->cgroups)
-		sb_cgroups(spec, sb, join, &v2);
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
 	    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD, 0, 0, 0, 0);
 	if (pid < 0) {
 		snprintf(why, whylen, "clone into new namespaces: %s", strerror(errno));
-		for (i = 0; i < 3; i++)
-			if (join[i] >= 0)
-				close(join[i]);
-		sb_cgroups_remove(sb);
 		goto fail;
 	}
 	if (pid == 0) {
 		close(syncp[1]);
 		close(errp[0]);
+		close(donep[0]);
 		if (sb->broker_fd >= 0)
 			close(sb->broker_fd);
-		sb_child(spec, syncp[0], errp[1], gw_fd, join);
+		sb_child(spec, syncp[0], errp[1], gw_fd, donep[1]);
 	}
 	sb->pid = pid;
-	for (i = 0; i < 3; i++)
-		if (join[i] >= 0)
-			close(join[i]);
 	close(syncp[0]);
+	close(donep[1]);
+	sb->done_fd = donep[0];
+	donep[0] = donep[1] = -1;
 	close(errp[1]);
 	syncp[0] = errp[1] = -1;
 	if (ws_fd >= 0)
@@ -811,9 +946,33 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}
+	/* The child builds its root now; its cgroups are made meanwhile. join[i] and
+	 * join[3 + i]: the tasks files of our cgroup i and of the executor's own. */
+	if (spec->cgroups)
+		sb_cgroups(spec, sb, join, &v2);
 	if (spec->cgroups && v2)
 		sb_cgroups_join_v2(sb, pid);
-	if (write(syncp[1], "c", 1) != 1) {
+	/* pid 1 can leave its cgroups before it reports (sandbox_wait) only when each one it
+	 * joins came with the executor's own; on v2 the parent waits for its exit. */
+	sb->home_ok = !v2 || sb->cg[0][0] == '\0';
+	for (i = 0; i < 3; i++)
+		if (join[i] >= 0 && join[3 + i] < 0)
+			sb->home_ok = 0;
+	{
+		/* 'h': ours then the homes, pairs, and pid 1 reports early; 'c': ours only. */
+		int send[6], k = 0;
+		for (i = 0; i < 3; i++)
+			if (join[i] >= 0)
+				send[k++] = join[i];
+		for (i = 0; sb->home_ok && i < 3; i++)
+			if (join[i] >= 0)
+				send[k++] = join[3 + i];
+		rc = sb_send_fds(syncp[1], sb->home_ok ? 'h' : 'c', send, k);
+	}
+	for (i = 0; i < 6; i++)
+		if (join[i] >= 0)
+			close(join[i]);
+	if (rc != 0) {
 		snprintf(why, whylen, "the sandbox child went away");
 		goto kill;
 	}
@@ -830,6 +989,7 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why, si
 		goto kill;
 	}
 	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	fcntl(sb->done_fd, F_SETFL, O_NONBLOCK);
 	sb->grace_ms = spec->grace_ms;
 	sb->deadline_ms = spec->timeout_s > 0 ? sb->started_ms + spec->timeout_s * 1000LL : 0;
 	return 0;
@@ -848,6 +1008,13 @@ fail:
 		close(errp[0]);
 	if (errp[1] >= 0)
 		close(errp[1]);
+	if (donep[0] >= 0)
+		close(donep[0]);
+	if (donep[1] >= 0)
+		close(donep[1]);
+	if (sb->done_fd >= 0)
+		close(sb->done_fd);
+	sb->done_fd = -1;
 	if (ws_fd >= 0)
 		close(ws_fd);
 	if (gw_fd >= 0)
@@ -889,27 +1056,7 @@ sb_broker(struct sandbox *sb)
 		close(fd);
 		fd = -1;
 	}
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &b, 1 };
-	struct msghdr mh;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	b = fd >= 0 ? 'y' : 'n';
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	sendmsg(sb->broker_fd, &mh, MSG_NOSIGNAL);
+	sb_send_fds(sb->broker_fd, fd >= 0 ? 'y' : 'n', &fd, fd >= 0 ? 1 : 0);
 	if (fd >= 0)
 		close(fd);
 }
@@ -925,16 +1072,31 @@ int
 sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 {
 	int64_t end = wait_ms < 0 ? INT64_MAX : jido_now_ms() + wait_ms;
-	int status;
+	int status, reaped = 1;
 
 	for (;;) {
 		int64_t now = jido_now_ms(), next = end;
 		pid_t p = waitpid(sb->pid, &status, WNOHANG);
+		uint32_t code;
 
 		if (p == sb->pid)
 			break;
 		if (p < 0 && errno != EINTR)
 			return -1;
+		/* pid 1 reported: the tree is gone and it has left its cgroups; its own exit
+		 * (the kernel tearing down the namespaces) need not be waited for. */
+		if (sb->done_fd >= 0) {
+			ssize_t n = read(sb->done_fd, &code, sizeof(code));
+			if (n == (ssize_t)sizeof(code) && code < 256) {
+				status = (int)code << 8; /* as waitpid would say: exited with code */
+				reaped = 0;
+				break;
+			}
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(sb->done_fd); /* died without a report: wait for its exit */
+				sb->done_fd = -1;
+			}
+		}
 		if (sb->deadline_ms > 0 && now >= sb->deadline_ms && !sb->term_sent) {
 			/* Out of time: SIGTERM to the tree (pid 1 forwards it). */
 			sb->timed_out = 1;
@@ -958,8 +1120,9 @@ sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 		int ms = next - now > 100 ? 100 : (int)(next - now);
 		if (ms < 1)
 			ms = 1;
-		struct pollfd pfd[2] = { { sb->pidfd, POLLIN, 0 }, { sb->broker_fd, POLLIN, 0 } };
-		if (poll(pfd, 2, sb->pidfd >= 0 ? ms : (ms < 10 ? ms : 10)) > 0 &&
+		struct pollfd pfd[3] = { { sb->pidfd, POLLIN, 0 }, { sb->broker_fd, POLLIN, 0 },
+			{ sb->done_fd, POLLIN, 0 } };
+		if (poll(pfd, 3, sb->pidfd >= 0 ? ms : (ms < 10 ? ms : 10)) > 0 &&
 		    (pfd[1].revents & (POLLIN | POLLHUP)))
 			sb_broker(sb);
 	}
@@ -982,7 +1145,12 @@ sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res)
 	if (sb->broker_fd >= 0)
 		close(sb->broker_fd);
 	sb->broker_fd = -1;
+	if (sb->done_fd >= 0)
+		close(sb->done_fd);
+	sb->done_fd = -1;
 	sb_cgroups_remove(sb);
+	if (!reaped) /* reap pid 1 if it is gone already; else it stays a zombie (see .h) */
+		waitpid(sb->pid, &status, WNOHANG);
 	sb->pid = -1;
 	return 1;
 }

@@ -8,6 +8,7 @@
 #ifndef EXECUTOR_SANDBOX_H
 #define EXECUTOR_SANDBOX_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,6 +54,8 @@ struct sandbox {
 	int timed_out;
 	char cg[3][256];    /* cgroup dirs made for this sandbox ("" when none) */
 	int broker_fd;      /* net gateway: the relay asks here for gateway connections */
+	int done_fd;        /* pid 1 writes the command's status here once the tree is gone */
+	int home_ok;        /* 1: pid 1 leaves its cgroups before reporting (all v1 or none) */
 	char gateway[108];  /* net gateway: the gateway's unix socket path */
 };
 
@@ -78,17 +81,39 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, char *why
 /* Wait up to wait_ms (-1: until it ends) for the sandbox to end, enforcing its deadline
  * (SIGTERM to the tree, then SIGKILL of init after the grace period, which the kernel
  * turns into SIGKILL of every process in the namespace). Returns 1 and fills *res when it
- * has ended (cgroups removed, descriptors closed), 0 when still running. */
+ * has ended (cgroups removed, descriptors closed), 0 when still running. Ended: every
+ * process of the sandbox is dead and reaped, except that pid 1, once it has reported the
+ * command's status, may still be finishing its own exit (the kernel tearing down its
+ * namespaces); it is then reaped here if it is already gone, else it stays a zombie child
+ * of the caller until the caller exits or waits for it (job processes and the CLI exit
+ * right after). */
 int sandbox_wait(struct sandbox *sb, int wait_ms, struct sandbox_result *res);
 
 /* Kill the whole tree now (SIGKILL to init). sandbox_wait still has to reap it. */
 void sandbox_kill(struct sandbox *sb);
 
-/* The agent policy (agent_seccomp.c): a filter that refuses mount, ptrace, bpf, kexec,
- * modules, keyctl, perf_event_open, userfaultfd, io_uring and namespace creation with
- * EPERM, and everything on the executor's own list of dangerous calls. Installed in the
- * sandbox just before exec. 0 or JIDO_EINTERNAL. */
+/* The sandbox's two seccomp programs: the agent policy (declared in agent_policy.c), a
+ * filter that refuses mount, ptrace, bpf, kexec, modules, keyctl, perf_event_open,
+ * userfaultfd, io_uring and namespace creation with EPERM, and everything on the
+ * executor's own list of dangerous calls; and the spawner's allowlist (spawner_allow.c,
+ * default kill). Compiled at build time into BPF (executor/gen/seccomp_bpf_gen.c). */
+enum sandbox_bpf_which { SANDBOX_BPF_AGENT = 0, SANDBOX_BPF_SPAWNER };
+
+/* Build which's program with libseccomp, not loaded (agent_policy.c): a new
+ * scmp_filter_ctx the caller seccomp_release()s, or NULL. For the generator and tests. */
+void *sandbox_policy_ctx(int which);
+
+/* The generated program (agent_seccomp.c): static storage, *n instructions. */
+struct sock_filter;
+const struct sock_filter *sandbox_bpf(int which, size_t *n);
+
+/* Install the generated agent policy (no_new_privs first). Done in the sandbox just
+ * before exec. 0 or JIDO_EINTERNAL. */
 int sandbox_seccomp_install(void);
+
+/* Install the generated spawner allowlist on every thread of the caller (no_new_privs
+ * first). Irreversible. 0 or JIDO_EINTERNAL. */
+int sandbox_spawner_seccomp_install(void);
 
 /* The relay (relay.c): listen on 127.0.0.1:port in the current network namespace; for
  * each connection ask the broker (broker_fd, a SEQPACKET socket to the sandbox's parent

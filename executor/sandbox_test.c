@@ -2,7 +2,9 @@
  * sandbox_test.c - the executor's pure pieces and the agent seccomp policy: size parsing,
  * the checks on repository names, branches and clone URLs, and the agent policy installed
  * in a forked child (mount, unshare, clone with a namespace flag, ptrace and io_uring
- * refused with EPERM; fork, exec and ordinary files still work).
+ * refused with EPERM; fork, exec and ordinary files still work), and the BPF programs the
+ * build generated (what the sandbox installs) being exactly what agent_policy.c and
+ * spawner_allow.c compile to now.
  */
 #include <errno.h>
 #include <sched.h>
@@ -13,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -20,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <seccomp.h>
 
 #include "jido.h"
 #include "executor.h"
@@ -127,6 +132,40 @@ test_agent_policy(void **state)
 	assert_int_equal(agent_probe(P_ORDINARY), 0);
 }
 
+/* which's program compiled now with libseccomp must equal the generated one. */
+static void
+check_generated(int which)
+{
+	void *ctx = sandbox_policy_ctx(which);
+	size_t n = 0;
+	const struct sock_filter *gen = sandbox_bpf(which, &n);
+	int fd = memfd_create("bpf", MFD_CLOEXEC);
+	off_t len;
+	char *now;
+
+	assert_non_null(ctx);
+	assert_true(fd >= 0);
+	assert_int_equal(seccomp_export_bpf(ctx, fd), 0);
+	len = lseek(fd, 0, SEEK_END);
+	assert_true(n > 10);
+	assert_int_equal((size_t)len, n * sizeof(struct sock_filter));
+	now = malloc((size_t)len);
+	assert_non_null(now);
+	assert_int_equal(pread(fd, now, (size_t)len, 0), len);
+	assert_memory_equal(now, gen, (size_t)len);
+	free(now);
+	close(fd);
+	seccomp_release(ctx);
+}
+
+static void
+test_generated_programs(void **state)
+{
+	(void)state;
+	check_generated(SANDBOX_BPF_AGENT);
+	check_generated(SANDBOX_BPF_SPAWNER);
+}
+
 int
 main(void)
 {
@@ -134,6 +173,7 @@ main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_workspace_checks),
 		cmocka_unit_test(test_agent_policy),
+		cmocka_unit_test(test_generated_programs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

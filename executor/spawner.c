@@ -14,7 +14,8 @@
  * pipe; it forks one job process (job.c) per message and lets the kernel reap them.
  * It dies with the daemon (PR_SET_PDEATHSIG) and cannot be traced (not dumpable).
  *
- * Its own allowlist (spawner_allow, default kill), installed once it holds only its
+ * Its own allowlist (spawner_allow, declared in spawner_allow.c and compiled to BPF at
+ * build time, see agent_seccomp.c; default kill), installed once it holds only its
  * socket: the daemon's base and exec lists, AF_INET (the relay inside the sandbox's own
  * network namespace, fetch_issue), and what building a sandbox takes (clone with
  * namespace flags, mount, umount2, pivot_root, sethostname, capset, seccomp). Every job,
@@ -43,34 +44,8 @@
 
 #include "jido.h"
 #include "job.h"
+#include "sandbox.h"
 
-static const char *const spawner_names[] = {
-	/* building the sandbox (sandbox.c) */
-	"mount", "umount2", "pivot_root", "sethostname", "capget", "capset", "seccomp",
-	/* unshare: the agent policy answers EPERM; here it must not kill (escape tests) */
-	"unshare",
-	/* what ordinary programs run in the sandbox call, beyond the exec list */
-	"renameat2", "openat2", "fchmodat2", "preadv", "pwritev", "preadv2", "pwritev2",
-	"vmsplice", "removexattr", "lremovexattr", "fremovexattr", "pidfd_open",
-	"pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigpending", "tkill",
-	"sched_setaffinity", "sched_getattr", "sched_setattr", "sched_setscheduler",
-	"sched_setparam", "sched_get_priority_max", "sched_get_priority_min",
-	"sched_rr_get_interval", "get_mempolicy", "set_mempolicy", "mbind", "mlock", "munlock",
-	"mlock2", "mlockall", "munlockall", "pkey_alloc", "pkey_free", "pkey_mprotect",
-	"ioprio_get", "ioprio_set", "readahead", "setrlimit", "getsid", "setreuid", "setregid",
-	"setfsuid", "setfsgid", "timer_create", "timer_settime", "timer_gettime",
-	"timer_getoverrun", "timer_delete", "timerfd_gettime", "shmget", "shmat", "shmdt",
-	"shmctl", "semget", "semop", "semctl", "semtimedop", "io_setup", "io_destroy",
-	"io_submit", "io_getevents", "io_cancel", "recvmmsg", "sendmmsg", "futex_waitv",
-	"getdents", "mknod", "sync", "inotify_init",
-	NULL
-};
-
-static const char *const spawner_refuse[] = { "ptrace", "io_uring_setup", NULL };
-
-/* The spawner's allowlist (see the top of this file); the executor's declaration names
- * it as its child, so the deploy profile covers both. */
-const struct jido_allow spawner_allow = { spawner_names, 1, 1, spawner_refuse, NULL };
 
 /* In a job process: read the request from the memfd, run it. Never returns. */
 __attribute__((noreturn)) static void
@@ -196,7 +171,7 @@ spawner_start(char *why, size_t whylen)
 			dup2(nul, 0);
 			close(nul);
 		}
-		if (jido_seccomp_install(&spawner_allow) != 0) {
+		if (sandbox_spawner_seccomp_install() != 0) {
 			jido_error("executor.spawner_seccomp_failed", "{s:s}", "why",
 			    "cannot install the spawner's allowlist");
 			_exit(111);

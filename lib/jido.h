@@ -254,6 +254,9 @@ struct jido_allow {
 /* Install the base list plus a's names, default action SCMP_ACT_KILL_PROCESS, with
  * no_new_privs. Irreversible for this process and its future children. */
 int jido_seccomp_install(const struct jido_allow *a);
+/* The same filter, built but not loaded: a libseccomp scmp_filter_ctx (new, the caller
+ * seccomp_release()s it), or NULL. For build-time generators that export the BPF. */
+void *jido_seccomp_ctx(const struct jido_allow *a);
 /* The same rules as a Docker seccomp profile (plus what the container runtime and the
  * loader need before the process installs its own filter). New reference, or NULL. */
 json_t *jido_seccomp_profile(const struct jido_allow *a);

@@ -197,21 +197,35 @@ seccomp_rule_install(void *arg, const struct seccomp_rule *r)
 	return seccomp_rule_add(ctx, action, nr, 0);
 }
 
-int
-jido_seccomp_install(const struct jido_allow *a)
+void *
+jido_seccomp_ctx(const struct jido_allow *a)
 {
 	struct seccomp_inst in;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-	int rc = JIDO_EINTERNAL;
 
 	if (ctx == NULL)
-		return JIDO_EINTERNAL;
+		return NULL;
 	in.ctx = ctx;
 	in.nallowed = 0;
 	/* TSYNC: the filter covers every thread of the process, nng's workers (started when
 	 * the sockets were opened, before this point) included, not just the caller. */
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) == 0 &&
-	    seccomp_rules_each(a, seccomp_rule_install, &in) == 0 && seccomp_load(ctx) == 0)
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0 ||
+	    seccomp_rules_each(a, seccomp_rule_install, &in) != 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+jido_seccomp_install(const struct jido_allow *a)
+{
+	scmp_filter_ctx ctx = jido_seccomp_ctx(a);
+	int rc = JIDO_EINTERNAL;
+
+	if (ctx == NULL)
+		return JIDO_EINTERNAL;
+	if (seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;

@@ -2,7 +2,7 @@
 # deps.sh - install the Debian packages JidoCode builds, tests and runs with, if missing.
 # apt-get as root, sudo otherwise; a no-op when everything is there.
 set -e
-PKGS="build-essential pkg-config libnng-dev nng-utils libsqlite3-dev libcurl4-openssl-dev
+PKGS="build-essential pkg-config libnng-dev libmbedtls-dev nng-utils libsqlite3-dev libcurl4-openssl-dev
 libjansson-dev libsodium-dev libevent-dev libseccomp-dev libcmocka-dev libssl-dev git curl jq
 openssl python3 python3-cryptography python3-jsonschema bc systemd docker-compose nodejs
 bubblewrap prometheus chromium iproute2 util-linux wrk nginx"

@@ -69,6 +69,28 @@ run "no writes outside the workspace and /tmp" 0 $SB -- /work/escape write /etc/
 t_check "host /usr untouched" test ! -e /usr/x
 run "workspace and /tmp are writable" 0 $SB -- /bin/sh -c 'echo ok >/work/w && echo ok >/tmp/t && echo ok >"$HOME/h"'
 t_check "workspace write lands on the host" test -s "$ws/w"
+# The root and every system bind under it are read-only (one mount_setattr, or a remount
+# per bind where that call is missing): only the devices, /dev/shm, /proc, /tmp, HOME and
+# /work may be mounted read-write.
+run "read-only root and binds (mountinfo)" 0 $SB --ro-bind /opt -- /bin/sh -c '
+	n=0
+	while read -r _ _ _ _ mp opts _; do
+		n=$((n + 1))
+		case "$mp" in /dev/null|/dev/zero|/dev/full|/dev/random|/dev/urandom|/dev/tty|/dev/shm|/proc|/tmp|/home/agent|/work) continue ;; esac
+		case "$opts" in ro,*) ;; *) echo "ESCAPED $mp is $opts" ;; esac
+	done </proc/self/mountinfo
+	[ "$n" -gt 10 ] || echo "ESCAPED only $n mounts"'
+# The cgroups are made while the sandbox builds its root and joined before the command
+# starts: where the host allows cgroups (no sandbox.cgroup_unavailable), the command is in
+# its own (jido-sb-...) for every controller it limits.
+$SB --memory 128m -- /bin/cat /proc/self/cgroup >"$out" 2>"$out.err"
+if grep -q cgroup_unavailable "$out.err"; then
+	pass "cgroups unavailable on this host, said so ($(grep -o '"why":"[^"]*"' "$out.err" | head -n 1))"
+elif grep -Eq '(^[0-9]+:pids:|^0::)/jido-sb-' "$out" && { grep -q ':memory:/jido-sb-' "$out" || grep -q '^0::/jido-sb-' "$out"; }; then
+	pass "the command runs in its own cgroups"
+else
+	fail "the command runs in its own cgroups ($(tr '\n' ' ' <"$out"))"
+fi
 
 run "no ptrace" 0 $SB -- /work/escape ptrace
 run "no mount" 0 $SB -- /work/escape mount
