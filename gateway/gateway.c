@@ -168,7 +168,7 @@ gw_http_start(struct gw *g, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot create the stop pipe: %s", strerror(errno));
 		return JIDO_EINTERNAL;
 	}
-	if ((g->base = event_base_new()) == NULL ||
+	if ((g->base = event_base_new()) == NULL || event_base_priority_init(g->base, GW_PRIOS) != 0 ||
 	    (g->stop_ev = event_new(g->base, g->stop_pipe[0], EV_READ, gw_on_stop, g)) == NULL ||
 	    event_add(g->stop_ev, NULL) != 0) {
 		snprintf(why, whylen, "cannot create the event loop");
@@ -278,6 +278,32 @@ gw_send(struct jido_srv *s, const char *proc, const char *type, const char *corr
 	return rc;
 }
 
+void
+gw_outbox_push(struct gw *g, json_t *rec)
+{
+	if (g->outbox_n == GW_OUTBOX_MAX) {
+		json_decref(g->outbox[g->outbox_head]);
+		g->outbox_head = (g->outbox_head + 1) % GW_OUTBOX_MAX;
+		g->outbox_n--;
+		g->outbox_dropped++;
+	}
+	g->outbox[(g->outbox_head + g->outbox_n++) % GW_OUTBOX_MAX] = json_incref(rec);
+}
+
+/* The oldest queued record (the caller's reference now), or NULL. Caller holds g->mu. */
+static json_t *
+gw_outbox_pop(struct gw *g)
+{
+	json_t *r;
+
+	if (g->outbox_n == 0)
+		return NULL;
+	r = g->outbox[g->outbox_head];
+	g->outbox_head = (g->outbox_head + 1) % GW_OUTBOX_MAX;
+	g->outbox_n--;
+	return r;
+}
+
 /* Drain queued usage records: planner.usage.record and audit.append, each best-effort;
  * a peer that does not answer is skipped for a while (the record stays in gateway.db). */
 static void
@@ -288,15 +314,13 @@ gw_outbox_drain(struct jido_srv *s, struct gw *g, int64_t now)
 	json_t *rec;
 
 	pthread_mutex_lock(&g->mu);
-	if (json_array_size(g->outbox) == 0) {
+	if (g->outbox_n == 0) {
 		pthread_mutex_unlock(&g->mu);
 		return;
 	}
 	batch = json_array();
-	while (json_array_size(g->outbox) > 0 && json_array_size(batch) < DRAIN_BATCH) {
-		json_array_append(batch, json_array_get(g->outbox, 0));
-		json_array_remove(g->outbox, 0);
-	}
+	while (g->outbox_n > 0 && json_array_size(batch) < DRAIN_BATCH)
+		json_array_append_new(batch, gw_outbox_pop(g));
 	pthread_mutex_unlock(&g->mu);
 	json_array_foreach(batch, i, rec) {
 		const char *run = json_string_value(json_object_get(rec, "run_id"));
@@ -345,7 +369,8 @@ gw_audit_queue(struct gw *g, const char *action, const char *subject, const char
 	    result);
 
 	if (a != NULL)
-		json_array_append_new(g->outbox, a);
+		gw_outbox_push(g, a);
+	json_decref(a);
 }
 
 /* ---------------------------------------------------------------- hooks */
@@ -368,8 +393,6 @@ gateway_open(struct jido_srv *s, char *why, size_t whylen)
 	if (pthread_mutex_init(&g->mu, NULL) != 0)
 		return JIDO_EINTERNAL;
 	g->mu_ok = 1;
-	if ((g->outbox = json_array()) == NULL)
-		return JIDO_EINTERNAL;
 	if (sock != NULL && sock[0] != '\0')
 		snprintf(g->unix_path, sizeof(g->unix_path), "%s", sock);
 	else
@@ -457,14 +480,26 @@ gateway_close(struct jido_srv *s)
 			sodium_free(g->ups[i].secret);
 			g->ups[i].secret = NULL;
 		}
-	if (g->db != NULL)
-		sqlite3_close(g->db);
-	gw_keys_resv_clear();
+	gw_store_close(g->db); /* the last group commit: usage of calls aborted at stop */
+	g->db = NULL;
 	free(g->prices);
-	json_decref(g->outbox);
+	while (g->outbox_n > 0)
+		json_decref(gw_outbox_pop(g));
 	if (g->mu_ok)
 		pthread_mutex_destroy(&g->mu);
 	curl_global_cleanup();
+}
+
+/* Readers of the usage table see every call answered so far: write what the HTTP thread's
+ * group commit has not yet (a failure is logged; the reader sees the table as it is).
+ * Caller holds g->mu. */
+static void
+gw_store_sync(struct gw *g)
+{
+	char why[256];
+
+	if (gw_store_flush(g->db, why, sizeof(why)) != 0)
+		jido_error("gateway.store_failed", "{s:s}", "why", why);
 }
 
 /* gateway.breakers: every upstream with its breaker. Caller holds g->mu. */
@@ -508,6 +543,7 @@ gw_backup(struct gw *g, const json_t *data, json_t **out, char *why, size_t whyl
 		return JIDO_ECONFLICT;
 	}
 	pthread_mutex_lock(&g->mu);
+	gw_store_sync(g);
 	if (sqlite3_prepare_v2(g->db, "VACUUM INTO ?", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC) != SQLITE_OK)
 		rc = SQLITE_ERROR;
@@ -538,8 +574,7 @@ gw_metrics_json(struct gw *g, json_t **out, char *why, size_t whylen)
 	json_decref(brk);
 	json_object_set_new(*out, "calls_in_flight",
 	    json_integer(__atomic_load_n(&g->calls, __ATOMIC_RELAXED)));
-	json_object_set_new(*out, "outbox_queued", json_integer((json_int_t)json_array_size(
-	    g->outbox)));
+	json_object_set_new(*out, "outbox_queued", json_integer((json_int_t)g->outbox_n));
 	json_object_set_new(*out, "outbox_dropped", json_integer((json_int_t)g->outbox_dropped));
 	json_object_set_new(*out, "streams_paused", json_integer((json_int_t)__atomic_load_n(
 	    &g->streams_paused, __ATOMIC_RELAXED)));
@@ -581,12 +616,14 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 	}
 	if (strcmp(req->type, "gateway.usage") == 0) {
 		pthread_mutex_lock(&g->mu);
+		gw_store_sync(g);
 		rc = gw_usage_query(g->db, req->data, out, why, whylen);
 		pthread_mutex_unlock(&g->mu);
 		return rc;
 	}
 	if (strcmp(req->type, "gateway.usage.summary") == 0) {
 		pthread_mutex_lock(&g->mu);
+		gw_store_sync(g);
 		rc = gw_usage_summary(g->db, req->data, out, why, whylen);
 		pthread_mutex_unlock(&g->mu);
 		return rc;
@@ -605,6 +642,7 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 			return JIDO_EVALIDATION;
 		}
 		pthread_mutex_lock(&g->mu);
+		gw_store_sync(g);
 		rc = gw_metrics_json(g, out, why, whylen);
 		pthread_mutex_unlock(&g->mu);
 		return rc;

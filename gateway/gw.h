@@ -24,6 +24,11 @@ struct http_conn;
 #define GW_KEY_PREFIX "jgw_"
 #define GW_KEY_LEN 68 /* "jgw_" + 64 hex */
 #define GW_MAX_UP 8
+#define GW_OUTBOX_MAX 1000
+/* The HTTP thread's event priorities: everything runs at GW_PRIO_IO but the usage flush. */
+#define GW_PRIOS 3
+#define GW_PRIO_IO 1
+#define GW_PRIO_IDLE 2 /* usage and audit records waiting for their peers */
 
 enum gw_style { GW_STYLE_ANTHROPIC = 0, GW_STYLE_OPENAI = 1 };
 
@@ -131,9 +136,8 @@ int gw_keys_check(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, ch
 void gw_keys_reconcile(struct sqlite3 *db, const char *key_id, long long est_tokens,
     long long est_musd, long long tokens, long long musd);
 
-/* Forget every in-memory reservation (close). Caller holds gw.mu or is alone. */
-void gw_keys_resv_clear(void);
-/* One usage record into the store; rec is borrowed. Caller holds gw.mu. */
+/* One usage record into the store now (gw_store_flush's row writer); rec is borrowed.
+ * Caller holds gw.mu. */
 int gw_usage_store(struct sqlite3 *db, const json_t *rec);
 /* gateway.usage: data {run_id?, limit?} -> {totals, records}. Caller holds gw.mu. */
 int gw_usage_query(struct sqlite3 *db, const json_t *data, json_t **out, char *why, size_t whylen);
@@ -144,6 +148,30 @@ int gw_usage_summary(struct sqlite3 *db, const json_t *data, json_t **out, char 
  * status >= 400, tokens by kind, cost), overall and per upstream (by_upstream, "" for
  * calls no upstream took). *out is a new object. Caller holds gw.mu. */
 int gw_usage_totals(struct sqlite3 *db, json_t **out, char *why, size_t whylen);
+
+/* ---------------------------------------------------------------- ledger.c */
+
+/* Everything here: caller holds gw.mu (or is the only thread). */
+enum { GW_ST_LOOKUP, GW_ST_SPEND, GW_ST_USAGE, GW_ST_BEGIN, GW_ST_COMMIT, GW_ST_ROLLBACK,
+	GW_ST_N };
+/* A cached prepared statement of db, reset with no bindings; NULL when it cannot be
+ * prepared. Borrowed: valid until gw_store_close; reset it after stepping. */
+struct sqlite3_stmt *gw_store_stmt(struct sqlite3 *db, int which);
+/* What the ledger holds for a key on top of gateway.db: reserved + settled-unflushed. */
+void gw_ledger_amounts(const char *key_id, long long *tokens, long long *musd);
+/* Reserve an estimate for a call in flight. 0 or JIDO_EINTERNAL (out of memory). */
+int gw_ledger_reserve(const char *key_id, long long tokens, long long musd);
+/* Release a call's reservation and settle its actual spend (written by the next flush). */
+int gw_ledger_settle(const char *key_id, long long est_tokens, long long est_musd,
+    long long tokens, long long musd);
+/* Queue a usage record for the next flush (takes a reference of its own). */
+int gw_usage_queue(const json_t *rec);
+size_t gw_usage_pending(void);
+/* Group commit: the settled spend of every key and every queued record in one transaction.
+ * 0 (nothing left waiting), or JIDO_EINTERNAL with why (all kept for the next try). */
+int gw_store_flush(struct sqlite3 *db, char *why, size_t whylen);
+/* Flush, drop the cached statements and the ledger, close db. */
+void gw_store_close(struct sqlite3 *db);
 
 /* ---------------------------------------------------------------- upstream.c */
 
@@ -198,11 +226,24 @@ struct gw {
 	uint64_t streams_paused;  /* times a stream was paused (atomic: read by metrics) */
 	uint64_t stream_peak;     /* most bytes seen waiting for one client (atomic) */
 	struct http_conn *conns; /* open client connections (HTTP thread only) */
+	struct http_conn *held;  /* connections whose answers wait for the flush (HTTP thread) */
+	/* Group commit (HTTP thread): flush_ev (lowest priority: when the loop has nothing
+	 * else to do) or flush_cap (at most GW_FLUSH_MS later) writes what call_account
+	 * queued, then releases the held answers. */
+	struct event *flush_ev, *flush_cap;
+	int flush_armed;
+	CURL *easy_pool[64];     /* reset easy handles for the next transfer (HTTP thread) */
+	int neasy;
 	/* Usage records waiting for the planner and the auditor (tick drains, under mu). */
-	json_t *outbox;
+	json_t *outbox[GW_OUTBOX_MAX]; /* a ring: the oldest at outbox_head */
+	size_t outbox_head, outbox_n;
 	uint64_t outbox_dropped;
 	int64_t planner_down_until, auditor_down_until;
 };
+
+/* Queue rec (a reference of its own) for the planner and the auditor; when full, the
+ * oldest is dropped (it stays in gateway.db). Caller holds gw.mu. */
+void gw_outbox_push(struct gw *g, json_t *rec);
 
 /* ---------------------------------------------------------------- http.c */
 
@@ -229,6 +270,11 @@ void http_stream_end(struct http_conn *c);
 /* Drop the connection at once (a stream that broke upstream: the client must see it end
  * without the final chunk). The call must already be detached (http_set_call NULL). */
 void http_abort(struct http_conn *c);
+/* Hold what is and will be written to c until gw_http_release: an answer goes out only
+ * after the group commit that made its usage record durable. */
+void http_hold(struct http_conn *c);
+/* Let every held connection write again (after the flush). */
+void gw_http_release(struct gw *g);
 /* Bytes waiting to be written to the client (for backpressure). */
 size_t http_pending(const struct http_conn *c);
 /* A stream's client buffer drained to gw.stream_low (http.c calls it from the client's

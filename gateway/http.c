@@ -36,6 +36,8 @@ struct http_conn {
 	void *call;              /* proxy.c's call in flight, or NULL */
 	int streaming, chunked;
 	struct http_conn *prev, *next; /* g->conns */
+	int held;                /* writes wait for gw_http_release (the group commit) */
+	struct http_conn *hprev, *hnext; /* g->held */
 };
 
 const char *http_method(const struct http_conn *c) { return c->method; }
@@ -82,6 +84,46 @@ http_style(const char *target)
 	    strncmp(target, "/v1/responses", 13) == 0) ? GW_STYLE_OPENAI : GW_STYLE_ANTHROPIC;
 }
 
+/* Take c off the held list (its writes may go). */
+static void
+http_unhold(struct http_conn *c)
+{
+	if (!c->held)
+		return;
+	c->held = 0;
+	if (c->hprev != NULL)
+		c->hprev->hnext = c->hnext;
+	else
+		c->g->held = c->hnext;
+	if (c->hnext != NULL)
+		c->hnext->hprev = c->hprev;
+	c->hprev = c->hnext = NULL;
+}
+
+void
+http_hold(struct http_conn *c)
+{
+	if (c->held)
+		return;
+	c->held = 1;
+	c->hprev = NULL;
+	c->hnext = c->g->held;
+	if (c->g->held != NULL)
+		c->g->held->hprev = c;
+	c->g->held = c;
+	bufferevent_disable(c->bev, EV_WRITE);
+}
+
+void
+gw_http_release(struct gw *g)
+{
+	while (g->held != NULL) {
+		struct http_conn *c = g->held;
+		http_unhold(c);
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
 static void
 http_conn_free(struct http_conn *c)
 {
@@ -90,6 +132,7 @@ http_conn_free(struct http_conn *c)
 		c->call = NULL;
 		gw_proxy_abort(call);
 	}
+	http_unhold(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

@@ -20,7 +20,6 @@
 #include "gw.h"
 
 #define RESP_MAX (64u << 20)
-#define OUTBOX_MAX 1000
 
 enum { API_MESSAGES, API_COUNT, API_MODELS, API_CHAT, API_RESPONSES };
 static const char *const api_names[] = { "messages", "count_tokens", "models",
@@ -94,6 +93,57 @@ gw_proxy_error(struct http_conn *c, int style, int status, const char *type, con
 	free(text);
 }
 
+/* ---------------------------------------------------------------- group commit */
+
+#define FLUSH_MAX 256 /* records in one transaction at most */
+#define FLUSH_MS 5    /* the longest a held answer waits for its flush */
+
+/* Write the queued usage and the settled spend in one transaction, then let the held
+ * answers go. A failed write is logged and the answers go anyway (as a failed per-request
+ * commit did): the records stay queued for the next flush. */
+static void
+proxy_flush(struct gw *g)
+{
+	char why[256];
+	int rc;
+
+	g->flush_armed = 0;
+	event_del(g->flush_ev);
+	evtimer_del(g->flush_cap);
+	pthread_mutex_lock(&g->mu);
+	rc = gw_store_flush(g->db, why, sizeof(why));
+	pthread_mutex_unlock(&g->mu);
+	if (rc != 0)
+		jido_error("gateway.store_failed", "{s:s}", "why", why);
+	gw_http_release(g);
+}
+
+static void
+proxy_on_flush(evutil_socket_t fd, short kind, void *arg)
+{
+	(void)fd;
+	(void)kind;
+	proxy_flush(arg);
+}
+
+/* A record was queued (pending in all): flush when the loop is idle, FLUSH_MS at the latest,
+ * at once when the batch is full. */
+static void
+proxy_flush_soon(struct gw *g, size_t pending)
+{
+	struct timeval cap = { 0, FLUSH_MS * 1000 };
+
+	if (pending >= FLUSH_MAX) {
+		proxy_flush(g);
+		return;
+	}
+	if (g->flush_armed)
+		return;
+	g->flush_armed = 1;
+	event_active(g->flush_ev, EV_TIMEOUT, 1);
+	evtimer_add(g->flush_cap, &cap);
+}
+
 /* ---------------------------------------------------------------- records */
 
 /* Build the usage record of a finished (or abandoned) call, store it, queue it for the
@@ -130,23 +180,22 @@ call_account(struct call *k, int status, int complete)
 	    "cache_write_tokens", (json_int_t)k->usage.cache_write, "cost_musd", (json_int_t)cost,
 	    "cost_usd", (double)cost / 1e6, "price", price != NULL ? price : json_null(),
 	    "duration_ms", (json_int_t)(jido_now_ms() - k->t0), "usage_reported", k->usage.seen);
+	size_t pending;
 	pthread_mutex_lock(&g->mu);
-	/* the spend and its record in one transaction */
-	char dbwhy[160];
-	jido_db_exec(g->db, "BEGIN", dbwhy, sizeof(dbwhy));
+	/* the spend and its record go to gateway.db together with the next group commit;
+	 * the budget checks see the spend in the ledger at once */
 	gw_keys_reconcile(g->db, k->ki.key_id, k->est_tokens, k->est_musd, tokens, cost);
-	if (rec != NULL && gw_usage_store(g->db, rec) != 0)
-		jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
-	if (jido_db_exec(g->db, "COMMIT", dbwhy, sizeof(dbwhy)) != 0)
-		jido_error("gateway.store_failed", "{s:s}", "why", dbwhy);
 	if (rec != NULL) {
-		if (json_array_size(g->outbox) >= OUTBOX_MAX) {
-			json_array_remove(g->outbox, 0);
-			g->outbox_dropped++;
-		}
-		json_array_append(g->outbox, rec);
+		if (gw_usage_queue(rec) != 0)
+			jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
+		gw_outbox_push(g, rec);
 	}
+	pending = gw_usage_pending();
 	pthread_mutex_unlock(&g->mu);
+	/* the answer this record belongs to leaves after the flush */
+	if (k->c != NULL)
+		http_hold(k->c);
+	proxy_flush_soon(g, pending);
 	jido_info("gateway.request", "{s:s,s:s,s:s?,s:s,s:i,s:b,s:I,s:I,s:I,s:I}", "run_id",
 	    k->ki.run_id, "api", api_names[k->api], "upstream", k->up >= 0 ? g->ups[k->up].name : NULL,
 	    "model", model, "status", status, "streamed", k->stream_out, "input_tokens",
@@ -165,13 +214,33 @@ slist_wipe_free(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
+/* An easy handle for a transfer: a reset one from the pool (its buffers already allocated)
+ * or a new one. The caller owns it until proxy_easy_put. */
+static CURL *
+proxy_easy_get(struct gw *g)
+{
+	return g->neasy > 0 ? g->easy_pool[--g->neasy] : curl_easy_init();
+}
+
+/* Give back an easy handle already removed from the multi handle (*e becomes NULL). */
+static void
+proxy_easy_put(struct gw *g, CURL **e)
+{
+	if (*e == NULL)
+		return;
+	if (g->neasy < (int)(sizeof(g->easy_pool) / sizeof(g->easy_pool[0]))) {
+		curl_easy_reset(*e);
+		g->easy_pool[g->neasy++] = *e;
+	} else
+		curl_easy_cleanup(*e);
+	*e = NULL;
+}
+
 /* Drop the current attempt's transfer (already removed from the multi handle). */
 static void
 call_attempt_free(struct call *k)
 {
-	if (k->easy != NULL)
-		curl_easy_cleanup(k->easy);
-	k->easy = NULL;
+	proxy_easy_put(k->g, &k->easy);
 	slist_wipe_free(k->hdrs);
 	k->hdrs = NULL;
 	if (k->rhdr != NULL)
@@ -349,7 +418,7 @@ call_attempt_start(struct call *k, int i)
 	snprintf(url, sizeof(url), "%s%s", u->base, k->target);
 	k->up = i;
 	k->attempts++;
-	if ((k->easy = curl_easy_init()) == NULL || (k->rhdr = evbuffer_new()) == NULL ||
+	if ((k->easy = proxy_easy_get(g)) == NULL || (k->rhdr = evbuffer_new()) == NULL ||
 	    (k->rbody = evbuffer_new()) == NULL)
 		return -1;
 	for (struct curl_slist *p = k->fwd; p != NULL; p = p->next) {
@@ -563,8 +632,6 @@ call_done(struct call *k, CURLcode res)
 	jido_warn("gateway.upstream_failed", "{s:s,s:s,s:s}", "upstream", u->name, "why", what,
 	    "run_id", k->ki.run_id);
 	call_note(k, u->name, what);
-	curl_easy_cleanup(k->easy);
-	k->easy = NULL;
 	call_attempt_free(k);
 	memset(&k->usage, 0, sizeof(k->usage));
 	gw_sse_free(&k->sse);
@@ -596,8 +663,7 @@ gw_proxy_abort(void *arg)
 		pthread_mutex_lock(&k->g->mu);
 		gw_breaker_release(&k->g->ups[k->up].brk);
 		pthread_mutex_unlock(&k->g->mu);
-		curl_easy_cleanup(k->easy);
-		k->easy = NULL;
+		proxy_easy_put(k->g, &k->easy);
 	}
 	jido_info("gateway.client_gone", "{s:s,s:b}", "run_id", k->ki.run_id, "streaming",
 	    k->stream_out);
@@ -945,12 +1011,27 @@ gw_proxy_init(struct gw *g, char *why, size_t whylen)
 	curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, proxy_curl_timer);
 	curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
 	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, 256L);
+	if ((g->flush_ev = event_new(g->base, -1, 0, proxy_on_flush, g)) == NULL ||
+	    (g->flush_cap = evtimer_new(g->base, proxy_on_flush, g)) == NULL ||
+	    event_priority_set(g->flush_ev, GW_PRIO_IDLE) != 0) {
+		snprintf(why, whylen, "cannot set up the usage flush");
+		return JIDO_EINTERNAL;
+	}
 	return 0;
 }
 
 void
 gw_proxy_fini(struct gw *g)
 {
+	if (g->flush_ev != NULL) /* the calls the stop aborted: their records */
+		proxy_flush(g);
+	if (g->flush_ev != NULL)
+		event_free(g->flush_ev);
+	if (g->flush_cap != NULL)
+		event_free(g->flush_cap);
+	g->flush_ev = g->flush_cap = NULL;
+	while (g->neasy > 0)
+		curl_easy_cleanup(g->easy_pool[--g->neasy]);
 	if (g->multi != NULL)
 		curl_multi_cleanup(g->multi);
 	g->multi = NULL;
