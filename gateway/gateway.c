@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #define VAULT_RETRY_MS 5000
 #define PEER_RETRY_MS 5000
 #define DRAIN_BATCH 64
+#define TRIM_MS 2000
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c): locked memory for provider keys
  * (sodium_malloc), the resolver's batched DNS queries. */
@@ -278,30 +280,42 @@ gw_send(struct jido_srv *s, const char *proc, const char *type, const char *corr
 	return rc;
 }
 
-void
-gw_outbox_push(struct gw *g, json_t *rec)
+/* Queue one message (its references move to the ring). Caller holds g->mu. */
+static void
+gw_outbox_put(struct gw *g, struct gw_record *rec, json_t *audit)
 {
+	struct gw_outmsg *m;
+
 	if (g->outbox_n == GW_OUTBOX_MAX) {
-		json_decref(g->outbox[g->outbox_head]);
+		m = &g->outbox[g->outbox_head];
+		gw_record_unref(m->rec);
+		json_decref(m->audit);
 		g->outbox_head = (g->outbox_head + 1) % GW_OUTBOX_MAX;
 		g->outbox_n--;
 		g->outbox_dropped++;
 	}
-	g->outbox[(g->outbox_head + g->outbox_n++) % GW_OUTBOX_MAX] = json_incref(rec);
+	m = &g->outbox[(g->outbox_head + g->outbox_n++) % GW_OUTBOX_MAX];
+	m->rec = rec;
+	m->audit = audit;
 }
 
-/* The oldest queued record (the caller's reference now), or NULL. Caller holds g->mu. */
-static json_t *
-gw_outbox_pop(struct gw *g)
+void
+gw_outbox_push(struct gw *g, struct gw_record *rec)
 {
-	json_t *r;
+	gw_outbox_put(g, gw_record_ref(rec), NULL);
+}
 
+/* Take the oldest queued message (the caller owns its references); 0, or -1 when empty.
+ * Caller holds g->mu. */
+static int
+gw_outbox_pop(struct gw *g, struct gw_outmsg *out)
+{
 	if (g->outbox_n == 0)
-		return NULL;
-	r = g->outbox[g->outbox_head];
+		return -1;
+	*out = g->outbox[g->outbox_head];
 	g->outbox_head = (g->outbox_head + 1) % GW_OUTBOX_MAX;
 	g->outbox_n--;
-	return r;
+	return 0;
 }
 
 /* Drain queued usage records: planner.usage.record and audit.append, each best-effort;
@@ -309,28 +323,27 @@ gw_outbox_pop(struct gw *g)
 static void
 gw_outbox_drain(struct jido_srv *s, struct gw *g, int64_t now)
 {
-	json_t *batch;
-	size_t i;
-	json_t *rec;
+	struct gw_outmsg batch[DRAIN_BATCH];
+	size_t n = 0;
 
 	pthread_mutex_lock(&g->mu);
-	if (g->outbox_n == 0) {
-		pthread_mutex_unlock(&g->mu);
-		return;
-	}
-	batch = json_array();
-	while (g->outbox_n > 0 && json_array_size(batch) < DRAIN_BATCH)
-		json_array_append_new(batch, gw_outbox_pop(g));
+	while (n < DRAIN_BATCH && gw_outbox_pop(g, &batch[n]) == 0)
+		n++;
 	pthread_mutex_unlock(&g->mu);
-	json_array_foreach(batch, i, rec) {
-		const char *run = json_string_value(json_object_get(rec, "run_id"));
-		json_t *audit = json_object_get(rec, "audit");
+	for (size_t i = 0; i < n; i++) {
+		json_t *audit = batch[i].audit, *rec;
 		if (audit != NULL) {
 			if (now >= g->auditor_down_until && gw_send(s, "auditor", "audit.append", NULL,
 			    json_incref(audit)) == JIDO_EUNAVAIL)
 				g->auditor_down_until = now + PEER_RETRY_MS;
+			json_decref(audit);
 			continue;
 		}
+		rec = gw_record_json(batch[i].rec);
+		gw_record_unref(batch[i].rec);
+		if (rec == NULL)
+			continue;
+		const char *run = json_string_value(json_object_get(rec, "run_id"));
 		if (now >= g->planner_down_until) {
 			int rc = gw_send(s, "planner", "planner.usage.record", run, json_incref(rec));
 			if (rc == JIDO_EUNAVAIL || rc == JIDO_ETIMEOUT)
@@ -355,8 +368,8 @@ gw_outbox_drain(struct jido_srv *s, struct gw *g, int64_t now)
 			if (rc == JIDO_EUNAVAIL || rc == JIDO_ETIMEOUT)
 				g->auditor_down_until = now + PEER_RETRY_MS;
 		}
+		json_decref(rec);
 	}
-	json_decref(batch);
 }
 
 /* Queue an audit record about a key (create/revoke). Caller holds g->mu. */
@@ -364,13 +377,11 @@ static void
 gw_audit_queue(struct gw *g, const char *action, const char *subject, const char *run,
     const char *result)
 {
-	json_t *a = json_pack("{s:{s:s,s:s,s:s,s:s,s:s?,s:s}}", "audit", "actor", "gateway",
-	    "channel", "system", "action", action, "subject", subject, "run_id", run, "result",
-	    result);
+	json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "actor", "gateway", "channel",
+	    "system", "action", action, "subject", subject, "run_id", run, "result", result);
 
 	if (a != NULL)
-		gw_outbox_push(g, a);
-	json_decref(a);
+		gw_outbox_put(g, NULL, a);
 }
 
 /* ---------------------------------------------------------------- hooks */
@@ -449,6 +460,12 @@ gateway_tick(struct jido_srv *s)
 	for (int i = 0; i < g->nups; i++)
 		gw_vault_refresh(s, g, &g->ups[i], now);
 	gw_outbox_drain(s, g, now);
+	/* hand the memory a burst of calls freed back to the system (glibc keeps it in the
+	 * HTTP thread's arena otherwise): the resident size follows the calls in flight */
+	if (now - g->trimmed_at >= TRIM_MS) {
+		g->trimmed_at = now;
+		malloc_trim(0);
+	}
 }
 
 static void
@@ -483,8 +500,10 @@ gateway_close(struct jido_srv *s)
 	gw_store_close(g->db); /* the last group commit: usage of calls aborted at stop */
 	g->db = NULL;
 	free(g->prices);
-	while (g->outbox_n > 0)
-		json_decref(gw_outbox_pop(g));
+	for (struct gw_outmsg m; gw_outbox_pop(g, &m) == 0;) {
+		gw_record_unref(m.rec);
+		json_decref(m.audit);
+	}
 	if (g->mu_ok)
 		pthread_mutex_destroy(&g->mu);
 	curl_global_cleanup();

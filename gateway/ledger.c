@@ -146,16 +146,16 @@ gw_ledger_settle(const char *key_id, long long est_tokens, long long est_musd, l
 
 /* ---------------------------------------------------------------- records and the flush */
 
-static json_t **pend;
+static struct gw_record **pend;
 static size_t npend, cappend;
 static uint64_t pend_dropped;
 
 int
-gw_usage_queue(const json_t *rec)
+gw_usage_queue(struct gw_record *rec)
 {
 	if (npend == PENDING_MAX) {
 		/* the store has been failing for a long while: keep the newest */
-		json_decref(pend[0]);
+		gw_record_unref(pend[0]);
 		memmove(pend, pend + 1, (npend - 1) * sizeof(*pend));
 		npend--;
 		if (pend_dropped++ % 1000 == 0)
@@ -163,13 +163,13 @@ gw_usage_queue(const json_t *rec)
 	}
 	if (npend == cappend) {
 		size_t nc = cappend ? cappend * 2 : 64;
-		json_t **np = realloc(pend, nc * sizeof(*np));
+		struct gw_record **np = realloc(pend, nc * sizeof(*np));
 		if (np == NULL)
 			return JIDO_EINTERNAL;
 		pend = np;
 		cappend = nc;
 	}
-	pend[npend++] = json_incref((json_t *)rec);
+	pend[npend++] = gw_record_ref(rec);
 	return 0;
 }
 
@@ -221,7 +221,7 @@ gw_store_flush(struct sqlite3 *db, char *why, size_t whylen)
 		r->spent_tokens = r->spent_musd = 0;
 	ledger_drop_empty();
 	for (size_t i = 0; i < npend; i++)
-		json_decref(pend[i]);
+		gw_record_unref(pend[i]);
 	npend = 0;
 	return 0;
 rollback:
@@ -256,7 +256,7 @@ gw_store_close(struct sqlite3 *db)
 		free(r);
 	}
 	for (size_t i = 0; i < npend; i++)
-		json_decref(pend[i]);
+		gw_record_unref(pend[i]);
 	free(pend);
 	pend = NULL;
 	npend = cappend = 0;

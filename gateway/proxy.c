@@ -20,6 +20,7 @@
 #include "gw.h"
 
 #define RESP_MAX (64u << 20)
+#define CALL_FAILS_MAX 600
 
 enum { API_MESSAGES, API_COUNT, API_MODELS, API_CHAT, API_RESPONSES };
 static const char *const api_names[] = { "messages", "count_tokens", "models",
@@ -38,18 +39,19 @@ struct call {
 	char model[128];
 	struct gw_keyinfo ki;
 	long long est_tokens, est_musd;
-	struct curl_slist *fwd; /* owned: client headers passed on (no auth) */
+	struct curl_slist *fwd; /* owned: client headers passed on (no auth), "Expect:" last */
+	struct curl_slist *fwd_tail; /* its last node: the attempt's key node hangs off it */
 	int up;                 /* current upstream index, -1 none */
 	unsigned tried;
 	CURL *easy;
-	struct curl_slist *hdrs; /* owned: fwd + the provider key; wiped on free */
+	struct curl_slist *auth; /* owned: the provider key's header node; wiped on free */
 	int decided, status, stream_out, is_sse;
 	struct evbuffer *rhdr, *rbody;
 	char ctype[128];
 	struct gw_sse sse;
 	struct gw_usage usage;
 	int64_t t0;
-	char fails[600];
+	char *fails;            /* owned: why upstreams failed, made on the first ("" none) */
 	int all_429, attempts;
 	struct event *idle;     /* owned: read timeout, re-armed by every byte from upstream */
 	int paused;             /* the upstream transfer waits for the client to drain */
@@ -155,31 +157,29 @@ call_account(struct call *k, int status, int complete)
 	const char *model = k->usage.model[0] != '\0' ? k->usage.model : k->model;
 	const struct gw_price *p;
 	long long cost, tokens;
-	char ts[40];
-	json_t *rec, *price = NULL;
+	struct gw_record *rec;
 
 	if (!k->metered)
 		return;
 	p = gw_pricing_find(g->prices, g->nprices, model);
 	cost = gw_usage_cost(&k->usage, p);
 	tokens = gw_usage_tokens(&k->usage);
-	if (p != NULL)
-		price = json_pack("{s:s,s:f,s:f,s:f,s:f,s:s}", "entry", p->model, "input", p->input,
-		    "output", p->output, "cache_read", p->cache_read, "cache_write", p->cache_write,
-		    "unit", "usd_per_million_tokens");
-	jido_time_rfc3339(ts, sizeof(ts));
-	rec = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:i,s:b,s:b,s:I,s:I,s:I,s:I,s:I,"
-	    "s:f,s:o,s:I,s:b}",
-	    "ts", ts, "key_id", k->ki.key_id, "run_id", k->ki.run_id,
-	    "project", k->ki.project[0] ? k->ki.project : NULL,
-	    "step", k->ki.step[0] ? k->ki.step : NULL,
-	    "upstream", k->up >= 0 ? g->ups[k->up].name : NULL, "api", api_names[k->api],
-	    "model", model, "status", status, "streamed", k->stream_out, "complete", complete,
-	    "input_tokens", (json_int_t)k->usage.input, "output_tokens", (json_int_t)k->usage.output,
-	    "cache_read_tokens", (json_int_t)k->usage.cache_read,
-	    "cache_write_tokens", (json_int_t)k->usage.cache_write, "cost_musd", (json_int_t)cost,
-	    "cost_usd", (double)cost / 1e6, "price", price != NULL ? price : json_null(),
-	    "duration_ms", (json_int_t)(jido_now_ms() - k->t0), "usage_reported", k->usage.seen);
+	/* plain C here; the JSON for the planner and the auditor is made by the main thread */
+	if ((rec = gw_record_new(&k->ki, k->up >= 0 ? g->ups[k->up].name : NULL, model)) != NULL) {
+		jido_time_rfc3339(rec->ts, sizeof(rec->ts));
+		rec->api = api_names[k->api];
+		rec->status = status;
+		rec->streamed = k->stream_out;
+		rec->complete = complete;
+		rec->usage_reported = k->usage.seen;
+		rec->input = k->usage.input;
+		rec->output = k->usage.output;
+		rec->cache_read = k->usage.cache_read;
+		rec->cache_write = k->usage.cache_write;
+		rec->cost_musd = cost;
+		rec->duration_ms = jido_now_ms() - k->t0;
+		rec->price = p;
+	}
 	size_t pending;
 	pthread_mutex_lock(&g->mu);
 	/* the spend and its record go to gateway.db together with the next group commit;
@@ -201,7 +201,7 @@ call_account(struct call *k, int status, int complete)
 	    "model", model, "status", status, "streamed", k->stream_out, "input_tokens",
 	    (json_int_t)k->usage.input, "output_tokens", (json_int_t)k->usage.output, "cost_musd",
 	    (json_int_t)cost, "duration_ms", (json_int_t)(jido_now_ms() - k->t0));
-	json_decref(rec);
+	gw_record_unref(rec);
 }
 
 /* ---------------------------------------------------------------- call life */
@@ -241,8 +241,11 @@ static void
 call_attempt_free(struct call *k)
 {
 	proxy_easy_put(k->g, &k->easy);
-	slist_wipe_free(k->hdrs);
-	k->hdrs = NULL;
+	if (k->auth != NULL) {
+		k->fwd_tail->next = NULL;
+		slist_wipe_free(k->auth);
+		k->auth = NULL;
+	}
 	if (k->rhdr != NULL)
 		evbuffer_free(k->rhdr);
 	if (k->rbody != NULL)
@@ -268,6 +271,7 @@ call_free(struct call *k)
 	gw_sse_free(&k->sse);
 	free(k->body);
 	free(k->target);
+	free(k->fails);
 	k->g->calls--;
 	free(k);
 }
@@ -309,14 +313,14 @@ call_on_header(char *buf, size_t size, size_t n, void *arg)
 		k->decided = D_PASS;
 		k->is_sse = strncasecmp(k->ctype, "text/event-stream", 17) == 0;
 		if (k->is_sse && k->c != NULL) {
-			size_t hl = evbuffer_get_length(k->rhdr);
-			char *h = malloc(hl + 1);
+			const char *h = NULL;
+			if (evbuffer_add(k->rhdr, "", 1) == 0)
+				h = (const char *)evbuffer_pullup(k->rhdr, -1);
 			if (h == NULL)
 				return 0;
-			evbuffer_copyout(k->rhdr, h, hl);
-			h[hl] = '\0';
 			http_stream_start(k->c, k->status, h);
-			free(h);
+			/* the stream may last minutes: its headers are written, drop them */
+			evbuffer_drain(k->rhdr, evbuffer_get_length(k->rhdr));
 			k->stream_out = 1;
 		}
 		return len;
@@ -421,12 +425,6 @@ call_attempt_start(struct call *k, int i)
 	if ((k->easy = proxy_easy_get(g)) == NULL || (k->rhdr = evbuffer_new()) == NULL ||
 	    (k->rbody = evbuffer_new()) == NULL)
 		return -1;
-	for (struct curl_slist *p = k->fwd; p != NULL; p = p->next) {
-		struct curl_slist *nl = curl_slist_append(k->hdrs, p->data);
-		if (nl == NULL)
-			return -1;
-		k->hdrs = nl;
-	}
 	/* the real key: copied under the lock (the tick may replace it), wiped after use */
 	pthread_mutex_lock(&g->mu);
 	if (u->secret == NULL) {
@@ -443,17 +441,14 @@ call_attempt_start(struct call *k, int i)
 	snprintf(auth, alen, u->style == GW_STYLE_ANTHROPIC ? "x-api-key: %s" :
 	    "Authorization: Bearer %s", u->secret);
 	pthread_mutex_unlock(&g->mu);
-	struct curl_slist *nl = curl_slist_append(k->hdrs, auth);
+	k->auth = curl_slist_append(NULL, auth);
 	sodium_memzero(authbuf, sizeof(authbuf));
-	if (nl == NULL)
+	if (k->auth == NULL)
 		return -1;
-	k->hdrs = nl;
-	if ((nl = curl_slist_append(k->hdrs, "Expect:")) == NULL)
-		return -1;
-	k->hdrs = nl;
+	k->fwd_tail->next = k->auth; /* detached again by call_attempt_free */
 	curl_easy_setopt(k->easy, CURLOPT_URL, url);
 	curl_easy_setopt(k->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(k->easy, CURLOPT_HTTPHEADER, k->hdrs);
+	curl_easy_setopt(k->easy, CURLOPT_HTTPHEADER, k->fwd);
 	if (k->is_get)
 		curl_easy_setopt(k->easy, CURLOPT_HTTPGET, 1L);
 	else {
@@ -468,6 +463,9 @@ call_attempt_start(struct call *k, int i)
 	curl_easy_setopt(k->easy, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(k->easy, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(k->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* 2 KiB reads, not 16: of a stream's 16 KiB buffer only the pages the reads touch are
+	 * resident (one in four with 1 KiB ones, but then a long answer takes many reads) */
+	curl_easy_setopt(k->easy, CURLOPT_BUFFERSIZE, 2048L);
 	if (curl_multi_add_handle(g->multi, k->easy) != CURLM_OK)
 		return -1;
 	call_idle_arm(k); /* from the request's start: connect + send + first byte */
@@ -477,9 +475,12 @@ call_attempt_start(struct call *k, int i)
 static void
 call_note(struct call *k, const char *name, const char *what)
 {
-	size_t n = strlen(k->fails);
+	size_t n;
 
-	snprintf(k->fails + n, sizeof(k->fails) - n, "%s%s: %s", n ? "; " : "", name, what);
+	if (k->fails == NULL && (k->fails = calloc(1, CALL_FAILS_MAX)) == NULL)
+		return;
+	n = strlen(k->fails);
+	snprintf(k->fails + n, CALL_FAILS_MAX - n, "%s%s: %s", n ? "; " : "", name, what);
 }
 
 /* Nothing more to try: answer with an error in the client's format. */
@@ -489,7 +490,7 @@ call_give_up(struct call *k)
 	char msg[800];
 	int status = k->attempts > 0 && k->all_429 ? 429 : k->attempts > 0 ? 502 : 503;
 
-	snprintf(msg, sizeof(msg), "no upstream could answer (%s)", k->fails[0] ? k->fails :
+	snprintf(msg, sizeof(msg), "no upstream could answer (%s)", k->fails != NULL ? k->fails :
 	    "none configured for this API");
 	k->up = -1;
 	call_account(k, status, 0);
@@ -575,15 +576,18 @@ call_done(struct call *k, CURLcode res)
 		return;
 	}
 	if (k->decided == D_PASS && res == CURLE_OK) {
-		size_t bl = evbuffer_get_length(k->rbody), hl = evbuffer_get_length(k->rhdr);
-		char *body = malloc(bl + 1), *h = malloc(hl + 1);
+		size_t bl = evbuffer_get_length(k->rbody);
+		const char *body = "", *h = NULL;
 
 		pthread_mutex_lock(&g->mu);
 		gw_breaker_success(&u->brk, now);
 		pthread_mutex_unlock(&g->mu);
-		if (body == NULL || h == NULL) {
-			free(body);
-			free(h);
+		/* the answer is read in place and then moved to the client, not copied */
+		if (evbuffer_add(k->rhdr, "", 1) == 0)
+			h = (const char *)evbuffer_pullup(k->rhdr, -1);
+		if (bl > 0)
+			body = (const char *)evbuffer_pullup(k->rbody, -1);
+		if (h == NULL || body == NULL) {
 			call_account(k, 500, 0);
 			if (k->c != NULL) {
 				struct http_conn *c = k->c;
@@ -593,10 +597,6 @@ call_done(struct call *k, CURLcode res)
 			call_free(k);
 			return;
 		}
-		evbuffer_remove(k->rbody, body, bl);
-		body[bl] = '\0';
-		evbuffer_remove(k->rhdr, h, hl);
-		h[hl] = '\0';
 		if (k->metered && k->status >= 200 && k->status < 300) {
 			if (k->is_sse)
 				gw_sse_feed(&k->sse, &k->usage, k->style, body, bl);
@@ -611,10 +611,9 @@ call_done(struct call *k, CURLcode res)
 		if (k->c != NULL) {
 			struct http_conn *c = k->c;
 			k->c = NULL;
-			http_reply(c, k->status, k->ctype[0] ? k->ctype : "application/json", h, body, bl);
+			http_reply_evbuf(c, k->status, k->ctype[0] ? k->ctype : "application/json", h,
+			    k->rbody);
 		}
-		free(body);
-		free(h);
 		call_free(k);
 		return;
 	}
@@ -891,6 +890,15 @@ gw_proxy_request(struct gw *g, struct http_conn *c)
 			goto oom_call;
 		k->fwd = nl;
 	}
+	/* no "Expect: 100-continue" round trip upstream */
+	{
+		struct curl_slist *nl = curl_slist_append(k->fwd, "Expect:");
+		if (nl == NULL)
+			goto oom_call;
+		k->fwd = nl;
+	}
+	for (k->fwd_tail = k->fwd; k->fwd_tail->next != NULL; k->fwd_tail = k->fwd_tail->next)
+		;
 	http_set_call(c, k);
 	call_attempt_next(k);
 	return;
