@@ -300,7 +300,7 @@ gw_outbox_put(struct gw *g, struct gw_record *rec, json_t *audit)
 }
 
 void
-gw_outbox_push(struct gw *g, struct gw_record *rec)
+gw_outbox_written(struct gw_record *rec, void *g)
 {
 	gw_outbox_put(g, gw_record_ref(rec), NULL);
 }
@@ -517,7 +517,7 @@ gw_store_sync(struct gw *g)
 {
 	char why[256];
 
-	if (gw_store_flush(g->db, why, sizeof(why)) != 0)
+	if (gw_store_flush(g->db, gw_outbox_written, g, why, sizeof(why)) != 0)
 		jido_error("gateway.store_failed", "{s:s}", "why", why);
 }
 

@@ -388,7 +388,8 @@ test_backup(void **state)
 
 /* The group commit: settled spend counts against the budget before it is written; a
  * flush writes the spend and the queued records in one go; readers of the usage table
- * (gateway.usage) see every queued record; a record outlives the queue's reference. */
+ * (gateway.usage) see every queued record, which then goes to the outbox; a record
+ * outlives the queue's reference. */
 static void
 test_ledger_flush(void **state)
 {
@@ -419,8 +420,10 @@ test_ledger_flush(void **state)
 	rec->input = 90;
 	rec->output = 5;
 	rec->cost_musd = 7;
+	size_t queued = g->outbox_n; /* the key's audit record */
 	assert_int_equal(gw_usage_queue(rec), 0);
 	assert_int_equal(gw_usage_pending(), 1);
+	assert_int_equal(g->outbox_n, queued); /* the planner hears of it once it is durable */
 	/* the table has neither yet */
 	assert_int_equal(sqlite3_prepare_v2(g->db, "SELECT spent_tokens, spent_musd FROM keys"
 	    " WHERE key_id = ?", -1, &st, NULL), SQLITE_OK);
@@ -437,12 +440,13 @@ test_ledger_flush(void **state)
 	assert_true(json_is_null(json_object_get(rec0, "price")));
 	json_decref(r);
 	assert_int_equal(gw_usage_pending(), 0);
+	assert_int_equal(g->outbox_n, queued + 1);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int64(st, 0), 95);
 	assert_int_equal(sqlite3_column_int64(st, 1), 7);
 	sqlite3_finalize(st);
 	/* written once: the ledger holds nothing more, the budget check reads the table */
-	assert_int_equal(gw_store_flush(g->db, why, sizeof(why)), 0);
+	assert_int_equal(gw_store_flush(g->db, NULL, NULL, why, sizeof(why)), 0);
 	assert_int_equal(gw_keys_admit(g->db, key, 5, 0, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
 	assert_int_equal(gw_keys_admit(g->db, key, 1, 0, &ki, msg, sizeof(msg)),
 	    GW_ADMIT_BUDGET_TOKENS);

@@ -199,9 +199,12 @@ int gw_ledger_settle(const char *key_id, long long est_tokens, long long est_mus
 /* Queue a usage record for the next flush (takes a reference of its own). */
 int gw_usage_queue(struct gw_record *rec);
 size_t gw_usage_pending(void);
-/* Group commit: the settled spend of every key and every queued record in one transaction.
- * 0 (nothing left waiting), or JIDO_EINTERNAL with why (all kept for the next try). */
-int gw_store_flush(struct sqlite3 *db, char *why, size_t whylen);
+/* Group commit: the settled spend of every key and every queued record in one transaction;
+ * then written(rec, arg) for each record now durable (it takes its own reference if it
+ * keeps one; NULL: none). 0 (nothing left waiting), or JIDO_EINTERNAL with why (all kept
+ * for the next try). */
+int gw_store_flush(struct sqlite3 *db, void (*written)(struct gw_record *rec, void *arg),
+    void *arg, char *why, size_t whylen);
 /* Flush, drop the cached statements and the ledger, close db. */
 void gw_store_close(struct sqlite3 *db);
 
@@ -275,9 +278,10 @@ struct gw {
 	int64_t trimmed_at;       /* main thread: the last malloc_trim */
 };
 
-/* Queue a usage record (a reference of its own) for the planner and the auditor; when
- * full, the oldest message is dropped (a record stays in gateway.db). Caller holds gw.mu. */
-void gw_outbox_push(struct gw *g, struct gw_record *rec);
+/* gw_store_flush's written callback (arg: the struct gw): queue a record now in gateway.db
+ * (a reference of its own) for the planner and the auditor; when full, the oldest message
+ * is dropped (a record stays in gateway.db). Caller holds gw.mu. */
+void gw_outbox_written(struct gw_record *rec, void *g);
 
 /* ---------------------------------------------------------------- http.c */
 

@@ -189,7 +189,8 @@ store_run(struct sqlite3 *db, int which)
 }
 
 int
-gw_store_flush(struct sqlite3 *db, char *why, size_t whylen)
+gw_store_flush(struct sqlite3 *db, void (*written)(struct gw_record *rec, void *arg), void *arg,
+    char *why, size_t whylen)
 {
 	struct ledger *r;
 	int dirty = npend > 0;
@@ -220,8 +221,11 @@ gw_store_flush(struct sqlite3 *db, char *why, size_t whylen)
 	for (r = ledger_head; r != NULL; r = r->next)
 		r->spent_tokens = r->spent_musd = 0;
 	ledger_drop_empty();
-	for (size_t i = 0; i < npend; i++)
+	for (size_t i = 0; i < npend; i++) {
+		if (written != NULL)
+			written(pend[i], arg);
 		gw_record_unref(pend[i]);
+	}
 	npend = 0;
 	return 0;
 rollback:
@@ -240,7 +244,7 @@ gw_store_close(struct sqlite3 *db)
 
 	if (db == NULL)
 		return;
-	if (gw_store_flush(db, why, sizeof(why)) != 0)
+	if (gw_store_flush(db, NULL, NULL, why, sizeof(why)) != 0)
 		jido_error("gateway.store_failed", "{s:s}", "why", why);
 	if (store_db == db) {
 		for (int i = 0; i < GW_ST_N; i++) {

@@ -114,7 +114,7 @@ proxy_flush(struct gw *g)
 	event_del(g->flush_ev);
 	evtimer_del(g->flush_cap);
 	pthread_mutex_lock(&g->mu);
-	rc = gw_store_flush(g->db, why, sizeof(why));
+	rc = gw_store_flush(g->db, gw_outbox_written, g, why, sizeof(why));
 	pthread_mutex_unlock(&g->mu);
 	if (rc != 0)
 		jido_error("gateway.store_failed", "{s:s}", "why", why);
@@ -187,9 +187,9 @@ call_account(struct call *k, int status, int complete)
 	 * the budget checks see the spend in the ledger at once */
 	gw_keys_reconcile(g->db, k->ki.key_id, k->est_tokens, k->est_musd, tokens, cost);
 	if (rec != NULL) {
+		/* to the planner and the auditor once it is in gateway.db (gw_outbox_written) */
 		if (gw_usage_queue(rec) != 0)
 			jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
-		gw_outbox_push(g, rec);
 	}
 	pending = gw_usage_pending();
 	pthread_mutex_unlock(&g->mu);
