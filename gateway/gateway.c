@@ -170,7 +170,7 @@ gw_http_start(struct gw *g, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot create the stop pipe: %s", strerror(errno));
 		return JIDO_EINTERNAL;
 	}
-	if ((g->base = event_base_new()) == NULL || event_base_priority_init(g->base, GW_PRIOS) != 0 ||
+	if ((g->base = event_base_new()) == NULL ||
 	    (g->stop_ev = event_new(g->base, g->stop_pipe[0], EV_READ, gw_on_stop, g)) == NULL ||
 	    event_add(g->stop_ev, NULL) != 0) {
 		snprintf(why, whylen, "cannot create the event loop");

@@ -25,11 +25,7 @@ struct evbuffer;
 #define GW_KEY_PREFIX "jgw_"
 #define GW_KEY_LEN 68 /* "jgw_" + 64 hex */
 #define GW_MAX_UP 8
-#define GW_OUTBOX_MAX 1000
-/* The HTTP thread's event priorities: everything runs at GW_PRIO_IO but the usage flush. */
-#define GW_PRIOS 3
-#define GW_PRIO_IO 1
-#define GW_PRIO_IDLE 2 /* usage and audit records waiting for their peers */
+#define GW_OUTBOX_MAX 1000 /* usage and audit records waiting for their peers */
 
 enum gw_style { GW_STYLE_ANTHROPIC = 0, GW_STYLE_OPENAI = 1 };
 
@@ -262,10 +258,10 @@ struct gw {
 	uint64_t stream_peak;     /* most bytes seen waiting for one client (atomic) */
 	struct http_conn *conns; /* open client connections (HTTP thread only) */
 	struct http_conn *held;  /* connections whose answers wait for the flush (HTTP thread) */
-	/* Group commit (HTTP thread): flush_ev (lowest priority: when the loop has nothing
-	 * else to do) or flush_cap (at most GW_FLUSH_MS later) writes what call_account
-	 * queued, then releases the held answers. */
-	struct event *flush_ev, *flush_cap;
+	/* Group commit (HTTP thread): flush_ev, made active by the first record of a loop
+	 * pass, runs after the events already active in it (the rest of that epoll batch),
+	 * writes what call_account queued and releases the held answers. */
+	struct event *flush_ev;
 	int flush_armed;
 	CURL *easy_pool[16];     /* reset easy handles for the next transfer (HTTP thread) */
 	int neasy;

@@ -99,7 +99,6 @@ gw_proxy_error(struct http_conn *c, int style, int status, const char *type, con
 /* ---------------------------------------------------------------- group commit */
 
 #define FLUSH_MAX 256 /* records in one transaction at most */
-#define FLUSH_MS 5    /* the longest a held answer waits for its flush */
 
 /* Write the queued usage and the settled spend in one transaction, then let the held
  * answers go. A failed write is logged and the answers go anyway (as a failed per-request
@@ -112,7 +111,6 @@ proxy_flush(struct gw *g)
 
 	g->flush_armed = 0;
 	event_del(g->flush_ev);
-	evtimer_del(g->flush_cap);
 	pthread_mutex_lock(&g->mu);
 	rc = gw_store_flush(g->db, gw_outbox_written, g, why, sizeof(why));
 	pthread_mutex_unlock(&g->mu);
@@ -129,13 +127,12 @@ proxy_on_flush(evutil_socket_t fd, short kind, void *arg)
 	proxy_flush(arg);
 }
 
-/* A record was queued (pending in all): flush when the loop is idle, FLUSH_MS at the latest,
- * at once when the batch is full. */
+/* A record was queued (pending in all): flush at the end of this loop pass (an event made
+ * active now runs after those already active: the calls the same epoll batch finishes join
+ * this flush), at once when the batch is full. */
 static void
 proxy_flush_soon(struct gw *g, size_t pending)
 {
-	struct timeval cap = { 0, FLUSH_MS * 1000 };
-
 	if (pending >= FLUSH_MAX) {
 		proxy_flush(g);
 		return;
@@ -144,7 +141,6 @@ proxy_flush_soon(struct gw *g, size_t pending)
 		return;
 	g->flush_armed = 1;
 	event_active(g->flush_ev, EV_TIMEOUT, 1);
-	evtimer_add(g->flush_cap, &cap);
 }
 
 /* ---------------------------------------------------------------- records */
@@ -1042,9 +1038,7 @@ gw_proxy_init(struct gw *g, char *why, size_t whylen)
 	curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, proxy_curl_timer);
 	curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
 	curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, 256L);
-	if ((g->flush_ev = event_new(g->base, -1, 0, proxy_on_flush, g)) == NULL ||
-	    (g->flush_cap = evtimer_new(g->base, proxy_on_flush, g)) == NULL ||
-	    event_priority_set(g->flush_ev, GW_PRIO_IDLE) != 0) {
+	if ((g->flush_ev = event_new(g->base, -1, 0, proxy_on_flush, g)) == NULL) {
 		snprintf(why, whylen, "cannot set up the usage flush");
 		return JIDO_EINTERNAL;
 	}
@@ -1058,9 +1052,7 @@ gw_proxy_fini(struct gw *g)
 		proxy_flush(g);
 	if (g->flush_ev != NULL)
 		event_free(g->flush_ev);
-	if (g->flush_cap != NULL)
-		event_free(g->flush_cap);
-	g->flush_ev = g->flush_cap = NULL;
+	g->flush_ev = NULL;
 	while (g->neasy > 0)
 		curl_easy_cleanup(g->easy_pool[--g->neasy]);
 	if (g->multi != NULL)
