@@ -6,9 +6,10 @@
  * priority order through their breakers; a connect error, timeout, 429 or 5xx before any
  * byte reached the client moves on to the next, never after. SSE answers stream through
  * as they arrive (usage read on the side); other answers are passed on whole. Afterwards
- * the reservation is reconciled with the provider's own usage, and a usage record goes to
- * the store and the outbox (planner, auditor). Prompts, completions and keys are never
- * logged.
+ * the reservation is reconciled with the provider's own usage in the ledger, and a usage
+ * record is queued for the group commit that ends the loop pass (ledger.c); the call's
+ * answer is held until that commit, and the record then goes to the outbox (planner,
+ * auditor). Prompts, completions and keys are never logged.
  */
 #include <stdlib.h>
 #include <string.h>
