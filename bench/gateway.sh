@@ -5,7 +5,11 @@
 # through the peer users would pick instead, Portkey's open-source gateway
 # (@portkey-ai/gateway from npm, bench/gateway_peer), pointed at the same double; then the
 # RSS of jido-gateway and of Portkey idle and while each holds STREAMS (200) concurrent
-# slow streams. Prints the numbers and ROW lines (bench/lib.sh). Not a test.
+# slow streams. The 64-connection runs of the double and of jido-gateway alternate ROUNDS
+# times (default 3: the machine's load moves between runs) and the ratio is the median of
+# the rounds'; each round also gives the gateway's and the double's CPU time per request
+# (/proc/PID/stat), which the load moves less. Prints the numbers and ROW lines
+# (bench/lib.sh). Not a test.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/lib.sh"
@@ -63,17 +67,36 @@ targets="direct jido"
 [ -n "$kpid" ] && targets="$targets portkey"
 declare -A R L1
 for t in $targets; do bench "$t" 8 1 >/dev/null; done # warm-up (Node's JIT)
-for t in $targets; do
-	read -r rps p50 p99 bad < <(bench "$t" 64 "$D")
-	R[$t]=$rps
-	echo "== $t: 64 connections, ${D} s: $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx $bad"
+# cpu_ticks PID: user + system clock ticks the process used so far
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
+ratios=""
+for round in $(seq "${ROUNDS:-3}"); do
+	for t in direct jido; do
+		g0=$(cpu_ticks $gpid) d0=$(cpu_ticks $dpid)
+		read -r rps p50 p99 bad < <(bench "$t" 64 "$D")
+		g1=$(cpu_ticks $gpid) d1=$(cpu_ticks $dpid)
+		R[$t]=$rps
+		cpu=""
+		[ "$t" = jido ] && cpu=$(awk -v g=$((g1 - g0)) -v d=$((d1 - d0)) -v r="$rps" -v s="$D" \
+			-v hz="$(getconf CLK_TCK)" 'BEGIN { n = r * s; if (n > 0) printf ", CPU per request: gateway %.1f us, double %.1f us", g / hz * 1e6 / n, d / hz * 1e6 / n }')
+		echo "== round $round, $t: 64 connections, ${D} s: $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx $bad$cpu"
+	done
+	ratios="$ratios $(awk -v a="${R[jido]}" -v b="${R[direct]}" 'BEGIN { if (b > 0) printf "%.4f", a / b }')"
 done
+# the round with the median ratio stands for the run
+med=$(printf '%s\n' $ratios | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+echo "== gateway/direct per round:$ratios (median $med)"
+if [ -n "$kpid" ]; then
+	read -r rps p50 p99 bad < <(bench portkey 64 "$D")
+	R[portkey]=$rps
+	echo "== portkey: 64 connections, ${D} s: $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx $bad"
+fi
 for t in $targets; do
 	read -r rps p50 p99 bad < <(bench "$t" 1 "$(( D / 2 > 1 ? D / 2 : 1 ))")
 	L1[$t]=$p50
 	echo "== $t: one connection: p50 $p50 ms, p99 $p99 ms"
 done
-bench_row "gateway req/s, 64 connections (vs a direct call)" "${R[jido]}" "direct to the double" "${R[direct]}" req/s
+echo "ROW|gateway req/s, 64 connections (vs a direct call), median of ${ROUNDS:-3} alternating rounds|last round ${R[jido]} req/s|direct to the double, last round ${R[direct]} req/s|$(awk -v m="$med" 'BEGIN { printf "%.2f", m }')"
 bench_row "gateway p50 latency, one connection (vs a direct call)" "${L1[jido]}" "direct to the double" "${L1[direct]}" ms
 if [ -n "$kpid" ]; then
 	bench_row "gateway req/s, 64 connections (vs Portkey)" "${R[jido]}" "@portkey-ai/gateway" "${R[portkey]}" req/s

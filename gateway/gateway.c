@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #define VAULT_RETRY_MS 5000
 #define PEER_RETRY_MS 5000
 #define DRAIN_BATCH 64
+#define TRIM_MS 2000
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c): locked memory for provider keys
  * (sodium_malloc), the resolver's batched DNS queries. */
@@ -278,35 +280,70 @@ gw_send(struct jido_srv *s, const char *proc, const char *type, const char *corr
 	return rc;
 }
 
+/* Queue one message (its references move to the ring). Caller holds g->mu. */
+static void
+gw_outbox_put(struct gw *g, struct gw_record *rec, json_t *audit)
+{
+	struct gw_outmsg *m;
+
+	if (g->outbox_n == GW_OUTBOX_MAX) {
+		m = &g->outbox[g->outbox_head];
+		gw_record_unref(m->rec);
+		json_decref(m->audit);
+		g->outbox_head = (g->outbox_head + 1) % GW_OUTBOX_MAX;
+		g->outbox_n--;
+		g->outbox_dropped++;
+	}
+	m = &g->outbox[(g->outbox_head + g->outbox_n++) % GW_OUTBOX_MAX];
+	m->rec = rec;
+	m->audit = audit;
+}
+
+void
+gw_outbox_written(struct gw_record *rec, void *g)
+{
+	gw_outbox_put(g, gw_record_ref(rec), NULL);
+}
+
+/* Take the oldest queued message (the caller owns its references); 0, or -1 when empty.
+ * Caller holds g->mu. */
+static int
+gw_outbox_pop(struct gw *g, struct gw_outmsg *out)
+{
+	if (g->outbox_n == 0)
+		return -1;
+	*out = g->outbox[g->outbox_head];
+	g->outbox_head = (g->outbox_head + 1) % GW_OUTBOX_MAX;
+	g->outbox_n--;
+	return 0;
+}
+
 /* Drain queued usage records: planner.usage.record and audit.append, each best-effort;
  * a peer that does not answer is skipped for a while (the record stays in gateway.db). */
 static void
 gw_outbox_drain(struct jido_srv *s, struct gw *g, int64_t now)
 {
-	json_t *batch;
-	size_t i;
-	json_t *rec;
+	struct gw_outmsg batch[DRAIN_BATCH];
+	size_t n = 0;
 
 	pthread_mutex_lock(&g->mu);
-	if (json_array_size(g->outbox) == 0) {
-		pthread_mutex_unlock(&g->mu);
-		return;
-	}
-	batch = json_array();
-	while (json_array_size(g->outbox) > 0 && json_array_size(batch) < DRAIN_BATCH) {
-		json_array_append(batch, json_array_get(g->outbox, 0));
-		json_array_remove(g->outbox, 0);
-	}
+	while (n < DRAIN_BATCH && gw_outbox_pop(g, &batch[n]) == 0)
+		n++;
 	pthread_mutex_unlock(&g->mu);
-	json_array_foreach(batch, i, rec) {
-		const char *run = json_string_value(json_object_get(rec, "run_id"));
-		json_t *audit = json_object_get(rec, "audit");
+	for (size_t i = 0; i < n; i++) {
+		json_t *audit = batch[i].audit, *rec;
 		if (audit != NULL) {
 			if (now >= g->auditor_down_until && gw_send(s, "auditor", "audit.append", NULL,
 			    json_incref(audit)) == JIDO_EUNAVAIL)
 				g->auditor_down_until = now + PEER_RETRY_MS;
+			json_decref(audit);
 			continue;
 		}
+		rec = gw_record_json(batch[i].rec);
+		gw_record_unref(batch[i].rec);
+		if (rec == NULL)
+			continue;
+		const char *run = json_string_value(json_object_get(rec, "run_id"));
 		if (now >= g->planner_down_until) {
 			int rc = gw_send(s, "planner", "planner.usage.record", run, json_incref(rec));
 			if (rc == JIDO_EUNAVAIL || rc == JIDO_ETIMEOUT)
@@ -331,8 +368,8 @@ gw_outbox_drain(struct jido_srv *s, struct gw *g, int64_t now)
 			if (rc == JIDO_EUNAVAIL || rc == JIDO_ETIMEOUT)
 				g->auditor_down_until = now + PEER_RETRY_MS;
 		}
+		json_decref(rec);
 	}
-	json_decref(batch);
 }
 
 /* Queue an audit record about a key (create/revoke). Caller holds g->mu. */
@@ -340,12 +377,11 @@ static void
 gw_audit_queue(struct gw *g, const char *action, const char *subject, const char *run,
     const char *result)
 {
-	json_t *a = json_pack("{s:{s:s,s:s,s:s,s:s,s:s?,s:s}}", "audit", "actor", "gateway",
-	    "channel", "system", "action", action, "subject", subject, "run_id", run, "result",
-	    result);
+	json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "actor", "gateway", "channel",
+	    "system", "action", action, "subject", subject, "run_id", run, "result", result);
 
 	if (a != NULL)
-		json_array_append_new(g->outbox, a);
+		gw_outbox_put(g, NULL, a);
 }
 
 /* ---------------------------------------------------------------- hooks */
@@ -368,8 +404,6 @@ gateway_open(struct jido_srv *s, char *why, size_t whylen)
 	if (pthread_mutex_init(&g->mu, NULL) != 0)
 		return JIDO_EINTERNAL;
 	g->mu_ok = 1;
-	if ((g->outbox = json_array()) == NULL)
-		return JIDO_EINTERNAL;
 	if (sock != NULL && sock[0] != '\0')
 		snprintf(g->unix_path, sizeof(g->unix_path), "%s", sock);
 	else
@@ -426,6 +460,12 @@ gateway_tick(struct jido_srv *s)
 	for (int i = 0; i < g->nups; i++)
 		gw_vault_refresh(s, g, &g->ups[i], now);
 	gw_outbox_drain(s, g, now);
+	/* hand the memory a burst of calls freed back to the system (glibc keeps it in the
+	 * HTTP thread's arena otherwise): the resident size follows the calls in flight */
+	if (now - g->trimmed_at >= TRIM_MS) {
+		g->trimmed_at = now;
+		malloc_trim(0);
+	}
 }
 
 static void
@@ -457,14 +497,28 @@ gateway_close(struct jido_srv *s)
 			sodium_free(g->ups[i].secret);
 			g->ups[i].secret = NULL;
 		}
-	if (g->db != NULL)
-		sqlite3_close(g->db);
-	gw_keys_resv_clear();
+	gw_store_close(g->db); /* the last group commit: usage of calls aborted at stop */
+	g->db = NULL;
 	free(g->prices);
-	json_decref(g->outbox);
+	for (struct gw_outmsg m; gw_outbox_pop(g, &m) == 0;) {
+		gw_record_unref(m.rec);
+		json_decref(m.audit);
+	}
 	if (g->mu_ok)
 		pthread_mutex_destroy(&g->mu);
 	curl_global_cleanup();
+}
+
+/* Readers of the usage table see every call answered so far: write what the HTTP thread's
+ * group commit has not yet (a failure is logged; the reader sees the table as it is).
+ * Caller holds g->mu. */
+static void
+gw_store_sync(struct gw *g)
+{
+	char why[256];
+
+	if (gw_store_flush(g->db, gw_outbox_written, g, why, sizeof(why)) != 0)
+		jido_error("gateway.store_failed", "{s:s}", "why", why);
 }
 
 /* gateway.breakers: every upstream with its breaker. Caller holds g->mu. */
@@ -508,6 +562,7 @@ gw_backup(struct gw *g, const json_t *data, json_t **out, char *why, size_t whyl
 		return JIDO_ECONFLICT;
 	}
 	pthread_mutex_lock(&g->mu);
+	gw_store_sync(g);
 	if (sqlite3_prepare_v2(g->db, "VACUUM INTO ?", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC) != SQLITE_OK)
 		rc = SQLITE_ERROR;
@@ -538,8 +593,7 @@ gw_metrics_json(struct gw *g, json_t **out, char *why, size_t whylen)
 	json_decref(brk);
 	json_object_set_new(*out, "calls_in_flight",
 	    json_integer(__atomic_load_n(&g->calls, __ATOMIC_RELAXED)));
-	json_object_set_new(*out, "outbox_queued", json_integer((json_int_t)json_array_size(
-	    g->outbox)));
+	json_object_set_new(*out, "outbox_queued", json_integer((json_int_t)g->outbox_n));
 	json_object_set_new(*out, "outbox_dropped", json_integer((json_int_t)g->outbox_dropped));
 	json_object_set_new(*out, "streams_paused", json_integer((json_int_t)__atomic_load_n(
 	    &g->streams_paused, __ATOMIC_RELAXED)));
@@ -581,12 +635,14 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 	}
 	if (strcmp(req->type, "gateway.usage") == 0) {
 		pthread_mutex_lock(&g->mu);
+		gw_store_sync(g);
 		rc = gw_usage_query(g->db, req->data, out, why, whylen);
 		pthread_mutex_unlock(&g->mu);
 		return rc;
 	}
 	if (strcmp(req->type, "gateway.usage.summary") == 0) {
 		pthread_mutex_lock(&g->mu);
+		gw_store_sync(g);
 		rc = gw_usage_summary(g->db, req->data, out, why, whylen);
 		pthread_mutex_unlock(&g->mu);
 		return rc;
@@ -605,6 +661,7 @@ gateway_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 			return JIDO_EVALIDATION;
 		}
 		pthread_mutex_lock(&g->mu);
+		gw_store_sync(g);
 		rc = gw_metrics_json(g, out, why, whylen);
 		pthread_mutex_unlock(&g->mu);
 		return rc;

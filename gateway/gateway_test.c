@@ -386,6 +386,80 @@ test_backup(void **state)
 	}
 }
 
+/* The group commit: settled spend counts against the budget before it is written; a
+ * flush writes the spend and the queued records in one go; readers of the usage table
+ * (gateway.usage) see every queued record, which then goes to the outbox; a record
+ * outlives the queue's reference. */
+static void
+test_ledger_flush(void **state)
+{
+	struct fx *f = *state;
+	struct gw *g = jido_srv_priv(f->srv);
+	struct gw_keyinfo ki;
+	struct gw_record *rec;
+	char msg[256], key[GW_KEY_LEN + 1], why[256];
+	sqlite3_stmt *st;
+	json_t *r;
+
+	r = fx_call(f, "gateway.keys.create", "{\"run_id\":\"rl\",\"step\":\"s1\",\"expires_s\":60,"
+	    "\"budget_tokens\":100}");
+	snprintf(key, sizeof(key), "%s",
+	    json_string_value(json_object_get(json_object_get(r, "data"), "key")));
+	json_decref(r);
+	assert_int_equal(gw_keys_admit(g->db, key, 10, 0, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	gw_keys_reconcile(g->db, ki.key_id, 10, 0, 95, 7); /* settled, in memory only */
+	assert_int_equal(gw_keys_admit(g->db, key, 10, 0, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	assert_int_equal(gw_keys_admit(g->db, key, 1, 0, &ki, msg, sizeof(msg)),
+	    GW_ADMIT_BUDGET_TOKENS); /* 95 spent + 10 reserved */
+	gw_keys_reconcile(g->db, ki.key_id, 10, 0, 0, 0);
+	rec = gw_record_new(&ki, "a", "claude-x");
+	assert_non_null(rec);
+	snprintf(rec->ts, sizeof(rec->ts), "2026-01-01T00:00:00.000Z");
+	rec->api = "messages";
+	rec->status = 200;
+	rec->input = 90;
+	rec->output = 5;
+	rec->cost_musd = 7;
+	size_t queued = g->outbox_n; /* the key's audit record */
+	assert_int_equal(gw_usage_queue(rec), 0);
+	assert_int_equal(gw_usage_pending(), 1);
+	assert_int_equal(g->outbox_n, queued); /* the planner hears of it once it is durable */
+	/* the table has neither yet */
+	assert_int_equal(sqlite3_prepare_v2(g->db, "SELECT spent_tokens, spent_musd FROM keys"
+	    " WHERE key_id = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, ki.key_id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(st, 0), 0);
+	sqlite3_reset(st);
+	/* a reader flushes first */
+	r = fx_call(f, "gateway.usage", "{\"run_id\":\"rl\"}");
+	json_t *rec0 = json_array_get(json_object_get(json_object_get(r, "data"), "records"), 0);
+	assert_string_equal(json_string_value(json_object_get(rec0, "step")), "s1");
+	assert_string_equal(json_string_value(json_object_get(rec0, "upstream")), "a");
+	assert_int_equal(json_integer_value(json_object_get(rec0, "input_tokens")), 90);
+	assert_true(json_is_null(json_object_get(rec0, "price")));
+	json_decref(r);
+	assert_int_equal(gw_usage_pending(), 0);
+	assert_int_equal(g->outbox_n, queued + 1);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(st, 0), 95);
+	assert_int_equal(sqlite3_column_int64(st, 1), 7);
+	sqlite3_finalize(st);
+	/* written once: the ledger holds nothing more, the budget check reads the table */
+	assert_int_equal(gw_store_flush(g->db, NULL, NULL, why, sizeof(why)), 0);
+	assert_int_equal(gw_keys_admit(g->db, key, 5, 0, &ki, msg, sizeof(msg)), GW_ADMIT_OK);
+	assert_int_equal(gw_keys_admit(g->db, key, 1, 0, &ki, msg, sizeof(msg)),
+	    GW_ADMIT_BUDGET_TOKENS);
+	gw_keys_reconcile(g->db, ki.key_id, 5, 0, 0, 0);
+	/* the planner's shape, from the reference the test still holds */
+	r = gw_record_json(rec);
+	assert_string_equal(json_string_value(json_object_get(r, "run_id")), "rl");
+	assert_true(json_is_null(json_object_get(r, "project")));
+	assert_int_equal(json_integer_value(json_object_get(r, "cost_musd")), 7);
+	json_decref(r);
+	gw_record_unref(rec);
+}
+
 int
 main(void)
 {
@@ -396,6 +470,7 @@ main(void)
 		cmocka_unit_test(test_usage_whole),
 		cmocka_unit_test(test_upstreams),
 		cmocka_unit_test_setup_teardown(test_keys, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ledger_flush, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_summary, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_backup, fx_setup, fx_teardown),
 	};

@@ -20,10 +20,12 @@
 
 struct sqlite3;
 struct http_conn;
+struct evbuffer;
 
 #define GW_KEY_PREFIX "jgw_"
 #define GW_KEY_LEN 68 /* "jgw_" + 64 hex */
 #define GW_MAX_UP 8
+#define GW_OUTBOX_MAX 1000 /* usage and audit records waiting for their peers */
 
 enum gw_style { GW_STYLE_ANTHROPIC = 0, GW_STYLE_OPENAI = 1 };
 
@@ -64,11 +66,15 @@ json_t *gw_breaker_json(const struct gw_breaker *b, int64_t now);
 struct gw_price {
 	char model[96]; /* exact name or prefix ("claude-sonnet-4-5" matches "-20250929") */
 	double input, output, cache_read, cache_write;
+	char snap[768];  /* gw_price_json as text, made once by gw_pricing_parse */
 };
 
 /* Parse "model:in,out,cache_read,cache_write;..." into a malloc'd array (*out, caller frees).
  * JIDO_EVALIDATION with why naming the bad entry. */
 int gw_pricing_parse(const char *text, struct gw_price **out, size_t *n, char *why, size_t whylen);
+/* The price snapshot a usage record keeps: {entry, input, output, cache_read, cache_write,
+ * unit}, a new reference. */
+json_t *gw_price_json(const struct gw_price *p);
 /* The longest matching entry for model (exact or prefix), or the "*" entry, or NULL. */
 const struct gw_price *gw_pricing_find(const struct gw_price *p, size_t n, const char *model);
 
@@ -95,7 +101,7 @@ struct gw_sse {
 void gw_sse_feed(struct gw_sse *s, struct gw_usage *u, int style, const char *buf, size_t len);
 void gw_sse_free(struct gw_sse *s);
 
-/* ---------------------------------------------------------------- keys.c */
+/* ---------------------------------------------------------------- keys.c: key info */
 
 /* What an authenticated request is bound to (copied out of the store). */
 struct gw_keyinfo {
@@ -104,6 +110,33 @@ struct gw_keyinfo {
 	char project[129];
 	char step[129];
 };
+
+/* ---------------------------------------------------------------- usage.c: records */
+
+/* One call's usage record, plain C so the HTTP thread builds no JSON for it: the store's
+ * queue and the outbox each hold a reference (atomic: the main thread drops the outbox's). */
+struct gw_record {
+	int refs;
+	char ts[32];
+	/* into str (sized to fit: a full outbox is 1000 of these); "" when absent */
+	const char *key_id, *run_id, *project, *step, *upstream, *model;
+	const char *api;       /* a static name */
+	int status, streamed, complete, usage_reported;
+	long long input, output, cache_read, cache_write, cost_musd, duration_ms;
+	const struct gw_price *price; /* the entry in force (the process's table), or NULL */
+	char str[];
+};
+
+/* A record of ki's run with upstream (NULL: none) and model copied in, counts zero, one
+ * reference (the caller's); NULL when out of memory. */
+struct gw_record *gw_record_new(const struct gw_keyinfo *ki, const char *upstream,
+    const char *model);
+struct gw_record *gw_record_ref(struct gw_record *r);
+void gw_record_unref(struct gw_record *r);
+/* The record as the planner's planner.usage.record takes it: a new reference. */
+json_t *gw_record_json(const struct gw_record *r);
+
+/* ---------------------------------------------------------------- keys.c */
 
 /* Open (creating) $home/gateway.db and clear stale reservations. Caller closes *db. */
 int gw_store_open(const char *home, struct sqlite3 **db, char *why, size_t whylen);
@@ -131,10 +164,9 @@ int gw_keys_check(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, ch
 void gw_keys_reconcile(struct sqlite3 *db, const char *key_id, long long est_tokens,
     long long est_musd, long long tokens, long long musd);
 
-/* Forget every in-memory reservation (close). Caller holds gw.mu or is alone. */
-void gw_keys_resv_clear(void);
-/* One usage record into the store; rec is borrowed. Caller holds gw.mu. */
-int gw_usage_store(struct sqlite3 *db, const json_t *rec);
+/* One usage record into the store now (gw_store_flush's row writer); rec is borrowed.
+ * Caller holds gw.mu. */
+int gw_usage_store(struct sqlite3 *db, const struct gw_record *rec);
 /* gateway.usage: data {run_id?, limit?} -> {totals, records}. Caller holds gw.mu. */
 int gw_usage_query(struct sqlite3 *db, const json_t *data, json_t **out, char *why, size_t whylen);
 /* gateway.usage.summary (summary.c): usage by day, project, model and costliest runs. */
@@ -144,6 +176,33 @@ int gw_usage_summary(struct sqlite3 *db, const json_t *data, json_t **out, char 
  * status >= 400, tokens by kind, cost), overall and per upstream (by_upstream, "" for
  * calls no upstream took). *out is a new object. Caller holds gw.mu. */
 int gw_usage_totals(struct sqlite3 *db, json_t **out, char *why, size_t whylen);
+
+/* ---------------------------------------------------------------- ledger.c */
+
+/* Everything here: caller holds gw.mu (or is the only thread). */
+enum { GW_ST_LOOKUP, GW_ST_SPEND, GW_ST_USAGE, GW_ST_BEGIN, GW_ST_COMMIT, GW_ST_ROLLBACK,
+	GW_ST_N };
+/* A cached prepared statement of db, reset with no bindings; NULL when it cannot be
+ * prepared. Borrowed: valid until gw_store_close; reset it after stepping. */
+struct sqlite3_stmt *gw_store_stmt(struct sqlite3 *db, int which);
+/* What the ledger holds for a key on top of gateway.db: reserved + settled-unflushed. */
+void gw_ledger_amounts(const char *key_id, long long *tokens, long long *musd);
+/* Reserve an estimate for a call in flight. 0 or JIDO_EINTERNAL (out of memory). */
+int gw_ledger_reserve(const char *key_id, long long tokens, long long musd);
+/* Release a call's reservation and settle its actual spend (written by the next flush). */
+int gw_ledger_settle(const char *key_id, long long est_tokens, long long est_musd,
+    long long tokens, long long musd);
+/* Queue a usage record for the next flush (takes a reference of its own). */
+int gw_usage_queue(struct gw_record *rec);
+size_t gw_usage_pending(void);
+/* Group commit: the settled spend of every key and every queued record in one transaction;
+ * then written(rec, arg) for each record now durable (it takes its own reference if it
+ * keeps one; NULL: none). 0 (nothing left waiting), or JIDO_EINTERNAL with why (all kept
+ * for the next try). */
+int gw_store_flush(struct sqlite3 *db, void (*written)(struct gw_record *rec, void *arg),
+    void *arg, char *why, size_t whylen);
+/* Flush, drop the cached statements and the ledger, close db. */
+void gw_store_close(struct sqlite3 *db);
 
 /* ---------------------------------------------------------------- upstream.c */
 
@@ -198,11 +257,27 @@ struct gw {
 	uint64_t streams_paused;  /* times a stream was paused (atomic: read by metrics) */
 	uint64_t stream_peak;     /* most bytes seen waiting for one client (atomic) */
 	struct http_conn *conns; /* open client connections (HTTP thread only) */
+	struct http_conn *held;  /* connections whose answers wait for the flush (HTTP thread) */
+	/* Group commit (HTTP thread): flush_ev, made active by the first record of a loop
+	 * pass, runs after the events already active in it (the rest of that epoll batch),
+	 * writes what call_account queued and releases the held answers. */
+	struct event *flush_ev;
+	int flush_armed;
+	CURL *easy_pool[16];     /* reset easy handles for the next transfer (HTTP thread) */
+	int neasy;
 	/* Usage records waiting for the planner and the auditor (tick drains, under mu). */
-	json_t *outbox;
+	struct gw_outmsg { struct gw_record *rec; json_t *audit; } outbox[GW_OUTBOX_MAX];
+	                                  /* a ring of one or the other: the oldest at outbox_head */
+	size_t outbox_head, outbox_n;
 	uint64_t outbox_dropped;
 	int64_t planner_down_until, auditor_down_until;
+	int64_t trimmed_at;       /* main thread: the last malloc_trim */
 };
+
+/* gw_store_flush's written callback (arg: the struct gw): queue a record now in gateway.db
+ * (a reference of its own) for the planner and the auditor; when full, the oldest message
+ * is dropped (a record stays in gateway.db). Caller holds gw.mu. */
+void gw_outbox_written(struct gw_record *rec, void *g);
 
 /* ---------------------------------------------------------------- http.c */
 
@@ -223,12 +298,20 @@ void http_set_call(struct http_conn *c, void *call);
  * (stream_end for streams); the connection then serves the next or closes. */
 void http_reply(struct http_conn *c, int status, const char *ctype, const char *extra,
     const char *body, size_t len);
+/* The same with the body moved out of an evbuffer (left empty; extra is read first). */
+void http_reply_evbuf(struct http_conn *c, int status, const char *ctype, const char *extra,
+    struct evbuffer *body);
 void http_stream_start(struct http_conn *c, int status, const char *extra);
 void http_stream_write(struct http_conn *c, const char *buf, size_t len);
 void http_stream_end(struct http_conn *c);
 /* Drop the connection at once (a stream that broke upstream: the client must see it end
  * without the final chunk). The call must already be detached (http_set_call NULL). */
 void http_abort(struct http_conn *c);
+/* Hold what is and will be written to c until gw_http_release: an answer goes out only
+ * after the group commit that made its usage record durable. */
+void http_hold(struct http_conn *c);
+/* Let every held connection write again (after the flush). */
+void gw_http_release(struct gw *g);
 /* Bytes waiting to be written to the client (for backpressure). */
 size_t http_pending(const struct http_conn *c);
 /* A stream's client buffer drained to gw.stream_low (http.c calls it from the client's

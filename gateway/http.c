@@ -29,13 +29,16 @@ struct http_conn {
 	char *head;              /* the request head, parsed in place */
 	const char *method, *target;
 	int http11, keepalive;
-	const char *hn[HTTP_HDRS_MAX], *hv[HTTP_HDRS_MAX];
+	const char **hn, **hv;   /* owned (one allocation, hv inside hn's): into head */
 	int nh;
 	size_t clen;
 	char *body;
 	void *call;              /* proxy.c's call in flight, or NULL */
 	int streaming, chunked;
 	struct http_conn *prev, *next; /* g->conns */
+	int held;                /* writes go to hout until gw_http_release (the group commit) */
+	struct evbuffer *hout;   /* owned: what waits while held */
+	struct http_conn *hprev, *hnext; /* g->held */
 };
 
 const char *http_method(const struct http_conn *c) { return c->method; }
@@ -71,7 +74,15 @@ http_body(const struct http_conn *c, size_t *len)
 size_t
 http_pending(const struct http_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->hout != NULL ? evbuffer_get_length(c->hout) : 0);
+}
+
+/* Where an answer's bytes go: the client's output, or the held buffer. */
+static struct evbuffer *
+http_out(struct http_conn *c)
+{
+	return c->held ? c->hout : bufferevent_get_output(c->bev);
 }
 
 /* Which error format fits this target (before proxy.c has routed it). */
@@ -82,6 +93,65 @@ http_style(const char *target)
 	    strncmp(target, "/v1/responses", 13) == 0) ? GW_STYLE_OPENAI : GW_STYLE_ANTHROPIC;
 }
 
+static void http_conn_free(struct http_conn *c);
+
+/* Take c off the held list (its writes may go). */
+static void
+http_unhold(struct http_conn *c)
+{
+	if (!c->held)
+		return;
+	c->held = 0;
+	if (c->hprev != NULL)
+		c->hprev->hnext = c->hnext;
+	else
+		c->g->held = c->hnext;
+	if (c->hnext != NULL)
+		c->hnext->hprev = c->hprev;
+	c->hprev = c->hnext = NULL;
+}
+
+void
+http_hold(struct http_conn *c)
+{
+	if (c->held || (c->hout == NULL && (c->hout = evbuffer_new()) == NULL))
+		return; /* out of memory: the answer goes out unheld */
+	c->held = 1;
+	c->hprev = NULL;
+	c->hnext = c->g->held;
+	if (c->g->held != NULL)
+		c->g->held->hprev = c;
+	c->g->held = c;
+}
+
+/* Send what c held: written to the socket at once when nothing is queued before it (no
+ * round through the event loop), the rest queued on the bufferevent as usual. */
+static void
+http_release_one(struct http_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	http_unhold(c);
+	if (evbuffer_get_length(out) == 0) {
+		while (evbuffer_get_length(c->hout) > 0)
+			if (evbuffer_write(c->hout, bufferevent_getfd(c->bev)) <= 0)
+				break; /* EAGAIN or an error: the bufferevent takes it from here */
+		if (evbuffer_get_length(c->hout) == 0) {
+			if (c->state == C_CLOSING)
+				http_conn_free(c);
+			return;
+		}
+	}
+	evbuffer_add_buffer(out, c->hout);
+}
+
+void
+gw_http_release(struct gw *g)
+{
+	while (g->held != NULL)
+		http_release_one(g->held);
+}
+
 static void
 http_conn_free(struct http_conn *c)
 {
@@ -90,6 +160,7 @@ http_conn_free(struct http_conn *c)
 		c->call = NULL;
 		gw_proxy_abort(call);
 	}
+	http_unhold(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -97,7 +168,11 @@ http_conn_free(struct http_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	bufferevent_free(c->bev);
+	if (c->hout != NULL)
+		evbuffer_free(c->hout);
 	free(c->head);
+	free(c->hn);
+	c->hn = c->hv = NULL;
 	free(c->body);
 	free(c);
 }
@@ -116,6 +191,8 @@ static void
 http_done(struct http_conn *c)
 {
 	free(c->head);
+	free(c->hn);
+	c->hn = c->hv = NULL;
 	free(c->body);
 	c->head = NULL;
 	c->body = NULL;
@@ -167,23 +244,38 @@ http_reason(int status)
 	}
 }
 
+/* The head of a whole answer of len bytes. */
+static void
+http_reply_head(struct http_conn *c, int status, const char *ctype, const char *extra,
+    size_t len)
+{
+	evbuffer_add_printf(http_out(c), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\n%sConnection: %s\r\n\r\n", status, http_reason(status), ctype,
+	    len, extra != NULL ? extra : "", c->keepalive ? "keep-alive" : "close");
+}
+
 void
 http_reply(struct http_conn *c, int status, const char *ctype, const char *extra,
     const char *body, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	http_reply_head(c, status, ctype, extra, len);
+	evbuffer_add(http_out(c), body, len);
+	http_done(c);
+}
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	    "%sConnection: %s\r\n\r\n", status, http_reason(status), ctype, len,
-	    extra != NULL ? extra : "", c->keepalive ? "keep-alive" : "close");
-	evbuffer_add(out, body, len);
+void
+http_reply_evbuf(struct http_conn *c, int status, const char *ctype, const char *extra,
+    struct evbuffer *body)
+{
+	http_reply_head(c, status, ctype, extra, evbuffer_get_length(body));
+	evbuffer_add_buffer(http_out(c), body);
 	http_done(c);
 }
 
 void
 http_stream_start(struct http_conn *c, int status, const char *extra)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = http_out(c);
 
 	c->streaming = 1;
 	c->chunked = c->http11;
@@ -205,7 +297,7 @@ http_stream_start(struct http_conn *c, int status, const char *extra)
 void
 http_stream_write(struct http_conn *c, const char *buf, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = http_out(c);
 
 	if (len == 0)
 		return;
@@ -221,7 +313,7 @@ void
 http_stream_end(struct http_conn *c)
 {
 	if (c->chunked)
-		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+		evbuffer_add(http_out(c), "0\r\n\r\n", 5);
 	http_done(c);
 }
 
@@ -257,6 +349,16 @@ http_parse_head(struct http_conn *c)
 		return -1;
 	}
 	c->nh = 0;
+	/* room for as many headers as the head has lines (an idle connection holds none) */
+	size_t lines = 0;
+	for (const char *q = next; (q = strstr(q, "\r\n")) != NULL && lines <= HTTP_HDRS_MAX; q += 2)
+		lines++;
+	free(c->hn);
+	if ((c->hn = malloc(2 * (lines + 1) * sizeof(*c->hn))) == NULL) {
+		http_fail(c, 500, "api_error", "out of memory");
+		return -1;
+	}
+	c->hv = c->hn + lines + 1;
 	while ((line = next) != NULL && *line != '\0') {
 		char *e, *v;
 		if ((next = strstr(line, "\r\n")) == NULL || next == line)
@@ -268,7 +370,7 @@ http_parse_head(struct http_conn *c)
 			http_fail(c, 400, "invalid_request_error", "malformed HTTP header line");
 			return -1;
 		}
-		if (c->nh == HTTP_HDRS_MAX) {
+		if (c->nh == HTTP_HDRS_MAX || (size_t)c->nh > lines) {
 			http_fail(c, 431, "invalid_request_error", "too many HTTP headers");
 			return -1;
 		}
@@ -376,7 +478,8 @@ http_on_write(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (c->state == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (c->state == C_CLOSING && !c->held &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		http_conn_free(c);
 		return;
 	}

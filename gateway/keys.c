@@ -1,8 +1,9 @@
 /*
  * keys.c - the gateway's store ($JIDO_HOME/gateway.db): per-run scoped keys (kept only as
  * SHA-256 hashes, with expiry, revocation, USD and token budgets and the spend so far;
- * the reservations of calls in flight are kept in memory) and the usage records. Every function here runs
- * with gw.mu held by its caller.
+ * the reservations of calls in flight and the spend not yet flushed are in ledger.c's
+ * memory, added to the table's on every check) and the usage records. Every function here
+ * runs with gw.mu held by its caller.
  */
 #include <string.h>
 #include <time.h>
@@ -40,58 +41,11 @@ gw_store_open(const char *home, struct sqlite3 **db, char *why, size_t whylen)
 	/* reservations belong to calls of a previous life: none is in flight now */
 	/* only this process opens gateway.db: hold the lock for good (no fcntl per
 	 * transaction); WAL with synchronous NORMAL (no fsync per request) */
+	/* a page cache of 256 KiB (not SQLite's 2 MiB): the proxy touches a few pages per
+	 * flush, the OS caches the file for the dashboard's scans */
 	return jido_db_exec(*db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = NORMAL;"
+	    " PRAGMA cache_size = -256;"
 	    " UPDATE keys SET reserved_musd = 0, reserved_tokens = 0;", why, whylen);
-}
-
-/* Reservations of calls in flight, per key, in memory (a restart has no calls in flight).
- * Guarded by gw.mu like everything here. */
-struct keys_resv {
-	char key_id[40];
-	long long tokens, musd;
-	struct keys_resv *next;
-};
-static struct keys_resv *keys_resv_head;
-
-static struct keys_resv *
-keys_resv_find(const char *key_id, int create)
-{
-	struct keys_resv *r;
-
-	for (r = keys_resv_head; r != NULL; r = r->next)
-		if (strcmp(r->key_id, key_id) == 0)
-			return r;
-	if (!create || (r = calloc(1, sizeof(*r))) == NULL)
-		return NULL;
-	snprintf(r->key_id, sizeof(r->key_id), "%s", key_id);
-	r->next = keys_resv_head;
-	keys_resv_head = r;
-	return r;
-}
-
-static void
-keys_resv_drop_empty(void)
-{
-	struct keys_resv **pp = &keys_resv_head;
-
-	while (*pp != NULL) {
-		if ((*pp)->tokens <= 0 && (*pp)->musd <= 0) {
-			struct keys_resv *dead = *pp;
-			*pp = dead->next;
-			free(dead);
-		} else
-			pp = &(*pp)->next;
-	}
-}
-
-void
-gw_keys_resv_clear(void)
-{
-	while (keys_resv_head != NULL) {
-		struct keys_resv *r = keys_resv_head;
-		keys_resv_head = r->next;
-		free(r);
-	}
 }
 
 static void
@@ -262,17 +216,14 @@ keys_lookup(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, long lon
 		return GW_ADMIT_UNKNOWN;
 	}
 	keys_hash(key, hash);
-	if (sqlite3_prepare_v2(db, "SELECT key_id, run_id, project, step, expires_at,"
-	    " revoked_at IS NOT NULL, coalesce(budget_musd, -1), coalesce(budget_tokens, -1),"
-	    " spent_musd, spent_tokens FROM keys WHERE hash = ?",
-	    -1, &st, NULL) != SQLITE_OK) {
+	if ((st = gw_store_stmt(db, GW_ST_LOOKUP)) == NULL) {
 		snprintf(msg, msglen, "key store unavailable");
 		return GW_ADMIT_ERROR;
 	}
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		snprintf(msg, msglen, "invalid x-api-key");
 		return rc == SQLITE_DONE ? GW_ADMIT_UNKNOWN : GW_ADMIT_ERROR;
 	}
@@ -286,12 +237,11 @@ keys_lookup(struct sqlite3 *db, const char *key, struct gw_keyinfo *ki, long lon
 		snprintf(ki->step, sizeof(ki->step), "%s", (const char *)sqlite3_column_text(st, 3));
 	for (int i = 0; i < 6; i++)
 		col[i] = sqlite3_column_int64(st, 4 + i);
-	sqlite3_finalize(st);
-	struct keys_resv *rv = keys_resv_find(ki->key_id, 0);
-	if (rv != NULL) {
-		col[4] += rv->musd;
-		col[5] += rv->tokens;
-	}
+	sqlite3_reset(st);
+	long long lt, lm;
+	gw_ledger_amounts(ki->key_id, &lt, &lm);
+	col[4] += lm;
+	col[5] += lt;
 	if (col[1]) {
 		snprintf(msg, msglen, "this key has been revoked");
 		return GW_ADMIT_REVOKED;
@@ -332,13 +282,10 @@ gw_keys_admit(struct sqlite3 *db, const char *key, long long est_tokens, long lo
 		    ki->run_id, col[5], col[3]);
 		return GW_ADMIT_BUDGET_TOKENS;
 	}
-	struct keys_resv *rv = keys_resv_find(ki->key_id, 1);
-	if (rv == NULL) {
+	if (gw_ledger_reserve(ki->key_id, est_tokens, est_musd) != 0) {
 		snprintf(msg, msglen, "out of memory");
 		return GW_ADMIT_ERROR;
 	}
-	rv->musd += est_musd;
-	rv->tokens += est_tokens;
 	return GW_ADMIT_OK;
 }
 
@@ -346,74 +293,45 @@ void
 gw_keys_reconcile(struct sqlite3 *db, const char *key_id, long long est_tokens, long long est_musd,
     long long tokens, long long musd)
 {
-	struct keys_resv *rv = keys_resv_find(key_id, 0);
-	sqlite3_stmt *st = NULL;
-
-	if (rv != NULL) {
-		rv->musd -= est_musd;
-		rv->tokens -= est_tokens;
-		keys_resv_drop_empty();
-	}
-	if (tokens == 0 && musd == 0)
-		return;
-	if (sqlite3_prepare_v2(db, "UPDATE keys SET spent_musd = spent_musd + ?,"
-	    " spent_tokens = spent_tokens + ? WHERE key_id = ?", -1, &st, NULL) != SQLITE_OK) {
-		jido_error("gateway.store_failed", "{s:s}", "why", sqlite3_errmsg(db));
-		return;
-	}
-	sqlite3_bind_int64(st, 1, musd);
-	sqlite3_bind_int64(st, 2, tokens);
-	sqlite3_bind_text(st, 3, key_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		jido_error("gateway.store_failed", "{s:s}", "why", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	(void)db;
+	/* the spend reaches gateway.db with the next gw_store_flush, in one transaction with
+	 * the call's usage record */
+	if (gw_ledger_settle(key_id, est_tokens, est_musd, tokens, musd) != 0)
+		jido_error("gateway.store_failed", "{s:s,s:s}", "what", "spend", "why", "out of memory");
 }
 
-static const char *
-rec_str(const json_t *rec, const char *k)
+/* A text column: NULL for an empty optional string. */
+static void
+rec_bind_text(sqlite3_stmt *st, int col, const char *v)
 {
-	json_t *v = json_object_get(rec, k);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static long long
-rec_int(const json_t *rec, const char *k)
-{
-	json_t *v = json_object_get(rec, k);
-
-	if (json_is_boolean(v))
-		return json_is_true(v);
-	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+	sqlite3_bind_text(st, col, v != NULL && v[0] != '\0' ? v : NULL, -1, SQLITE_STATIC);
 }
 
 int
-gw_usage_store(struct sqlite3 *db, const json_t *rec)
+gw_usage_store(struct sqlite3 *db, const struct gw_record *r)
 {
-	static const char *const s_cols[] = { "ts", "key_id", "run_id", "project", "step",
-		"upstream", "api", "model" };
-	static const char *const i_cols[] = { "status", "streamed", "complete", "input_tokens",
-		"output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_musd", NULL };
-	sqlite3_stmt *st = NULL;
-	char *price = json_dumps(json_object_get(rec, "price"), JSON_COMPACT | JSON_ENCODE_ANY);
-	int rc, i;
+	sqlite3_stmt *st = gw_store_stmt(db, GW_ST_USAGE);
+	const long long iv[] = { r->status, r->streamed, r->complete, r->input, r->output,
+		r->cache_read, r->cache_write, r->cost_musd };
+	int rc;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO usage (ts, key_id, run_id, project, step,"
-	    " upstream, api, model, status, streamed, complete, input_tokens, output_tokens,"
-	    " cache_read_tokens, cache_write_tokens, cost_musd, price, duration_ms)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
-		free(price);
+	if (st == NULL)
 		return JIDO_EINTERNAL;
-	}
-	for (i = 0; i < 8; i++)
-		sqlite3_bind_text(st, i + 1, rec_str(rec, s_cols[i]), -1, SQLITE_STATIC);
-	for (int j = 0; i_cols[j] != NULL; j++)
-		sqlite3_bind_int64(st, 9 + j, rec_int(rec, i_cols[j]));
-	sqlite3_bind_text(st, 17, price, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 18, rec_int(rec, "duration_ms"));
+	rec_bind_text(st, 1, r->ts);
+	rec_bind_text(st, 2, r->key_id);
+	rec_bind_text(st, 3, r->run_id);
+	rec_bind_text(st, 4, r->project);
+	rec_bind_text(st, 5, r->step);
+	rec_bind_text(st, 6, r->upstream);
+	rec_bind_text(st, 7, r->api);
+	rec_bind_text(st, 8, r->model);
+	for (int j = 0; j < 8; j++)
+		sqlite3_bind_int64(st, 9 + j, iv[j]);
+	/* the price snapshot as text (made once per pricing entry), JSON null without one */
+	sqlite3_bind_text(st, 17, r->price != NULL ? r->price->snap : "null", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 18, r->duration_ms);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	free(price);
+	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
 }
 

@@ -6,9 +6,10 @@
  * priority order through their breakers; a connect error, timeout, 429 or 5xx before any
  * byte reached the client moves on to the next, never after. SSE answers stream through
  * as they arrive (usage read on the side); other answers are passed on whole. Afterwards
- * the reservation is reconciled with the provider's own usage, and a usage record goes to
- * the store and the outbox (planner, auditor). Prompts, completions and keys are never
- * logged.
+ * the reservation is reconciled with the provider's own usage in the ledger, and a usage
+ * record is queued for the group commit that ends the loop pass (ledger.c); the call's
+ * answer is held until that commit, and the record then goes to the outbox (planner,
+ * auditor). Prompts, completions and keys are never logged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 #include "gw.h"
 
 #define RESP_MAX (64u << 20)
-#define OUTBOX_MAX 1000
+#define CALL_FAILS_MAX 600
 
 enum { API_MESSAGES, API_COUNT, API_MODELS, API_CHAT, API_RESPONSES };
 static const char *const api_names[] = { "messages", "count_tokens", "models",
@@ -39,20 +40,22 @@ struct call {
 	char model[128];
 	struct gw_keyinfo ki;
 	long long est_tokens, est_musd;
-	struct curl_slist *fwd; /* owned: client headers passed on (no auth) */
+	struct curl_slist *fwd; /* owned: client headers passed on (no auth), "Expect:" last */
+	struct curl_slist *fwd_tail; /* its last node: the attempt's key node hangs off it */
 	int up;                 /* current upstream index, -1 none */
 	unsigned tried;
 	CURL *easy;
-	struct curl_slist *hdrs; /* owned: fwd + the provider key; wiped on free */
+	struct curl_slist *auth; /* owned: the provider key's header node; wiped on free */
 	int decided, status, stream_out, is_sse;
 	struct evbuffer *rhdr, *rbody;
 	char ctype[128];
 	struct gw_sse sse;
 	struct gw_usage usage;
 	int64_t t0;
-	char fails[600];
+	char *fails;            /* owned: why upstreams failed, made on the first ("" none) */
 	int all_429, attempts;
 	struct event *idle;     /* owned: read timeout, re-armed by every byte from upstream */
+	int64_t armed_at;       /* when idle was last armed (loop's cached ms), 0 disarmed */
 	int paused;             /* the upstream transfer waits for the client to drain */
 };
 
@@ -94,6 +97,53 @@ gw_proxy_error(struct http_conn *c, int style, int status, const char *type, con
 	free(text);
 }
 
+/* ---------------------------------------------------------------- group commit */
+
+#define FLUSH_MAX 256 /* records in one transaction at most */
+
+/* Write the queued usage and the settled spend in one transaction, then let the held
+ * answers go. A failed write is logged and the answers go anyway (as a failed per-request
+ * commit did): the records stay queued for the next flush. */
+static void
+proxy_flush(struct gw *g)
+{
+	char why[256];
+	int rc;
+
+	g->flush_armed = 0;
+	event_del(g->flush_ev);
+	pthread_mutex_lock(&g->mu);
+	rc = gw_store_flush(g->db, gw_outbox_written, g, why, sizeof(why));
+	pthread_mutex_unlock(&g->mu);
+	if (rc != 0)
+		jido_error("gateway.store_failed", "{s:s}", "why", why);
+	gw_http_release(g);
+}
+
+static void
+proxy_on_flush(evutil_socket_t fd, short kind, void *arg)
+{
+	(void)fd;
+	(void)kind;
+	proxy_flush(arg);
+}
+
+/* A record was queued (pending in all): flush at the end of this loop pass (an event made
+ * active now runs after those already active: the calls the same epoll batch finishes join
+ * this flush), at once when the batch is full. */
+static void
+proxy_flush_soon(struct gw *g, size_t pending)
+{
+	if (pending >= FLUSH_MAX) {
+		proxy_flush(g);
+		return;
+	}
+	if (g->flush_armed)
+		return;
+	g->flush_armed = 1;
+	event_active(g->flush_ev, EV_TIMEOUT, 1);
+}
+
 /* ---------------------------------------------------------------- records */
 
 /* Build the usage record of a finished (or abandoned) call, store it, queue it for the
@@ -105,54 +155,51 @@ call_account(struct call *k, int status, int complete)
 	const char *model = k->usage.model[0] != '\0' ? k->usage.model : k->model;
 	const struct gw_price *p;
 	long long cost, tokens;
-	char ts[40];
-	json_t *rec, *price = NULL;
+	struct gw_record *rec;
 
 	if (!k->metered)
 		return;
 	p = gw_pricing_find(g->prices, g->nprices, model);
 	cost = gw_usage_cost(&k->usage, p);
 	tokens = gw_usage_tokens(&k->usage);
-	if (p != NULL)
-		price = json_pack("{s:s,s:f,s:f,s:f,s:f,s:s}", "entry", p->model, "input", p->input,
-		    "output", p->output, "cache_read", p->cache_read, "cache_write", p->cache_write,
-		    "unit", "usd_per_million_tokens");
-	jido_time_rfc3339(ts, sizeof(ts));
-	rec = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:i,s:b,s:b,s:I,s:I,s:I,s:I,s:I,"
-	    "s:f,s:o,s:I,s:b}",
-	    "ts", ts, "key_id", k->ki.key_id, "run_id", k->ki.run_id,
-	    "project", k->ki.project[0] ? k->ki.project : NULL,
-	    "step", k->ki.step[0] ? k->ki.step : NULL,
-	    "upstream", k->up >= 0 ? g->ups[k->up].name : NULL, "api", api_names[k->api],
-	    "model", model, "status", status, "streamed", k->stream_out, "complete", complete,
-	    "input_tokens", (json_int_t)k->usage.input, "output_tokens", (json_int_t)k->usage.output,
-	    "cache_read_tokens", (json_int_t)k->usage.cache_read,
-	    "cache_write_tokens", (json_int_t)k->usage.cache_write, "cost_musd", (json_int_t)cost,
-	    "cost_usd", (double)cost / 1e6, "price", price != NULL ? price : json_null(),
-	    "duration_ms", (json_int_t)(jido_now_ms() - k->t0), "usage_reported", k->usage.seen);
-	pthread_mutex_lock(&g->mu);
-	/* the spend and its record in one transaction */
-	char dbwhy[160];
-	jido_db_exec(g->db, "BEGIN", dbwhy, sizeof(dbwhy));
-	gw_keys_reconcile(g->db, k->ki.key_id, k->est_tokens, k->est_musd, tokens, cost);
-	if (rec != NULL && gw_usage_store(g->db, rec) != 0)
-		jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
-	if (jido_db_exec(g->db, "COMMIT", dbwhy, sizeof(dbwhy)) != 0)
-		jido_error("gateway.store_failed", "{s:s}", "why", dbwhy);
-	if (rec != NULL) {
-		if (json_array_size(g->outbox) >= OUTBOX_MAX) {
-			json_array_remove(g->outbox, 0);
-			g->outbox_dropped++;
-		}
-		json_array_append(g->outbox, rec);
+	/* plain C here; the JSON for the planner and the auditor is made by the main thread */
+	if ((rec = gw_record_new(&k->ki, k->up >= 0 ? g->ups[k->up].name : NULL, model)) != NULL) {
+		jido_time_rfc3339(rec->ts, sizeof(rec->ts));
+		rec->api = api_names[k->api];
+		rec->status = status;
+		rec->streamed = k->stream_out;
+		rec->complete = complete;
+		rec->usage_reported = k->usage.seen;
+		rec->input = k->usage.input;
+		rec->output = k->usage.output;
+		rec->cache_read = k->usage.cache_read;
+		rec->cache_write = k->usage.cache_write;
+		rec->cost_musd = cost;
+		rec->duration_ms = jido_now_ms() - k->t0;
+		rec->price = p;
 	}
+	size_t pending;
+	pthread_mutex_lock(&g->mu);
+	/* the spend and its record go to gateway.db together with the next group commit;
+	 * the budget checks see the spend in the ledger at once */
+	gw_keys_reconcile(g->db, k->ki.key_id, k->est_tokens, k->est_musd, tokens, cost);
+	if (rec != NULL) {
+		/* to the planner and the auditor once it is in gateway.db (gw_outbox_written) */
+		if (gw_usage_queue(rec) != 0)
+			jido_error("gateway.store_failed", "{s:s}", "what", "usage record");
+	}
+	pending = gw_usage_pending();
 	pthread_mutex_unlock(&g->mu);
+	/* the answer this record belongs to leaves after the flush */
+	if (k->c != NULL)
+		http_hold(k->c);
+	proxy_flush_soon(g, pending);
 	jido_info("gateway.request", "{s:s,s:s,s:s?,s:s,s:i,s:b,s:I,s:I,s:I,s:I}", "run_id",
 	    k->ki.run_id, "api", api_names[k->api], "upstream", k->up >= 0 ? g->ups[k->up].name : NULL,
 	    "model", model, "status", status, "streamed", k->stream_out, "input_tokens",
 	    (json_int_t)k->usage.input, "output_tokens", (json_int_t)k->usage.output, "cost_musd",
 	    (json_int_t)cost, "duration_ms", (json_int_t)(jido_now_ms() - k->t0));
-	json_decref(rec);
+	gw_record_unref(rec);
 }
 
 /* ---------------------------------------------------------------- call life */
@@ -165,22 +212,47 @@ slist_wipe_free(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
+/* An easy handle for a transfer: a reset one from the pool (its buffers already allocated)
+ * or a new one. The caller owns it until proxy_easy_put. */
+static CURL *
+proxy_easy_get(struct gw *g)
+{
+	return g->neasy > 0 ? g->easy_pool[--g->neasy] : curl_easy_init();
+}
+
+/* Give back an easy handle already removed from the multi handle (*e becomes NULL). */
+static void
+proxy_easy_put(struct gw *g, CURL **e)
+{
+	if (*e == NULL)
+		return;
+	if (g->neasy < (int)(sizeof(g->easy_pool) / sizeof(g->easy_pool[0]))) {
+		curl_easy_reset(*e);
+		g->easy_pool[g->neasy++] = *e;
+	} else
+		curl_easy_cleanup(*e);
+	*e = NULL;
+}
+
+static void call_idle_disarm(struct call *k);
+
 /* Drop the current attempt's transfer (already removed from the multi handle). */
 static void
 call_attempt_free(struct call *k)
 {
-	if (k->easy != NULL)
-		curl_easy_cleanup(k->easy);
-	k->easy = NULL;
-	slist_wipe_free(k->hdrs);
-	k->hdrs = NULL;
+	proxy_easy_put(k->g, &k->easy);
+	if (k->auth != NULL) {
+		k->fwd_tail->next = NULL;
+		slist_wipe_free(k->auth);
+		k->auth = NULL;
+	}
 	if (k->rhdr != NULL)
 		evbuffer_free(k->rhdr);
 	if (k->rbody != NULL)
 		evbuffer_free(k->rbody);
 	k->rhdr = k->rbody = NULL;
 	if (k->idle != NULL)
-		evtimer_del(k->idle);
+		call_idle_disarm(k);
 	k->decided = D_PENDING;
 	k->status = 0;
 	k->ctype[0] = '\0';
@@ -199,6 +271,7 @@ call_free(struct call *k)
 	gw_sse_free(&k->sse);
 	free(k->body);
 	free(k->target);
+	free(k->fails);
 	k->g->calls--;
 	free(k);
 }
@@ -207,9 +280,25 @@ call_free(struct call *k)
 static void
 call_idle_arm(struct call *k)
 {
-	struct timeval tv = { k->g->read_ms / 1000, (k->g->read_ms % 1000) * 1000 };
+	struct timeval tv = { k->g->read_ms / 1000, (k->g->read_ms % 1000) * 1000 }, now;
+	int64_t ms;
 
+	/* every header line and body piece lands here: re-arming the timer (a heap update)
+	 * at most every eighth of the timeout keeps it within 12.5% of "since the last byte" */
+	event_base_gettimeofday_cached(k->g->base, &now);
+	ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
+	if (k->armed_at != 0 && ms - k->armed_at < k->g->read_ms / 8)
+		return;
+	k->armed_at = ms;
 	evtimer_add(k->idle, &tv);
+}
+
+/* Stop the read timeout (paused, or the attempt is over). */
+static void
+call_idle_disarm(struct call *k)
+{
+	k->armed_at = 0;
+	evtimer_del(k->idle);
 }
 
 static size_t
@@ -240,14 +329,14 @@ call_on_header(char *buf, size_t size, size_t n, void *arg)
 		k->decided = D_PASS;
 		k->is_sse = strncasecmp(k->ctype, "text/event-stream", 17) == 0;
 		if (k->is_sse && k->c != NULL) {
-			size_t hl = evbuffer_get_length(k->rhdr);
-			char *h = malloc(hl + 1);
+			const char *h = NULL;
+			if (evbuffer_add(k->rhdr, "", 1) == 0)
+				h = (const char *)evbuffer_pullup(k->rhdr, -1);
 			if (h == NULL)
 				return 0;
-			evbuffer_copyout(k->rhdr, h, hl);
-			h[hl] = '\0';
 			http_stream_start(k->c, k->status, h);
-			free(h);
+			/* the stream may last minutes: its headers are written, drop them */
+			evbuffer_drain(k->rhdr, evbuffer_get_length(k->rhdr));
 			k->stream_out = 1;
 		}
 		return len;
@@ -275,7 +364,11 @@ call_on_header(char *buf, size_t size, size_t n, void *arg)
 		snprintf(k->ctype, sizeof(k->ctype), "%s", v);
 		return size * n; /* http_reply/stream write it themselves for whole answers */
 	}
-	evbuffer_add_printf(k->rhdr, "%s: %s\r\n", line, v);
+	/* "Name: value\r\n", without a printf per line */
+	evbuffer_add(k->rhdr, line, (size_t)(colon - line));
+	evbuffer_add(k->rhdr, ": ", 2);
+	evbuffer_add(k->rhdr, v, len - (size_t)(v - line));
+	evbuffer_add(k->rhdr, "\r\n", 2);
 	return size * n;
 }
 
@@ -293,7 +386,7 @@ call_backpressure(struct call *k)
 		return;
 	k->paused = 1;
 	__atomic_add_fetch(&k->g->streams_paused, 1, __ATOMIC_RELAXED);
-	evtimer_del(k->idle);
+	call_idle_disarm(k);
 	curl_easy_pause(k->easy, CURLPAUSE_RECV);
 	jido_debug("gateway.stream_paused", "{s:s,s:I}", "run_id", k->ki.run_id, "pending",
 	    (json_int_t)pend);
@@ -351,15 +444,10 @@ call_attempt_start(struct call *k, int i)
 	snprintf(url, sizeof(url), "%s%s", u->base, k->target);
 	k->up = i;
 	k->attempts++;
-	if (proxy_multi_open(g) != 0 || (k->easy = curl_easy_init()) == NULL || (k->rhdr = evbuffer_new()) == NULL ||
+	if (proxy_multi_open(g) != 0 || (k->easy = proxy_easy_get(g)) == NULL ||
+	    (k->rhdr = evbuffer_new()) == NULL ||
 	    (k->rbody = evbuffer_new()) == NULL)
 		return -1;
-	for (struct curl_slist *p = k->fwd; p != NULL; p = p->next) {
-		struct curl_slist *nl = curl_slist_append(k->hdrs, p->data);
-		if (nl == NULL)
-			return -1;
-		k->hdrs = nl;
-	}
 	/* the real key: copied under the lock (the tick may replace it), wiped after use */
 	pthread_mutex_lock(&g->mu);
 	if (u->secret == NULL) {
@@ -376,17 +464,14 @@ call_attempt_start(struct call *k, int i)
 	snprintf(auth, alen, u->style == GW_STYLE_ANTHROPIC ? "x-api-key: %s" :
 	    "Authorization: Bearer %s", u->secret);
 	pthread_mutex_unlock(&g->mu);
-	struct curl_slist *nl = curl_slist_append(k->hdrs, auth);
+	k->auth = curl_slist_append(NULL, auth);
 	sodium_memzero(authbuf, sizeof(authbuf));
-	if (nl == NULL)
+	if (k->auth == NULL)
 		return -1;
-	k->hdrs = nl;
-	if ((nl = curl_slist_append(k->hdrs, "Expect:")) == NULL)
-		return -1;
-	k->hdrs = nl;
+	k->fwd_tail->next = k->auth; /* detached again by call_attempt_free */
 	curl_easy_setopt(k->easy, CURLOPT_URL, url);
 	curl_easy_setopt(k->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(k->easy, CURLOPT_HTTPHEADER, k->hdrs);
+	curl_easy_setopt(k->easy, CURLOPT_HTTPHEADER, k->fwd);
 	if (k->is_get)
 		curl_easy_setopt(k->easy, CURLOPT_HTTPGET, 1L);
 	else {
@@ -401,6 +486,9 @@ call_attempt_start(struct call *k, int i)
 	curl_easy_setopt(k->easy, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(k->easy, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(k->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* 2 KiB reads, not 16: of a stream's 16 KiB buffer only the pages the reads touch are
+	 * resident (one in four with 1 KiB ones, but then a long answer takes many reads) */
+	curl_easy_setopt(k->easy, CURLOPT_BUFFERSIZE, 2048L);
 	if (curl_multi_add_handle(g->multi, k->easy) != CURLM_OK)
 		return -1;
 	call_idle_arm(k); /* from the request's start: connect + send + first byte */
@@ -410,9 +498,12 @@ call_attempt_start(struct call *k, int i)
 static void
 call_note(struct call *k, const char *name, const char *what)
 {
-	size_t n = strlen(k->fails);
+	size_t n;
 
-	snprintf(k->fails + n, sizeof(k->fails) - n, "%s%s: %s", n ? "; " : "", name, what);
+	if (k->fails == NULL && (k->fails = calloc(1, CALL_FAILS_MAX)) == NULL)
+		return;
+	n = strlen(k->fails);
+	snprintf(k->fails + n, CALL_FAILS_MAX - n, "%s%s: %s", n ? "; " : "", name, what);
 }
 
 /* Nothing more to try: answer with an error in the client's format. */
@@ -422,7 +513,7 @@ call_give_up(struct call *k)
 	char msg[800];
 	int status = k->attempts > 0 && k->all_429 ? 429 : k->attempts > 0 ? 502 : 503;
 
-	snprintf(msg, sizeof(msg), "no upstream could answer (%s)", k->fails[0] ? k->fails :
+	snprintf(msg, sizeof(msg), "no upstream could answer (%s)", k->fails != NULL ? k->fails :
 	    "none configured for this API");
 	k->up = -1;
 	call_account(k, status, 0);
@@ -508,15 +599,18 @@ call_done(struct call *k, CURLcode res)
 		return;
 	}
 	if (k->decided == D_PASS && res == CURLE_OK) {
-		size_t bl = evbuffer_get_length(k->rbody), hl = evbuffer_get_length(k->rhdr);
-		char *body = malloc(bl + 1), *h = malloc(hl + 1);
+		size_t bl = evbuffer_get_length(k->rbody);
+		const char *body = "", *h = NULL;
 
 		pthread_mutex_lock(&g->mu);
 		gw_breaker_success(&u->brk, now);
 		pthread_mutex_unlock(&g->mu);
-		if (body == NULL || h == NULL) {
-			free(body);
-			free(h);
+		/* the answer is read in place and then moved to the client, not copied */
+		if (evbuffer_add(k->rhdr, "", 1) == 0)
+			h = (const char *)evbuffer_pullup(k->rhdr, -1);
+		if (bl > 0)
+			body = (const char *)evbuffer_pullup(k->rbody, -1);
+		if (h == NULL || body == NULL) {
 			call_account(k, 500, 0);
 			if (k->c != NULL) {
 				struct http_conn *c = k->c;
@@ -526,10 +620,6 @@ call_done(struct call *k, CURLcode res)
 			call_free(k);
 			return;
 		}
-		evbuffer_remove(k->rbody, body, bl);
-		body[bl] = '\0';
-		evbuffer_remove(k->rhdr, h, hl);
-		h[hl] = '\0';
 		if (k->metered && k->status >= 200 && k->status < 300) {
 			if (k->is_sse)
 				gw_sse_feed(&k->sse, &k->usage, k->style, body, bl);
@@ -544,10 +634,9 @@ call_done(struct call *k, CURLcode res)
 		if (k->c != NULL) {
 			struct http_conn *c = k->c;
 			k->c = NULL;
-			http_reply(c, k->status, k->ctype[0] ? k->ctype : "application/json", h, body, bl);
+			http_reply_evbuf(c, k->status, k->ctype[0] ? k->ctype : "application/json", h,
+			    k->rbody);
 		}
-		free(body);
-		free(h);
 		call_free(k);
 		return;
 	}
@@ -565,8 +654,6 @@ call_done(struct call *k, CURLcode res)
 	jido_warn("gateway.upstream_failed", "{s:s,s:s,s:s}", "upstream", u->name, "why", what,
 	    "run_id", k->ki.run_id);
 	call_note(k, u->name, what);
-	curl_easy_cleanup(k->easy);
-	k->easy = NULL;
 	call_attempt_free(k);
 	memset(&k->usage, 0, sizeof(k->usage));
 	gw_sse_free(&k->sse);
@@ -598,8 +685,7 @@ gw_proxy_abort(void *arg)
 		pthread_mutex_lock(&k->g->mu);
 		gw_breaker_release(&k->g->ups[k->up].brk);
 		pthread_mutex_unlock(&k->g->mu);
-		curl_easy_cleanup(k->easy);
-		k->easy = NULL;
+		proxy_easy_put(k->g, &k->easy);
 	}
 	jido_info("gateway.client_gone", "{s:s,s:b}", "run_id", k->ki.run_id, "streaming",
 	    k->stream_out);
@@ -827,6 +913,15 @@ gw_proxy_request(struct gw *g, struct http_conn *c)
 			goto oom_call;
 		k->fwd = nl;
 	}
+	/* no "Expect: 100-continue" round trip upstream */
+	{
+		struct curl_slist *nl = curl_slist_append(k->fwd, "Expect:");
+		if (nl == NULL)
+			goto oom_call;
+		k->fwd = nl;
+	}
+	for (k->fwd_tail = k->fwd; k->fwd_tail->next != NULL; k->fwd_tail = k->fwd_tail->next)
+		;
 	http_set_call(c, k);
 	call_attempt_next(k);
 	return;
@@ -963,12 +1058,23 @@ gw_proxy_init(struct gw *g, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot set up libcurl's timer");
 		return JIDO_EINTERNAL;
 	}
+	if ((g->flush_ev = event_new(g->base, -1, 0, proxy_on_flush, g)) == NULL) {
+		snprintf(why, whylen, "cannot set up the usage flush");
+		return JIDO_EINTERNAL;
+	}
 	return 0;
 }
 
 void
 gw_proxy_fini(struct gw *g)
 {
+	if (g->flush_ev != NULL) /* the calls the stop aborted: their records */
+		proxy_flush(g);
+	if (g->flush_ev != NULL)
+		event_free(g->flush_ev);
+	g->flush_ev = NULL;
+	while (g->neasy > 0)
+		curl_easy_cleanup(g->easy_pool[--g->neasy]);
 	if (g->multi != NULL)
 		curl_multi_cleanup(g->multi);
 	g->multi = NULL;

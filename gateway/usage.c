@@ -57,6 +57,14 @@ gw_pricing_parse(const char *text, struct gw_price **out, size_t *n, char *why, 
 		pr.output = v[1];
 		pr.cache_read = v[2];
 		pr.cache_write = v[3];
+		/* the snapshot every usage record of this entry stores, made once */
+		json_t *pj = gw_price_json(&pr);
+		size_t sl = pj != NULL ? json_dumpb(pj, pr.snap, sizeof(pr.snap) - 1, JSON_COMPACT) :
+		    sizeof(pr.snap);
+		json_decref(pj);
+		if (sl >= sizeof(pr.snap) - 1)
+			goto bad;
+		pr.snap[sl] = '\0';
 		struct gw_price *np = realloc(p, (cnt + 1) * sizeof(*p));
 		if (np == NULL) {
 			free(p);
@@ -260,7 +268,7 @@ gw_sse_feed(struct gw_sse *s, struct gw_usage *u, int style, const char *buf, si
 		if (s->skipping)
 			continue;
 		if (s->len + 2 > s->cap) {
-			size_t nc = s->cap ? s->cap * 2 : 1024;
+			size_t nc = s->cap ? s->cap * 2 : 512; /* most event lines fit */
 			char *nl;
 			if (nc > SSE_LINE_MAX || (nl = realloc(s->line, nc)) == NULL) {
 				s->skipping = 1;
@@ -279,4 +287,73 @@ gw_sse_free(struct gw_sse *s)
 {
 	free(s->line);
 	memset(s, 0, sizeof(*s));
+}
+
+json_t *
+gw_price_json(const struct gw_price *p)
+{
+	return json_pack("{s:s,s:f,s:f,s:f,s:f,s:s}", "entry", p->model, "input", p->input,
+	    "output", p->output, "cache_read", p->cache_read, "cache_write", p->cache_write,
+	    "unit", "usd_per_million_tokens");
+}
+
+struct gw_record *
+gw_record_new(const struct gw_keyinfo *ki, const char *upstream, const char *model)
+{
+	const char *src[6] = { ki->key_id, ki->run_id, ki->project, ki->step,
+		upstream != NULL ? upstream : "", model };
+	const char **dst[6];
+	size_t len[6], total = 0;
+	struct gw_record *r;
+	char *p;
+
+	for (int i = 0; i < 6; i++)
+		total += (len[i] = strlen(src[i])) + 1;
+	if ((r = calloc(1, sizeof(*r) + total)) == NULL)
+		return NULL;
+	dst[0] = &r->key_id;
+	dst[1] = &r->run_id;
+	dst[2] = &r->project;
+	dst[3] = &r->step;
+	dst[4] = &r->upstream;
+	dst[5] = &r->model;
+	p = r->str;
+	for (int i = 0; i < 6; i++) {
+		memcpy(p, src[i], len[i] + 1);
+		*dst[i] = p;
+		p += len[i] + 1;
+	}
+	r->refs = 1;
+	return r;
+}
+
+struct gw_record *
+gw_record_ref(struct gw_record *r)
+{
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+void
+gw_record_unref(struct gw_record *r)
+{
+	if (r != NULL && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(r);
+}
+
+json_t *
+gw_record_json(const struct gw_record *r)
+{
+	return json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:i,s:b,s:b,s:I,s:I,s:I,s:I,s:I,"
+	    "s:f,s:o,s:I,s:b}",
+	    "ts", r->ts, "key_id", r->key_id, "run_id", r->run_id,
+	    "project", r->project[0] ? r->project : NULL, "step", r->step[0] ? r->step : NULL,
+	    "upstream", r->upstream[0] ? r->upstream : NULL, "api", r->api, "model", r->model,
+	    "status", r->status, "streamed", r->streamed, "complete", r->complete,
+	    "input_tokens", (json_int_t)r->input, "output_tokens", (json_int_t)r->output,
+	    "cache_read_tokens", (json_int_t)r->cache_read,
+	    "cache_write_tokens", (json_int_t)r->cache_write, "cost_musd", (json_int_t)r->cost_musd,
+	    "cost_usd", (double)r->cost_musd / 1e6,
+	    "price", r->price != NULL ? gw_price_json(r->price) : json_null(),
+	    "duration_ms", (json_int_t)r->duration_ms, "usage_reported", r->usage_reported);
 }
