@@ -93,6 +93,12 @@ int jido_art_history(struct jido_art *a, const char *lineage, const char *name, 
 int jido_art_get(struct jido_art *a, const char *lineage, const char *name, int version,
     json_t **out);
 
+/* For readers: the blob at home/rel (rel as a planner.artifacts.get row's "path": relative,
+ * no "..") into a malloc'd *buf of *len bytes (caller frees). JIDO_EVALIDATION for a bad
+ * rel, JIDO_ENOTFOUND when the file is gone, JIDO_ECONFLICT when it is larger than max,
+ * JIDO_EINTERNAL when it cannot be read. */
+int jido_art_read(const char *home, const char *rel, size_t max, char **buf, size_t *len);
+
 /* Totals: rows, blobs, bytes (distinct blobs), logical_bytes (sum of rows). */
 int jido_art_usage(struct jido_art *a, json_t **out);
 

@@ -1157,6 +1157,24 @@ pg_guard_unfreeze(struct wreq *q)
 	const char *kind = q->params[0], *subject = q->params[1];
 	char subj[64];
 
+	if (strcmp(kind, "project") == 0) { /* the planner's per-project guard */
+		struct jido_reply r;
+		char *end = NULL;
+		long long id = strtoll(subject, &end, 10);
+		int rc = end == subject || *end != '\0' || id <= 0 ? JIDO_EVALIDATION :
+		    web_call(q->w, "planner", "planner.guard.unfreeze", NULL, json_pack(
+		    "{s:I,s:s,s:s}", "project", (json_int_t)id, "actor", "owner", "channel", "web"), &r);
+		if (rc == 0) {
+			rc = r.ok ? 0 : r.err ? r.err : JIDO_EINTERNAL;
+			jido_reply_free(&r);
+		}
+		if (rc != 0) {
+			art_fail_page(q, web_err_status(rc), rc, "Not unfrozen", jido_strerror(rc));
+			return;
+		}
+		web_redirect(q, "/dashboard");
+		return;
+	}
 	if ((strcmp(kind, "token") != 0 && strcmp(kind, "link") != 0) ||
 	    guard_unfreeze(q->w->db, kind, subject) != 0) {
 		art_fail_page(q, 404, JIDO_ENOTFOUND, "Not frozen", "nothing to unfreeze");
@@ -1173,7 +1191,21 @@ art_guard_section(struct wreq *q, struct evbuffer *b)
 	json_t *fr = guard_list(q->w->db), *f;
 	size_t i;
 	char csrf[65], t[40];
+	struct jido_reply r;
 
+	/* projects the planner's guard froze (pushes and comments per hour) */
+	if (web_call(q->w, "planner", "planner.guard.list", NULL, json_object(), &r) == 0) {
+		json_array_foreach(json_object_get(r.ok ? r.data : NULL, "frozen"), i, f) {
+			char id[24];
+			snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(
+			    json_object_get(f, "project_id")));
+			json_array_append_new(fr, json_pack("{s:s,s:s,s:s,s:O,s:O}", "kind", "project",
+			    "subject", id, "name", json_string_value(json_object_get(f, "project")) ?
+			    json_string_value(json_object_get(f, "project")) : id, "reason",
+			    json_object_get(f, "reason"), "at_ms", json_object_get(f, "at_ms")));
+		}
+		jido_reply_free(&r);
+	}
 	if (json_array_size(fr) == 0) {
 		json_decref(fr);
 		return;
@@ -1186,7 +1218,8 @@ art_guard_section(struct wreq *q, struct evbuffer *b)
 		    "method=\"post\" action=\"/guard/%U/%U/unfreeze\"><input type=\"hidden\" "
 		    "name=\"csrf\" value=\"%s\"><button>Unfreeze</button></form></p>",
 		    json_string_value(json_object_get(f, "kind")), json_string_value(
-		    json_object_get(f, "subject")), t, json_string_value(json_object_get(f, "reason")),
+		    json_object_get(f, json_object_get(f, "name") ? "name" : "subject")), t,
+		    json_string_value(json_object_get(f, "reason")),
 		    json_string_value(json_object_get(f, "kind")), json_string_value(
 		    json_object_get(f, "subject")), csrf);
 	}

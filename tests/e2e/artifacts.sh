@@ -42,15 +42,8 @@ EOF
 if t_start_stack 20; then pass "stack READY"; else fail "stack READY"; tail -20 "$JIDO_HOME/up.log"; t_done; fi
 
 get() { curl -s -b "$J" -c "$J" "$W$1"; }
-csrf() { grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
-tok=$(get /setup | csrf)
-curl -s -o /dev/null -b "$J" -c "$J" -X POST --data "csrf=$tok&step=password&password=correct-horse-1&password2=correct-horse-1" "$W/setup"
-tok=$(get /setup | csrf)
-curl -s -o /dev/null -b "$J" -c "$J" -X POST --data "csrf=$tok&step=import&repos=acme%2Fwidget" "$W/setup"
-mk_token() {
-	local q="csrf=$(get /settings/api | csrf)&name=$1&expires_days=30&scope_admin=1"
-	curl -s -b "$J" -c "$J" -X POST --data "$q" "$W/settings/api/tokens" | grep -o 'id="new-token">jido_[0-9a-f]*' | sed 's/.*>//'
-}
+t_web_setup "$W" "$J" acme/widget >/dev/null
+mk_token() { t_web_token "$W" "$J" "$1"; }
 T=$(mk_token main)
 t_check "setup done, an admin token" test ${#T} -eq 53
 api() { curl -s -H "Authorization: Bearer $T" "$@"; }
