@@ -161,6 +161,34 @@ jido_art_open(const char *root, struct jido_art **out, char *why, size_t whylen)
 	return 0;
 }
 
+int
+jido_art_open_ro(const char *root, struct jido_art **out, char *why, size_t whylen)
+{
+	struct jido_art *a;
+	char path[4200];
+	struct stat sb;
+
+	if (strlen(root) >= sizeof(a->root) - 80)
+		return art_fail(JIDO_EVALIDATION, why, whylen, "artifact root path too long");
+	snprintf(path, sizeof(path), "%s/artifacts.db", root);
+	if (stat(path, &sb) != 0)
+		return art_fail(JIDO_ENOTFOUND, why, whylen, "no %s yet", path);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return art_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+	snprintf(a->root, sizeof(a->root), "%s", root);
+	if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK) {
+		art_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", path,
+		    a->db ? sqlite3_errmsg(a->db) : "out of memory");
+		sqlite3_close(a->db);
+		free(a);
+		return JIDO_EINTERNAL;
+	}
+	sqlite3_busy_timeout(a->db, 2000);
+	*out = a;
+	return 0;
+}
+
 void
 jido_art_close(struct jido_art *a)
 {

@@ -42,6 +42,9 @@ struct jido_art_retention {
 /* Open (creating) the store under root (made 0750). On 0 *out is owned by the caller
  * (jido_art_close). */
 int jido_art_open(const char *root, struct jido_art **out, char *why, size_t whylen);
+/* For a reader (the web): the store's metadata read-only, for jido_art_get/list/history
+ * only (it never creates anything). JIDO_ENOTFOUND when the planner has not made it yet. */
+int jido_art_open_ro(const char *root, struct jido_art **out, char *why, size_t whylen);
 void jido_art_close(struct jido_art *a);
 void jido_art_set_retention(struct jido_art *a, const struct jido_art_retention *r);
 

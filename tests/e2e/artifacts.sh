@@ -74,6 +74,14 @@ h1=$(echo "$hist" | jq -r '.versions[0].hash')
 code=$(api -o "$JIDO_HOME/v1" -D "$JIDO_HOME/h1" -w '%{http_code}' "$W/api/v1/runs/$R2/artifacts/plan.md?version=1")
 t_check "?version=1 returns the first plan with its ETag, type and file name" sh -c "[ $code = 200 ] && grep -qx 'PLAN A: change foo' '$JIDO_HOME/v1' && grep -qi '^etag: \"$h1\"' '$JIDO_HOME/h1' && grep -qi '^content-type: text/markdown' '$JIDO_HOME/h1' && grep -qi '^content-disposition: attachment; filename=\"plan.md\"' '$JIDO_HOME/h1' && grep -qi '^content-length: 19' '$JIDO_HOME/h1'"
 t_check "without a version: the latest" bash -c "api '$W/api/v1/runs/$R2/artifacts/plan.md' | grep -q 'PLAN B'"
+# the web now knows R2's lineage and reads rows from the store itself: a version put a
+# moment ago is what "latest" gives at once, and the planner is not asked per download
+printf 'notes one\n' >"$JIDO_HOME/n1"; printf 'notes two\n' >"$JIDO_HOME/n2"
+jido artifacts put "$R2" notes.md --from-file "$JIDO_HOME/n1" --kind report --type text/markdown >/dev/null
+t_check "a fresh artifact downloads at once" bash -c "api '$W/api/v1/runs/$R2/artifacts/notes.md' | grep -qx 'notes one'"
+jido artifacts put "$R2" notes.md --from-file "$JIDO_HOME/n2" --kind report --type text/markdown >/dev/null
+t_check "  a version put a moment ago is the latest at once, ?version=1 the first" bash -c "api '$W/api/v1/runs/$R2/artifacts/notes.md' | grep -qx 'notes two' && api '$W/api/v1/runs/$R2/artifacts/notes.md?version=1' | grep -qx 'notes one'"
+t_check "  downloads looked their rows up in the store (jido_artifact_lookups_total)" bash -c "curl -s '$W/metrics' | grep -q 'jido_artifact_lookups_total{source=\"store\"} [1-9]'"
 t_check "jido artifacts get --version 1 -o FILE" sh -c "jido artifacts get $R2 plan.md --version 1 -o '$JIDO_HOME/p1' && cmp '$JIDO_HOME/p1' '$JIDO_HOME/v1'"
 code=$(api -o /dev/null -w '%{http_code}' "$W/api/v1/runs/$R2/artifacts/plan.md?version=9")
 t_check "an unknown version is 404" test "$code" = 404
