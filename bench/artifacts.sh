@@ -66,15 +66,10 @@ nginx -c "$JIDO_HOME/nginx.conf" -e "$JIDO_HOME/nginx.err" &
 ng=$!
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$NP/${bpath:0:2}/$bpath" -r 0-0 && break; sleep 0.1; done
 
-best() { # URL [curl args...] -> best of ROUNDS in MB/s
-	local url=$1 b=0 s
-	shift
-	for _ in $(seq "$ROUNDS"); do
-		s=$(curl -s -o /dev/null -w '%{speed_download}' "$@" "$url")
-		s=${s%.*}
-		[ "$s" -gt "$b" ] && b=$s
-	done
-	echo $((b / 1000000))
+speed() { # URL [curl args...] -> one download in MB/s
+	local s
+	s=$(curl -s -o /dev/null -w '%{speed_download}' "$@")
+	echo $(( ${s%.*} / 1000000 ))
 }
 wpid=$(jido status --json | jq -r '.[] | select(.name == "web") | .pid')
 # the web's resident memory while it serves (sampled every 50 ms; its peak since start,
@@ -82,8 +77,13 @@ wpid=$(jido status --json | jq -r '.[] | select(.name == "web") | .pid')
 ( m=0; while kill -0 "$wpid" 2>/dev/null; do r=$(bench_rss_kb "$wpid"); [ "${r:-0}" -gt "$m" ] && m=$r && echo "$m" >"$JIDO_HOME/rss.max"; sleep 0.05; done ) &
 sampler=$!
 # interleaved: web, nginx, web, nginx (the machine is shared; ratios, not absolutes)
-web1=$(best "$W/api/v1/runs/$R/artifacts/big.txt" -H "Authorization: Bearer $T")
-ng1=$(best "http://127.0.0.1:$NP/${bpath:0:2}/$bpath")
+web1=0 ng1=0
+for _ in $(seq "$ROUNDS"); do # best of ROUNDS each, the two alternating
+	s=$(speed "$W/api/v1/runs/$R/artifacts/big.txt" -H "Authorization: Bearer $T")
+	[ "$s" -gt "$web1" ] && web1=$s
+	s=$(speed "http://127.0.0.1:$NP/${bpath:0:2}/$bpath")
+	[ "$s" -gt "$ng1" ] && ng1=$s
+done
 echo "single stream, $BIG_MB MiB: jido-web ${web1} MB/s, nginx ${ng1} MB/s"
 wrk_mb() { # URL [header] -> MB/s over WRK_S s, 4 connections
 	local out
