@@ -7,7 +7,9 @@
 # in `jido projects frozen` and GET /api/v1/guard/projects; releasing the run is 423
 # (`frozen`) over REST and exit 1 on the CLI; the freeze survives a restart of the stack;
 # the owner unfreezes it (`jido projects unfreeze`, audited), the run is released and its
-# ship goes to gitops, and the count starts afresh; no sanitizer report, no SIGSYS.
+# ship goes to gitops, and the count starts afresh; comments count the same way
+# (_comments_per_hour = 1: the second comment step freezes the project); no sanitizer
+# report, no SIGSYS.
 . "$(dirname "$0")/../lib.sh"
 t_home
 mkdir -p "$JIDO_HOME/workflows"
@@ -17,7 +19,7 @@ W="http://127.0.0.1:$PORT"
 J="$JIDO_HOME/jar"
 export JIDO_WEB_LISTEN="127.0.0.1:$PORT" JIDO_WEB_PUBLIC_URL="$W"
 export JIDO_INGEST_LISTEN="127.0.0.1:$(t_free_port)"
-export JIDO_PLANNER_GUARD_PUSHES_PER_HOUR=2
+export JIDO_PLANNER_GUARD_PUSHES_PER_HOUR=2 JIDO_PLANNER_GUARD_COMMENTS_PER_HOUR=1
 # GitHub: a closed port (a ship that reaches gitops fails there at once; the guard counts
 # what the planner sends, so that does not matter here)
 export JIDO_GITHUB_API_URL="http://127.0.0.1:$(t_free_port)"
@@ -43,6 +45,10 @@ trap 'kill $N_PID 2>/dev/null; t_cleanup' EXIT
 cat >"$JIDO_HOME/workflows/guard_ship.json" <<'EOF'
 {"name":"guard_ship","version":1,"description":"one ship step (guard e2e)","steps":[
  {"id":"ship","kind":"ship","timeout_s":60}]}
+EOF
+cat >"$JIDO_HOME/workflows/guard_comment.json" <<'EOF'
+{"name":"guard_comment","version":1,"description":"one comment step (guard e2e)","steps":[
+ {"id":"say","kind":"comment","body":"hello from the guard e2e","timeout_s":60}]}
 EOF
 
 if t_start_stack 20; then pass "stack READY"; else fail "stack READY"; tail -20 "$JIDO_HOME/up.log"; t_done; fi
@@ -100,6 +106,13 @@ t_check "the frozen run is released (200)" test "$c" = 200
 if t_wait 20 run_sent "$r3"; then pass "  and its ship goes to gitops"; else fail "released ship goes to gitops"; jido --json run show "$r3"; fi
 c=$(api -X POST -H 'Content-Type: application/json' --data '{"rationale":"owner looked at it"}' "$W/api/v1/runs/$r4/approve")
 if [ "$c" = 200 ] && t_wait 20 run_sent "$r4"; then pass "the count started afresh: a second released ship goes too"; else fail "count afresh"; fi
+# --- comments count the same way (limit 1 an hour here)
+c1=$(jido --json kickoff acme/widget --workflow guard_comment | jq -r .id); t_wait 20 run_over "$c1"
+c2=$(jido --json kickoff acme/widget --workflow guard_comment | jq -r .id)
+cfrozen() { jido --json run show "$c2" | jq -e '.parked == "frozen" and (.approval.reason | test("2 comments in the last hour"))' >/dev/null; }
+if t_wait 20 cfrozen && jido --json run show "$c1" | jq -e '.steps[0].attempt >= 1 and .parked == null' >/dev/null; then
+	pass "comments: the first goes to gitops, the second freezes the project"; else fail "comments frozen"; jido --json run show "$c2" | head -c 600; fi
+t_check "  listed as a comment freeze" sh -c "jido --json projects frozen | jq -e '.frozen[0].kind == \"comment\"' >/dev/null"
 t_check "no sanitizer report" sh -c "! grep -q -e 'ERROR: AddressSanitizer' -e 'runtime error:' '$JIDO_HOME/up.log'"
 t_check "no process was killed by its allowlist" sh -c "! grep -q SIGSYS '$JIDO_HOME/up.log'"
 t_done
