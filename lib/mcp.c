@@ -456,6 +456,10 @@ mcp_resources_list(const struct mcp_env *e, const json_t *id)
 		    json_string_value(json_object_get(r, "state")) ?: "?");
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "uri", uri, "name", rid,
 		    "description", desc, "mimeType", "application/json"));
+		snprintf(uri, sizeof(uri), "jido://runs/%s/artifacts", rid);
+		json_array_append_new(arr, json_pack("{s:s,s:s+,s:s,s:s}", "uri", uri, "name", rid,
+		    " artifacts", "description", "the run's artifacts (logs, plans, diffs, reports) "
+		    "with the uri of each version", "mimeType", "application/json"));
 	}
 	json_decref(runs);
 	return mcp_result(id, json_pack("{s:o}", "resources", arr));

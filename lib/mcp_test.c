@@ -406,9 +406,11 @@ test_resources(void **state)
 	init();
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}");
 	json_t *list = json_object_get(json_object_get(r, "result"), "resources");
-	assert_int_equal(json_array_size(list), 2);
+	assert_int_equal(json_array_size(list), 3);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "uri")),
 	    "jido://runs/r_1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "uri")),
+	    "jido://runs/r_1/artifacts");
 	json_decref(r);
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/templates/list\"}");
 	assert_int_equal(json_array_size(json_object_get(json_object_get(r, "result"),

@@ -76,7 +76,7 @@ EXPECT=$(jq -nc --arg n1 "$(sha "$A_DIR/n1")" --arg n2 "$(sha "$A_DIR/n2")" --ar
               {name: "pic.png", sha256: $p, as: "blob", mimeType: "image/png"}], too_large: "big.bin"}')
 node "$top/tests/mcp/artifacts.mjs" stdio "$JIDO_BIN" "$rid1" "$EXPECT" | tee "$JIDO_HOME/art-stdio.out" | grep -E '^(PASS|FAIL):'
 node "$top/tests/mcp/artifacts.mjs" http "$W/mcp" "$READER" "$rid1" "$EXPECT" | tee "$JIDO_HOME/art-http.out" | grep -E '^(PASS|FAIL):'
-t_check "artifact resources read over stdio and HTTP (a read-only token)" sh -c "[ \$(grep -c '^PASS' '$JIDO_HOME/art-stdio.out') -ge 10 ] && [ \$(grep -c '^PASS' '$JIDO_HOME/art-http.out') -ge 10 ] && ! grep -q '^FAIL' '$JIDO_HOME/art-stdio.out' '$JIDO_HOME/art-http.out'"
+t_check "artifact resources read over stdio and HTTP (a read-only token)" sh -c "[ \$(grep -c '^PASS' '$JIDO_HOME/art-stdio.out') -ge 11 ] && [ \$(grep -c '^PASS' '$JIDO_HOME/art-http.out') -ge 11 ] && ! grep -q '^FAIL' '$JIDO_HOME/art-stdio.out' '$JIDO_HOME/art-http.out'"
 t_check "artifact reads are audited with channel mcp" sh -c "jido call auditor audit.query '{\"channel\":\"mcp\",\"action\":\"mcp.resource.read\",\"limit\":1000}' | jq -e '[.records[] | select(.subject | test(\"artifacts/pic.png\"))] | length >= 2' >/dev/null"
 CALL="$top/tests/mcp/call.mjs"
 same() { # TOOL ARGS_JSON REST_PATH CLI_WORDS...

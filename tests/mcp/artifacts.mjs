@@ -36,6 +36,9 @@ try {
 	check(resourceTemplates.some((t) => t.uriTemplate === "jido://runs/{id}/artifacts") &&
 	    resourceTemplates.some((t) => t.uriTemplate.startsWith("jido://runs/{id}/artifacts/{name}")),
 	    "resources/templates/list has the artifact templates");
+	const { resources } = await client.listResources();
+	check(resources.some((r) => r.uri === `jido://runs/${run}/artifacts`),
+	    "resources/list names the run's artifact list");
 	const lr = await client.readResource({ uri: `jido://runs/${run}/artifacts` });
 	const list = JSON.parse(lr.contents[0].text);
 	check(lr.contents[0].mimeType === "application/json" && Array.isArray(list.artifacts),
