@@ -28,6 +28,7 @@ known=(
 	"planner.sh|"
 	"web.sh|SECONDS_RUN=3 CONNS=4"
 	"gitops.sh|N=5"
+	"artifacts.sh|BIG_MB=256 ROUNDS=2 WRK_S=3"
 )
 list=("${known[@]}")
 # Any other bench script that emits rows (e.g. bench/cli.sh, bench/loop.sh).

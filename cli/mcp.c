@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "artifact.h"
 #include "cli.h"
 #include "mcp.h"
 
@@ -41,6 +42,14 @@ cli_mcp_audit(void *ctx, json_t *record, int sync)
 	struct cli_mcp *m = ctx;
 
 	return jido_audit_append(m->c->conf, m->c->home, record, sync, NULL);
+}
+
+static int
+cli_mcp_read_blob(void *ctx, const char *rel, size_t max, char **buf, size_t *len)
+{
+	struct cli_mcp *m = ctx;
+
+	return jido_art_read(m->c->home, rel, max, buf, len);
 }
 
 /* Write one JSON-RPC message as a line on stdout. 0, or JIDO_EINTERNAL when stdout is
@@ -92,7 +101,7 @@ cli_mcp(struct cli *c, int argc, char **argv)
 		cred[0] = '\0'; /* said why on stderr; those tools answer authorization_error */
 	struct mcp_env e = {
 		.ctx = &m, .call = cli_mcp_call, .audit = cli_mcp_audit, .notify = cli_mcp_notify,
-		.sleep_ms = cli_mcp_sleep, .actor = actor,
+		.sleep_ms = cli_mcp_sleep, .read_blob = cli_mcp_read_blob, .actor = actor,
 		.scopes = JIDO_SCOPE_READ | JIDO_SCOPE_RUN | JIDO_SCOPE_APPROVE | JIDO_SCOPE_ADMIN,
 		.cred = cred[0] != '\0' ? cred : NULL,
 		.allow_approvals = jido_conf_bool(c->conf, "mcp.allow_approvals"),

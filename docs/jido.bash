@@ -13,6 +13,8 @@ _jido() {
 	"projects show"|"projects show "*) cands="--json --help";;
 	"projects import"|"projects import "*) cands="--json --help";;
 	"projects update"|"projects update "*) cands="--json --help --enabled --settings";;
+	"projects frozen"|"projects frozen "*) cands="--json --help";;
+	"projects unfreeze"|"projects unfreeze "*) cands="--json --help";;
 	"run show"|"run show "*) cands="--json --help";;
 	"shipping set"|"shipping set "*) cands="--json --help --paused --reason";;
 	"secrets list"|"secrets list "*) cands="--json --help --scope";;
@@ -28,7 +30,7 @@ _jido() {
 	"deliveries list"|"deliveries list "*) cands="--json --help --event --status --limit";;
 	"deliveries show"|"deliveries show "*) cands="--json --help";;
 	"deliveries replay"|"deliveries replay "*) cands="--json --help --as-new";;
-	"projects"|"projects "*) cands="show import update --json --help";;
+	"projects"|"projects "*) cands="show import update frozen unfreeze --json --help";;
 	"workbench"|"workbench "*) cands="--json --help --limit";;
 	"issues"|"issues "*) cands="--json --help --project --state --limit";;
 	"runs"|"runs "*) cands="--json --help --project --state --limit";;

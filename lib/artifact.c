@@ -161,6 +161,34 @@ jido_art_open(const char *root, struct jido_art **out, char *why, size_t whylen)
 	return 0;
 }
 
+int
+jido_art_open_ro(const char *root, struct jido_art **out, char *why, size_t whylen)
+{
+	struct jido_art *a;
+	char path[4200];
+	struct stat sb;
+
+	if (strlen(root) >= sizeof(a->root) - 80)
+		return art_fail(JIDO_EVALIDATION, why, whylen, "artifact root path too long");
+	snprintf(path, sizeof(path), "%s/artifacts.db", root);
+	if (stat(path, &sb) != 0)
+		return art_fail(JIDO_ENOTFOUND, why, whylen, "no %s yet", path);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return art_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+	snprintf(a->root, sizeof(a->root), "%s", root);
+	if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK) {
+		art_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", path,
+		    a->db ? sqlite3_errmsg(a->db) : "out of memory");
+		sqlite3_close(a->db);
+		free(a);
+		return JIDO_EINTERNAL;
+	}
+	sqlite3_busy_timeout(a->db, 2000);
+	*out = a;
+	return 0;
+}
+
 void
 jido_art_close(struct jido_art *a)
 {
@@ -705,5 +733,53 @@ jido_art_sweep(struct jido_art *a, int64_t now_ms, jido_art_keep_fn keep, void *
 		*rows = nrows;
 	if (blobs != NULL)
 		*blobs = nblobs;
+	return 0;
+}
+
+int
+jido_art_read(const char *home, const char *rel, size_t max, char **buf, size_t *len)
+{
+	char path[8192];
+	struct stat sb;
+	char *b;
+	size_t n = 0;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	if (home == NULL || rel == NULL || rel[0] == '\0' || rel[0] == '/' ||
+	    strstr(rel, "..") != NULL ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", home, rel) >= sizeof(path))
+		return JIDO_EVALIDATION;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? JIDO_ENOTFOUND : JIDO_EINTERNAL;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return JIDO_EINTERNAL;
+	}
+	if ((uint64_t)sb.st_size > max) {
+		close(fd);
+		return JIDO_ECONFLICT;
+	}
+	if ((b = malloc((size_t)sb.st_size + 1)) == NULL) {
+		close(fd);
+		return JIDO_EINTERNAL;
+	}
+	while (n < (size_t)sb.st_size) {
+		ssize_t r = read(fd, b + n, (size_t)sb.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n != (size_t)sb.st_size) {
+		free(b);
+		return JIDO_EINTERNAL;
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
 	return 0;
 }

@@ -42,6 +42,9 @@ struct jido_art_retention {
 /* Open (creating) the store under root (made 0750). On 0 *out is owned by the caller
  * (jido_art_close). */
 int jido_art_open(const char *root, struct jido_art **out, char *why, size_t whylen);
+/* For a reader (the web): the store's metadata read-only, for jido_art_get/list/history
+ * only (it never creates anything). JIDO_ENOTFOUND when the planner has not made it yet. */
+int jido_art_open_ro(const char *root, struct jido_art **out, char *why, size_t whylen);
 void jido_art_close(struct jido_art *a);
 void jido_art_set_retention(struct jido_art *a, const struct jido_art_retention *r);
 
@@ -92,6 +95,12 @@ int jido_art_history(struct jido_art *a, const char *lineage, const char *name, 
 /* One version (0 = latest) of (lineage, name): a row; NOTFOUND. */
 int jido_art_get(struct jido_art *a, const char *lineage, const char *name, int version,
     json_t **out);
+
+/* For readers: the blob at home/rel (rel as a planner.artifacts.get row's "path": relative,
+ * no "..") into a malloc'd *buf of *len bytes (caller frees). JIDO_EVALIDATION for a bad
+ * rel, JIDO_ENOTFOUND when the file is gone, JIDO_ECONFLICT when it is larger than max,
+ * JIDO_EINTERNAL when it cannot be read. */
+int jido_art_read(const char *home, const char *rel, size_t max, char **buf, size_t *len);
 
 /* Totals: rows, blobs, bytes (distinct blobs), logical_bytes (sum of rows). */
 int jido_art_usage(struct jido_art *a, json_t **out);

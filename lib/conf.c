@@ -73,6 +73,8 @@ static const struct jido_conf_key conf_keys[] = {
 	{ "planner.executors_listen", JIDO_CONF_STR, "", 0, "URL executors poll for steps (e.g. tls+tcp://0.0.0.0:4002); set: steps go to polling executors, not socket.executor" },
 	{ "planner.executor_lease_ms", JIDO_CONF_INT, "15000", 0, "an executor that has not polled for this long has lost its steps (they are dispatched again)" },
 	{ "planner.max_running_agents", JIDO_CONF_INT, "4", 0, "agent steps running at once per runner kind (0: no limit)" },
+	{ "planner.guard_pushes_per_hour", JIDO_CONF_INT, "30", 0, "anomaly guard: ship steps (pushes) sent to gitops per project in a rolling hour before the project is frozen (0: off)" },
+	{ "planner.guard_comments_per_hour", JIDO_CONF_INT, "60", 0, "anomaly guard: comment steps sent to gitops per project in a rolling hour before the project is frozen (0: off)" },
 	{ "github.api_url", JIDO_CONF_STR, "https://api.github.com", 0, "GitHub REST API base URL" },
 	/* gitops (issue 9) */
 	{ "github.git_url", JIDO_CONF_STR, "https://github.com", 0, "base of clone URLs (<url>/<owner>/<repo>.git)" },

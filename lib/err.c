@@ -24,6 +24,7 @@ static const struct {
 	[JIDO_ETIMEOUT] = { "timeout", "timed out", 111 },
 	[JIDO_EUNAVAIL] = { "unavailable", "service unavailable", 111 },
 	[JIDO_EINTERNAL] = { "internal", "internal error", 111 },
+	[JIDO_EFROZEN] = { "frozen", "frozen by the anomaly guard", 1 },
 };
 
 const char *

@@ -37,6 +37,7 @@ enum jido_err {
 	JIDO_ETIMEOUT = 10,     /* timeout */
 	JIDO_EUNAVAIL = 11,     /* unavailable */
 	JIDO_EINTERNAL = 12,    /* internal */
+	JIDO_EFROZEN = 13,      /* frozen: the anomaly guard holds the subject (REST 423) */
 	JIDO_ERR_COUNT
 };
 

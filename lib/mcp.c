@@ -1,7 +1,7 @@
 /*
  * mcp.c - the MCP server core (see mcp.h): JSON-RPC 2.0 framing and errors, initialize
  * with version negotiation, tools/list and tools/call driven by the tool table,
- * resources for projects, runs and run logs, progress notifications while following a
+ * resources for projects, runs, run logs and run artifacts, progress notifications while following a
  * run, the approval setting, and an audit record (channel mcp) for every request.
  */
 #include <stdarg.h>
@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "mcp.h"
+#include "artifact.h"
 
 static const char *const mcp_versions[] = { "2025-06-18", "2025-03-26", NULL };
 
@@ -453,6 +456,10 @@ mcp_resources_list(const struct mcp_env *e, const json_t *id)
 		    json_string_value(json_object_get(r, "state")) ?: "?");
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "uri", uri, "name", rid,
 		    "description", desc, "mimeType", "application/json"));
+		snprintf(uri, sizeof(uri), "jido://runs/%s/artifacts", rid);
+		json_array_append_new(arr, json_pack("{s:s,s:s+,s:s,s:s}", "uri", uri, "name", rid,
+		    " artifacts", "description", "the run's artifacts (logs, plans, diffs, reports) "
+		    "with the uri of each version", "mimeType", "application/json"));
 	}
 	json_decref(runs);
 	return mcp_result(id, json_pack("{s:o}", "resources", arr));
@@ -461,13 +468,182 @@ mcp_resources_list(const struct mcp_env *e, const json_t *id)
 static json_t *
 mcp_templates_list(const json_t *id)
 {
-	return mcp_result(id, json_pack("{s:[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]}",
+	return mcp_result(id, json_pack("{s:[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s},"
+	    "{s:s,s:s,s:s,s:s},{s:s,s:s,s:s}]}",
 	    "resourceTemplates",
 	    "uriTemplate", "jido://runs/{id}", "name", "run", "description",
 	    "one run: state, steps, transitions, approval", "mimeType", "application/json",
 	    "uriTemplate", "jido://runs/{id}/log", "name", "run log", "description",
 	    "a run's history as text: state transitions, steps and its output lines (runs.logs, "
-	    "redacted)", "mimeType", "text/plain"));
+	    "redacted)", "mimeType", "text/plain",
+	    "uriTemplate", "jido://runs/{id}/artifacts", "name", "run artifacts", "description",
+	    "the artifacts of a run (and its retries): the latest version of each name with its "
+	    "kind, size, media type, hash and the uri to read it", "mimeType", "application/json",
+	    "uriTemplate", "jido://runs/{id}/artifacts/{name}{?version}", "name", "artifact",
+	    "description", "one artifact version (the latest without ?version=N): text artifacts "
+	    "as text, binary ones as base64 blob, with the artifact's media type; at most "
+	    MCP_ART_MAX_TEXT " (larger ones: jido artifacts get or the REST download)"));
+}
+
+/* Is this media type text (a text artifact is sent as text when it is also UTF-8)? */
+static int
+mcp_media_text(const char *m)
+{
+	static const char *const apps[] = { "application/json", "application/x-ndjson",
+		"application/xml", "application/yaml", "application/x-yaml",
+		"application/javascript", "application/toml", NULL };
+	size_t l;
+
+	if (m == NULL)
+		return 0;
+	if (strncmp(m, "text/", 5) == 0)
+		return 1;
+	l = strcspn(m, ";");
+	for (int i = 0; apps[i] != NULL; i++)
+		if (strlen(apps[i]) == l && strncmp(m, apps[i], l) == 0)
+			return 1;
+	return (l > 5 && strncmp(m + l - 5, "+json", 5) == 0) ||
+	    (l > 4 && strncmp(m + l - 4, "+xml", 4) == 0);
+}
+
+/* A run's artifact list as resource text: planner.artifacts.list with each row's uri.
+ * Takes list (the answer). Returns a malloc'd string or NULL. */
+static char *
+mcp_artifact_list_text(const char *rid, json_t *list)
+{
+	json_t *a;
+	size_t i;
+	char *text;
+
+	json_array_foreach(json_object_get(list, "artifacts"), i, a) {
+		char uri[300];
+		snprintf(uri, sizeof(uri), "jido://runs/%s/artifacts/%s?version=%lld", rid,
+		    json_string_value(json_object_get(a, "name")) ?: "",
+		    (long long)json_integer_value(json_object_get(a, "version")));
+		json_object_set_new(a, "uri", json_string(uri));
+		json_object_del(a, "path");
+	}
+	text = json_dumps(list, JSON_INDENT(2));
+	json_decref(list);
+	return text;
+}
+
+/* One artifact version as resource contents: the row's blob read through read_blob,
+ * checked against its hash, as text (a textual media type and UTF-8) or base64 blob.
+ * Takes row. Returns the result or an error response. */
+static json_t *
+mcp_artifact_contents(const struct mcp_env *e, const json_t *id, const char *uri, json_t *row)
+{
+	const char *rel = json_string_value(json_object_get(row, "path"));
+	const char *hash = json_string_value(json_object_get(row, "hash"));
+	const char *media = json_string_value(json_object_get(row, "media_type"));
+	unsigned char dg[crypto_hash_sha256_BYTES];
+	char hex[65], msg[512], *buf = NULL;
+	size_t len = 0;
+	json_t *c = NULL, *text = NULL;
+	int rc;
+
+	if (e->read_blob == NULL || rel == NULL || hash == NULL) {
+		json_decref(row);
+		return mcp_error(id, MCP_EINTERNAL, "this transport cannot read artifact files");
+	}
+	if ((rc = e->read_blob(e->ctx, rel, MCP_ART_MAX, &buf, &len)) != 0) {
+		if (rc == JIDO_ECONFLICT)
+			snprintf(msg, sizeof(msg), "the artifact is %lld bytes, more than the "
+			    MCP_ART_MAX_TEXT " an MCP resource carries: use jido artifacts get or "
+			    "GET /api/v1/runs/{id}/artifacts/{name}",
+			    (long long)json_integer_value(json_object_get(row, "size")));
+		else
+			snprintf(msg, sizeof(msg), "%s: the artifact's file cannot be read (%s)",
+			    jido_err_name(rc), rc == JIDO_ENOTFOUND ? "no longer kept" :
+			    jido_strerror(rc));
+		json_decref(row);
+		return mcp_error(id, MCP_EINTERNAL, msg);
+	}
+	crypto_hash_sha256(dg, (const unsigned char *)buf, len);
+	sodium_bin2hex(hex, sizeof(hex), dg, sizeof(dg));
+	if (strcmp(hex, hash) != 0) {
+		free(buf);
+		json_decref(row);
+		return mcp_error(id, MCP_EINTERNAL, "integrity_error: the artifact's file does not "
+		    "match its recorded hash");
+	}
+	if (mcp_media_text(media) && memchr(buf, '\0', len) == NULL)
+		text = json_stringn(buf, len); /* NULL when it is not UTF-8 */
+	if (text != NULL)
+		c = json_pack("{s:s,s:s,s:o}", "uri", uri, "mimeType", media, "text", text);
+	else {
+		size_t bl = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+		char *b64 = malloc(bl);
+		if (b64 != NULL) {
+			sodium_bin2base64(b64, bl, (const unsigned char *)buf, len,
+			    sodium_base64_VARIANT_ORIGINAL);
+			c = json_pack("{s:s,s:s,s:s}", "uri", uri, "mimeType", media ? media :
+			    "application/octet-stream", "blob", b64);
+			free(b64);
+		}
+	}
+	free(buf);
+	json_decref(row);
+	if (c == NULL)
+		return mcp_error(id, MCP_EINTERNAL, "out of memory");
+	return mcp_result(id, json_pack("{s:[o]}", "contents", c));
+}
+
+/* jido://runs/<rid>/artifacts[/<name>[?version=N]]: rest is what follows "artifacts".
+ * Returns the response, or NULL when the URI names no artifact (not found). */
+static json_t *
+mcp_artifact_read(struct mcp_session *s, const struct mcp_env *e, const json_t *id,
+    const char *uri, const char *rid, const char *rest)
+{
+	char name[JIDO_ART_NAME_MAX + 1], why[1024];
+	json_t *data = NULL, *d;
+	long version = 0;
+	int rc;
+
+	if (rest[0] == '\0') {
+		mcp_audit(s, e, "mcp.resource.read", uri, rid, "ok", 0);
+		rc = mcp_call(e, "planner", "planner.artifacts.list", json_pack("{s:s}", "run_id",
+		    rid), &data, why, sizeof(why));
+	} else {
+		const char *q = strchr(rest + 1, '?');
+		size_t nl = q ? (size_t)(q - rest - 1) : strlen(rest + 1);
+		if (rest[0] != '/' || nl == 0 || nl > JIDO_ART_NAME_MAX)
+			return NULL;
+		memcpy(name, rest + 1, nl);
+		name[nl] = '\0';
+		if (!jido_art_name_ok(name))
+			return NULL;
+		if (q != NULL) {
+			char *end = NULL;
+			if (strncmp(q, "?version=", 9) != 0 || q[9] < '1' || q[9] > '9')
+				return NULL;
+			version = strtol(q + 9, &end, 10);
+			if (*end != '\0' || version > 1000000)
+				return NULL;
+		}
+		mcp_audit(s, e, "mcp.resource.read", uri, rid, "ok", 0);
+		d = json_pack("{s:s,s:s}", "run_id", rid, "name", name);
+		if (version > 0)
+			json_object_set_new(d, "version", json_integer(version));
+		rc = mcp_call(e, "planner", "planner.artifacts.get", d, &data, why, sizeof(why));
+	}
+	if (rc == JIDO_ENOTFOUND)
+		return NULL;
+	if (rc != 0) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "%s: %s", jido_err_name(rc), why);
+		return mcp_error(id, MCP_EINTERNAL, msg);
+	}
+	if (rest[0] != '\0')
+		return mcp_artifact_contents(e, id, uri, data);
+	char *text = mcp_artifact_list_text(rid, data);
+	if (text == NULL)
+		return mcp_error(id, MCP_EINTERNAL, "out of memory");
+	json_t *res = json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", uri, "mimeType",
+	    "application/json", "text", text);
+	free(text);
+	return mcp_result(id, res);
 }
 
 static void
@@ -561,6 +737,13 @@ mcp_resources_read(struct mcp_session *s, const struct mcp_env *e, const json_t 
 	} else if (strncmp(uri, "jido://runs/", 12) == 0) {
 		const char *p = uri + 12, *slash = strchr(p, '/');
 		size_t l = slash ? (size_t)(slash - p) : strlen(p);
+		if (slash != NULL && strncmp(slash, "/artifacts", 10) == 0) {
+			json_t *res;
+			if (mcp_run_id(p, l, rid, sizeof(rid)) != 0 ||
+			    (res = mcp_artifact_read(s, e, id, uri, rid, slash + 10)) == NULL)
+				goto notfound;
+			return res;
+		}
 		if (slash != NULL && strcmp(slash, "/log") != 0)
 			goto notfound;
 		log = slash != NULL;

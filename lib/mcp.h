@@ -31,6 +31,10 @@ enum {
  * into buf. The one tool not in the table is "runs_follow" (runs.get, repeated). */
 void mcp_tool_name(const struct jido_op *op, char *buf, size_t len);
 
+/* The largest artifact a resources/read carries (larger: the REST download). */
+#define MCP_ART_MAX (8u * 1024 * 1024)
+#define MCP_ART_MAX_TEXT "8 MiB"
+
 /* What a transport gives the core. All callbacks are called in the transport's thread. */
 struct mcp_env {
 	void *ctx;
@@ -43,6 +47,10 @@ struct mcp_env {
 	/* Send a notification to the client now (borrowed); NULL when the transport cannot
 	 * (then no progress is sent). */
 	int (*notify)(void *ctx, const json_t *msg);
+	/* Read an artifact blob: rel is the "path" of a planner.artifacts.get row (relative
+	 * to the state directory); at most max bytes into a malloc'd *buf (the core frees).
+	 * Returns like jido_art_read. NULL: artifacts are listed but not read. */
+	int (*read_blob)(void *ctx, const char *rel, size_t max, char **buf, size_t *len);
 	/* Sleep between polls while following a run (ms). NULL: following returns at once. */
 	void (*sleep_ms)(void *ctx, int ms);
 	int scopes;                 /* JIDO_SCOPE_* bits the caller holds */

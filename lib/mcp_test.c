@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <sodium.h>
+
 #include "mcp.h"
 
 struct fake {
@@ -20,6 +22,43 @@ struct fake {
 	int polls_until_done; /* runs.get answers running this many times */
 	int logs_down;        /* executor.logs does not answer */
 };
+
+/* The fake store's files: plan.md v1 and v2 (latest), bin (4 bytes with a NUL), latin1.txt
+ * (text/plain but not UTF-8), big (over the limit), tampered (hash mismatch). */
+static const char *
+fake_blob_body(const char *name, int version)
+{
+	if (name == NULL)
+		return NULL;
+	if (strcmp(name, "plan.md") == 0)
+		return version == 1 ? "PLAN A\n" : "PLAN B\n";
+	if (strcmp(name, "bin") == 0)
+		return "\x89\0\x01\xff";
+	if (strcmp(name, "latin1.txt") == 0)
+		return "caf\xe9\n";
+	if (strcmp(name, "big") == 0 || strcmp(name, "tampered") == 0)
+		return "x";
+	return NULL;
+}
+
+static int
+fake_read_blob(void *ctx, const char *rel, size_t max, char **buf, size_t *len)
+{
+	(void)ctx;
+	if (strcmp(rel, "big") == 0)
+		return JIDO_ECONFLICT;
+	/* the path of the fake rows is the name; the body of the version asked last */
+	struct fake *f = ctx;
+	int v = (int)json_integer_value(json_object_get(f->last_data, "version"));
+	const char *body = fake_blob_body(rel, v);
+	if (body == NULL)
+		return JIDO_ENOTFOUND;
+	*len = strcmp(rel, "bin") == 0 ? 4 : strlen(body);
+	*buf = malloc(*len + 1);
+	memcpy(*buf, body, *len + 1);
+	assert_true(max >= *len);
+	return 0;
+}
 
 /* Answer like the planner would; the reply goes through the real envelope parser. */
 static int
@@ -49,6 +88,29 @@ fake_call(void *ctx, const char *proc, const char *type, json_t *data, struct ji
 		rep = jido_reply_ok("x", json_pack("{s:s,s:[{s:s,s:s,s:i,s:s}],s:b}", "run_id", "r_1",
 		    "lines", "step", "build", "stream", "stdout", "seq", 1, "line", "compiling <x>",
 		    "truncated", 0));
+	} else if (strcmp(type, "planner.artifacts.list") == 0)
+		rep = jido_reply_ok("x", json_pack("{s:s,s:[{s:s,s:i,s:s,s:s}]}", "run_id", rid,
+		    "artifacts", "name", "plan.md", "version", 2, "media_type", "text/markdown", "path",
+		    "artifacts/blobs/aa/x"));
+	else if (strcmp(type, "planner.artifacts.get") == 0) {
+		const char *name = json_string_value(json_object_get(f->last_data, "name"));
+		int v = (int)json_integer_value(json_object_get(f->last_data, "version"));
+		const char *body = fake_blob_body(name, v);
+		if (body == NULL)
+			rep = jido_reply_err("x", JIDO_ENOTFOUND, "no such artifact");
+		else {
+			unsigned char dg[32];
+			char hex[65];
+			size_t bl = strcmp(name, "bin") == 0 ? 4 : strlen(body);
+			crypto_hash_sha256(dg, (const unsigned char *)body, bl);
+			sodium_bin2hex(hex, sizeof(hex), dg, sizeof(dg));
+			if (strcmp(name, "tampered") == 0)
+				hex[0] = hex[0] == '0' ? '1' : '0';
+			rep = jido_reply_ok("x", json_pack("{s:s,s:s,s:I,s:s,s:s}", "name", name, "hash",
+			    hex, "size", (json_int_t)bl, "media_type", strcmp(name, "bin") == 0 ?
+			    "application/octet-stream" : strcmp(name, "latin1.txt") == 0 ? "text/plain" :
+			    "text/markdown", "path", name));
+		}
 	} else if (strcmp(type, "planner.runs.list") == 0)
 		rep = jido_reply_ok("x", json_pack("{s:[{s:s,s:s,s:s,s:s}]}", "runs", "id", "r_1",
 		    "project", "acme/w", "workflow", "fix", "state", "running"));
@@ -100,7 +162,8 @@ setup(void **state)
 	memset(&F, 0, sizeof(F));
 	memset(&S, 0, sizeof(S));
 	E = (struct mcp_env){ .ctx = &F, .call = fake_call, .audit = fake_audit,
-		.notify = fake_notify, .sleep_ms = fake_sleep, .scopes = JIDO_SCOPE_READ |
+		.notify = fake_notify, .sleep_ms = fake_sleep, .read_blob = fake_read_blob,
+		.scopes = JIDO_SCOPE_READ |
 		JIDO_SCOPE_RUN | JIDO_SCOPE_APPROVE, .actor = "test", .follow_max_s = 60 };
 	return 0;
 }
@@ -343,16 +406,21 @@ test_resources(void **state)
 	init();
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}");
 	json_t *list = json_object_get(json_object_get(r, "result"), "resources");
-	assert_int_equal(json_array_size(list), 2);
+	assert_int_equal(json_array_size(list), 3);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "uri")),
 	    "jido://runs/r_1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "uri")),
+	    "jido://runs/r_1/artifacts");
 	json_decref(r);
 	r = rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/templates/list\"}");
 	assert_int_equal(json_array_size(json_object_get(json_object_get(r, "result"),
-	    "resourceTemplates")), 2);
+	    "resourceTemplates")), 4);
 	json_decref(r);
 	static const char *const missing[] = { "jido://nope", "jido://runs/r_2", "jido://runs/",
-		"jido://runs/r_1/x", "jido://runs/a b", "http://x" };
+		"jido://runs/r_1/x", "jido://runs/a b", "http://x", "jido://runs/r_1/artifactsx",
+		"jido://runs/r_1/artifacts/", "jido://runs/r_1/artifacts/../x",
+		"jido://runs/r_1/artifacts/plan.md?version=0", "jido://runs/r_1/artifacts/plan.md?v=1",
+		"jido://runs/r_1/artifacts/plan.md?version=1x", "jido://runs/r_1/artifacts/nope" };
 	for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
 		char text[200];
 		snprintf(text, sizeof(text), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
@@ -370,6 +438,76 @@ test_resources(void **state)
 	assert_string_equal(json_string_value(json_object_get(c, "mimeType")), "text/plain");
 	assert_non_null(strstr(json_string_value(json_object_get(c, "text")),
 	    "transition pending -> running: started"));
+	json_decref(r);
+}
+
+/* The contents entry of a resources/read of uri (borrowed from *r, which the caller
+ * frees). */
+static json_t *
+read_contents(const char *uri, json_t **r)
+{
+	char text[300];
+
+	snprintf(text, sizeof(text), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"resources/read\",\"params\":{\"uri\":\"%s\"}}", uri);
+	*r = rpc(text);
+	return json_array_get(json_object_get(json_object_get(*r, "result"), "contents"), 0);
+}
+
+static void
+test_artifact_resources(void **state)
+{
+	json_t *r, *c;
+
+	init();
+	/* a run's list: JSON, each artifact with the uri of its version, no blob path */
+	c = read_contents("jido://runs/r_1/artifacts", &r);
+	assert_string_equal(F.last_type, "planner.artifacts.list");
+	assert_string_equal(json_string_value(json_object_get(c, "mimeType")), "application/json");
+	json_t *l = json_loads(json_string_value(json_object_get(c, "text")), 0, NULL);
+	json_t *a0 = json_array_get(json_object_get(l, "artifacts"), 0);
+	assert_string_equal(json_string_value(json_object_get(a0, "uri")),
+	    "jido://runs/r_1/artifacts/plan.md?version=2");
+	assert_null(json_object_get(a0, "path"));
+	json_decref(l);
+	json_decref(r);
+	/* text: the latest, or the version asked for, with the artifact's media type */
+	c = read_contents("jido://runs/r_1/artifacts/plan.md", &r);
+	assert_string_equal(json_string_value(json_object_get(c, "text")), "PLAN B\n");
+	assert_string_equal(json_string_value(json_object_get(c, "mimeType")), "text/markdown");
+	assert_null(json_object_get(F.last_data, "version"));
+	json_decref(r);
+	c = read_contents("jido://runs/r_1/artifacts/plan.md?version=1", &r);
+	assert_string_equal(json_string_value(json_object_get(c, "text")), "PLAN A\n");
+	assert_int_equal(json_integer_value(json_object_get(F.last_data, "version")), 1);
+	assert_string_equal(json_string_value(json_object_get(c, "uri")),
+	    "jido://runs/r_1/artifacts/plan.md?version=1");
+	json_decref(r);
+	/* binary, and text that is not UTF-8: base64 blob */
+	c = read_contents("jido://runs/r_1/artifacts/bin", &r);
+	assert_null(json_object_get(c, "text"));
+	assert_string_equal(json_string_value(json_object_get(c, "blob")), "iQAB/w==");
+	assert_string_equal(json_string_value(json_object_get(c, "mimeType")),
+	    "application/octet-stream");
+	json_decref(r);
+	c = read_contents("jido://runs/r_1/artifacts/latin1.txt", &r);
+	assert_string_equal(json_string_value(json_object_get(c, "blob")), "Y2Fm6Qo=");
+	json_decref(r);
+	/* too large, or not matching its hash: errors, no contents */
+	read_contents("jido://runs/r_1/artifacts/big", &r);
+	assert_int_equal(err_code(r), MCP_EINTERNAL);
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"),
+	    "message")), "8 MiB"));
+	json_decref(r);
+	read_contents("jido://runs/r_1/artifacts/tampered", &r);
+	assert_int_equal(err_code(r), MCP_EINTERNAL);
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"),
+	    "message")), "integrity_error"));
+	json_decref(r);
+	/* a transport without read_blob lists but does not read */
+	E.read_blob = NULL;
+	read_contents("jido://runs/r_1/artifacts/plan.md", &r);
+	assert_int_equal(err_code(r), MCP_EINTERNAL);
 	json_decref(r);
 }
 
@@ -463,6 +601,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tools_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_approvals_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_artifact_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_log_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_deferred, setup, teardown),

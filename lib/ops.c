@@ -25,6 +25,11 @@ static const struct jido_op_arg a_project[] = {
 	  "project id or full name (owner/name)" },
 	{ NULL } };
 
+static const struct jido_op_arg a_project_frozen[] = {
+	{ "project", JIDO_ARG_REF, R | P, NULL, NULL, NULL, 0, 0,
+	  "project the anomaly guard froze, id or full name (from projects frozen)" },
+	{ NULL } };
+
 static const struct jido_op_arg a_projects_import[] = {
 	{ "repos", JIDO_ARG_LIST, R | P, NULL, NULL, NULL, 0, 0,
 	  "repositories to import, owner/name (comma-separated on the CLI)" },
@@ -172,6 +177,13 @@ static const struct jido_op ops_table[] = {
 	  "planner.projects.update", JIDO_SCOPE_ADMIN, JIDO_OP_IDEMPOTENT, "PATCH",
 	  "/api/v1/projects/:project", 200, "projects update", a_projects_update, NULL, NULL,
 	  NULL },
+	{ "projects.frozen", "projects the anomaly guard froze (too many pushes or comments an hour)",
+	  "planner", "planner.guard.list", JIDO_SCOPE_ADMIN, RO, "GET", "/api/v1/guard/projects",
+	  200, "projects frozen", a_none, NULL, "frozen", "project_id,project,kind,reason" },
+	{ "projects.unfreeze", "let a project the anomaly guard froze push and comment again",
+	  "planner", "planner.guard.unfreeze", JIDO_SCOPE_ADMIN, JIDO_OP_ACTOR | JIDO_OP_CHANNEL |
+	  JIDO_OP_IDEMPOTENT, "POST", "/api/v1/projects/:project/unfreeze", 200,
+	  "projects unfreeze", a_project_frozen, NULL, NULL, NULL },
 	{ "workbench", "per project: open issues and PRs, stale counts, the latest run",
 	  "planner", "planner.workbench", JIDO_SCOPE_READ, RO, "GET", "/api/v1/workbench", 200,
 	  "workbench", a_workbench, NULL, "repos",

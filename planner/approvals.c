@@ -166,6 +166,21 @@ approval_apply(struct planner *p, const char *run_id, int seq, const char *decis
 	return 0;
 }
 
+/* The project id of a run. */
+static int
+approval_run_project(struct planner *p, const char *run_id, int64_t *pid)
+{
+	sqlite3_stmt *st = store_query(p, "SELECT project_id FROM runs WHERE id = ?", "s", run_id);
+	int rc = JIDO_ENOTFOUND;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		*pid = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, size_t whylen)
 {
@@ -205,7 +220,20 @@ approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, 
 		return pl_fail(JIDO_ECONFLICT, why, whylen, "run %s is %s, not awaiting_approval",
 		    run_id, run_state_name(state));
 	}
-	if (strcmp(decision, "release") == 0 || (strcmp(decision, "approve") == 0 &&
+	if (strcmp(parked, "frozen") == 0 && strcmp(decision, "reject") != 0) {
+		/* parked by the anomaly guard: released once the owner unfroze the project */
+		char reason[256];
+		int64_t pid = 0;
+		json_decref(payload);
+		payload = NULL;
+		if (approval_run_project(p, run_id, &pid) != 0)
+			return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot read run %s", run_id);
+		if (guard_project_frozen(p, pid, reason, sizeof(reason)))
+			return pl_fail(JIDO_EFROZEN, why, whylen, "the project of run %s is frozen by "
+			    "the anomaly guard (%s): unfreeze it (jido projects unfreeze) before "
+			    "releasing the run", run_id, reason);
+		decision = "release";
+	} else if (strcmp(decision, "release") == 0 || (strcmp(decision, "approve") == 0 &&
 	    strcmp(parked, "flagged") == 0)) {
 		char buf[16];
 		if (strcmp(parked, "flagged") != 0) {

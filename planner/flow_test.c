@@ -335,6 +335,61 @@ test_kill_switch_ship_lock_dry_run(void **state)
 	pt_stop(&t);
 }
 
+/* The per-project guard (guard.c): a limit of one push an hour; the second ship parks as
+ * frozen, releasing it is `frozen` until the owner unfreezes the project. */
+static void
+test_project_guard(void **state)
+{
+	struct pt t;
+	json_t *out = NULL;
+	char buf[32];
+
+	(void)state;
+	setenv("JIDO_PLANNER_GUARD_PUSHES_PER_HOUR", "1", 1);
+	pt_start(&t);
+	unsetenv("JIDO_PLANNER_GUARD_PUSHES_PER_HOUR");
+	setup_project(&t);
+	assert_int_equal(pt_call(&t, "planner.projects.update", json_pack("{s:s,s:{s:b}}",
+	    "project", "acme/widget", "settings", "auto_ship", 1), NULL), 0);
+	char *a = new_run(&t, "acme/widget", "fix_failing_tests", 0);
+	for (int i = 0; i < 4; i++) /* three steps, then the ship */
+		finish_step(&t, a, NULL);
+	assert_string_equal(pt_state(&t, a, buf, sizeof(buf)), "completed");
+	char *b = new_run(&t, "acme/widget", "fix_failing_tests", 0);
+	for (int i = 0; i < 3; i++)
+		finish_step(&t, b, NULL);
+	json_t *r = pt_run(&t, b);
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "awaiting_approval");
+	assert_string_equal(json_string_value(json_object_get(r, "parked")), "frozen");
+	json_decref(r);
+	assert_int_equal(pt_call(&t, "planner.guard.list", json_object(), &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "frozen")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out,
+	    "frozen"), 0), "kind")), "push");
+	json_decref(out);
+	int before = t.audits;
+	guard_announce(t.p); /* the tick's: audited once */
+	guard_announce(t.p);
+	assert_int_equal(t.audits, before + 1);
+	assert_int_equal(pt_call(&t, "planner.approvals.decide", json_pack("{s:s,s:s,s:s}",
+	    "run_id", b, "decision", "approve", "rationale", "ship it anyway"), NULL),
+	    JIDO_EFROZEN);
+	assert_int_equal(pt_call(&t, "planner.guard.unfreeze", json_pack("{s:s}", "project",
+	    "acme/nothing"), NULL), JIDO_ENOTFOUND);
+	assert_int_equal(pt_call(&t, "planner.guard.unfreeze", json_pack("{s:s}", "project",
+	    "acme/widget"), NULL), 0);
+	assert_int_equal(pt_call(&t, "planner.guard.unfreeze", json_pack("{s:s}", "project",
+	    "acme/widget"), NULL), JIDO_ENOTFOUND);
+	assert_int_equal(pt_call(&t, "planner.approvals.decide", json_pack("{s:s,s:s,s:s}",
+	    "run_id", b, "decision", "approve", "rationale", "owner looked at it"), NULL), 0);
+	assert_string_equal(pt_state(&t, b, buf, sizeof(buf)), "running"); /* shipping now */
+	finish_step(&t, b, NULL);
+	assert_string_equal(pt_state(&t, b, buf, sizeof(buf)), "completed");
+	free(a);
+	free(b);
+	pt_stop(&t);
+}
+
 static void
 test_failure_retry_and_no_changes(void **state)
 {
@@ -502,6 +557,7 @@ main(void)
 		cmocka_unit_test(test_fix_issue_with_approval),
 		cmocka_unit_test(test_step_durations),
 		cmocka_unit_test(test_kill_switch_ship_lock_dry_run),
+		cmocka_unit_test(test_project_guard),
 		cmocka_unit_test(test_failure_retry_and_no_changes),
 		cmocka_unit_test(test_policy_override_and_timeout),
 		cmocka_unit_test(test_projects),

@@ -720,6 +720,26 @@ op_issues_list(struct planner *p, const struct jido_req *req, json_t **out, char
 	return 0;
 }
 
+/* planner.guard.list {} and planner.guard.unfreeze {project, actor?, channel?}: the
+ * per-project anomaly guard (guard.c). */
+static int
+op_guard(struct planner *p, const struct jido_req *req, json_t **out, char *why,
+    size_t whylen)
+{
+	int64_t id = 0;
+	int rc;
+
+	if (strcmp(req->type, "planner.guard.unfreeze") == 0 &&
+	    (rc = op_project_id(p, req->data, &id, why, whylen)) != 0)
+		return rc;
+	rc = guard_handle(p, req, id, out, why, whylen);
+	if (rc == 0 && id != 0) {
+		p->dirty = 1;
+		run_drive(p);
+	}
+	return rc;
+}
+
 static const struct {
 	const char *type;
 	op_fn fn;
@@ -747,6 +767,8 @@ static const struct {
 	{ "planner.issues.list", op_issues_list },
 	{ "planner.stats", op_stats },
 	{ "planner.steps.durations", op_steps_durations },
+	{ "planner.guard.list", op_guard },
+	{ "planner.guard.unfreeze", op_guard },
 };
 
 int

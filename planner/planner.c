@@ -64,6 +64,8 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 		return rc;
 	if ((rc = artifacts_open(p, why, whylen)) != 0)
 		return rc;
+	if ((rc = guard_open(p, why, whylen)) != 0)
+		return rc;
 	v = jido_conf_str(c, "planner.builtin_workflows");
 	if (v != NULL && v[0] != '\0')
 		snprintf(p->wf_dirs[0], sizeof(p->wf_dirs[0]), "%s", v);
@@ -182,6 +184,7 @@ planner_tick(struct jido_srv *s)
 	run_drive(p);
 	trigger_ack_tick(p);
 	artifacts_tick(p);
+	guard_announce(p);
 }
 
 static void

@@ -130,6 +130,9 @@ struct planner {
 	/* artifacts.c */
 	struct jido_art *art;      /* the artifact store (we are its one writer) */
 	int64_t art_next_sweep_ms;
+	/* guard.c */
+	int guard_unannounced;     /* a freeze may wait for its audit record and guard.frozen */
+	int64_t guard_retry_ms;    /* monotonic ms before which an unconfirmed one is not retried */
 };
 
 /* pool.c: executors polling for steps over planner.executors_listen. */
@@ -276,6 +279,24 @@ int approval_kill_switch(struct planner *p, const json_t *data, json_t **out, ch
 int audit_append_sync(struct planner *p, const char *actor, const char *channel,
     const char *action, const char *subject, const char *run_id, const char *result,
     json_t *details);
+
+/* guard.c: the per-project anomaly guard (pushes and comments per rolling hour). */
+/* Create its tables (IF NOT EXISTS) on the open database. */
+int guard_open(struct planner *p, char *why, size_t whylen);
+/* 1 when the project is frozen (reason filled when not NULL), else 0. */
+int guard_project_frozen(struct planner *p, int64_t project_id, char *reason, size_t len);
+/* Inside the caller's transaction, before a ship (is_ship) or comment step with job id
+ * `job` is sent: 1 when the project is frozen, now or already (reason says why; the step
+ * must not be sent), 0 when it may go (counted once per job id), -1 on a database error. */
+int guard_step(struct planner *p, int64_t project_id, int is_ship, const char *job,
+    char *reason, size_t len);
+/* Audit (guard.freeze) and publish guard.frozen for freezes not yet announced; outside a
+ * transaction. One that the auditor does not confirm is tried again on a later call. */
+void guard_announce(struct planner *p);
+/* planner.guard.list {} -> {frozen: [...]}; planner.guard.unfreeze {project, actor?,
+ * channel?} (project_id resolved by the caller) audited, the project's counts reset. */
+int guard_handle(struct planner *p, const struct jido_req *req, int64_t project_id,
+    json_t **out, char *why, size_t whylen);
 
 /* ops.c: the request handler; reload the workflow set from wf_dirs. */
 int planner_workflows_reload(struct planner *p);

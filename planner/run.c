@@ -464,6 +464,26 @@ run_step_prepare(struct planner *p, struct run_row *r, const struct workflow *w,
 			return run_queue(p, r, q);
 		}
 	}
+	if (s->kind == KIND_SHIP || s->kind == KIND_COMMENT) {
+		/* the per-project anomaly guard (guard.c), keyed by the job id the send uses */
+		char job[96], reason[256], why_parked[512];
+		int attempt = 0, g;
+		sqlite3_stmt *st = store_query(p, "SELECT attempt FROM steps WHERE run_id = ? AND "
+		    "seq = ?", "sd", r->id, r->cur_seq);
+		if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+			attempt = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		snprintf(job, sizeof(job), "%s:%d:%d", r->id, r->cur_seq, attempt + 1);
+		if ((g = guard_step(p, r->project_id, s->kind == KIND_SHIP, job, reason,
+		    sizeof(reason))) < 0)
+			return JIDO_EINTERNAL;
+		if (g > 0) {
+			snprintf(why_parked, sizeof(why_parked), "frozen: the project is frozen by the "
+			    "anomaly guard (%s); the owner unfreezes it, then releases this run",
+			    reason);
+			return run_park(p, r, "frozen", why_parked);
+		}
+	}
 	if ((rc = step_set_state(p, r->id, r->cur_seq, STEP_RUNNING, "dispatched")) != 0)
 		return rc;
 	if ((rc = store_exec(p, "UPDATE steps SET attempt = attempt + 1, deadline_ms = ?, queued ="

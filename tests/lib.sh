@@ -62,6 +62,22 @@ t_stop_stack() {
 	return $rc
 }
 
+# The owner's web setup on a fresh stack: t_web_setup URL JAR REPO sets the owner password
+# (correct-horse-1) and imports REPO, keeping the session in the cookie jar JAR;
+# t_web_token URL JAR NAME then makes an admin API token and prints it.
+t_csrf() { grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
+t_web_setup() {
+	local tok
+	tok=$(curl -s -b "$2" -c "$2" "$1/setup" | t_csrf)
+	curl -s -o /dev/null -b "$2" -c "$2" -X POST --data "csrf=$tok&step=password&password=correct-horse-1&password2=correct-horse-1" "$1/setup"
+	tok=$(curl -s -b "$2" -c "$2" "$1/setup" | t_csrf)
+	curl -s -o /dev/null -w '%{http_code}' -b "$2" -c "$2" -X POST --data "csrf=$tok&step=import&repos=${3/\//%2F}" "$1/setup"
+}
+t_web_token() {
+	local q="csrf=$(curl -s -b "$2" -c "$2" "$1/settings/api" | t_csrf)&name=$3&expires_days=30&scope_admin=1"
+	curl -s -b "$2" -c "$2" -X POST --data "$q" "$1/settings/api/tokens" | grep -o 'id="new-token">jido_[0-9a-f]*' | sed 's/.*>//'
+}
+
 # Send one raw request with nngcat and print the reply.
 t_nng() { nngcat --req0 --dial "ipc://$JIDO_HOME/run/$1.sock" --recv-timeout 5 --ascii --data "$2"; }
 

@@ -39,8 +39,18 @@ struct guard_slot {
 	int64_t used;
 };
 
+#define ART_LINEAGE_SLOTS 256
+
 struct web_art {
 	unsigned char key[32];     /* web.share_key */
+	/* Downloads look their row up here (read-only) instead of asking the planner: the
+	 * store's metadata (<home>/artifacts/artifacts.db, committed by the planner before it
+	 * acknowledges a put, so a lookup is exact) and each run's lineage (the root of its
+	 * retry chain, fixed for the run's life), learnt from the planner's answers. */
+	struct jido_art *ro;       /* opened at the first lookup (the planner makes the store) */
+	int64_t ro_retry_ms;       /* monotonic ms before which a failed open is not retried */
+	struct { char run[72], lineage[72]; } lineage[ART_LINEAGE_SLOTS];
+	uint64_t rows_local, rows_planner;
 	int key_from_vault;
 	struct guard_slot slots[GUARD_SLOTS];
 	long long req_per_min, bytes_per_min, addrs_per_min;
@@ -269,6 +279,7 @@ art_web_close(struct web *w)
 	if (a == NULL)
 		return;
 	sodium_memzero(a->key, sizeof(a->key));
+	jido_art_close(a->ro);
 	free(a);
 	w->art = NULL;
 }
@@ -675,15 +686,65 @@ art_stream(struct wreq *q, const json_t *row, uint64_t *sent)
 	    (off_t)len);
 }
 
-/* planner.artifacts.get for (run, name, version); on 0 *row is a new reference. */
+/* The lineage slot of a run id (a hash of it). */
+static unsigned
+art_lineage_slot(const char *run)
+{
+	unsigned h = 2166136261u;
+
+	for (; *run != '\0'; run++)
+		h = (h ^ (unsigned char)*run) * 16777619u;
+	return h % ART_LINEAGE_SLOTS;
+}
+
+/* The row from the read-only store when the run's lineage is known: 0 with *row, else
+ * nonzero (then the planner is asked). The store is opened here, at the first lookup
+ * (under the allowlist: sqlite's open and reads are in the base list), as the web may
+ * start before the planner has made it; a failed open is retried after 5 s. */
+static int
+art_get_row_local(struct web *w, struct web_art *a, const char *run, const char *name,
+    int version, json_t **row)
+{
+	unsigned k = art_lineage_slot(run);
+	char path[PATH_MAX];
+
+	if (a->ro == NULL && jido_now_ms() >= a->ro_retry_ms) {
+		char root[PATH_MAX + 16], ewhy[256];
+		snprintf(root, sizeof(root), "%s/artifacts", w->home);
+		if (jido_art_open_ro(root, &a->ro, ewhy, sizeof(ewhy)) != 0) {
+			a->ro_retry_ms = jido_now_ms() + 5000;
+			jido_info("web.artifacts_ro", "{s:s}", "why", ewhy);
+		}
+	}
+	if (a->ro == NULL || strcmp(a->lineage[k].run, run) != 0 || !jido_art_name_ok(name) ||
+	    jido_art_get(a->ro, a->lineage[k].lineage, name, version, row) != 0)
+		return -1;
+	if (jido_art_blob_path("artifacts", json_string_value(json_object_get(*row, "hash")),
+	    path, sizeof(path)) != 0) {
+		json_decref(*row);
+		*row = NULL;
+		return -1;
+	}
+	json_object_set_new(*row, "path", json_string(path));
+	a->rows_local++;
+	return 0;
+}
+
+/* The row of (run, name, version; 0 = latest): from the read-only store when the run's
+ * lineage is known, else planner.artifacts.get (whose answer teaches the lineage, and whose
+ * refusals -- no such run, artifact or version -- are the typed errors). On 0 *row is a new
+ * reference. */
 static int
 art_get_row(struct web *w, const char *run, const char *name, int version, json_t **row,
     char *why, size_t whylen)
 {
 	struct jido_reply r;
-	json_t *d = json_pack("{s:s,s:s}", "run_id", run, "name", name);
+	json_t *d;
 	int rc;
 
+	if (art_get_row_local(w, w->art, run, name, version, row) == 0)
+		return 0;
+	d = json_pack("{s:s,s:s}", "run_id", run, "name", name);
 	if (version > 0)
 		json_object_set_new(d, "version", json_integer(version));
 	if (web_call(w, "planner", "planner.artifacts.get", NULL, d, &r) != 0) {
@@ -694,7 +755,16 @@ art_get_row(struct web *w, const char *run, const char *name, int version, json_
 		snprintf(why, whylen, "%s", r.message ? r.message : "refused");
 		rc = r.err;
 	} else {
+		const char *lin = json_string_value(json_object_get(r.data, "lineage"));
+		unsigned k = art_lineage_slot(run);
 		*row = json_incref(r.data);
+		w->art->rows_planner++;
+		if (lin != NULL && strlen(run) < sizeof(w->art->lineage[k].run) &&
+		    strlen(lin) < sizeof(w->art->lineage[k].lineage)) {
+			snprintf(w->art->lineage[k].run, sizeof(w->art->lineage[k].run), "%s", run);
+			snprintf(w->art->lineage[k].lineage, sizeof(w->art->lineage[k].lineage), "%s",
+			    lin);
+		}
 		rc = 0;
 	}
 	jido_reply_free(&r);
@@ -1157,6 +1227,24 @@ pg_guard_unfreeze(struct wreq *q)
 	const char *kind = q->params[0], *subject = q->params[1];
 	char subj[64];
 
+	if (strcmp(kind, "project") == 0) { /* the planner's per-project guard */
+		struct jido_reply r;
+		char *end = NULL;
+		long long id = strtoll(subject, &end, 10);
+		int rc = end == subject || *end != '\0' || id <= 0 ? JIDO_EVALIDATION :
+		    web_call(q->w, "planner", "planner.guard.unfreeze", NULL, json_pack(
+		    "{s:I,s:s,s:s}", "project", (json_int_t)id, "actor", "owner", "channel", "web"), &r);
+		if (rc == 0) {
+			rc = r.ok ? 0 : r.err ? r.err : JIDO_EINTERNAL;
+			jido_reply_free(&r);
+		}
+		if (rc != 0) {
+			art_fail_page(q, web_err_status(rc), rc, "Not unfrozen", jido_strerror(rc));
+			return;
+		}
+		web_redirect(q, "/dashboard");
+		return;
+	}
 	if ((strcmp(kind, "token") != 0 && strcmp(kind, "link") != 0) ||
 	    guard_unfreeze(q->w->db, kind, subject) != 0) {
 		art_fail_page(q, 404, JIDO_ENOTFOUND, "Not frozen", "nothing to unfreeze");
@@ -1173,7 +1261,21 @@ art_guard_section(struct wreq *q, struct evbuffer *b)
 	json_t *fr = guard_list(q->w->db), *f;
 	size_t i;
 	char csrf[65], t[40];
+	struct jido_reply r;
 
+	/* projects the planner's guard froze (pushes and comments per hour) */
+	if (web_call(q->w, "planner", "planner.guard.list", NULL, json_object(), &r) == 0) {
+		json_array_foreach(json_object_get(r.ok ? r.data : NULL, "frozen"), i, f) {
+			char id[24];
+			snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(
+			    json_object_get(f, "project_id")));
+			json_array_append_new(fr, json_pack("{s:s,s:s,s:s,s:O,s:O}", "kind", "project",
+			    "subject", id, "name", json_string_value(json_object_get(f, "project")) ?
+			    json_string_value(json_object_get(f, "project")) : id, "reason",
+			    json_object_get(f, "reason"), "at_ms", json_object_get(f, "at_ms")));
+		}
+		jido_reply_free(&r);
+	}
 	if (json_array_size(fr) == 0) {
 		json_decref(fr);
 		return;
@@ -1186,7 +1288,8 @@ art_guard_section(struct wreq *q, struct evbuffer *b)
 		    "method=\"post\" action=\"/guard/%U/%U/unfreeze\"><input type=\"hidden\" "
 		    "name=\"csrf\" value=\"%s\"><button>Unfreeze</button></form></p>",
 		    json_string_value(json_object_get(f, "kind")), json_string_value(
-		    json_object_get(f, "subject")), t, json_string_value(json_object_get(f, "reason")),
+		    json_object_get(f, json_object_get(f, "name") ? "name" : "subject")), t,
+		    json_string_value(json_object_get(f, "reason")),
 		    json_string_value(json_object_get(f, "kind")), json_string_value(
 		    json_object_get(f, "subject")), csrf);
 	}
@@ -1247,8 +1350,13 @@ art_metrics(struct web *w, struct evbuffer *b)
 	    "# TYPE jido_share_uses_total counter\n"
 	    "jido_share_uses_total{result=\"ok\"} %llu\njido_share_uses_total{result=\"refused\"} "
 	    "%llu\n# HELP jido_guard_frozen tokens and links the anomaly guard holds frozen\n"
-	    "# TYPE jido_guard_frozen gauge\njido_guard_frozen %zu\n",
+	    "# TYPE jido_guard_frozen gauge\njido_guard_frozen %zu\n"
+	    "# HELP jido_artifact_lookups_total download metadata lookups by where they came from\n"
+	    "# TYPE jido_artifact_lookups_total counter\n"
+	    "jido_artifact_lookups_total{source=\"store\"} %llu\n"
+	    "jido_artifact_lookups_total{source=\"planner\"} %llu\n",
 	    (unsigned long long)w->art->bytes_served, (unsigned long long)w->art->share_ok,
-	    (unsigned long long)w->art->share_refused, json_array_size(fr));
+	    (unsigned long long)w->art->share_refused, json_array_size(fr),
+	    (unsigned long long)w->art->rows_local, (unsigned long long)w->art->rows_planner);
 	json_decref(fr);
 }

@@ -17,6 +17,7 @@
 
 #define PW_MIN 10
 #define PW_MAX 1024
+#define AUTH_LAST_USED_MS 60000 /* a token's last_used_ms is written at most this often */
 /* Argon2id at OWASP's minimum (19 MiB, 2 passes): keeps a login well under the web's
  * memory budget while staying memory-hard. */
 #define PW_OPS 2
@@ -371,24 +372,28 @@ auth_token_check(struct web *w, const char *tok, int64_t *id, int *scopes)
 {
 	sqlite3_stmt *st;
 	char h[65];
-	int64_t now = auth_wall_ms();
+	int64_t now = auth_wall_ms(), last = 0;
 	int rc = JIDO_EAUTHZ;
 
 	if (tok == NULL || strncmp(tok, "jido_", 5) != 0 || strlen(tok) != 53)
 		return JIDO_EAUTHZ;
 	auth_sha256_hex(tok, h);
-	if (sqlite3_prepare_v2(w->db, "SELECT id, scopes FROM tokens WHERE hash = ? AND revoked_ms "
-	    "IS NULL AND (expires_ms = 0 OR expires_ms > ?)", -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(w->db, "SELECT id, scopes, coalesce(last_used_ms, 0) FROM tokens "
+	    "WHERE hash = ? AND revoked_ms IS NULL AND (expires_ms = 0 OR expires_ms > ?)", -1, &st,
+	    NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, h, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			*id = sqlite3_column_int64(st, 0);
 			*scopes = sqlite3_column_int(st, 1);
+			last = sqlite3_column_int64(st, 2);
 			rc = 0;
 		}
 	}
 	sqlite3_finalize(st);
-	if (rc == 0)
+	/* "last used" to the minute: a write (and its fsync) per request would cost every
+	 * API call, downloads included, a disk flush */
+	if (rc == 0 && (last == 0 || now - last >= AUTH_LAST_USED_MS || now < last))
 		auth_exec(w->db, "UPDATE tokens SET last_used_ms = ? WHERE id = ?", "ii", now, *id);
 	return rc;
 }

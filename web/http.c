@@ -45,6 +45,7 @@ web_err_status(int code)
 	case JIDO_EPOLICY: return 403;
 	case JIDO_ETIMEOUT: return 504;
 	case JIDO_EUNAVAIL: return 503;
+	case JIDO_EFROZEN: return 423;
 	default: return 500;
 	}
 }

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "artifact.h"
 #include "mcp.h"
 #include "web.h"
 
@@ -48,6 +49,14 @@ web_mcp_audit(void *ctx, json_t *record, int sync)
 	struct web_mcp *m = ctx;
 
 	return jido_audit_append(m->w->conf, m->w->home, record, sync, NULL);
+}
+
+static int
+web_mcp_read_blob(void *ctx, const char *rel, size_t max, char **buf, size_t *len)
+{
+	struct web_mcp *m = ctx;
+
+	return jido_art_read(m->w->home, rel, max, buf, len);
 }
 
 #define MCP_FOLLOWS 16       /* SSE follows at once; more are answered at once */
@@ -352,7 +361,7 @@ web_mcp_post(struct wreq *q)
 	snprintf(actor, sizeof(actor), "api-token:%lld", (long long)q->token_id);
 	struct mcp_env e = {
 		.ctx = &m, .call = web_mcp_call, .audit = web_mcp_audit,
-		.notify = stream ? web_mcp_buffer_notify : NULL,
+		.notify = stream ? web_mcp_buffer_notify : NULL, .read_blob = web_mcp_read_blob,
 		.sleep_ms = NULL, /* one HTTP thread: never sleeps */
 		.scopes = q->scopes, .actor = actor, .cred = jido_cred_self(),
 		.allow_approvals = jido_conf_bool(q->w->conf, "mcp.allow_approvals"),

@@ -226,6 +226,19 @@ sse_take(struct web *w, const char *buf, size_t len)
 		jido_msg_free(&m);
 		return;
 	}
+	if (strcmp(m.type, "guard.frozen") == 0) { /* the planner froze a project */
+		char line[768];
+		snprintf(line, sizeof(line), "JidoCode froze project %s: %s. Its pushes and comments "
+		    "wait until you unfreeze it on the dashboard: %s/dashboard",
+		    json_string_value(json_object_get(m.data, "project")) ?
+		    json_string_value(json_object_get(m.data, "project")) : "?",
+		    json_string_value(json_object_get(m.data, "reason")) ?
+		    json_string_value(json_object_get(m.data, "reason")) : "",
+		    jido_conf_str(w->conf, "web.public_url"));
+		notify_event(w, line);
+		jido_msg_free(&m);
+		return;
+	}
 	if (strcmp(m.type, "runs.state") == 0)
 		kind = "state";
 	else if (strcmp(m.type, "runs.step") == 0)

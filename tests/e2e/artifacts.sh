@@ -42,15 +42,8 @@ EOF
 if t_start_stack 20; then pass "stack READY"; else fail "stack READY"; tail -20 "$JIDO_HOME/up.log"; t_done; fi
 
 get() { curl -s -b "$J" -c "$J" "$W$1"; }
-csrf() { grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;s/"$//'; }
-tok=$(get /setup | csrf)
-curl -s -o /dev/null -b "$J" -c "$J" -X POST --data "csrf=$tok&step=password&password=correct-horse-1&password2=correct-horse-1" "$W/setup"
-tok=$(get /setup | csrf)
-curl -s -o /dev/null -b "$J" -c "$J" -X POST --data "csrf=$tok&step=import&repos=acme%2Fwidget" "$W/setup"
-mk_token() {
-	local q="csrf=$(get /settings/api | csrf)&name=$1&expires_days=30&scope_admin=1"
-	curl -s -b "$J" -c "$J" -X POST --data "$q" "$W/settings/api/tokens" | grep -o 'id="new-token">jido_[0-9a-f]*' | sed 's/.*>//'
-}
+t_web_setup "$W" "$J" acme/widget >/dev/null
+mk_token() { t_web_token "$W" "$J" "$1"; }
 T=$(mk_token main)
 t_check "setup done, an admin token" test ${#T} -eq 53
 api() { curl -s -H "Authorization: Bearer $T" "$@"; }
@@ -81,6 +74,14 @@ h1=$(echo "$hist" | jq -r '.versions[0].hash')
 code=$(api -o "$JIDO_HOME/v1" -D "$JIDO_HOME/h1" -w '%{http_code}' "$W/api/v1/runs/$R2/artifacts/plan.md?version=1")
 t_check "?version=1 returns the first plan with its ETag, type and file name" sh -c "[ $code = 200 ] && grep -qx 'PLAN A: change foo' '$JIDO_HOME/v1' && grep -qi '^etag: \"$h1\"' '$JIDO_HOME/h1' && grep -qi '^content-type: text/markdown' '$JIDO_HOME/h1' && grep -qi '^content-disposition: attachment; filename=\"plan.md\"' '$JIDO_HOME/h1' && grep -qi '^content-length: 19' '$JIDO_HOME/h1'"
 t_check "without a version: the latest" bash -c "api '$W/api/v1/runs/$R2/artifacts/plan.md' | grep -q 'PLAN B'"
+# the web now knows R2's lineage and reads rows from the store itself: a version put a
+# moment ago is what "latest" gives at once, and the planner is not asked per download
+printf 'notes one\n' >"$JIDO_HOME/n1"; printf 'notes two\n' >"$JIDO_HOME/n2"
+jido artifacts put "$R2" notes.md --from-file "$JIDO_HOME/n1" --kind report --type text/markdown >/dev/null
+t_check "a fresh artifact downloads at once" bash -c "api '$W/api/v1/runs/$R2/artifacts/notes.md' | grep -qx 'notes one'"
+jido artifacts put "$R2" notes.md --from-file "$JIDO_HOME/n2" --kind report --type text/markdown >/dev/null
+t_check "  a version put a moment ago is the latest at once, ?version=1 the first" bash -c "api '$W/api/v1/runs/$R2/artifacts/notes.md' | grep -qx 'notes two' && api '$W/api/v1/runs/$R2/artifacts/notes.md?version=1' | grep -qx 'notes one'"
+t_check "  downloads looked their rows up in the store (jido_artifact_lookups_total)" bash -c "curl -s '$W/metrics' | grep -q 'jido_artifact_lookups_total{source=\"store\"} [1-9]'"
 t_check "jido artifacts get --version 1 -o FILE" sh -c "jido artifacts get $R2 plan.md --version 1 -o '$JIDO_HOME/p1' && cmp '$JIDO_HOME/p1' '$JIDO_HOME/v1'"
 code=$(api -o /dev/null -w '%{http_code}' "$W/api/v1/runs/$R2/artifacts/plan.md?version=9")
 t_check "an unknown version is 404" test "$code" = 404

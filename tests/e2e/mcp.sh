@@ -3,6 +3,7 @@
 # (tests/mcp/client.mjs, @modelcontextprotocol/sdk pinned in tests/mcp/package-lock.json)
 # against the real stack: over stdio (`jido mcp`) and over Streamable HTTP (POST /mcp on
 # jido-web with an API token): tools and resources listed, a read-only tool, a resource,
+# a run's artifacts as resources (tests/mcp/artifacts.mjs: text, base64 blob, versions),
 # a run kicked off and followed with progress, an approve call refused while
 # mcp.allow_approvals is off and accepted once the owner turned it on; every call audited
 # with channel mcp; the HTTP transport's session, version, Accept and Origin checks.
@@ -59,6 +60,24 @@ grep -v '^\s*$' "$JIDO_HOME/mcp-http.err" | head -5
 # --- the same operation gives the same result over the CLI, REST and MCP (stdio and HTTP)
 rid1=$(sed -n 's/^RUN: //p' "$JIDO_HOME/http1.out")
 pid=$(jido --json projects | jq '.projects[] | select(.full_name == "acme/widget") | .id')
+# --- the run's artifacts as resources: text (two versions), binary, one too large
+A_DIR=$JIDO_HOME/art
+mkdir -p "$A_DIR"
+printf '# notes v1\n' >"$A_DIR/n1"; printf '# notes v2: caf\xc3\xa9\n' >"$A_DIR/n2"
+head -c 3000 /dev/urandom >"$A_DIR/pic"; head -c $((9 * 1024 * 1024)) /dev/zero >"$A_DIR/big"
+jido artifacts put "$rid1" notes.md --from-file "$A_DIR/n1" --kind report --type text/markdown >/dev/null &&
+    jido artifacts put "$rid1" notes.md --from-file "$A_DIR/n2" --kind report --type text/markdown >/dev/null &&
+    jido artifacts put "$rid1" pic.png --from-file "$A_DIR/pic" --kind other --type image/png >/dev/null &&
+    jido artifacts put "$rid1" big.bin --from-file "$A_DIR/big" --kind other >/dev/null || fail "put the test artifacts"
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+EXPECT=$(jq -nc --arg n1 "$(sha "$A_DIR/n1")" --arg n2 "$(sha "$A_DIR/n2")" --arg p "$(sha "$A_DIR/pic")" \
+    '{items: [{name: "notes.md", sha256: $n2, as: "text", mimeType: "text/markdown"},
+              {name: "notes.md", version: 1, sha256: $n1, as: "text", mimeType: "text/markdown"},
+              {name: "pic.png", sha256: $p, as: "blob", mimeType: "image/png"}], too_large: "big.bin"}')
+node "$top/tests/mcp/artifacts.mjs" stdio "$JIDO_BIN" "$rid1" "$EXPECT" | tee "$JIDO_HOME/art-stdio.out" | grep -E '^(PASS|FAIL):'
+node "$top/tests/mcp/artifacts.mjs" http "$W/mcp" "$READER" "$rid1" "$EXPECT" | tee "$JIDO_HOME/art-http.out" | grep -E '^(PASS|FAIL):'
+t_check "artifact resources read over stdio and HTTP (a read-only token)" sh -c "[ \$(grep -c '^PASS' '$JIDO_HOME/art-stdio.out') -ge 11 ] && [ \$(grep -c '^PASS' '$JIDO_HOME/art-http.out') -ge 11 ] && ! grep -q '^FAIL' '$JIDO_HOME/art-stdio.out' '$JIDO_HOME/art-http.out'"
+t_check "artifact reads are audited with channel mcp" sh -c "jido call auditor audit.query '{\"channel\":\"mcp\",\"action\":\"mcp.resource.read\",\"limit\":1000}' | jq -e '[.records[] | select(.subject | test(\"artifacts/pic.png\"))] | length >= 2' >/dev/null"
 CALL="$top/tests/mcp/call.mjs"
 same() { # TOOL ARGS_JSON REST_PATH CLI_WORDS...
 	local tool=$1 args=$2 path=$3

@@ -78,7 +78,7 @@ t_wait 10 sh -c "jido --json deliveries list | jq -e '.deliveries[0].status == \
 # --- the channels
 code_exit() { # error code name -> CLI exit code
 	case $1 in
-	authorization_error|policy_violation) echo 1 ;; validation_error) echo 2 ;;
+	authorization_error|policy_violation|frozen) echo 1 ;; validation_error) echo 2 ;;
 	not_found) echo 3 ;; conflict) echo 4 ;; *) echo 111 ;;
 	esac
 }
@@ -227,6 +227,10 @@ each tokens.revoke '{revoked}' mk_revoke
 same tokens.revoke '{"token":99999}' . tokens revoke 99999
 # the anomaly guard froze nothing here: every channel lists nothing and refuses to unfreeze
 same tokens.frozen '{}' . tokens frozen
+# nor any project (the planner's per-project guard: tests/e2e/guard_project.sh freezes one)
+same projects.frozen '{}' . projects frozen
+same projects.unfreeze '{"project":"acme/gadget"}' . projects unfreeze acme/gadget
+t_check "  unfreezing a project that is not frozen is not_found, exit 3" jqt '.error == "not_found"' "$JIDO_HOME/last.json"
 same tokens.unfreeze '{"token":"4242"}' . tokens unfreeze 4242
 t_check "  unfreezing a token that is not frozen is not_found, exit 3" jqt '.error == "not_found"' "$JIDO_HOME/last.json"
 mk_none() { printf '{}\taudit checkpoint\n'; }
