@@ -5,6 +5,9 @@
  * the raw bytes (401) -> required headers (400) -> JSON (400, stored as rejected) -> one
  * SQLite transaction keyed by the delivery id -> 2xx -> publish on run/events.pub.
  * A redelivery gets 2xx and changes nothing. GET /healthz says whether we can accept.
+ * Publishing runs off the request path: a batch's events are published by a lower-priority
+ * event once the loop has written the replies (the stored row is the source of truth: an
+ * event lost to a kill between reply and publish is re-sent by the sweeper).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,10 +38,13 @@ struct http_rl {
 	uint64_t refused;
 };
 
-/* A verified delivery waiting for the batch's transaction. All owned. */
+/* A verified delivery waiting for the batch's transaction. All owned but payload, which
+ * points into the request's input buffer (or at form, the decoded payload= field) and
+ * lives until the reply is sent. */
 struct http_item {
 	struct evhttp_request *req;
-	char *id, *event, *hook, *action, *repo, *reason, *headers, *payload;
+	char *id, *event, *hook, *action, *repo, *reason, *headers, *form;
+	const char *payload;
 	size_t payload_len;
 	int rejected;
 	json_t *data; /* the normalized event, NULL when rejected */
@@ -53,8 +59,11 @@ struct ingest_http {
 	struct evhttp_bound_socket *bound;
 	struct event *stop_ev;
 	struct event *flush_ev;
+	struct event *pub_ev;
 	struct http_item *batch[HTTP_BATCH_MAX];
 	int nbatch;
+	struct http_item *pubq[HTTP_BATCH_MAX]; /* answered, stored, not yet published */
+	int npub;
 	pthread_t th;
 	int started;
 	atomic_int stop;
@@ -193,13 +202,41 @@ http_item_free(struct http_item *it)
 	free(it->repo);
 	free(it->reason);
 	free(it->headers);
-	free(it->payload);
+	free(it->form);
 	json_decref(it->data);
 	free(it);
 }
 
-/* Answer one item of a committed batch (rc: its insert's outcome) and publish it. */
+/* Publish every stored item queued by the last flush (their replies have been handed to
+ * the connections), then free them. */
 static void
+http_publish(struct ingest_http *h)
+{
+	int rc;
+
+	for (int i = 0; i < h->npub; i++) {
+		struct http_item *it = h->pubq[i];
+		if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
+			jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
+			    jido_strerror(rc));
+		it->data = NULL; /* owned by publish; the sweeper re-sends it if it was lost */
+		http_item_free(it);
+		h->pubq[i] = NULL;
+	}
+	h->npub = 0;
+}
+
+static void
+http_on_publish(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_publish(arg);
+}
+
+/* Answer one item of a committed batch (rc: its insert's outcome). Returns 1 when the
+ * item was stored and is to be published (the caller queues it), 0 when it is done. */
+static int
 http_answer(struct ingest_http *h, struct http_item *it, int rc)
 {
 	struct evhttp_request *req = it->req;
@@ -212,22 +249,19 @@ http_answer(struct ingest_http *h, struct http_item *it, int rc)
 			    it->event, "why", it->reason);
 		http_reply(req, 400, "Bad Request", json_pack("{s:b,s:s,s:s,s:s}", "ok", 0,
 		    "status", "rejected", "delivery", it->id, "error", it->reason));
-		return;
+		return 0;
 	}
 	if (rc == JIDO_ECONFLICT) {
 		http_count(h, ST_DUP);
 		jido_info("ingest.duplicate", "{s:s,s:s}", "delivery", it->id, "event", it->event);
 		http_reply(req, 200, "OK", json_pack("{s:b,s:s,s:s}", "ok", 1, "status",
 		    "duplicate", "delivery", it->id));
-		return;
+		return 0;
 	}
 	http_count(h, ST_STORED);
 	http_reply(req, 202, "Accepted", json_pack("{s:b,s:s,s:s}", "ok", 1, "status", "stored",
 	    "delivery", it->id));
-	if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
-		jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
-		    jido_strerror(rc));
-	it->data = NULL; /* owned by publish; the sweeper re-sends it if it was lost */
+	return 1;
 }
 
 /* Store every queued item in one transaction (one fsync), then answer each: 2xx only
@@ -242,6 +276,9 @@ http_flush(struct ingest_http *h)
 
 	if (n == 0)
 		return;
+	/* The last batch's events first (answered in an earlier loop iteration): the queue
+	 * never holds more than one batch, however busy the loop is. */
+	http_publish(h);
 	h->nbatch = 0;
 	http_count(h, ST_BATCHES);
 	if (sqlite3_exec(h->sp.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -267,14 +304,24 @@ http_flush(struct ingest_http *h)
 	}
 	for (int i = 0; i < n; i++) {
 		struct http_item *it = h->batch[i];
+		h->batch[i] = NULL;
 		if (failed) {
 			http_count(h, ST_FAILED);
 			http_error(it->req, 503, "Service Unavailable", "cannot store the delivery; retry");
-		} else
-			http_answer(h, it, rcs[i]);
+		} else if (http_answer(h, it, rcs[i])) {
+			/* the reply is sent: what pointed into the request is gone */
+			it->req = NULL;
+			it->payload = NULL;
+			free(it->form);
+			free(it->headers);
+			it->form = it->headers = NULL;
+			h->pubq[h->npub++] = it;
+			continue;
+		}
 		http_item_free(it);
-		h->batch[i] = NULL;
 	}
+	if (h->npub > 0)
+		event_active(h->pub_ev, EV_TIMEOUT, 0);
 }
 
 static void
@@ -320,9 +367,10 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 		return;
 	}
 	rc = ingest_secrets_verify(h->k, sig, body, len);
-	if (rc == JIDO_ESECRET) {
+	if (rc == JIDO_ESECRET || rc == JIDO_EINTERNAL) {
 		http_count(h, ST_FAILED);
-		http_error(req, 503, "Service Unavailable", "webhook secret not loaded yet");
+		http_error(req, 503, "Service Unavailable", rc == JIDO_ESECRET ?
+		    "webhook secret not loaded yet" : "cannot compute the signature; retry");
 		return;
 	}
 	if (rc != 0) {
@@ -379,15 +427,16 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 	    (row.action != NULL && (it->action = strdup(row.action)) == NULL) ||
 	    (row.repo != NULL && (it->repo = strdup(row.repo)) == NULL) ||
 	    (row.reason != NULL && (it->reason = strdup(row.reason)) == NULL) ||
-	    (it->headers = strdup(row.headers)) == NULL ||
-	    (it->payload = malloc(json_len + 1)) == NULL) {
+	    (it->headers = strdup(row.headers)) == NULL) {
 		http_item_free(it);
 		http_count(h, ST_FAILED);
 		http_error(req, 503, "Service Unavailable", "out of memory; retry");
 		goto out;
 	}
-	memcpy(it->payload, json_text, json_len);
-	it->payload[json_len] = '\0';
+	/* No copy of the body: it stays in the request's input buffer until the reply. */
+	it->form = form;
+	form = NULL;
+	it->payload = json_text;
 	it->payload_len = json_len;
 	it->req = req;
 	it->rejected = strcmp(row.status, "rejected") == 0;
@@ -464,6 +513,7 @@ http_thread(void *arg)
 
 	event_base_dispatch(h->base);
 	http_flush(h); /* answer what was queued when the loop stopped */
+	http_publish(h);
 	return NULL;
 }
 
@@ -506,13 +556,16 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 		return rc;
 	}
 	h->sp.redeliver_ms = jido_conf_int(c, "ingest.redeliver_s") * 1000;
-	/* Three priorities: evhttp (the default, 1) before the batch flush (2): one flush takes
-	 * every request that was ready in the same loop iteration. */
-	if ((h->base = event_base_new()) == NULL || event_base_priority_init(h->base, 3) != 0 ||
+	/* Five priorities: evhttp (the default, 5 / 2 = 2) before the batch flush (3): one
+	 * flush takes every request that was ready in the same loop iteration; publishing (4)
+	 * after the loop has written the replies. */
+	if ((h->base = event_base_new()) == NULL || event_base_priority_init(h->base, 5) != 0 ||
 	    (h->http = evhttp_new(h->base)) == NULL ||
 	    (h->stop_ev = event_new(h->base, -1, EV_PERSIST, http_on_tick, h)) == NULL ||
 	    (h->flush_ev = event_new(h->base, -1, 0, http_on_flush, h)) == NULL ||
-	    event_priority_set(h->flush_ev, 2) != 0) {
+	    event_priority_set(h->flush_ev, 3) != 0 ||
+	    (h->pub_ev = event_new(h->base, -1, 0, http_on_publish, h)) == NULL ||
+	    event_priority_set(h->pub_ev, 4) != 0) {
 		snprintf(why, whylen, "cannot create the HTTP server");
 		ingest_http_free(h);
 		return JIDO_EINTERNAL;
@@ -565,6 +618,10 @@ ingest_http_free(struct ingest_http *h)
 		event_free(h->stop_ev);
 	if (h->flush_ev != NULL)
 		event_free(h->flush_ev);
+	if (h->pub_ev != NULL)
+		event_free(h->pub_ev);
+	for (int i = 0; i < h->npub; i++)
+		http_item_free(h->pubq[i]);
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	if (h->base != NULL)

@@ -2,25 +2,34 @@
  * sig.c - GitHub webhook signatures: X-Hub-Signature-256 is "sha256=" followed by the
  * lowercase hex HMAC-SHA256 of the raw request body under the webhook secret. We check
  * it over the bytes as received (never re-serialised JSON), in constant time.
+ * The HMAC is OpenSSL's (libcrypto is already linked for the GitHub App's RS256): its
+ * SHA-256 uses the CPU's SHA extensions where present, about 6x faster than libsodium's
+ * portable C on a ~10 KB payload (bench/README.md, ingest).
  */
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include "ingest.h"
 
-/* HMAC-SHA256 of body under a key of any length (libsodium's multi-part API hashes long
- * keys as RFC 2104 asks). */
-static void
+/* HMAC-SHA256 of body under a key of any length (long keys are hashed first, as RFC
+ * 2104 asks). OpenSSL keeps the key-derived state in a context of its own that it
+ * cleanses before freeing. Returns 0, or JIDO_EINTERNAL when libcrypto fails (mac is
+ * then zeroes, which no signature matches). */
+static int
 sig_hmac(const void *secret, size_t slen, const void *body, size_t len,
     unsigned char mac[crypto_auth_hmacsha256_BYTES])
 {
-	crypto_auth_hmacsha256_state st;
+	unsigned int n = 0;
 
-	crypto_auth_hmacsha256_init(&st, secret, slen);
-	crypto_auth_hmacsha256_update(&st, body, len);
-	crypto_auth_hmacsha256_final(&st, mac);
-	sodium_memzero(&st, sizeof(st));
+	if (HMAC(EVP_sha256(), secret, (int)slen, body, len, mac, &n) == NULL ||
+	    n != crypto_auth_hmacsha256_BYTES) {
+		sodium_memzero(mac, crypto_auth_hmacsha256_BYTES);
+		return JIDO_EINTERNAL;
+	}
+	return 0;
 }
 
 int
@@ -43,8 +52,8 @@ ingest_sig_check(const void *secret, size_t slen, const char *header, const void
 	if (sodium_hex2bin(got, sizeof(got), header + plen, 2 * sizeof(got), NULL, &bin_len,
 	    &end) != 0 || bin_len != sizeof(got))
 		return JIDO_EVALIDATION;
-	sig_hmac(secret, slen, body, len, want);
-	rc = sodium_memcmp(want, got, sizeof(want)) == 0 ? 0 : JIDO_EAUTHZ;
+	if ((rc = sig_hmac(secret, slen, body, len, want)) == 0)
+		rc = sodium_memcmp(want, got, sizeof(want)) == 0 ? 0 : JIDO_EAUTHZ;
 	sodium_memzero(want, sizeof(want));
 	return rc;
 }
@@ -56,7 +65,7 @@ ingest_sig_make(const void *secret, size_t slen, const void *body, size_t len, c
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	char hex[2 * sizeof(mac) + 1];
 
-	sig_hmac(secret, slen, body, len, mac);
+	(void)sig_hmac(secret, slen, body, len, mac); /* zeroes on failure: verifies nothing */
 	sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
 	snprintf(out, outlen, "%s%s", INGEST_SIG_PREFIX, hex);
 	sodium_memzero(mac, sizeof(mac));
