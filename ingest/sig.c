@@ -2,10 +2,13 @@
  * sig.c - GitHub webhook signatures: X-Hub-Signature-256 is "sha256=" followed by the
  * lowercase hex HMAC-SHA256 of the raw request body under the webhook secret. We check
  * it over the bytes as received (never re-serialised JSON), in constant time.
- * The HMAC is OpenSSL's (libcrypto is already linked for the GitHub App's RS256): its
- * SHA-256 uses the CPU's SHA extensions where present, about 6x faster than libsodium's
- * portable C on a ~10 KB payload (bench/README.md, ingest).
+ * The HMAC is OpenSSL's when libcrypto can be loaded (dlopen, once, the way lib/ghapp.c
+ * loads it for RS256, so that nothing links it): its SHA-256 uses the CPU's SHA
+ * extensions where present, about 6x faster than libsodium's portable C on a ~10 KB
+ * payload (bench/README.md, ingest). Without libcrypto, libsodium's.
  */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -14,21 +17,64 @@
 
 #include "ingest.h"
 
+/* libcrypto's HMAC() and EVP_sha256(), resolved once by sig_crypto_load; NULL when
+ * libcrypto is not there. */
+static struct {
+	unsigned char *(*hmac)(const EVP_MD *, const void *, int, const unsigned char *, size_t,
+	    unsigned char *, unsigned int *);
+	const EVP_MD *(*sha256)(void);
+} sig_crypto;
+static pthread_once_t sig_crypto_once = PTHREAD_ONCE_INIT;
+
+static void
+sig_crypto_load(void)
+{
+	void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL)
+		return;
+	*(void **)&sig_crypto.hmac = dlsym(h, "HMAC");
+	*(void **)&sig_crypto.sha256 = dlsym(h, "EVP_sha256");
+	if (sig_crypto.hmac == NULL || sig_crypto.sha256 == NULL)
+		sig_crypto.hmac = NULL;
+}
+
+void
+ingest_sig_init(void)
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	unsigned int n = 0;
+
+	pthread_once(&sig_crypto_once, sig_crypto_load);
+	/* libcrypto sets itself up (configuration, providers) on its first call */
+	if (sig_crypto.hmac != NULL)
+		sig_crypto.hmac(sig_crypto.sha256(), "", 0, (const unsigned char *)"", 0, mac, &n);
+}
+
 /* HMAC-SHA256 of body under a key of any length (long keys are hashed first, as RFC
  * 2104 asks). OpenSSL keeps the key-derived state in a context of its own that it
- * cleanses before freeing. Returns 0, or JIDO_EINTERNAL when libcrypto fails (mac is
- * then zeroes, which no signature matches). */
+ * cleanses before freeing; libsodium's state is wiped here. Returns 0, or JIDO_EINTERNAL
+ * when libcrypto fails (mac is then zeroes, which no signature matches). */
 static int
 sig_hmac(const void *secret, size_t slen, const void *body, size_t len,
     unsigned char mac[crypto_auth_hmacsha256_BYTES])
 {
+	crypto_auth_hmacsha256_state st;
 	unsigned int n = 0;
 
-	if (HMAC(EVP_sha256(), secret, (int)slen, body, len, mac, &n) == NULL ||
-	    n != crypto_auth_hmacsha256_BYTES) {
-		sodium_memzero(mac, crypto_auth_hmacsha256_BYTES);
-		return JIDO_EINTERNAL;
+	pthread_once(&sig_crypto_once, sig_crypto_load);
+	if (sig_crypto.hmac != NULL) {
+		if (sig_crypto.hmac(sig_crypto.sha256(), secret, (int)slen, body, len, mac,
+		    &n) == NULL || n != crypto_auth_hmacsha256_BYTES) {
+			sodium_memzero(mac, crypto_auth_hmacsha256_BYTES);
+			return JIDO_EINTERNAL;
+		}
+		return 0;
 	}
+	crypto_auth_hmacsha256_init(&st, secret, slen);
+	crypto_auth_hmacsha256_update(&st, body, len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof(st));
 	return 0;
 }
 
