@@ -180,9 +180,11 @@ main(int argc, char **argv)
 			pf[i].events = !cs[i].busy ? 0 : cs[i].out_off < cs[i].out_len ? POLLOUT : POLLIN;
 			pf[i].revents = 0;
 		}
+		/* sleep until the next delivery is due; when it is due already, every connection
+		 * is busy: wait for one of them (no spinning: the server shares the CPUs) */
 		wait_ns = next < total ? start + next * ival - bench_now_ns() : 100000000;
-		if (wait_ns < 0)
-			wait_ns = 0;
+		if (wait_ns <= 0)
+			wait_ns = 100000000;
 		struct timespec ts = { wait_ns / 1000000000, wait_ns % 1000000000 };
 		if (ppoll(pf, (nfds_t)nc, &ts, NULL) < 0 && errno != EINTR)
 			return 1;
