@@ -5,7 +5,8 @@
 # per SQLite commit; evhttp's own ceiling (GET /healthz, no body, no HMAC, no SQLite) in
 # the same run; then jido-ingest at a fixed 1,000 deliveries/s (bench/ingest_paced.c, an
 # open-loop client: latency from each delivery's due time) and its peak RSS.
-# Needs wrk and node.
+# INGEST_BIN: another jido-ingest to measure (a build/bin/jido-ingest.before). Needs wrk
+# and node.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -32,7 +33,7 @@ echo "payload: $(wc -c <"$work/body.json") bytes issues.opened; wrk -c 64 -t 2 -
 
 p1=$(free_port)
 JIDO_HOME=$work/home JIDO_INGEST_WEBHOOK_SECRET_FILE=$work/secret JIDO_INGEST_LISTEN=127.0.0.1:$p1 \
-    JIDO_BUS_WATCHDOG_S=0 "$top/build/bin/jido-ingest" serve 2>"$work/ingest.log" &
+    JIDO_BUS_WATCHDOG_S=0 "${INGEST_BIN:-$top/build/bin/jido-ingest}" serve 2>"$work/ingest.log" &
 ING=$!
 p2=$(free_port)
 node "$here/octokit_server.mjs" "$p2" "$secret" >/dev/null &
