@@ -74,7 +74,7 @@ struct ingest_http {
 	/* the parse worker: todo (loop -> worker) and done (worker -> loop), under wmu; the
 	 * worker writes a byte to wake[1] when done becomes non-empty */
 	pthread_t wk;
-	int wk_started, wk_stop;
+	int wk_started, wk_stop, wk_busy; /* wk_busy: the worker holds an item */
 	pthread_mutex_t wmu;
 	pthread_cond_t wcv;
 	struct http_item *todo, **todo_tail, *done, **done_tail;
@@ -479,9 +479,11 @@ http_worker(void *arg)
 		if ((h->todo = it->next) == NULL)
 			h->todo_tail = &h->todo;
 		it->next = NULL;
+		h->wk_busy = 1;
 		pthread_mutex_unlock(&h->wmu);
 		http_item_parse(it);
 		pthread_mutex_lock(&h->wmu);
+		h->wk_busy = 0;
 		wake = h->done == NULL;
 		*h->done_tail = it;
 		h->done_tail = &it->next;
@@ -493,16 +495,32 @@ http_worker(void *arg)
 	return NULL;
 }
 
-/* Take every parsed item into the batch (loop thread). */
+/* Ask the worker to stop once its queue is empty, and wait for it. */
+static void
+http_worker_stop(struct ingest_http *h)
+{
+	pthread_mutex_lock(&h->wmu);
+	h->wk_stop = 1;
+	pthread_cond_signal(&h->wcv);
+	pthread_mutex_unlock(&h->wmu);
+	pthread_join(h->wk, NULL);
+	h->wk_started = 0;
+}
+
+/* Take every parsed item into the batch (loop thread). The flush is scheduled when the
+ * worker has nothing more in hand (what it holds would otherwise miss this batch and pay
+ * a commit of its own) or the batch is already large. */
 static void
 http_take_done(struct ingest_http *h)
 {
 	struct http_item *it, *next;
+	int idle;
 
 	pthread_mutex_lock(&h->wmu);
 	it = h->done;
 	h->done = NULL;
 	h->done_tail = &h->done;
+	idle = h->todo == NULL && !h->wk_busy;
 	pthread_mutex_unlock(&h->wmu);
 	for (; it != NULL; it = next) {
 		next = it->next;
@@ -512,7 +530,7 @@ http_take_done(struct ingest_http *h)
 		if (h->nbatch == HTTP_BATCH_MAX)
 			http_flush(h);
 	}
-	if (h->nbatch > 0)
+	if (h->nbatch > 0 && (idle || h->nbatch >= HTTP_BATCH_MAX / 4))
 		event_active(h->flush_ev, EV_TIMEOUT, 0);
 }
 
@@ -585,12 +603,7 @@ http_thread(void *arg)
 
 	event_base_dispatch(h->base);
 	/* the worker finishes what it was given; then answer all of it */
-	pthread_mutex_lock(&h->wmu);
-	h->wk_stop = 1;
-	pthread_cond_signal(&h->wcv);
-	pthread_mutex_unlock(&h->wmu);
-	pthread_join(h->wk, NULL);
-	h->wk_started = 0;
+	http_worker_stop(h);
 	http_take_done(h);
 	http_flush(h);
 	http_publish(h);
@@ -694,12 +707,7 @@ ingest_http_start(struct ingest_http *h, char *why, size_t whylen)
 	}
 	h->wk_started = 1;
 	if ((rc = pthread_create(&h->th, NULL, http_thread, h)) != 0) {
-		pthread_mutex_lock(&h->wmu);
-		h->wk_stop = 1;
-		pthread_cond_signal(&h->wcv);
-		pthread_mutex_unlock(&h->wmu);
-		pthread_join(h->wk, NULL);
-		h->wk_started = 0;
+		http_worker_stop(h);
 		snprintf(why, whylen, "cannot start the HTTP thread: %s", strerror(rc));
 		return JIDO_EINTERNAL;
 	}
