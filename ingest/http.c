@@ -5,9 +5,9 @@
  * the raw bytes (401) -> required headers (400) -> JSON (400, stored as rejected) -> one
  * SQLite transaction keyed by the delivery id -> 2xx -> publish on run/events.pub.
  * A redelivery gets 2xx and changes nothing. GET /healthz says whether we can accept.
- * Publishing runs off the request path: a batch's events are published by a lower-priority
- * event once the loop has written the replies (the stored row is the source of truth: an
- * event lost to a kill between reply and publish is re-sent by the sweeper).
+ * Each stored event is published right after its reply is queued (the reply's bytes go
+ * out when the loop next runs; the stored row is the source of truth: an event lost to a
+ * kill between reply and publish is re-sent by the sweeper).
  * Parsing and normalizing the JSON (most of a delivery's CPU: jansson reads ~10 KB in
  * ~100 us) runs in a worker thread, so that it overlaps the loop's I/O and the SQLite
  * commit on the other core: the loop hands a verified delivery to the worker and takes it
@@ -66,11 +66,8 @@ struct ingest_http {
 	struct evhttp_bound_socket *bound;
 	struct event *stop_ev;
 	struct event *flush_ev;
-	struct event *pub_ev;
 	struct http_item *batch[HTTP_BATCH_MAX];
 	int nbatch;
-	struct http_item *pubq[HTTP_BATCH_MAX]; /* answered, stored, not yet published */
-	int npub;
 	/* the parse worker: todo (loop -> worker) and done (worker -> loop), under wmu; the
 	 * worker writes a byte to wake[1] when done becomes non-empty */
 	pthread_t wk;
@@ -223,35 +220,20 @@ http_item_free(struct http_item *it)
 	free(it);
 }
 
-/* Publish every stored item queued by the last flush (their replies have been handed to
- * the connections), then free them. */
+/* Publish a stored item's event (takes its data; the sweeper re-sends what is lost). */
 static void
-http_publish(struct ingest_http *h)
+http_publish(struct ingest_http *h, struct http_item *it)
 {
 	int rc;
 
-	for (int i = 0; i < h->npub; i++) {
-		struct http_item *it = h->pubq[i];
-		if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
-			jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
-			    jido_strerror(rc));
-		it->data = NULL; /* owned by publish; the sweeper re-sends it if it was lost */
-		http_item_free(it);
-		h->pubq[i] = NULL;
-	}
-	h->npub = 0;
-}
-
-static void
-http_on_publish(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	http_publish(arg);
+	if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
+		jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
+		    jido_strerror(rc));
+	it->data = NULL; /* owned by publish */
 }
 
 /* Answer one item of a committed batch (rc: its insert's outcome). Returns 1 when the
- * item was stored and is to be published (the caller queues it), 0 when it is done. */
+ * item was stored and is to be published (the caller publishes it), 0 otherwise. */
 static int
 http_answer(struct ingest_http *h, struct http_item *it, int rc)
 {
@@ -292,9 +274,6 @@ http_flush(struct ingest_http *h)
 
 	if (n == 0)
 		return;
-	/* The last batch's events first (answered in an earlier loop iteration): the queue
-	 * never holds more than one batch, however busy the loop is. */
-	http_publish(h);
 	h->nbatch = 0;
 	http_count(h, ST_BATCHES);
 	if (sqlite3_exec(h->sp.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -324,20 +303,10 @@ http_flush(struct ingest_http *h)
 		if (failed) {
 			http_count(h, ST_FAILED);
 			http_error(it->req, 503, "Service Unavailable", "cannot store the delivery; retry");
-		} else if (http_answer(h, it, rcs[i])) {
-			/* the reply is sent: what pointed into the request is gone */
-			it->req = NULL;
-			it->payload = NULL;
-			free(it->form);
-			free(it->headers);
-			it->form = it->headers = NULL;
-			h->pubq[h->npub++] = it;
-			continue;
-		}
+		} else if (http_answer(h, it, rcs[i]))
+			http_publish(h, it);
 		http_item_free(it);
 	}
-	if (h->npub > 0)
-		event_active(h->pub_ev, EV_TIMEOUT, 0);
 }
 
 static void
@@ -606,7 +575,6 @@ http_thread(void *arg)
 	http_worker_stop(h);
 	http_take_done(h);
 	http_flush(h);
-	http_publish(h);
 	return NULL;
 }
 
@@ -657,16 +625,13 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 		return rc;
 	}
 	h->sp.redeliver_ms = jido_conf_int(c, "ingest.redeliver_s") * 1000;
-	/* Five priorities: evhttp (the default, 5 / 2 = 2) before the batch flush (3): one
-	 * flush takes every request that was ready in the same loop iteration; publishing (4)
-	 * after the loop has written the replies. */
+	/* Five priorities: evhttp and the worker's wake-up (the default, 5 / 2 = 2) before the
+	 * batch flush (3): one flush takes every delivery that was ready. */
 	if ((h->base = event_base_new()) == NULL || event_base_priority_init(h->base, 5) != 0 ||
 	    (h->http = evhttp_new(h->base)) == NULL ||
 	    (h->stop_ev = event_new(h->base, -1, EV_PERSIST, http_on_tick, h)) == NULL ||
 	    (h->flush_ev = event_new(h->base, -1, 0, http_on_flush, h)) == NULL ||
 	    event_priority_set(h->flush_ev, 3) != 0 ||
-	    (h->pub_ev = event_new(h->base, -1, 0, http_on_publish, h)) == NULL ||
-	    event_priority_set(h->pub_ev, 4) != 0 ||
 	    pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (h->wake_ev = event_new(h->base, h->wake[0], EV_READ | EV_PERSIST, http_on_wake,
 	    h)) == NULL || event_add(h->wake_ev, NULL) != 0) {
@@ -728,15 +693,11 @@ ingest_http_free(struct ingest_http *h)
 		event_free(h->stop_ev);
 	if (h->flush_ev != NULL)
 		event_free(h->flush_ev);
-	if (h->pub_ev != NULL)
-		event_free(h->pub_ev);
 	if (h->wake_ev != NULL)
 		event_free(h->wake_ev);
 	for (int i = 0; i < 2; i++)
 		if (h->wake[i] >= 0)
 			close(h->wake[i]);
-	for (int i = 0; i < h->npub; i++)
-		http_item_free(h->pubq[i]);
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	if (h->base != NULL)

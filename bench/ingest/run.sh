@@ -44,13 +44,18 @@ sleep 1
 run() { wrk -t 2 -c "$2" -d "$DURATION" -s "$here/post.lua" "http://127.0.0.1:$1/api/github/webhooks" | grep RESULT; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 stats() { JIDO_HOME=$work/home "$top/build/bin/jido" call ingest ingest.stats; }
+d_s=${DURATION%s}
+oc0=$(cpu_ticks "$OCT")
 o=$(run "$p2" 64); echo "octokit middleware (node):   $o"
+oc1=$(cpu_ticks "$OCT")
 c0=$(cpu_ticks "$ING"); s0=$(stats)
 i=$(run "$p1" 64); echo "jido-ingest (durable spool): $i"
 c1=$(cpu_ticks "$ING"); s1=$(stats)
 n=$(( $(echo "$s1" | jq .http.received) - $(echo "$s0" | jq .http.received) ))
 b=$(( $(echo "$s1" | jq .http.batches) - $(echo "$s0" | jq .http.batches) ))
 tck=$(getconf CLK_TCK)
+on=$(echo "$o" | sed 's/.*rps=\([0-9]*\).*/\1/')
+[ "${on:-0}" -gt 0 ] && echo "octokit: $(( (oc1 - oc0) * 1000000 / tck / (on * d_s) )) us CPU per request"
 [ "$n" -gt 0 ] && [ "$b" -gt 0 ] && echo "jido-ingest: $(( (c1 - c0) * 1000000 / tck / n )) us CPU per delivery, $(( n / b )) deliveries per commit ($b commits)"
 hz=$(wrk -t 2 -c 64 -d "$DURATION" "http://127.0.0.1:$p1/healthz" | awk '/Requests\/sec/ {printf "%.0f", $2}')
 echo "evhttp ceiling (GET /healthz, 64 connections): rps=$hz"
