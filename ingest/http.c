@@ -5,6 +5,13 @@
  * the raw bytes (401) -> required headers (400) -> JSON (400, stored as rejected) -> one
  * SQLite transaction keyed by the delivery id -> 2xx -> publish on run/events.pub.
  * A redelivery gets 2xx and changes nothing. GET /healthz says whether we can accept.
+ * Each stored event is published right after its reply is queued (the reply's bytes go
+ * out when the loop next runs; the stored row is the source of truth: an event lost to a
+ * kill between reply and publish is re-sent by the sweeper).
+ * Parsing and normalizing the JSON (most of a delivery's CPU: jansson reads ~10 KB in
+ * ~100 us) runs in a worker thread, so that it overlaps the loop's I/O and the SQLite
+ * commit on the other core: the loop hands a verified delivery to the worker and takes it
+ * back, parsed, into the next batch. Nothing is answered before its batch's COMMIT.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +21,8 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -35,10 +44,14 @@ struct http_rl {
 	uint64_t refused;
 };
 
-/* A verified delivery waiting for the batch's transaction. All owned. */
+/* A verified delivery waiting for the batch's transaction. All owned but payload, which
+ * points into the request's input buffer (or at form, the decoded payload= field) and
+ * lives until the reply is sent. */
 struct http_item {
+	struct http_item *next; /* worker queues */
 	struct evhttp_request *req;
-	char *id, *event, *hook, *action, *repo, *reason, *headers, *payload;
+	char *id, *event, *hook, *action, *repo, *reason, *headers, *form;
+	const char *payload;
 	size_t payload_len;
 	int rejected;
 	json_t *data; /* the normalized event, NULL when rejected */
@@ -55,6 +68,15 @@ struct ingest_http {
 	struct event *flush_ev;
 	struct http_item *batch[HTTP_BATCH_MAX];
 	int nbatch;
+	/* the parse worker: todo (loop -> worker) and done (worker -> loop), under wmu; the
+	 * worker writes a byte to wake[1] when done becomes non-empty */
+	pthread_t wk;
+	int wk_started, wk_stop, wk_busy; /* wk_busy: the worker holds an item */
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
+	struct http_item *todo, **todo_tail, *done, **done_tail;
+	int wake[2];
+	struct event *wake_ev;
 	pthread_t th;
 	int started;
 	atomic_int stop;
@@ -193,13 +215,26 @@ http_item_free(struct http_item *it)
 	free(it->repo);
 	free(it->reason);
 	free(it->headers);
-	free(it->payload);
+	free(it->form);
 	json_decref(it->data);
 	free(it);
 }
 
-/* Answer one item of a committed batch (rc: its insert's outcome) and publish it. */
+/* Publish a stored item's event (takes its data; the sweeper re-sends what is lost). */
 static void
+http_publish(struct ingest_http *h, struct http_item *it)
+{
+	int rc;
+
+	if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
+		jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
+		    jido_strerror(rc));
+	it->data = NULL; /* owned by publish */
+}
+
+/* Answer one item of a committed batch (rc: its insert's outcome). Returns 1 when the
+ * item was stored and is to be published (the caller publishes it), 0 otherwise. */
+static int
 http_answer(struct ingest_http *h, struct http_item *it, int rc)
 {
 	struct evhttp_request *req = it->req;
@@ -212,22 +247,19 @@ http_answer(struct ingest_http *h, struct http_item *it, int rc)
 			    it->event, "why", it->reason);
 		http_reply(req, 400, "Bad Request", json_pack("{s:b,s:s,s:s,s:s}", "ok", 0,
 		    "status", "rejected", "delivery", it->id, "error", it->reason));
-		return;
+		return 0;
 	}
 	if (rc == JIDO_ECONFLICT) {
 		http_count(h, ST_DUP);
 		jido_info("ingest.duplicate", "{s:s,s:s}", "delivery", it->id, "event", it->event);
 		http_reply(req, 200, "OK", json_pack("{s:b,s:s,s:s}", "ok", 1, "status",
 		    "duplicate", "delivery", it->id));
-		return;
+		return 0;
 	}
 	http_count(h, ST_STORED);
 	http_reply(req, 202, "Accepted", json_pack("{s:b,s:s,s:s}", "ok", 1, "status", "stored",
 	    "delivery", it->id));
-	if ((rc = jido_srv_publish(h->s, it->type, NULL, it->data)) != 0)
-		jido_warn("ingest.publish_failed", "{s:s,s:s}", "delivery", it->id, "why",
-		    jido_strerror(rc));
-	it->data = NULL; /* owned by publish; the sweeper re-sends it if it was lost */
+	return 1;
 }
 
 /* Store every queued item in one transaction (one fsync), then answer each: 2xx only
@@ -267,13 +299,13 @@ http_flush(struct ingest_http *h)
 	}
 	for (int i = 0; i < n; i++) {
 		struct http_item *it = h->batch[i];
+		h->batch[i] = NULL;
 		if (failed) {
 			http_count(h, ST_FAILED);
 			http_error(it->req, 503, "Service Unavailable", "cannot store the delivery; retry");
-		} else
-			http_answer(h, it, rcs[i]);
+		} else if (http_answer(h, it, rcs[i]))
+			http_publish(h, it);
 		http_item_free(it);
-		h->batch[i] = NULL;
 	}
 }
 
@@ -297,16 +329,13 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 	const char *delivery = evhttp_find_header(hq, "X-GitHub-Delivery");
 	const char *hook = evhttp_find_header(hq, "X-GitHub-Hook-ID");
 	const char *ctype = evhttp_find_header(hq, "Content-Type");
-	char *peer = NULL, why[256] = "", type[JIDO_TYPE_MAX + 1], *form = NULL, *headers = NULL;
+	char *peer = NULL, *form = NULL;
 	const char *json_text = (const char *)body;
 	struct http_item *it = NULL;
 	size_t json_len = len;
 	ev_uint16_t port = 0;
 	int64_t now = jido_now_ms();
 	struct http_rl *rl;
-	struct ingest_row row;
-	json_t *payload = NULL, *data = NULL;
-	json_error_t jerr;
 	int rc;
 
 	http_count(h, ST_RECEIVED);
@@ -320,9 +349,10 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 		return;
 	}
 	rc = ingest_secrets_verify(h->k, sig, body, len);
-	if (rc == JIDO_ESECRET) {
+	if (rc == JIDO_ESECRET || rc == JIDO_EINTERNAL) {
 		http_count(h, ST_FAILED);
-		http_error(req, 503, "Service Unavailable", "webhook secret not loaded yet");
+		http_error(req, 503, "Service Unavailable", rc == JIDO_ESECRET ?
+		    "webhook secret not loaded yet" : "cannot compute the signature; retry");
 		return;
 	}
 	if (rc != 0) {
@@ -349,61 +379,139 @@ http_webhook(struct ingest_http *h, struct evhttp_request *req)
 		json_text = form;
 		json_len = strlen(form);
 	}
-	memset(&row, 0, sizeof(row));
-	row.id = delivery;
-	row.source = "webhook";
-	row.event = event;
-	row.hook_id = hook;
-	row.status = "pending";
-	if ((payload = json_loadb(json_text, json_len, 0, &jerr)) == NULL) {
-		snprintf(why, sizeof(why), "malformed JSON: %s (line %d)", jerr.text, jerr.line);
-		row.status = "rejected";
-		row.reason = why;
-	} else if ((rc = ingest_norm(event, delivery, payload, &data, type, sizeof(type), why,
-	    sizeof(why))) != 0) {
-		row.status = "rejected";
-		row.reason = why;
-	} else {
-		row.action = json_string_value(json_object_get(data, "action"));
-		row.repo = json_string_value(json_object_get(data, "repo"));
-	}
-	headers = http_headers_text(req);
-	row.headers = headers != NULL ? headers : "{}";
-	row.payload = json_text;
-	row.payload_len = json_len;
-	/* Group commit: queue it; http_flush stores the whole batch in one transaction
-	 * once the loop has read every request ready now, then answers each. */
 	if ((it = calloc(1, sizeof(*it))) == NULL ||
 	    (it->id = strdup(delivery)) == NULL || (it->event = strdup(event)) == NULL ||
-	    (it->hook = strdup(hook)) == NULL ||
-	    (row.action != NULL && (it->action = strdup(row.action)) == NULL) ||
-	    (row.repo != NULL && (it->repo = strdup(row.repo)) == NULL) ||
-	    (row.reason != NULL && (it->reason = strdup(row.reason)) == NULL) ||
-	    (it->headers = strdup(row.headers)) == NULL ||
-	    (it->payload = malloc(json_len + 1)) == NULL) {
+	    (it->hook = strdup(hook)) == NULL || (it->headers = http_headers_text(req)) == NULL) {
 		http_item_free(it);
 		http_count(h, ST_FAILED);
 		http_error(req, 503, "Service Unavailable", "out of memory; retry");
 		goto out;
 	}
-	memcpy(it->payload, json_text, json_len);
-	it->payload[json_len] = '\0';
+	/* No copy of the body: it stays in the request's input buffer until the reply
+	 * (libevent keeps a request whose client went away until it is answered). */
+	it->form = form;
+	form = NULL;
+	it->payload = json_text;
 	it->payload_len = json_len;
 	it->req = req;
-	it->rejected = strcmp(row.status, "rejected") == 0;
-	it->data = data;
-	data = NULL;
-	snprintf(it->type, sizeof(it->type), "%s", type);
-	h->batch[h->nbatch++] = it;
-	if (h->nbatch == HTTP_BATCH_MAX)
-		http_flush(h);
-	else if (h->nbatch == 1)
-		event_active(h->flush_ev, EV_TIMEOUT, 0);
+	pthread_mutex_lock(&h->wmu);
+	*h->todo_tail = it;
+	h->todo_tail = &it->next;
+	pthread_cond_signal(&h->wcv);
+	pthread_mutex_unlock(&h->wmu);
 out:
-	json_decref(data);
-	json_decref(payload);
-	free(headers);
 	free(form);
+}
+
+/* Parse and normalize one item's payload (worker thread; the item is the worker's until
+ * it is queued as done): fills data, type, action, repo, or rejected and reason. */
+static void
+http_item_parse(struct http_item *it)
+{
+	char why[256] = "";
+	json_t *payload, *data = NULL;
+	json_error_t jerr;
+	const char *v;
+
+	if ((payload = json_loadb(it->payload, it->payload_len, 0, &jerr)) == NULL)
+		snprintf(why, sizeof(why), "malformed JSON: %s (line %d)", jerr.text, jerr.line);
+	else if (ingest_norm(it->event, it->id, payload, &data, it->type, sizeof(it->type), why,
+	    sizeof(why)) != 0)
+		data = NULL;
+	json_decref(payload);
+	if (data == NULL) {
+		it->rejected = 1;
+		it->reason = strdup(why);
+		return;
+	}
+	if ((v = json_string_value(json_object_get(data, "action"))) != NULL)
+		it->action = strdup(v);
+	if ((v = json_string_value(json_object_get(data, "repo"))) != NULL)
+		it->repo = strdup(v);
+	it->data = data;
+}
+
+/* The worker: parse queued items until asked to stop with nothing left. */
+static void *
+http_worker(void *arg)
+{
+	struct ingest_http *h = arg;
+	struct http_item *it;
+	int wake;
+
+	pthread_mutex_lock(&h->wmu);
+	for (;;) {
+		while (h->todo == NULL && !h->wk_stop)
+			pthread_cond_wait(&h->wcv, &h->wmu);
+		if ((it = h->todo) == NULL)
+			break;
+		if ((h->todo = it->next) == NULL)
+			h->todo_tail = &h->todo;
+		it->next = NULL;
+		h->wk_busy = 1;
+		pthread_mutex_unlock(&h->wmu);
+		http_item_parse(it);
+		pthread_mutex_lock(&h->wmu);
+		h->wk_busy = 0;
+		wake = h->done == NULL;
+		*h->done_tail = it;
+		h->done_tail = &it->next;
+		if (wake && write(h->wake[1], "", 1) < 0) {
+			/* the pipe is full: the loop has bytes to read and will take the item */
+		}
+	}
+	pthread_mutex_unlock(&h->wmu);
+	return NULL;
+}
+
+/* Ask the worker to stop once its queue is empty, and wait for it. */
+static void
+http_worker_stop(struct ingest_http *h)
+{
+	pthread_mutex_lock(&h->wmu);
+	h->wk_stop = 1;
+	pthread_cond_signal(&h->wcv);
+	pthread_mutex_unlock(&h->wmu);
+	pthread_join(h->wk, NULL);
+	h->wk_started = 0;
+}
+
+/* Take every parsed item into the batch (loop thread). The flush is scheduled when the
+ * worker has nothing more in hand (what it holds would otherwise miss this batch and pay
+ * a commit of its own) or the batch is already large. */
+static void
+http_take_done(struct ingest_http *h)
+{
+	struct http_item *it, *next;
+	int idle;
+
+	pthread_mutex_lock(&h->wmu);
+	it = h->done;
+	h->done = NULL;
+	h->done_tail = &h->done;
+	idle = h->todo == NULL && !h->wk_busy;
+	pthread_mutex_unlock(&h->wmu);
+	for (; it != NULL; it = next) {
+		next = it->next;
+		it->next = NULL;
+		/* Rejected items are stored too (status rejected, 400) */
+		h->batch[h->nbatch++] = it;
+		if (h->nbatch == HTTP_BATCH_MAX)
+			http_flush(h);
+	}
+	if (h->nbatch > 0 && (idle || h->nbatch >= HTTP_BATCH_MAX / 4))
+		event_active(h->flush_ev, EV_TIMEOUT, 0);
+}
+
+static void
+http_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	http_take_done(arg);
 }
 
 static void
@@ -463,7 +571,10 @@ http_thread(void *arg)
 	struct ingest_http *h = arg;
 
 	event_base_dispatch(h->base);
-	http_flush(h); /* answer what was queued when the loop stopped */
+	/* the worker finishes what it was given; then answer all of it */
+	http_worker_stop(h);
+	http_take_done(h);
+	http_flush(h);
 	return NULL;
 }
 
@@ -499,6 +610,14 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 	}
 	h->k = k;
 	h->s = s;
+	h->wake[0] = h->wake[1] = -1;
+	pthread_mutex_init(&h->wmu, NULL);
+	pthread_cond_init(&h->wcv, NULL);
+	h->todo_tail = &h->todo;
+	h->done_tail = &h->done;
+	/* libcrypto is loaded and initialises itself (configuration file, providers) now,
+	 * before seccomp, rather than on the first delivery. */
+	ingest_sig_init();
 	h->rl_burst = (double)jido_conf_int(c, "ingest.auth_fail_burst");
 	h->rl_per_ms = (double)jido_conf_int(c, "ingest.auth_fail_per_min") / 60000.0;
 	if ((rc = ingest_spool_open(spool_path, &h->sp, why, whylen)) != 0) {
@@ -506,13 +625,16 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 		return rc;
 	}
 	h->sp.redeliver_ms = jido_conf_int(c, "ingest.redeliver_s") * 1000;
-	/* Three priorities: evhttp (the default, 1) before the batch flush (2): one flush takes
-	 * every request that was ready in the same loop iteration. */
-	if ((h->base = event_base_new()) == NULL || event_base_priority_init(h->base, 3) != 0 ||
+	/* Five priorities: evhttp and the worker's wake-up (the default, 5 / 2 = 2) before the
+	 * batch flush (3): one flush takes every delivery that was ready. */
+	if ((h->base = event_base_new()) == NULL || event_base_priority_init(h->base, 5) != 0 ||
 	    (h->http = evhttp_new(h->base)) == NULL ||
 	    (h->stop_ev = event_new(h->base, -1, EV_PERSIST, http_on_tick, h)) == NULL ||
 	    (h->flush_ev = event_new(h->base, -1, 0, http_on_flush, h)) == NULL ||
-	    event_priority_set(h->flush_ev, 2) != 0) {
+	    event_priority_set(h->flush_ev, 3) != 0 ||
+	    pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    (h->wake_ev = event_new(h->base, h->wake[0], EV_READ | EV_PERSIST, http_on_wake,
+	    h)) == NULL || event_add(h->wake_ev, NULL) != 0) {
 		snprintf(why, whylen, "cannot create the HTTP server");
 		ingest_http_free(h);
 		return JIDO_EINTERNAL;
@@ -544,7 +666,13 @@ ingest_http_start(struct ingest_http *h, char *why, size_t whylen)
 
 	if (h->started)
 		return 0;
+	if ((rc = pthread_create(&h->wk, NULL, http_worker, h)) != 0) {
+		snprintf(why, whylen, "cannot start the parse worker: %s", strerror(rc));
+		return JIDO_EINTERNAL;
+	}
+	h->wk_started = 1;
 	if ((rc = pthread_create(&h->th, NULL, http_thread, h)) != 0) {
+		http_worker_stop(h);
 		snprintf(why, whylen, "cannot start the HTTP thread: %s", strerror(rc));
 		return JIDO_EINTERNAL;
 	}
@@ -565,10 +693,17 @@ ingest_http_free(struct ingest_http *h)
 		event_free(h->stop_ev);
 	if (h->flush_ev != NULL)
 		event_free(h->flush_ev);
+	if (h->wake_ev != NULL)
+		event_free(h->wake_ev);
+	for (int i = 0; i < 2; i++)
+		if (h->wake[i] >= 0)
+			close(h->wake[i]);
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	if (h->base != NULL)
 		event_base_free(h->base);
 	ingest_spool_close(&h->sp);
+	pthread_cond_destroy(&h->wcv);
+	pthread_mutex_destroy(&h->wmu);
 	free(h);
 }

@@ -22,9 +22,14 @@ struct sqlite3_stmt;
 /* Check an X-Hub-Signature-256 header value ("sha256=" + 64 hex digits) against the
  * HMAC-SHA256 of body under secret (slen bytes). Constant time in the digest compare.
  * Returns 0 when it matches, JIDO_EAUTHZ when it does not, JIDO_EVALIDATION when the
- * header is not of that form. Nothing is allocated. */
+ * header is not of that form, JIDO_EINTERNAL when libcrypto cannot compute the HMAC.
+ * Nothing is allocated. */
 int ingest_sig_check(const void *secret, size_t slen, const char *header, const void *body,
     size_t len);
+/* Load libcrypto for the HMAC (once; libsodium's is used when it cannot be loaded) and
+ * let it initialise itself. The daemon calls it before seccomp; the checks call it
+ * themselves when nobody did. */
+void ingest_sig_init(void);
 /* The header value for body under secret into out (at least 72 bytes). For tests, the
  * filters and the benchmark. */
 void ingest_sig_make(const void *secret, size_t slen, const void *body, size_t len,
