@@ -615,9 +615,8 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 	pthread_cond_init(&h->wcv, NULL);
 	h->todo_tail = &h->todo;
 	h->done_tail = &h->done;
-	/* libcrypto is loaded and initialises itself (configuration file, providers) now,
-	 * before seccomp, rather than on the first delivery. */
-	ingest_sig_init();
+	/* libcrypto (the HMAC) is loaded with the first signed delivery, not here: an idle
+	 * ingest does not map it (its load needs nothing the allowlist lacks). */
 	h->rl_burst = (double)jido_conf_int(c, "ingest.auth_fail_burst");
 	h->rl_per_ms = (double)jido_conf_int(c, "ingest.auth_fail_per_min") / 60000.0;
 	if ((rc = ingest_spool_open(spool_path, &h->sp, why, whylen)) != 0) {

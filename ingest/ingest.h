@@ -26,10 +26,6 @@ struct sqlite3_stmt;
  * Nothing is allocated. */
 int ingest_sig_check(const void *secret, size_t slen, const char *header, const void *body,
     size_t len);
-/* Load libcrypto for the HMAC (once; libsodium's is used when it cannot be loaded) and
- * let it initialise itself. The daemon calls it before seccomp; the checks call it
- * themselves when nobody did. */
-void ingest_sig_init(void);
 /* The header value for body under secret into out (at least 72 bytes). For tests, the
  * filters and the benchmark. */
 void ingest_sig_make(const void *secret, size_t slen, const void *body, size_t len,

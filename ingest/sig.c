@@ -39,18 +39,6 @@ sig_crypto_load(void)
 		sig_crypto.hmac = NULL;
 }
 
-void
-ingest_sig_init(void)
-{
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-	unsigned int n = 0;
-
-	pthread_once(&sig_crypto_once, sig_crypto_load);
-	/* libcrypto sets itself up (configuration, providers) on its first call */
-	if (sig_crypto.hmac != NULL)
-		sig_crypto.hmac(sig_crypto.sha256(), "", 0, (const unsigned char *)"", 0, mac, &n);
-}
-
 /* HMAC-SHA256 of body under a key of any length (long keys are hashed first, as RFC
  * 2104 asks). OpenSSL keeps the key-derived state in a context of its own that it
  * cleanses before freeing; libsodium's state is wiped here. Returns 0, or JIDO_EINTERNAL
