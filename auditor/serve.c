@@ -42,60 +42,188 @@ serve_on_signal(int sig)
 	serve_stop = 1;
 }
 
-/* One request context: receive, dispatch (an append blocks here until durable), reply. */
+/* The request side: auditor.workers nng REP contexts, each a small state machine driven
+ * by its aio callback on nng's threads (no thread of its own): receive; an append is
+ * validated and redacted right there and queued, and the committer answers it through
+ * serve_append_done once it is durable; any other request goes to a pool of
+ * SERVE_POOL threads that run jido_srv_dispatch (queries, verify and export may take a
+ * while; flush waits). Then send the reply and receive again. */
+#define SERVE_POOL 2
+#define AR_BATCH_MAX JIDO_AUDIT_BATCH_MAX
+
+struct serve_ctx {
+	struct serve *sv;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int open, sending;
+	nng_msg *req;           /* for the pool */
+	struct jido_peer peer;
+	struct aq_item it;      /* an append in flight */
+	char id[JIDO_ID_MAX + 1];
+	struct serve_ctx *next; /* pool queue */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct serve_ctx *head, *tail;
+	int closed;
+} serve_jobs = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+
+static void
+serve_recv(struct serve_ctx *c)
+{
+	c->sending = 0;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* Send reply (taken) on c; on failure go back to receiving. */
+static void
+serve_reply(struct serve_ctx *c, json_t *reply)
+{
+	char *text = reply != NULL ? jido_json_dump(reply) : NULL;
+	nng_msg *out = NULL;
+
+	json_decref(reply);
+	if (text == NULL || nng_msg_alloc(&out, 0) != 0 ||
+	    nng_msg_append(out, text, strlen(text)) != 0) {
+		free(text);
+		nng_msg_free(out);
+		jido_warn("auditor.reply_lost", "{s:s}", "why", "out of memory");
+		serve_recv(c);
+		return;
+	}
+	free(text);
+	c->sending = 1;
+	nng_aio_set_msg(c->aio, out);
+	nng_aio_set_timeout(c->aio, 5000);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* The committer's answer to an append (on its thread): the record is durable or failed. */
+static void
+serve_append_done(void *arg, const struct as_entry *e)
+{
+	struct serve_ctx *c = arg;
+	char leaf[65];
+
+	if (e->rc != 0) {
+		serve_reply(c, jido_reply_err(c->id, e->rc, "the record could not be made durable"));
+		return;
+	}
+	am_hex(e->leaf, leaf);
+	serve_reply(c, jido_reply_ok(c->id, json_pack("{s:I,s:s}", "seq", (json_int_t)e->seq,
+	    "leaf_hash", leaf)));
+}
+
+/* An audit.append (or auditor.append) request: prepare and queue it, or answer its error.
+ * 0 = not an append (the pool answers it); 1 = handled. Takes msg only when handled. */
+static int
+serve_append_try(struct serve_ctx *c, nng_msg *msg)
+{
+	long long max = jido_conf_int(jido_srv_conf(c->sv->s), "bus.max_msg");
+	const char *body = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+	struct jido_msg m;
+	char why[256] = "";
+	int rc;
+
+	if (memmem(body, len, "append\"", 7) == NULL || (max > 0 && len > (size_t)max) ||
+	    jido_msg_parse(body, len, &m, why, sizeof(why), NULL) != 0)
+		return 0; /* the generic path rejects what is malformed, with the same words */
+	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0) {
+		jido_msg_free(&m);
+		return 0;
+	}
+	nng_msg_free(msg);
+	snprintf(c->id, sizeof(c->id), "%s", m.id);
+	memset(&c->it, 0, sizeof(c->it));
+	c->it.complete = serve_append_done;
+	c->it.arg = c;
+	rc = ar_prepare(m.data, auditor_known(c->sv->s), &c->it.e.tail, &c->it.e.fields, why,
+	    sizeof(why));
+	jido_msg_free(&m);
+	if (rc == 0 && (rc = auditor_enqueue_sync(c->sv->s, &c->it)) != 0) {
+		free(c->it.e.tail);
+		free(c->it.e.fields);
+		snprintf(why, sizeof(why), "the auditor is stopping");
+	}
+	if (rc != 0) {
+		jido_debug("srv.request_failed", "{s:s,s:s,s:s}", "type", "auditor.append", "code",
+		    jido_err_name(rc), "why", why);
+		serve_reply(c, jido_reply_err(c->id, rc, why));
+	}
+	return 1;
+}
+
+static void
+serve_ctx_cb(void *arg)
+{
+	struct serve_ctx *c = arg;
+	int rv = nng_aio_result(c->aio);
+	nng_msg *msg;
+
+	if (c->sending) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+				jido_warn("auditor.reply_lost", "{s:s}", "why", nng_strerror(rv));
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		serve_recv(c);
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	if (rv != 0) {
+		serve_recv(c);
+		return;
+	}
+	msg = nng_aio_get_msg(c->aio);
+	memset(&c->peer, 0, sizeof(c->peer));
+	if (nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID, &c->peer.uid) == 0 &&
+	    nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_PID, &c->peer.pid) == 0)
+		c->peer.known = 1;
+	if (serve_append_try(c, msg))
+		return;
+	c->req = msg;
+	c->next = NULL;
+	pthread_mutex_lock(&serve_jobs.mu);
+	if (serve_jobs.tail != NULL)
+		serve_jobs.tail->next = c;
+	else
+		serve_jobs.head = c;
+	serve_jobs.tail = c;
+	pthread_cond_signal(&serve_jobs.cv);
+	pthread_mutex_unlock(&serve_jobs.mu);
+}
+
+/* A pool thread: every request that is not an append, through the common dispatch. */
 static void *
-serve_worker(void *arg)
+serve_pool(void *arg)
 {
 	struct serve *sv = arg;
-	nng_aio *aio;
-	nng_ctx ctx;
 
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-		return NULL;
-	if (nng_ctx_open(&ctx, sv->rep) != 0) {
-		nng_aio_free(aio);
-		return NULL;
-	}
 	for (;;) {
-		struct jido_peer peer;
-		nng_msg *msg, *out;
+		struct serve_ctx *c;
 		json_t *reply;
-		char *text;
-		int rv;
-
-		nng_aio_set_timeout(aio, NNG_DURATION_INFINITE);
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		if ((rv = nng_aio_result(aio)) == NNG_ECLOSED || rv == NNG_ECANCELED)
+		pthread_mutex_lock(&serve_jobs.mu);
+		while (serve_jobs.head == NULL && !serve_jobs.closed)
+			pthread_cond_wait(&serve_jobs.cv, &serve_jobs.mu);
+		if ((c = serve_jobs.head) == NULL) {
+			pthread_mutex_unlock(&serve_jobs.mu);
 			break;
-		if (rv != 0)
-			continue;
-		msg = nng_aio_get_msg(aio);
-		memset(&peer, 0, sizeof(peer));
-		if (nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID, &peer.uid) == 0 &&
-		    nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_PID, &peer.pid) == 0)
-			peer.known = 1;
-		reply = auditor_dispatch(sv->s, nng_msg_body(msg), nng_msg_len(msg), &peer);
-		nng_msg_free(msg);
-		text = jido_json_dump(reply);
-		json_decref(reply);
-		if (text == NULL || nng_msg_alloc(&out, 0) != 0) {
-			free(text);
-			continue;
 		}
-		nng_msg_append(out, text, strlen(text));
-		free(text);
-		nng_aio_set_msg(aio, out);
-		nng_aio_set_timeout(aio, 5000);
-		nng_ctx_send(ctx, aio);
-		nng_aio_wait(aio);
-		if (nng_aio_result(aio) != 0) {
-			nng_msg_free(out);
-			jido_warn("auditor.reply_lost", NULL);
-		}
+		if ((serve_jobs.head = c->next) == NULL)
+			serve_jobs.tail = NULL;
+		pthread_mutex_unlock(&serve_jobs.mu);
+		reply = auditor_dispatch(sv->s, nng_msg_body(c->req), nng_msg_len(c->req), &c->peer);
+		nng_msg_free(c->req);
+		c->req = NULL;
+		serve_reply(c, reply);
 	}
-	nng_ctx_close(ctx);
-	nng_aio_free(aio);
 	return NULL;
 }
 
@@ -152,13 +280,61 @@ serve_pull_cb(void *arg)
 	nng_recv_aio(sv->pull, sv->pull_aio);
 }
 
-/* One pushed envelope: type audit.append, no reply. Takes msg. */
+/* audit.append_batch: data {client, batch, records: [1..AR_BATCH_MAX records]}, all or
+ * nothing: one bad record (or a bad shape) rejects the whole message, logged; a rejected
+ * batch whose client and number are readable still counts as arrived, so that client's
+ * audit.flush reports it instead of waiting. */
+static void
+serve_pull_batch(struct serve *sv, json_t *data)
+{
+	json_t *recs = json_object_get(data, "records"), *jb = json_object_get(data, "batch");
+	const char *client = json_string_value(json_object_get(data, "client"));
+	int idok = auditor_client_valid(client) && json_is_integer(jb) &&
+	    json_integer_value(jb) >= 1;
+	char why[300] = "", w[256], **tails = NULL;
+	char **fields = NULL;
+	size_t n = 0, i = 0;
+
+	if (!idok || json_object_size(data) != 3 || !json_is_array(recs) ||
+	    json_array_size(recs) < 1 || json_array_size(recs) > AR_BATCH_MAX)
+		snprintf(why, sizeof(why), "data must be {client, batch, records: [1 to %d "
+		    "records]}", AR_BATCH_MAX);
+	else if ((n = json_array_size(recs)), (tails = calloc(n, sizeof(*tails))) == NULL ||
+	    (fields = calloc(n, sizeof(*fields))) == NULL)
+		snprintf(why, sizeof(why), "out of memory");
+	for (; why[0] == '\0' && i < n; i++) {
+		json_t *r = json_array_get(recs, i);
+		if (!json_is_object(r))
+			snprintf(why, sizeof(why), "records[%zu] must be an object", i);
+		else if (ar_prepare(r, auditor_known(sv->s), &tails[i], &fields[i], w, sizeof(w)) != 0)
+			snprintf(why, sizeof(why), "records[%zu]: %s", i, w);
+	}
+	if (why[0] == '\0') {
+		auditor_enqueue_push(sv->s, client, (uint64_t)json_integer_value(jb), tails, fields,
+		    n, 0);
+	} else {
+		for (size_t k = 0; k < i && tails != NULL && fields != NULL; k++) {
+			free(tails[k]);
+			free(fields[k]);
+		}
+		jido_warn("auditor.push_rejected", "{s:s,s:s?,s:I}", "why", why, "client",
+		    idok ? client : NULL, "batch", idok ? (json_int_t)json_integer_value(jb) : 0);
+		if (idok)
+			auditor_enqueue_push(sv->s, client, (uint64_t)json_integer_value(jb), NULL,
+			    NULL, 0, 1);
+	}
+	free(tails);
+	free(fields);
+}
+
+/* One pushed envelope: audit.append (one record) or audit.append_batch; no reply.
+ * Takes msg. */
 static void
 serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
 {
 	struct jido_msg m;
 	char why[256], *tail;
-	json_t *prep;
+	char *fields;
 
 	if ((max > 0 && nng_msg_len(msg) > (size_t)max) ||
 	    jido_msg_parse(nng_msg_body(msg), nng_msg_len(msg), &m, why, sizeof(why),
@@ -168,12 +344,15 @@ serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
 		return;
 	}
 	nng_msg_free(msg);
-	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
-		jido_warn("auditor.push_rejected", "{s:s}", "why", "type is not audit.append");
-	else if (ar_prepare(m.data, auditor_known(sv->s), &tail, &prep, why, sizeof(why)) != 0)
+	if (strcmp(m.type, "audit.append_batch") == 0 || strcmp(m.type, "auditor.append_batch") == 0)
+		serve_pull_batch(sv, m.data);
+	else if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
+		jido_warn("auditor.push_rejected", "{s:s}", "why",
+		    "type is not audit.append or audit.append_batch");
+	else if (ar_prepare(m.data, auditor_known(sv->s), &tail, &fields, why, sizeof(why)) != 0)
 		jido_warn("auditor.push_rejected", "{s:s}", "why", why);
 	else
-		auditor_enqueue_async(sv->s, tail, prep);
+		auditor_enqueue_async(sv->s, tail, fields);
 	jido_msg_free(&m);
 }
 
@@ -305,10 +484,12 @@ serve_daemon(struct jido_conf *conf)
 	struct sigaction sa;
 	struct rlimit rl = { 0, 0 };
 	pthread_attr_t attr;
-	pthread_t *thr = NULL, pull_thr;
+	pthread_t pool[SERVE_POOL], pull_thr;
+	struct serve_ctx *ctxs = NULL;
 	char why[1024] = "", url[PATH_MAX + 16], run[PATH_MAX + 8];
 	long long nworkers = jido_conf_int(conf, "auditor.workers");
 	int perm = (int)jido_conf_int(conf, "bus.socket_mode"), rc, started = 0, pulling = 0;
+	int npool = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	memset(&sa, 0, sizeof(sa));
@@ -365,13 +546,30 @@ serve_daemon(struct jido_conf *conf)
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if ((thr = calloc((size_t)nworkers, sizeof(*thr))) == NULL) {
+	if ((ctxs = calloc((size_t)nworkers, sizeof(*ctxs))) == NULL) {
+		pthread_attr_destroy(&attr);
 		rc = JIDO_EINTERNAL;
+		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
-	for (; started < nworkers; started++)
-		if (pthread_create(&thr[started], &attr, serve_worker, &sv) != 0)
+	for (; npool < SERVE_POOL; npool++)
+		if (pthread_create(&pool[npool], &attr, serve_pool, &sv) != 0)
 			break;
+	for (int i = 0; npool > 0 && i < nworkers; i++) {
+		struct serve_ctx *c = &ctxs[i];
+		c->sv = &sv;
+		if (nng_aio_alloc(&c->aio, serve_ctx_cb, c) != 0)
+			break;
+		if (nng_ctx_open(&c->ctx, sv.rep) != 0) {
+			nng_aio_free(c->aio);
+			c->aio = NULL;
+			break;
+		}
+		c->open = 1;
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		serve_recv(&ctxs[i]);
 	pulling = pthread_create(&pull_thr, &attr, serve_pull, &sv) == 0;
 	if (pulling && nng_aio_alloc(&sv.pull_aio, serve_pull_cb, &sv) == 0)
 		nng_recv_aio(sv.pull, sv.pull_aio);
@@ -379,7 +577,7 @@ serve_daemon(struct jido_conf *conf)
 		jido_error("auditor.push_disabled", "{s:s}", "why", "cannot start the push reader");
 	pthread_attr_destroy(&attr);
 	if (started == 0) {
-		snprintf(why, sizeof(why), "cannot start request workers");
+		snprintf(why, sizeof(why), "cannot start request contexts");
 		rc = JIDO_EINTERNAL;
 		goto fail;
 	}
@@ -387,11 +585,12 @@ serve_daemon(struct jido_conf *conf)
 	while (!serve_stop)
 		usleep(50 * 1000);
 	jido_info("srv.draining", NULL);
-	/* Stop taking requests, let the workers finish, then drain the queue and close. */
+	/* Stop taking requests and pushes, drain the push reader, stop the committer (it
+	 * answers what it holds; those replies go nowhere now), then release the contexts. */
 	nng_close(sv.rep);
 	nng_close(sv.pull);
 	for (int i = 0; i < started; i++)
-		pthread_join(thr[i], NULL);
+		nng_aio_stop(ctxs[i].aio);
 	if (sv.pull_aio != NULL) {
 		nng_aio_stop(sv.pull_aio);
 		pthread_mutex_lock(&serve_pq.mu);
@@ -401,12 +600,25 @@ serve_daemon(struct jido_conf *conf)
 	}
 	if (pulling)
 		pthread_join(pull_thr, NULL);
+	pthread_mutex_lock(&serve_jobs.mu);
+	serve_jobs.closed = 1;
+	pthread_cond_broadcast(&serve_jobs.cv);
+	pthread_mutex_unlock(&serve_jobs.mu);
+	for (int i = 0; i < npool; i++)
+		pthread_join(pool[i], NULL);
+	for (struct serve_ctx *c = serve_jobs.head; c != NULL; c = c->next)
+		nng_msg_free(c->req);
+	serve_jobs.head = serve_jobs.tail = NULL;
 	nng_aio_free(sv.pull_aio);
 	for (size_t i = 0; i < serve_pq.n; i++)
 		nng_msg_free(serve_pq.m[i]);
 	free(serve_pq.m);
-	free(thr);
-	jido_srv_free(sv.s);
+	jido_srv_free(sv.s); /* joins the committer, which may still answer contexts */
+	for (int i = 0; i < started; i++) {
+		nng_aio_stop(ctxs[i].aio);
+		nng_aio_free(ctxs[i].aio);
+	}
+	free(ctxs);
 	/* nng leaves ipc socket files behind: remove ours. */
 	if (strncmp(sv.rep_url, "ipc://", 6) == 0)
 		unlink(sv.rep_url + 6);
@@ -417,8 +629,10 @@ serve_daemon(struct jido_conf *conf)
 fail:
 	jido_error("srv.start_failed", "{s:s,s:s}", "code", jido_err_name(rc), "why", why);
 	fprintf(stderr, "jido-auditor: start failed: %s\n", why);
-	free(thr);
 	jido_srv_free(sv.s);
+	for (int i = 0; ctxs != NULL && i < started; i++)
+		nng_aio_free(ctxs[i].aio);
+	free(ctxs);
 	return rc == JIDO_EVALIDATION ? 2 : 111;
 }
 

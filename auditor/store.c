@@ -183,33 +183,36 @@ as_str(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* Index one record (fields from the parsed record object). */
+/* Index one record: f holds its AR_NFIELDS field values (run_id NULL or "" when absent). */
 static int
-as_index_record(struct as_store *st, uint64_t seq, const char *time, json_t *rec,
+as_index_record(struct as_store *st, uint64_t seq, const char *time, const char *const *f,
     const uint8_t leaf[AM_HASH], uint64_t off, size_t len)
 {
 	sqlite3_stmt *s = st->ins_rec;
-	const char *run = as_str(rec, "run_id");
 	int rc;
 
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
 	sqlite3_bind_text(s, 2, time, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, as_str(rec, "actor"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, as_str(rec, "channel"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, as_str(rec, "action"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, as_str(rec, "subject"), -1, SQLITE_STATIC);
-	if (run != NULL)
-		sqlite3_bind_text(s, 7, run, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 7);
-	sqlite3_bind_text(s, 8, as_str(rec, "result"), -1, SQLITE_STATIC);
+	for (int i = 0; i < AR_NFIELDS; i++) {
+		if (f[i] != NULL && f[i][0] != '\0')
+			sqlite3_bind_text(s, 3 + i, f[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 3 + i);
+	}
 	sqlite3_bind_blob(s, 9, leaf, AM_HASH, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, (sqlite3_int64)off);
 	sqlite3_bind_int64(s, 11, (sqlite3_int64)len);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
+}
+
+/* The field values of a parsed record line, for as_index_record (borrowed from rec). */
+static void
+as_fields_json(json_t *rec, const char *f[AR_NFIELDS])
+{
+	for (int i = 0; i < AR_NFIELDS; i++)
+		f[i] = as_str(rec, ar_field_names[i]);
 }
 
 static int
@@ -367,8 +370,11 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 						continue;
 					}
 				}
+				const char *f[AR_NFIELDS];
+				if (rec != NULL)
+					as_fields_json(rec, f);
 				if (rec == NULL || as_index_record(st, st->fr.size + 1,
-				    as_str(rec, "time"), rec, leaf, pos + start, len) != 0) {
+				    as_str(rec, "time"), f, leaf, pos + start, len) != 0) {
 					char at[32];
 					snprintf(at, sizeof(at), "%" PRIu64, pos + start);
 					rc = as_fail(JIDO_EINTEGRITY, why, whylen, "%s: bad record at "
@@ -553,11 +559,17 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 		/* Durable. Index it (a failure here is repaired from the log at next start). */
 		int irc = jido_db_exec(st->db, "BEGIN", NULL, 0);
 		for (size_t i = 0; irc == 0 && i < n; i++) {
-			json_t *p = e[i]->prep, *own = NULL;
-			if (p == NULL)
-				p = own = json_loads(e[i]->tail, 0, NULL);
-			irc = p == NULL ? JIDO_EINTERNAL : as_index_record(st, e[i]->seq, time, p,
-			    e[i]->leaf, offs[i], (size_t)lens[i]);
+			const char *f[AR_NFIELDS];
+			json_t *own = NULL;
+			if (e[i]->fields != NULL) {
+				const char *p = e[i]->fields;
+				for (int k = 0; k < AR_NFIELDS; k++, p += strlen(p) + 1)
+					f[k] = p;
+			} else if ((own = json_loads(e[i]->tail, 0, NULL)) != NULL)
+				as_fields_json(own, f);
+			irc = e[i]->fields == NULL && own == NULL ? JIDO_EINTERNAL :
+			    as_index_record(st, e[i]->seq, time, f, e[i]->leaf, offs[i],
+			    (size_t)lens[i]);
 			json_decref(own);
 		}
 		if (irc == 0 && want_cp)
