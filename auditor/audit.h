@@ -149,6 +149,11 @@ void as_close(struct as_store *st);
  * n may be 0 (a timer tick: writes a checkpoint when one is due). Thread-safe. Returns 0
  * or the error also stored in every entry's rc. */
 int as_commit(struct as_store *st, struct as_entry **e, size_t n);
+/* The same, calling durable(arg) as soon as every entry's rc/seq/leaf is final (after the
+ * fdatasync, before indexing; under the store's lock, so it must not call back into the
+ * store). The entries must stay valid until as_commit_cb returns. */
+int as_commit_cb(struct as_store *st, struct as_entry **e, size_t n,
+    void (*durable)(void *arg), void *arg);
 /* Make a checkpoint now if any record is unsigned; the latest into *cp (0 or
  * JIDO_ENOTFOUND when the log is empty). */
 int as_checkpoint(struct as_store *st, int force, struct ar_checkpoint *cp);

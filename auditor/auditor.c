@@ -109,24 +109,82 @@ auditor_mark_locked(struct auditor *a, const struct aq_mark *m, int rc)
 		c->bad = m->batch;
 }
 
+/* One group on its way: the items taken from the queue, and the committer's own copies
+ * of their entries (tail/fields moved there, so an answered item can be reused while its
+ * record is still being indexed). */
+struct aq_group {
+	struct auditor *a;
+	struct aq_item **items;
+	size_t n;
+	struct as_entry *ents;
+	struct as_entry **eptr;
+	size_t *owner; /* ents[k] belongs to items[owner[k]] */
+	size_t ne;
+};
+
+/* Answer a group whose entries are final: flags for blocked waiters, progress marks for
+ * pushed batches, complete() for request contexts (outside a->mu); frees pushed items.
+ * Runs under the store's lock when called from as_commit_cb (before indexing). */
+static void
+auditor_answer(void *arg)
+{
+	struct aq_group *g = arg;
+	struct auditor *a = g->a;
+	size_t nc = 0;
+
+	for (size_t k = 0; k < g->ne; k++) {
+		struct aq_item *it = g->items[g->owner[k]];
+		it->e.rc = g->ents[k].rc;
+		it->e.seq = g->ents[k].seq;
+		memcpy(it->e.leaf, g->ents[k].leaf, AM_HASH);
+	}
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < g->n; i++) {
+		struct aq_item *it = g->items[i];
+		if (it->mark != NULL) {
+			auditor_mark_locked(a, it->mark, it->e.rc);
+			free(it->mark);
+			it->mark = NULL;
+		}
+		if (it->sync && it->complete == NULL)
+			it->done = 1;
+		else if (it->complete != NULL)
+			g->items[nc++] = it; /* answered below, outside the lock */
+		else {
+			if (it->e.rc != 0)
+				jido_error("auditor.async_lost", "{s:s}", "why", jido_strerror(it->e.rc));
+			free(it);
+		}
+	}
+	pthread_cond_broadcast(&a->done);
+	pthread_mutex_unlock(&a->mu);
+	for (size_t i = 0; i < nc; i++)
+		g->items[i]->complete(g->items[i]->arg, &g->items[i]->e);
+	g->n = 0;
+}
+
 /* The committer: take everything queued (one record when group commit is off), commit it
- * as one batch, then answer: flags for blocked waiters, complete() for request contexts
- * (outside the lock), progress marks for pushed batches; ticks checkpoints when idle. */
+ * as one write + fdatasync, answer it as soon as it is durable, then index it; ticks
+ * checkpoints when idle. */
 static void *
 auditor_committer(void *arg)
 {
 	struct auditor *a = arg;
-	struct as_entry **batch = malloc(AQ_MAX_BATCH * sizeof(*batch));
-	struct aq_item **items = malloc(AQ_MAX_BATCH * sizeof(*items));
+	struct aq_group g = { .a = a, .items = malloc(AQ_MAX_BATCH * sizeof(*g.items)),
+		.ents = malloc(AQ_MAX_BATCH * sizeof(*g.ents)),
+		.eptr = malloc(AQ_MAX_BATCH * sizeof(*g.eptr)),
+		.owner = malloc(AQ_MAX_BATCH * sizeof(*g.owner)) };
 
-	if (batch == NULL || items == NULL) {
-		free(batch);
-		free(items);
+	if (g.items == NULL || g.ents == NULL || g.eptr == NULL || g.owner == NULL) {
+		free(g.items);
+		free(g.ents);
+		free(g.eptr);
+		free(g.owner);
 		return NULL;
 	}
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		size_t n = 0, ne = 0, nc = 0;
+		g.n = g.ne = 0;
 		while (a->head == NULL && !a->stop) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -143,53 +201,38 @@ auditor_committer(void *arg)
 		}
 		if (a->head == NULL && a->stop)
 			break;
-		while (a->head != NULL && n < AQ_MAX_BATCH && (a->group_commit || ne == 0)) {
-			items[n] = a->head;
-			if (a->head->e.tail != NULL)
-				batch[ne++] = &a->head->e;
-			a->head = a->head->next;
-			n++;
+		while (a->head != NULL && g.n < AQ_MAX_BATCH && (a->group_commit || g.ne == 0)) {
+			struct aq_item *it = a->head;
+			if (it->e.tail != NULL) {
+				g.ents[g.ne] = it->e;
+				g.eptr[g.ne] = &g.ents[g.ne];
+				g.owner[g.ne++] = g.n;
+				it->e.tail = NULL;
+				it->e.fields = NULL;
+			}
+			g.items[g.n++] = it;
+			a->head = it->next;
 		}
 		if (a->head == NULL)
 			a->tail = NULL;
-		a->queued -= n;
+		a->queued -= g.n;
 		pthread_cond_broadcast(&a->space);
 		pthread_mutex_unlock(&a->mu);
-		if (ne > 0)
-			as_commit(a->st, batch, ne);
-		pthread_mutex_lock(&a->mu);
-		for (size_t i = 0; i < n; i++) {
-			struct aq_item *it = items[i];
-			if (it->mark != NULL) {
-				auditor_mark_locked(a, it->mark, it->e.rc);
-				free(it->mark);
-				it->mark = NULL;
-			}
-			if (it->sync && it->complete == NULL) {
-				it->done = 1;
-				continue;
-			}
-			free(it->e.tail);
-			free(it->e.fields);
-			it->e.tail = NULL;
-			it->e.fields = NULL;
-			if (it->complete != NULL) {
-				items[nc++] = it; /* answered below, outside the lock */
-				continue;
-			}
-			if (it->e.rc != 0)
-				jido_error("auditor.async_lost", "{s:s}", "why", jido_strerror(it->e.rc));
-			free(it);
+		if (g.ne > 0)
+			as_commit_cb(a->st, g.eptr, g.ne, auditor_answer, &g);
+		if (g.n > 0) /* only markers, or the store answered nothing */
+			auditor_answer(&g);
+		for (size_t k = 0; k < g.ne; k++) {
+			free(g.ents[k].tail);
+			free(g.ents[k].fields);
 		}
-		pthread_cond_broadcast(&a->done);
-		pthread_mutex_unlock(&a->mu);
-		for (size_t i = 0; i < nc; i++)
-			items[i]->complete(items[i]->arg, &items[i]->e);
 		pthread_mutex_lock(&a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
-	free(batch);
-	free(items);
+	free(g.items);
+	free(g.ents);
+	free(g.eptr);
+	free(g.owner);
 	return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,7 +38,19 @@ struct as_store {
 	char seed_hex[65];
 	const char *known[2];
 	int broken;
+	/* since start: group commits that wrote records, their records, and the time spent
+	 * in them and in their fdatasync (audit.stats "commits") */
+	uint64_t n_commits, n_committed, commit_us, fsync_us;
 };
+
+static int64_t
+as_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static const char *const as_migrations[] = {
 	"CREATE TABLE records(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL,"
@@ -268,7 +281,10 @@ as_write_durable(struct as_store *st, const char *buf, size_t len)
 			return JIDO_EINTERNAL;
 		done += (size_t)n;
 	}
-	return fdatasync(st->fd) == 0 ? 0 : JIDO_EINTERNAL;
+	int64_t t0 = as_now_us();
+	int rc = fdatasync(st->fd) == 0 ? 0 : JIDO_EINTERNAL;
+	st->fsync_us += (uint64_t)(as_now_us() - t0);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- recovery */
@@ -479,9 +495,13 @@ fail:
 
 /* ---------------------------------------------------------------- appends */
 
-/* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned. */
+/* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned.
+ * durable (may be NULL): called once every entry's rc (and seq, leaf) is final, right
+ * after the write + fdatasync and before the index is updated, still under st->mu (a
+ * query waits for the index, so an acknowledged record is always found). */
 static int
-as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_cp)
+as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_cp,
+    void (*durable)(void *arg), void *arg)
 {
 	struct am_frontier *fr = NULL;
 	struct ar_checkpoint cp;
@@ -489,7 +509,7 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 	size_t len = 0, cap = 0, ll, cplen = 0;
 	uint8_t prev[AM_HASH];
 	uint64_t *offs = NULL, *lens = NULL;
-	int64_t now = jido_now_ms();
+	int64_t now = jido_now_ms(), t0 = as_now_us();
 	int rc = 0, want_cp;
 
 	if (st->broken)
@@ -555,6 +575,10 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 		jido_error("auditor.write_failed", "{s:s,s:s}", "path", st->logpath, "why",
 		    strerror(errno));
 	}
+	for (size_t i = 0; i < n; i++)
+		e[i]->rc = rc;
+	if (durable != NULL && n > 0)
+		durable(arg);
 	if (rc == 0) {
 		/* Durable. Index it (a failure here is repaired from the log at next start). */
 		int irc = jido_db_exec(st->db, "BEGIN", NULL, 0);
@@ -591,8 +615,11 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 			st->cp_ms = now;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		e[i]->rc = rc;
+	if (n > 0) {
+		st->n_commits++;
+		st->n_committed += n;
+		st->commit_us += (uint64_t)(as_now_us() - t0);
+	}
 	free(cpline);
 	free(buf);
 	free(offs);
@@ -604,10 +631,17 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 int
 as_commit(struct as_store *st, struct as_entry **e, size_t n)
 {
+	return as_commit_cb(st, e, n, NULL, NULL);
+}
+
+int
+as_commit_cb(struct as_store *st, struct as_entry **e, size_t n, void (*durable)(void *arg),
+    void *arg)
+{
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = as_commit_locked(st, e, n, 0);
+	rc = as_commit_locked(st, e, n, 0, durable, arg);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -618,7 +652,7 @@ as_checkpoint(struct as_store *st, int force, struct ar_checkpoint *cp)
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = force ? as_commit_locked(st, NULL, 0, 1) : 0;
+	rc = force ? as_commit_locked(st, NULL, 0, 1, NULL, NULL) : 0;
 	if (rc == 0 && st->cp.size == 0)
 		rc = JIDO_ENOTFOUND;
 	if (rc == 0 && cp != NULL)
@@ -634,7 +668,7 @@ as_close(struct as_store *st)
 		return;
 	if (st->db != NULL && st->fd >= 0 && !st->broken) {
 		pthread_mutex_lock(&st->mu);
-		if (st->fr.size > st->cp.size && as_commit_locked(st, NULL, 0, 1) == 0)
+		if (st->fr.size > st->cp.size && as_commit_locked(st, NULL, 0, 1, NULL, NULL) == 0)
 			jido_info("auditor.final_checkpoint", "{s:I}", "tree_size",
 			    (json_int_t)st->cp.size);
 		pthread_mutex_unlock(&st->mu);
@@ -1037,7 +1071,7 @@ as_inclusion(struct as_store *st, json_t *q, json_t **out, char *why, size_t why
 	pthread_mutex_lock(&st->mu);
 	/* Default tree: the latest checkpoint, made now if records are unsigned. */
 	if (json_object_get(q, "tree_size") == NULL && st->fr.size > st->cp.size)
-		as_commit_locked(st, NULL, 0, 1);
+		as_commit_locked(st, NULL, 0, 1, NULL, NULL);
 	if ((rc = as_size_arg(q, "seq", 0, st->fr.size, &seq, why, whylen)) != 0 ||
 	    (rc = as_size_arg(q, "tree_size", st->cp.size, st->fr.size, &n, why, whylen)) != 0) {
 		if (rc == JIDO_ENOTFOUND && why[0] == '\0')
@@ -1079,7 +1113,7 @@ as_consistency(struct as_store *st, json_t *q, json_t **out, char *why, size_t w
 
 	pthread_mutex_lock(&st->mu);
 	if (json_object_get(q, "to") == NULL && st->fr.size > st->cp.size)
-		as_commit_locked(st, NULL, 0, 1);
+		as_commit_locked(st, NULL, 0, 1, NULL, NULL);
 	if ((rc = as_size_arg(q, "from", 0, st->fr.size, &m, why, whylen)) != 0 ||
 	    (rc = as_size_arg(q, "to", st->cp.size, st->fr.size, &n, why, whylen)) != 0 || m > n) {
 		pthread_mutex_unlock(&st->mu);
@@ -1151,10 +1185,12 @@ as_stats(struct as_store *st, json_t **out)
 	pthread_mutex_lock(&st->mu);
 	am_frontier_root(&st->fr, r);
 	am_hex(r, root);
-	*out = json_pack("{s:I,s:I,s:s?,s:I,s:s,s:b}", "tree_size", (json_int_t)st->fr.size,
-	    "checkpoint_size", (json_int_t)st->cp.size, "checkpoint_time", st->cp.size > 0 ?
-	    st->cp.time : NULL, "log_bytes", (json_int_t)st->off, "root", root, "broken",
-	    st->broken);
+	*out = json_pack("{s:I,s:I,s:s?,s:I,s:s,s:b,s:{s:I,s:I,s:I,s:I}}", "tree_size",
+	    (json_int_t)st->fr.size, "checkpoint_size", (json_int_t)st->cp.size, "checkpoint_time",
+	    st->cp.size > 0 ? st->cp.time : NULL, "log_bytes", (json_int_t)st->off, "root", root,
+	    "broken", st->broken, "commits", "count", (json_int_t)st->n_commits, "records",
+	    (json_int_t)st->n_committed, "commit_us", (json_int_t)st->commit_us, "fsync_us",
+	    (json_int_t)st->fsync_us);
 	pthread_mutex_unlock(&st->mu);
 	return *out != NULL ? 0 : JIDO_EINTERNAL;
 }
