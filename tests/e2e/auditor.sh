@@ -11,7 +11,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 VERIFIER="$top/tests/verify_rfc9162.py"
 # The independent verifier needs Python's cryptography (Ed25519): the first python3 that has it.
 for PY in python3 /usr/bin/python3; do "$PY" -c 'import cryptography' 2>/dev/null && break; done
-t_home
+# Our own prefix: other suites on a shared machine sweep /tmp/jido-e2e.* (short: ipc paths).
+JIDO_HOME=$(mktemp -d /tmp/jido-audit.XXXXXX)
+export JIDO_HOME
 APID=""
 
 a_start() {
