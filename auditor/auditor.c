@@ -14,7 +14,7 @@
 #include "audit.h"
 
 #define AQ_MAX_BATCH 8192
-#define AQ_MAX_QUEUE 200000 /* fire-and-forget backlog before the push reader waits */
+#define AQ_MAX_QUEUE 32768 /* fire-and-forget backlog (records) before the push reader waits */
 
 int
 auditor_client_valid(const char *id)

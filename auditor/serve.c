@@ -234,12 +234,16 @@ struct serve_pq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	nng_msg **m;
-	size_t n, cap;
+	size_t n, cap, bytes;
 	int closed;
 };
 
+/* At most this many messages / bytes wait for the reader (a batch is up to 1 MB). */
+#define SERVE_PQ_MAX 65536
+#define SERVE_PQ_BYTES (8u << 20)
+
 static struct serve_pq serve_pq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	NULL, 0, 0, 0 };
+	NULL, 0, 0, 0, 0 };
 
 static void
 serve_pull_cb(void *arg)
@@ -259,7 +263,8 @@ serve_pull_cb(void *arg)
 		pthread_mutex_lock(&serve_pq.mu);
 		/* bounded: when the reader is behind, wait here (the PULL socket then pushes
 		 * back on the senders) */
-		while (serve_pq.n >= 65536 && !serve_pq.closed)
+		while ((serve_pq.n >= SERVE_PQ_MAX || serve_pq.bytes >= SERVE_PQ_BYTES) &&
+		    !serve_pq.closed)
 			pthread_cond_wait(&serve_pq.cv, &serve_pq.mu);
 		if (serve_pq.n == serve_pq.cap) {
 			size_t cap = serve_pq.cap ? serve_pq.cap * 2 : 1024;
@@ -272,8 +277,10 @@ serve_pull_cb(void *arg)
 				serve_pq.cap = cap;
 			}
 		}
-		if (msg != NULL)
+		if (msg != NULL) {
 			serve_pq.m[serve_pq.n++] = msg;
+			serve_pq.bytes += nng_msg_len(msg);
+		}
 		pthread_cond_signal(&serve_pq.cv);
 		pthread_mutex_unlock(&serve_pq.mu);
 	}
@@ -380,6 +387,7 @@ serve_pull(void *arg)
 		serve_pq.m = batch;
 		serve_pq.cap = cap;
 		serve_pq.n = 0;
+		serve_pq.bytes = 0;
 		batch = m;
 		cap = mcap;
 		pthread_cond_broadcast(&serve_pq.cv);
