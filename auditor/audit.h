@@ -154,6 +154,9 @@ int as_commit(struct as_store *st, struct as_entry **e, size_t n);
  * store). The entries must stay valid until as_commit_cb returns. */
 int as_commit_cb(struct as_store *st, struct as_entry **e, size_t n,
     void (*durable)(void *arg), void *arg);
+/* Commit the index transaction that group commits leave open (the committer calls it when
+ * its queue is empty; queries see the open one). 0 or JIDO_EINTERNAL (then broken). */
+int as_index_sync(struct as_store *st);
 /* Make a checkpoint now if any record is unsigned; the latest into *cp (0 or
  * JIDO_ENOTFOUND when the log is empty). */
 int as_checkpoint(struct as_store *st, int force, struct ar_checkpoint *cp);

@@ -227,6 +227,11 @@ auditor_committer(void *arg)
 			free(g.ents[k].fields);
 		}
 		pthread_mutex_lock(&a->mu);
+		if (a->head == NULL && g.ne > 0) { /* idle: commit the index transaction */
+			pthread_mutex_unlock(&a->mu);
+			as_index_sync(a->st);
+			pthread_mutex_lock(&a->mu);
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
 	free(g.items);

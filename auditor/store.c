@@ -41,7 +41,14 @@ struct as_store {
 	/* since start: group commits that wrote records, their records, and the time spent
 	 * in them and in their fdatasync (audit.stats "commits") */
 	uint64_t n_commits, n_committed, commit_us, fsync_us;
+	/* the index transaction left open across group commits (queries on this connection
+	 * see it), committed by as_index_sync when the committer is idle, every
+	 * AS_TXN_RECORDS records and with every checkpoint */
+	int in_txn;
+	uint64_t txn_records;
 };
+
+#define AS_TXN_RECORDS 4096
 
 static int64_t
 as_now_us(void)
@@ -495,6 +502,37 @@ fail:
 
 /* ---------------------------------------------------------------- appends */
 
+/* Commit the open index transaction, if any (under st->mu). */
+static int
+as_index_sync_locked(struct as_store *st)
+{
+	int rc = 0;
+
+	if (st->in_txn) {
+		rc = jido_db_exec(st->db, "COMMIT", NULL, 0);
+		if (rc != 0)
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		st->in_txn = 0;
+		st->txn_records = 0;
+	}
+	return rc;
+}
+
+int
+as_index_sync(struct as_store *st)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = as_index_sync_locked(st);
+	if (rc != 0) {
+		st->broken = 1;
+		jido_error("auditor.index_failed", "{s:s}", "why", sqlite3_errmsg(st->db));
+	}
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 /* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned.
  * durable (may be NULL): called once every entry's rc (and seq, leaf) is final, right
  * after the write + fdatasync and before the index is updated, still under st->mu (a
@@ -580,8 +618,10 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 	if (durable != NULL && n > 0)
 		durable(arg);
 	if (rc == 0) {
-		/* Durable. Index it (a failure here is repaired from the log at next start). */
-		int irc = jido_db_exec(st->db, "BEGIN", NULL, 0);
+		/* Durable. Index it (a failure here is repaired from the log at next start),
+		 * in the open transaction. */
+		int irc = st->in_txn ? 0 : jido_db_exec(st->db, "BEGIN", NULL, 0);
+		st->in_txn = irc == 0;
 		for (size_t i = 0; irc == 0 && i < n; i++) {
 			const char *f[AR_NFIELDS];
 			json_t *own = NULL;
@@ -600,10 +640,14 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 			irc = as_index_checkpoint(st, &cp, offs[n]);
 		if (irc == 0)
 			irc = as_index_state(st, fr, prev, st->off + len);
-		if (irc == 0)
-			irc = jido_db_exec(st->db, "COMMIT", NULL, 0);
+		st->txn_records += n;
+		if (irc == 0 && (want_cp || st->txn_records >= AS_TXN_RECORDS))
+			irc = as_index_sync_locked(st);
 		if (irc != 0) {
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			if (st->in_txn)
+				sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			st->in_txn = 0;
+			st->txn_records = 0;
 			st->broken = 1;
 			jido_error("auditor.index_failed", "{s:s}", "why", sqlite3_errmsg(st->db));
 		}
@@ -673,6 +717,8 @@ as_close(struct as_store *st)
 			    (json_int_t)st->cp.size);
 		pthread_mutex_unlock(&st->mu);
 	}
+	if (st->db != NULL)
+		as_index_sync_locked(st);
 	sqlite3_finalize(st->ins_rec);
 	sqlite3_finalize(st->ins_cp);
 	sqlite3_finalize(st->put_state);
