@@ -47,7 +47,8 @@ serve_on_signal(int sig)
  * validated and redacted right there and queued, and the committer answers it through
  * serve_append_done once it is durable; any other request goes to a pool of
  * SERVE_POOL threads that run jido_srv_dispatch (queries, verify and export may take a
- * while; flush waits). Then send the reply and receive again. */
+ * while), audit.flush (which waits) to SERVE_POOL threads of its own. Then send the reply
+ * and receive again. */
 #define SERVE_POOL 2
 #define AR_BATCH_MAX JIDO_AUDIT_BATCH_MAX
 
@@ -63,12 +64,25 @@ struct serve_ctx {
 	struct serve_ctx *next; /* pool queue */
 };
 
-static struct {
+/* Two queues for the pool: [0] every other request, [1] audit.flush (which waits for the
+ * committer), each with its own threads, so a flush that waits never delays health or a
+ * query. */
+#define SERVE_QUEUES 2
+static struct serve_jobs {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct serve_ctx *head, *tail;
 	int closed;
-} serve_jobs = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+} serve_jobs[SERVE_QUEUES] = {
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 },
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 },
+};
+
+struct serve_worker {
+	struct serve *sv;
+	struct serve_jobs *q;
+	pthread_t th;
+};
 
 static void
 serve_recv(struct serve_ctx *c)
@@ -190,35 +204,39 @@ serve_ctx_cb(void *arg)
 		return;
 	c->req = msg;
 	c->next = NULL;
-	pthread_mutex_lock(&serve_jobs.mu);
-	if (serve_jobs.tail != NULL)
-		serve_jobs.tail->next = c;
+	struct serve_jobs *q = &serve_jobs[memmem(nng_msg_body(msg), nng_msg_len(msg), ".flush\"",
+	    7) != NULL ? 1 : 0];
+	pthread_mutex_lock(&q->mu);
+	if (q->tail != NULL)
+		q->tail->next = c;
 	else
-		serve_jobs.head = c;
-	serve_jobs.tail = c;
-	pthread_cond_signal(&serve_jobs.cv);
-	pthread_mutex_unlock(&serve_jobs.mu);
+		q->head = c;
+	q->tail = c;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
 }
 
 /* A pool thread: every request that is not an append, through the common dispatch. */
 static void *
 serve_pool(void *arg)
 {
-	struct serve *sv = arg;
+	struct serve_worker *w = arg;
+	struct serve *sv = w->sv;
+	struct serve_jobs *q = w->q;
 
 	for (;;) {
 		struct serve_ctx *c;
 		json_t *reply;
-		pthread_mutex_lock(&serve_jobs.mu);
-		while (serve_jobs.head == NULL && !serve_jobs.closed)
-			pthread_cond_wait(&serve_jobs.cv, &serve_jobs.mu);
-		if ((c = serve_jobs.head) == NULL) {
-			pthread_mutex_unlock(&serve_jobs.mu);
+		pthread_mutex_lock(&q->mu);
+		while (q->head == NULL && !q->closed)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if ((c = q->head) == NULL) {
+			pthread_mutex_unlock(&q->mu);
 			break;
 		}
-		if ((serve_jobs.head = c->next) == NULL)
-			serve_jobs.tail = NULL;
-		pthread_mutex_unlock(&serve_jobs.mu);
+		if ((q->head = c->next) == NULL)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->mu);
 		reply = auditor_dispatch(sv->s, nng_msg_body(c->req), nng_msg_len(c->req), &c->peer);
 		nng_msg_free(c->req);
 		c->req = NULL;
@@ -492,7 +510,8 @@ serve_daemon(struct jido_conf *conf)
 	struct sigaction sa;
 	struct rlimit rl = { 0, 0 };
 	pthread_attr_t attr;
-	pthread_t pool[SERVE_POOL], pull_thr;
+	struct serve_worker pool[SERVE_POOL * SERVE_QUEUES];
+	pthread_t pull_thr;
 	struct serve_ctx *ctxs = NULL;
 	char why[1024] = "", url[PATH_MAX + 16], run[PATH_MAX + 8];
 	long long nworkers = jido_conf_int(conf, "auditor.workers");
@@ -560,10 +579,13 @@ serve_daemon(struct jido_conf *conf)
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
-	for (; npool < SERVE_POOL; npool++)
-		if (pthread_create(&pool[npool], &attr, serve_pool, &sv) != 0)
+	for (; npool < SERVE_POOL * SERVE_QUEUES; npool++) {
+		pool[npool].sv = &sv;
+		pool[npool].q = &serve_jobs[npool % SERVE_QUEUES];
+		if (pthread_create(&pool[npool].th, &attr, serve_pool, &pool[npool]) != 0)
 			break;
-	for (int i = 0; npool > 0 && i < nworkers; i++) {
+	}
+	for (int i = 0; npool >= SERVE_QUEUES && i < nworkers; i++) {
 		struct serve_ctx *c = &ctxs[i];
 		c->sv = &sv;
 		if (nng_aio_alloc(&c->aio, serve_ctx_cb, c) != 0)
@@ -608,15 +630,19 @@ serve_daemon(struct jido_conf *conf)
 	}
 	if (pulling)
 		pthread_join(pull_thr, NULL);
-	pthread_mutex_lock(&serve_jobs.mu);
-	serve_jobs.closed = 1;
-	pthread_cond_broadcast(&serve_jobs.cv);
-	pthread_mutex_unlock(&serve_jobs.mu);
+	for (int k = 0; k < SERVE_QUEUES; k++) {
+		pthread_mutex_lock(&serve_jobs[k].mu);
+		serve_jobs[k].closed = 1;
+		pthread_cond_broadcast(&serve_jobs[k].cv);
+		pthread_mutex_unlock(&serve_jobs[k].mu);
+	}
 	for (int i = 0; i < npool; i++)
-		pthread_join(pool[i], NULL);
-	for (struct serve_ctx *c = serve_jobs.head; c != NULL; c = c->next)
-		nng_msg_free(c->req);
-	serve_jobs.head = serve_jobs.tail = NULL;
+		pthread_join(pool[i].th, NULL);
+	for (int k = 0; k < SERVE_QUEUES; k++) {
+		for (struct serve_ctx *c = serve_jobs[k].head; c != NULL; c = c->next)
+			nng_msg_free(c->req);
+		serve_jobs[k].head = serve_jobs[k].tail = NULL;
+	}
 	nng_aio_free(sv.pull_aio);
 	for (size_t i = 0; i < serve_pq.n; i++)
 		nng_msg_free(serve_pq.m[i]);

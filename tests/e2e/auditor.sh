@@ -258,6 +258,15 @@ jido call auditor audit.flush '{"client":"e2e-client","from":3,"to":2}' >/dev/nu
 t_check "audit.flush with to < from is a usage error (2)" test $? -eq 2
 jido call auditor audit.flush '{"client":"e2e-client","from":1,"to":1,"x":1}' >/dev/null 2>&1
 t_check "audit.flush with an unknown key is a usage error (2)" test $? -eq 2
+FP=""
+for i in 1 2 3; do # flushes of batches never pushed wait for bus.timeout_ms
+	jido call auditor audit.flush "{\"client\":\"e2e-wait$i\",\"from\":1,\"to\":1}" >/dev/null 2>&1 &
+	FP="$FP $!"
+done
+sleep 0.5
+t_check "health answers while flushes wait (they have threads of their own)" jido call auditor auditor.health
+t_check "and the flushes were still waiting then" bash -c "for p in $FP; do kill -0 \$p || exit 1; done"
+for p in $FP; do wait "$p"; done
 jido-auditor load --push --records 3000 --tag f 2>"$W/load3.json"
 t_check "jido-auditor load --push ends with a successful flush" grep -q '"error":""' "$W/load3.json"
 t_check "and every pushed record is durable when it returns" test "$(grep -c '"subject":"f0-' "$LOG")" -eq 3000
