@@ -181,6 +181,7 @@ serve_ctx_cb(void *arg)
 	if (c->sending) {
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
 			if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
 				jido_warn("auditor.reply_lost", "{s:s}", "why", nng_strerror(rv));
 		}
@@ -196,6 +197,7 @@ serve_ctx_cb(void *arg)
 		return;
 	}
 	msg = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL); /* ours now: the aio holds only unsent replies */
 	memset(&c->peer, 0, sizeof(c->peer));
 	if (nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID, &c->peer.uid) == 0 &&
 	    nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_PID, &c->peer.pid) == 0)
@@ -650,6 +652,8 @@ serve_daemon(struct jido_conf *conf)
 	jido_srv_free(sv.s); /* joins the committer, which may still answer contexts */
 	for (int i = 0; i < started; i++) {
 		nng_aio_stop(ctxs[i].aio);
+		/* a reply sent after the stop never started: it is still in the aio */
+		nng_msg_free(nng_aio_get_msg(ctxs[i].aio));
 		nng_aio_free(ctxs[i].aio);
 	}
 	free(ctxs);
