@@ -61,12 +61,18 @@ int am_unhex(const char *hex, uint8_t h[AM_HASH]);
 
 /* ------------------------------------------------------------ record.c */
 
+/* The indexed record fields, in record order: actor, channel, action, subject, run_id,
+ * result. */
+#define AR_NFIELDS 6
+extern const char *const ar_field_names[AR_NFIELDS];
 /* Check an audit.append payload against the wire contract, redact every string (known
  * secret values in `known`, NULL-terminated, may be NULL), cap details at 16 KB. On
  * success *tail is a malloc'd compact JSON object text (actor, channel, action, subject,
- * run_id, result, details in that order), owned by the caller; *prep (may be NULL) gets
- * a new reference to the same object. data is borrowed. */
-int ar_prepare(json_t *data, const char *const *known, char **tail, json_t **prep, char *why,
+ * run_id, result, details in that order: what json_dumps(JSON_COMPACT) makes of that
+ * object), owned by the caller; *fields (may be NULL) a malloc'd block of the AR_NFIELDS
+ * redacted field values, each NUL-terminated (run_id empty when absent), for the index.
+ * data is borrowed. */
+int ar_prepare(json_t *data, const char *const *known, char **tail, char **fields, char *why,
     size_t whylen);
 /* Build the record line for seq from a prepared tail: into *line (malloc'd, caller
  * frees, ends with '\n'), its length and leaf hash. prev is the previous leaf. */
@@ -122,10 +128,11 @@ int ar_torn_matches(const char *line, size_t len, uint64_t off, uint64_t flen);
 
 struct as_store;
 
-/* One record on its way to the log. prep/tail are owned by the entry's creator. */
+/* One record on its way to the log. tail/fields (ar_prepare) are owned by the entry's
+ * creator. */
 struct as_entry {
 	char *tail;
-	json_t *prep;
+	char *fields;
 	/* results, filled by as_commit */
 	int rc;
 	uint64_t seq;
@@ -142,6 +149,14 @@ void as_close(struct as_store *st);
  * n may be 0 (a timer tick: writes a checkpoint when one is due). Thread-safe. Returns 0
  * or the error also stored in every entry's rc. */
 int as_commit(struct as_store *st, struct as_entry **e, size_t n);
+/* The same, calling durable(arg) as soon as every entry's rc/seq/leaf is final (after the
+ * fdatasync, before indexing; under the store's lock, so it must not call back into the
+ * store). The entries must stay valid until as_commit_cb returns. */
+int as_commit_cb(struct as_store *st, struct as_entry **e, size_t n,
+    void (*durable)(void *arg), void *arg);
+/* Commit the index transaction that group commits leave open (the committer calls it when
+ * its queue is empty; queries see the open one). 0 or JIDO_EINTERNAL (then broken). */
+int as_index_sync(struct as_store *st);
 /* Make a checkpoint now if any record is unsigned; the latest into *cp (0 or
  * JIDO_ENOTFOUND when the log is empty). */
 int as_checkpoint(struct as_store *st, int force, struct ar_checkpoint *cp);
@@ -161,8 +176,34 @@ extern const struct jido_proc auditor_proc;
 int auditor_committer_start(struct jido_srv *s);
 /* The exact secret values every record is redacted against (borrowed). */
 const char *const *auditor_known(struct jido_srv *s);
-/* Queue a fire-and-forget record (tail/prep taken). */
-int auditor_enqueue_async(struct jido_srv *s, char *tail, json_t *prep);
+/* Queue a fire-and-forget record (tail/fields taken). */
+int auditor_enqueue_async(struct jido_srv *s, char *tail, char *fields);
+/* Queue the n prepared records of one pushed batch (tails/fields taken, always released)
+ * numbered `batch` by the pushing process `client`, and note its arrival for audit.flush;
+ * rejected with n = 0: only its progress (as refused). Waits while the backlog is full. */
+#define AQ_CLIENT_MAX 64
+int auditor_enqueue_push(struct jido_srv *s, const char *client, uint64_t batch, char **tails,
+    char **fields, size_t n, int rejected);
+/* 1 when id is a pushing client's id: 1..AQ_CLIENT_MAX of [A-Za-z0-9_-]. */
+int auditor_client_valid(const char *id);
+
+/* A queued record. Synchronous ones belong to their caller: either it blocks until done,
+ * or complete(arg, e) is called on the committer's thread once e is durable (e->rc 0) or
+ * failed, after which the item is the caller's again (its tail/fields already released).
+ * An item without a tail is a marker carrying a rejected batch's progress. */
+struct aq_mark;
+struct aq_item {
+	struct as_entry e;
+	int sync, done;
+	void (*complete)(void *arg, const struct as_entry *e);
+	void *arg;
+	struct aq_mark *mark; /* on the last item of a pushed batch; freed by the committer */
+	struct aq_item *next;
+};
+/* Queue a prepared synchronous record (it->e.tail/fields set, taken) answered through
+ * it->complete. JIDO_EUNAVAIL when the committer is not running or stopping: nothing was
+ * queued and it->e is still the caller's. */
+int auditor_enqueue_sync(struct jido_srv *s, struct aq_item *it);
 /* Dispatch one raw request: accepts the wire names audit.* as well as auditor.*. */
 json_t *auditor_dispatch(struct jido_srv *s, const void *buf, size_t len,
     const struct jido_peer *peer);

@@ -6,6 +6,7 @@
  * writes everything queued with one write + one fdatasync, then wakes them.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,13 +14,36 @@
 #include "audit.h"
 
 #define AQ_MAX_BATCH 8192
-#define AQ_MAX_QUEUE 200000 /* fire-and-forget backlog before the push reader waits */
+#define AQ_MAX_QUEUE 32768 /* fire-and-forget backlog (records) before the push reader waits */
 
-/* A queued record: sync ones live on the waiting handler's stack. */
-struct aq_item {
-	struct as_entry e;
-	int sync, done;
-	struct aq_item *next;
+int
+auditor_client_valid(const char *id)
+{
+	size_t n = id != NULL ? strlen(id) : 0;
+
+	if (n == 0 || n > AQ_CLIENT_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+		    (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Where one pushing process's numbered batches stand (audit.flush answers from it):
+ * every batch from `base` to `seen` arrived in order, those up to `durable` are on disk,
+ * `bad` is the last one that was rejected or could not be written. */
+#define AQ_CLIENTS 256
+struct aq_client {
+	char id[AQ_CLIENT_MAX + 1];
+	uint64_t base, seen, durable, bad;
+	int64_t used;
+};
+
+struct aq_mark {
+	char client[AQ_CLIENT_MAX + 1];
+	uint64_t batch;
+	int rejected;
 };
 
 struct auditor {
@@ -32,6 +56,8 @@ struct auditor {
 	size_t queued;
 	int running, stop;
 	pthread_t thr;
+	struct aq_client clients[AQ_CLIENTS]; /* under mu */
+	int64_t ticks;
 };
 
 /* Syscalls beyond the base allowlist (lib/seccomp.c): none. No network, no exec.
@@ -44,23 +70,121 @@ static const char *const auditor_allow[] = {
 	NULL
 };
 
+/* The client slot for id (a->mu held); NULL when absent and !create. Creating evicts the
+ * least recently used slot. */
+static struct aq_client *
+auditor_client_locked(struct auditor *a, const char *id, int create)
+{
+	struct aq_client *c = NULL, *old = &a->clients[0];
+
+	for (int i = 0; i < AQ_CLIENTS; i++) {
+		if (a->clients[i].id[0] != '\0' && strcmp(a->clients[i].id, id) == 0) {
+			c = &a->clients[i];
+			break;
+		}
+		if (a->clients[i].used < old->used)
+			old = &a->clients[i];
+	}
+	if (c == NULL && create) {
+		c = old;
+		memset(c, 0, sizeof(*c));
+		snprintf(c->id, sizeof(c->id), "%s", id);
+	}
+	if (c != NULL)
+		c->used = ++a->ticks;
+	return c;
+}
+
+/* A pushed batch's progress after its commit (a->mu held). */
+static void
+auditor_mark_locked(struct auditor *a, const struct aq_mark *m, int rc)
+{
+	struct aq_client *c = auditor_client_locked(a, m->client, 0);
+
+	if (c == NULL)
+		return;
+	if (m->batch > c->durable)
+		c->durable = m->batch;
+	if (m->rejected || rc != 0)
+		c->bad = m->batch;
+}
+
+/* One group on its way: the items taken from the queue, and the committer's own copies
+ * of their entries (tail/fields moved there, so an answered item can be reused while its
+ * record is still being indexed). */
+struct aq_group {
+	struct auditor *a;
+	struct aq_item **items;
+	size_t n;
+	struct as_entry *ents;
+	struct as_entry **eptr;
+	size_t *owner; /* ents[k] belongs to items[owner[k]] */
+	size_t ne;
+};
+
+/* Answer a group whose entries are final: flags for blocked waiters, progress marks for
+ * pushed batches, complete() for request contexts (outside a->mu); frees pushed items.
+ * Runs under the store's lock when called from as_commit_cb (before indexing). */
+static void
+auditor_answer(void *arg)
+{
+	struct aq_group *g = arg;
+	struct auditor *a = g->a;
+	size_t nc = 0;
+
+	for (size_t k = 0; k < g->ne; k++) {
+		struct aq_item *it = g->items[g->owner[k]];
+		it->e.rc = g->ents[k].rc;
+		it->e.seq = g->ents[k].seq;
+		memcpy(it->e.leaf, g->ents[k].leaf, AM_HASH);
+	}
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < g->n; i++) {
+		struct aq_item *it = g->items[i];
+		if (it->mark != NULL) {
+			auditor_mark_locked(a, it->mark, it->e.rc);
+			free(it->mark);
+			it->mark = NULL;
+		}
+		if (it->sync && it->complete == NULL)
+			it->done = 1;
+		else if (it->complete != NULL)
+			g->items[nc++] = it; /* answered below, outside the lock */
+		else {
+			if (it->e.rc != 0)
+				jido_error("auditor.async_lost", "{s:s}", "why", jido_strerror(it->e.rc));
+			free(it);
+		}
+	}
+	pthread_cond_broadcast(&a->done);
+	pthread_mutex_unlock(&a->mu);
+	for (size_t i = 0; i < nc; i++)
+		g->items[i]->complete(g->items[i]->arg, &g->items[i]->e);
+	g->n = 0;
+}
+
 /* The committer: take everything queued (one record when group commit is off), commit it
- * as one batch, wake the waiters; tick checkpoints when idle. */
+ * as one write + fdatasync, answer it as soon as it is durable, then index it; ticks
+ * checkpoints when idle. */
 static void *
 auditor_committer(void *arg)
 {
 	struct auditor *a = arg;
-	struct as_entry **batch = malloc(AQ_MAX_BATCH * sizeof(*batch));
-	struct aq_item **items = malloc(AQ_MAX_BATCH * sizeof(*items));
+	struct aq_group g = { .a = a, .items = malloc(AQ_MAX_BATCH * sizeof(*g.items)),
+		.ents = malloc(AQ_MAX_BATCH * sizeof(*g.ents)),
+		.eptr = malloc(AQ_MAX_BATCH * sizeof(*g.eptr)),
+		.owner = malloc(AQ_MAX_BATCH * sizeof(*g.owner)) };
 
-	if (batch == NULL || items == NULL) {
-		free(batch);
-		free(items);
+	if (g.items == NULL || g.ents == NULL || g.eptr == NULL || g.owner == NULL) {
+		free(g.items);
+		free(g.ents);
+		free(g.eptr);
+		free(g.owner);
 		return NULL;
 	}
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		size_t n = 0;
+		g.n = g.ne = 0;
 		while (a->head == NULL && !a->stop) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -77,36 +201,43 @@ auditor_committer(void *arg)
 		}
 		if (a->head == NULL && a->stop)
 			break;
-		while (a->head != NULL && n < AQ_MAX_BATCH && (a->group_commit || n == 0)) {
-			items[n] = a->head;
-			batch[n] = &a->head->e;
-			a->head = a->head->next;
-			n++;
+		while (a->head != NULL && g.n < AQ_MAX_BATCH && (a->group_commit || g.ne == 0)) {
+			struct aq_item *it = a->head;
+			if (it->e.tail != NULL) {
+				g.ents[g.ne] = it->e;
+				g.eptr[g.ne] = &g.ents[g.ne];
+				g.owner[g.ne++] = g.n;
+				it->e.tail = NULL;
+				it->e.fields = NULL;
+			}
+			g.items[g.n++] = it;
+			a->head = it->next;
 		}
 		if (a->head == NULL)
 			a->tail = NULL;
-		a->queued -= n;
+		a->queued -= g.n;
 		pthread_cond_broadcast(&a->space);
 		pthread_mutex_unlock(&a->mu);
-		as_commit(a->st, batch, n);
-		pthread_mutex_lock(&a->mu);
-		for (size_t i = 0; i < n; i++) {
-			if (items[i]->sync) {
-				items[i]->done = 1;
-			} else {
-				if (items[i]->e.rc != 0)
-					jido_error("auditor.async_lost", "{s:s}", "why",
-					    jido_strerror(items[i]->e.rc));
-				free(items[i]->e.tail);
-				json_decref(items[i]->e.prep);
-				free(items[i]);
-			}
+		if (g.ne > 0)
+			as_commit_cb(a->st, g.eptr, g.ne, auditor_answer, &g);
+		if (g.n > 0) /* only markers, or the store answered nothing */
+			auditor_answer(&g);
+		for (size_t k = 0; k < g.ne; k++) {
+			free(g.ents[k].tail);
+			free(g.ents[k].fields);
 		}
-		pthread_cond_broadcast(&a->done);
+		pthread_mutex_lock(&a->mu);
+		if (a->head == NULL && g.ne > 0) { /* idle: commit the index transaction */
+			pthread_mutex_unlock(&a->mu);
+			as_index_sync(a->st);
+			pthread_mutex_lock(&a->mu);
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
-	free(batch);
-	free(items);
+	free(g.items);
+	free(g.ents);
+	free(g.eptr);
+	free(g.owner);
 	return NULL;
 }
 
@@ -144,32 +275,145 @@ auditor_known(struct jido_srv *s)
 }
 
 int
-auditor_enqueue_async(struct jido_srv *s, char *tail, json_t *prep)
+auditor_enqueue_push(struct jido_srv *s, const char *client, uint64_t batch, char **tails,
+    char **fields, size_t n, int rejected)
 {
 	struct auditor *a = jido_srv_priv(s);
-	struct aq_item *it = calloc(1, sizeof(*it));
+	struct aq_item **its = calloc(n + 1, sizeof(*its));
+	struct aq_mark *mark = client != NULL ? calloc(1, sizeof(*mark)) : NULL;
+	size_t nit = n > 0 ? n : client != NULL ? 1 : 0;
+	int rc = 0;
 
-	if (it == NULL) {
-		free(tail);
-		json_decref(prep);
-		return JIDO_EINTERNAL;
-	}
-	it->e.tail = tail;
-	it->e.prep = prep;
-	if (!a->running) { /* filter mode: commit inline */
-		struct as_entry *e = &it->e;
-		int rc = as_commit(a->st, &e, 1);
-		free(tail);
-		json_decref(prep);
-		free(it);
+	for (size_t i = 0; its != NULL && i < nit; i++)
+		if ((its[i] = calloc(1, sizeof(**its))) == NULL)
+			rc = JIDO_EINTERNAL;
+	if (its == NULL || (client != NULL && mark == NULL))
+		rc = JIDO_EINTERNAL;
+	if (rc != 0 || !a->running) {
+		/* filter mode (no committer): commit inline; no progress to keep */
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct as_entry e = { tails[i], fields[i], 0, 0, { 0 } }, *ep = &e;
+			rc = as_commit(a->st, &ep, 1);
+		}
+		for (size_t i = 0; i < n; i++) {
+			free(tails[i]);
+			free(fields[i]);
+		}
+		for (size_t i = 0; its != NULL && i < nit; i++)
+			free(its[i]);
+		free(its);
+		free(mark);
 		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		its[i]->e.tail = tails[i];
+		its[i]->e.fields = fields[i];
 	}
 	pthread_mutex_lock(&a->mu);
 	while (a->queued >= AQ_MAX_QUEUE && !a->stop)
 		pthread_cond_wait(&a->space, &a->mu);
-	auditor_push_locked(a, it);
+	if (client != NULL) {
+		/* arrival order is queue order: a gap (a lost batch) restarts the run */
+		struct aq_client *c = auditor_client_locked(a, client, 1);
+		if (c->seen == 0 || batch != c->seen + 1)
+			c->base = batch;
+		c->seen = batch;
+		snprintf(mark->client, sizeof(mark->client), "%s", client);
+		mark->batch = batch;
+		mark->rejected = rejected;
+		its[nit - 1]->mark = mark;
+	}
+	for (size_t i = 0; i < nit; i++)
+		auditor_push_locked(a, its[i]);
 	pthread_mutex_unlock(&a->mu);
+	free(its);
 	return 0;
+}
+
+int
+auditor_enqueue_async(struct jido_srv *s, char *tail, char *fields)
+{
+	return auditor_enqueue_push(s, NULL, 0, &tail, &fields, 1, 0);
+}
+
+int
+auditor_enqueue_sync(struct jido_srv *s, struct aq_item *it)
+{
+	struct auditor *a = jido_srv_priv(s);
+	int rc = 0;
+
+	it->sync = 1;
+	it->done = 0;
+	it->mark = NULL;
+	pthread_mutex_lock(&a->mu);
+	if (!a->running || a->stop)
+		rc = JIDO_EUNAVAIL;
+	else
+		auditor_push_locked(a, it);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+/* audit.flush {client, from, to}: wait until the pushed batches from..to of that client
+ * are durable; fail when one was rejected or lost. Blocks (a pool thread). */
+static int
+auditor_flush(struct auditor *a, const struct jido_conf *conf, json_t *data, json_t **out,
+    char *why, size_t whylen)
+{
+	const char *id = json_string_value(json_object_get(data, "client"));
+	json_t *jf = json_object_get(data, "from"), *jt = json_object_get(data, "to");
+	int64_t deadline = jido_now_ms() + jido_conf_int(conf, "bus.timeout_ms");
+	struct aq_client *c = NULL;
+	uint64_t from, to;
+	int rc = 0;
+
+	if (json_object_size(data) != 3 || !auditor_client_valid(id) || !json_is_integer(jf) ||
+	    !json_is_integer(jt) || json_integer_value(jf) < 1 ||
+	    json_integer_value(jt) < json_integer_value(jf)) {
+		snprintf(why, whylen, "data must be {client: id of 1 to %d of [A-Za-z0-9_-], from, "
+		    "to: batch numbers with 1 <= from <= to}", AQ_CLIENT_MAX);
+		return JIDO_EVALIDATION;
+	}
+	if (!a->running) {
+		snprintf(why, whylen, "audit.flush needs the daemon (pushed batches)");
+		return JIDO_EVALIDATION;
+	}
+	from = (uint64_t)json_integer_value(jf);
+	to = (uint64_t)json_integer_value(jt);
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		c = auditor_client_locked(a, id, 0);
+		if (c != NULL && c->durable >= to)
+			break;
+		int64_t left = deadline - jido_now_ms();
+		if (left <= 0 || a->stop) {
+			rc = JIDO_ETIMEOUT;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		left = left > 100 ? 100 : left;
+		ts.tv_nsec += left * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&a->done, &a->mu, &ts);
+	}
+	if (rc == 0 && c->base > from)
+		rc = JIDO_EUNAVAIL;
+	else if (rc == 0 && c->bad >= from)
+		rc = JIDO_EVALIDATION;
+	pthread_mutex_unlock(&a->mu);
+	if (rc == JIDO_ETIMEOUT)
+		snprintf(why, whylen, "pushed batches up to %" PRIu64 " did not all arrive in time",
+		    to);
+	else if (rc == JIDO_EUNAVAIL)
+		snprintf(why, whylen, "pushed batches before %" PRIu64 " were lost in transit", to);
+	else if (rc == JIDO_EVALIDATION)
+		snprintf(why, whylen, "a pushed batch was rejected or not written (see the "
+		    "auditor's log)");
+	else
+		*out = json_pack("{s:I}", "durable", (json_int_t)to);
+	return rc == 0 && *out == NULL ? JIDO_EINTERNAL : rc;
 }
 
 /* audit.append: validate, redact, then wait until durable. */
@@ -181,7 +425,7 @@ auditor_append(struct auditor *a, json_t *data, json_t **out, char *why, size_t 
 	int rc;
 
 	memset(&it, 0, sizeof(it));
-	if ((rc = ar_prepare(data, as_known_secrets(a->st), &it.e.tail, &it.e.prep, why,
+	if ((rc = ar_prepare(data, as_known_secrets(a->st), &it.e.tail, &it.e.fields, why,
 	    whylen)) != 0)
 		return rc;
 	it.sync = 1;
@@ -201,7 +445,7 @@ auditor_append(struct auditor *a, json_t *data, json_t **out, char *why, size_t 
 		rc = as_commit(a->st, &e, 1);
 	}
 	free(it.e.tail);
-	json_decref(it.e.prep);
+	free(it.e.fields);
 	if (rc != 0) {
 		snprintf(why, whylen, "the record could not be made durable");
 		return rc;
@@ -261,6 +505,8 @@ auditor_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 		return as_verify(a->st, req->data, out, why, whylen);
 	if (strcmp(verb, "stats") == 0)
 		return as_stats(a->st, out);
+	if (strcmp(verb, "flush") == 0)
+		return auditor_flush(a, jido_srv_conf(s), req->data, out, why, whylen);
 	return jido_req_unknown(req, why, whylen);
 }
 

@@ -14,18 +14,23 @@
 
 #include "audit.h"
 
+const char *const ar_field_names[AR_NFIELDS] = { "actor", "channel", "action", "subject",
+	"run_id", "result" };
+
 static const char *const ar_channels[] = { "web", "api", "cli", "mcp", "webhook", "system",
 	NULL };
 
-/* A required (or optional) short string field: redacted copy set on out. */
+/* A required (or optional) short string field: *val is its text (borrowed from data, or
+ * *red, a malloc'd redacted copy the caller frees); NULL when an optional one is absent. */
 static int
-ar_field(json_t *data, json_t *out, const char *name, int required, const char *const *known,
-    char *why, size_t whylen)
+ar_field(json_t *data, const char *name, int required, const char *const *known,
+    const char **val, char **red, char *why, size_t whylen)
 {
 	json_t *v = json_object_get(data, name);
-	char *r;
 	int changed;
 
+	*val = NULL;
+	*red = NULL;
 	if (v == NULL || json_is_null(v)) {
 		if (!required)
 			return 0;
@@ -42,25 +47,58 @@ ar_field(json_t *data, json_t *out, const char *name, int required, const char *
 		    AR_FIELD_MAX);
 		return JIDO_EVALIDATION;
 	}
-	if (!jido_redact_json_needed(v, known))
-		return json_object_set(out, name, v) == 0 ? 0 : JIDO_EINTERNAL;
-	if ((r = jido_redact_str(json_string_value(v), known, &changed)) == NULL)
+	*val = json_string_value(v);
+	if (jido_redact_json_needed(v, known) &&
+	    (*val = *red = jido_redact_str(json_string_value(v), known, &changed)) == NULL)
 		return JIDO_EINTERNAL;
-	json_object_set_new(out, name, json_string(r));
-	free(r);
 	return 0;
 }
 
+static int
+ar_buf_cb(const char *buf, size_t size, void *data)
+{
+	jido_buf_put(data, buf, size);
+	return ((struct jido_buf *)data)->fail ? -1 : 0;
+}
+
+/* Append the compact JSON text of v (jansson's encoding) to b. */
+static void
+ar_buf_json(struct jido_buf *b, const json_t *v)
+{
+	if (json_dump_callback(v, ar_buf_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+		b->fail = 1;
+}
+
+/* Append "name":<string s> to b, the first member without a comma. */
+static void
+ar_buf_member(struct jido_buf *b, const char *name, const char *s)
+{
+	json_t *j = json_string(s);
+
+	jido_buf_puts(b, strcmp(name, "actor") == 0 ? "{\"" : ",\"");
+	jido_buf_puts(b, name);
+	jido_buf_puts(b, "\":");
+	if (j == NULL)
+		b->fail = 1;
+	else
+		ar_buf_json(b, j);
+	json_decref(j);
+}
+
 int
-ar_prepare(json_t *data, const char *const *known, char **tail, json_t **prep, char *why,
+ar_prepare(json_t *data, const char *const *known, char **tail, char **fields, char *why,
     size_t whylen)
 {
 	static const char *const allowed[] = { "actor", "channel", "action", "subject",
 		"run_id", "result", "details", NULL };
-	json_t *out, *details, *ch;
+	static const int required[AR_NFIELDS] = { 1, 1, 1, 1, 0, 1 };
+	struct jido_buf b = { NULL, 0, 0, 0 }, f = { NULL, 0, 0, 0 };
+	const char *val[AR_NFIELDS];
+	char *red[AR_NFIELDS] = { NULL };
+	json_t *details, *ch;
 	const char *k;
 	json_t *v;
-	int rc, ok = 0;
+	int rc = 0, ok = 0;
 
 	json_object_foreach(data, k, v) {
 		int known_key = 0;
@@ -83,46 +121,57 @@ ar_prepare(json_t *data, const char *const *known, char **tail, json_t **prep, c
 		snprintf(why, whylen, "data.details must be an object");
 		return JIDO_EVALIDATION;
 	}
-	if ((out = json_object()) == NULL)
-		return JIDO_EINTERNAL;
-	if ((rc = ar_field(data, out, "actor", 1, known, why, whylen)) != 0 ||
-	    (rc = ar_field(data, out, "channel", 1, known, why, whylen)) != 0 ||
-	    (rc = ar_field(data, out, "action", 1, known, why, whylen)) != 0 ||
-	    (rc = ar_field(data, out, "subject", 1, known, why, whylen)) != 0 ||
-	    (rc = ar_field(data, out, "run_id", 0, known, why, whylen)) != 0 ||
-	    (rc = ar_field(data, out, "result", 1, known, why, whylen)) != 0) {
-		json_decref(out);
-		return rc;
+	for (int i = 0; rc == 0 && i < AR_NFIELDS; i++)
+		rc = ar_field(data, ar_field_names[i], required[i], known, &val[i], &red[i], why,
+		    whylen);
+	/* The tail: the object {actor, channel, action, subject, run_id?, result, details?}
+	 * in that order, compact, every value encoded by jansson; the index fields alongside
+	 * as NUL-terminated strings (run_id empty when absent). */
+	for (int i = 0; rc == 0 && i < AR_NFIELDS; i++) {
+		if (val[i] != NULL)
+			ar_buf_member(&b, ar_field_names[i], val[i]);
+		jido_buf_put(&f, val[i] != NULL ? val[i] : "", val[i] != NULL ? strlen(val[i]) + 1 : 1);
 	}
-	if (json_is_object(details) && json_object_size(details) > 0) {
+	if (rc == 0 && json_is_object(details) && json_object_size(details) > 0) {
 		/* copy only when something must change: data is the caller's */
 		json_t *d = jido_redact_json_needed(details, known) ? json_deep_copy(details) :
 		    json_incref(details);
-		char *text;
-		if (d == NULL || (d != details && jido_redact_json(d, known) < 0)) {
-			json_decref(d);
-			json_decref(out);
-			return JIDO_EINTERNAL;
-		}
-		text = json_dumps(d, JSON_COMPACT);
-		if (text != NULL && strlen(text) > AR_DETAILS_MAX) {
+		static const char key[] = ",\"details\":";
+		size_t at = b.n, kl = sizeof(key) - 1;
+		if (d == NULL || (d != details && jido_redact_json(d, known) < 0))
+			rc = JIDO_EINTERNAL;
+		jido_buf_puts(&b, key);
+		if (rc == 0)
+			ar_buf_json(&b, d);
+		json_decref(d);
+		if (rc == 0 && !b.fail && b.n - at - kl > AR_DETAILS_MAX) {
 			/* Over the cap: keep the fact and the size, not the content. */
-			json_decref(d);
-			d = json_pack("{s:b,s:I}", "truncated", 1, "bytes",
-			    (json_int_t)strlen(text));
+			json_t *t = json_pack("{s:b,s:I}", "truncated", 1, "bytes",
+			    (json_int_t)(b.n - at - kl));
+			b.n = at;
+			jido_buf_puts(&b, key);
+			if (t == NULL)
+				b.fail = 1;
+			else
+				ar_buf_json(&b, t);
+			json_decref(t);
 		}
-		free(text);
-		json_object_set_new(out, "details", d);
 	}
-	*tail = json_dumps(out, JSON_COMPACT);
-	if (*tail == NULL) {
-		json_decref(out);
-		return JIDO_EINTERNAL;
+	jido_buf_puts(&b, "}");
+	for (int i = 0; i < AR_NFIELDS; i++)
+		free(red[i]);
+	if (rc == 0 && (b.fail || f.fail))
+		rc = JIDO_EINTERNAL;
+	if (rc != 0) {
+		free(b.p);
+		free(f.p);
+		return rc;
 	}
-	if (prep != NULL)
-		*prep = out;
+	*tail = b.p;
+	if (fields != NULL)
+		*fields = f.p;
 	else
-		json_decref(out);
+		free(f.p);
 	return 0;
 }
 

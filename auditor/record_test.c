@@ -107,6 +107,78 @@ test_prepare_redacts_and_caps(void **state)
 	json_decref(d);
 }
 
+/* The tail ar_prepare writes member by member is byte for byte what jansson makes of the
+ * whole object built field by field (how records were written before), for plain,
+ * escaped, non-ASCII, redacted, truncated and field-less details; fields are the values. */
+static void
+test_prepare_same_bytes(void **state)
+{
+	static const char *const cases[] = {
+		"{\"actor\":\"a\",\"channel\":\"cli\",\"action\":\"x\",\"subject\":\"s\",\"result\":\"ok\"}",
+		"{\"result\":\"r\\\"q\\n\",\"details\":{\"z\":[1,2.5,null,true],\"a\":{\"b\":\"\\u00e9\\u2603/\\t\"}},"
+		    "\"run_id\":\"run-1\",\"subject\":\"o/r#1\",\"action\":\"git.push\",\"channel\":\"system\",\"actor\":\"gitops\"}",
+		"{\"actor\":\"owner\",\"channel\":\"web\",\"action\":\"a\",\"subject\":\"token ghp_abcdefghijklmnopqrstuvwxyz\",\"result\":\"ok\","
+		    "\"details\":{\"password\":\"hunter2\",\"n\":\"has topsecretvalue in it\"}}",
+		"{\"actor\":\"a\",\"channel\":\"api\",\"action\":\"x\",\"subject\":\"s\",\"result\":\"ok\",\"details\":{}}",
+		"{\"actor\":\"a\",\"channel\":\"api\",\"action\":\"x\",\"subject\":\"s\",\"result\":\"ok\",\"details\":null,\"run_id\":null}",
+		NULL
+	};
+	const char *known[] = { "topsecretvalue", NULL };
+	char why[256];
+
+	(void)state;
+	for (int c = 0; cases[c] != NULL; c++) {
+		json_t *d = json_loads(cases[c], 0, NULL), *ref = json_object(), *dd;
+		char *t, *f, *want;
+		assert_non_null(d);
+		if (c == 1) { /* details over the cap */
+			char *big = malloc(17000);
+			memset(big, 'b', 16999);
+			big[16999] = '\0';
+			json_object_set_new(json_object_get(d, "details"), "blob", json_string(big));
+			free(big);
+		}
+		assert_int_equal(ar_prepare(d, known, &t, &f, why, sizeof(why)), 0);
+		const char *p = f;
+		for (int i = 0; i < AR_NFIELDS; i++, p += strlen(p) + 1) {
+			json_t *v = json_object_get(d, ar_field_names[i]);
+			if (!json_is_string(v)) {
+				assert_string_equal(p, "");
+				continue;
+			}
+			char *r = jido_redact_str(json_string_value(v), known, NULL);
+			json_object_set_new(ref, ar_field_names[i], json_string(r));
+			assert_string_equal(p, r);
+			free(r);
+		}
+		dd = json_object_get(d, "details");
+		if (json_is_object(dd) && json_object_size(dd) > 0) {
+			json_t *cp = json_deep_copy(dd);
+			char *text;
+			jido_redact_json(cp, known);
+			text = json_dumps(cp, JSON_COMPACT);
+			if (strlen(text) > AR_DETAILS_MAX) {
+				json_decref(cp);
+				cp = json_pack("{s:b,s:I}", "truncated", 1, "bytes", (json_int_t)strlen(text));
+			}
+			free(text);
+			json_object_set_new(ref, "details", cp);
+		}
+		want = json_dumps(ref, JSON_COMPACT);
+		assert_string_equal(t, want);
+		if (c == 2) {
+			assert_null(strstr(t, "hunter2"));
+			assert_null(strstr(t, "topsecretvalue"));
+			assert_null(strstr(t, "abcdefghijklmnopqrstuvwxyz"));
+		}
+		free(want);
+		free(t);
+		free(f);
+		json_decref(ref);
+		json_decref(d);
+	}
+}
+
 static void
 test_line_and_checkpoint(void **state)
 {
@@ -302,6 +374,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prepare_contract),
 		cmocka_unit_test(test_prepare_redacts_and_caps),
+		cmocka_unit_test(test_prepare_same_bytes),
 		cmocka_unit_test(test_line_and_checkpoint),
 		cmocka_unit_test(test_handler_filter_mode),
 		cmocka_unit_test(test_verify_detects),

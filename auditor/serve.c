@@ -42,60 +42,208 @@ serve_on_signal(int sig)
 	serve_stop = 1;
 }
 
-/* One request context: receive, dispatch (an append blocks here until durable), reply. */
-static void *
-serve_worker(void *arg)
-{
-	struct serve *sv = arg;
-	nng_aio *aio;
+/* The request side: auditor.workers nng REP contexts, each a small state machine driven
+ * by its aio callback on nng's threads (no thread of its own): receive; an append is
+ * validated and redacted right there and queued, and the committer answers it through
+ * serve_append_done once it is durable; any other request goes to a pool of
+ * SERVE_POOL threads that run jido_srv_dispatch (queries, verify and export may take a
+ * while), audit.flush (which waits) to SERVE_POOL threads of its own. Then send the reply
+ * and receive again. */
+#define SERVE_POOL 2
+#define AR_BATCH_MAX JIDO_AUDIT_BATCH_MAX
+
+struct serve_ctx {
+	struct serve *sv;
 	nng_ctx ctx;
+	nng_aio *aio;
+	int open, sending;
+	nng_msg *req;           /* for the pool */
+	struct jido_peer peer;
+	struct aq_item it;      /* an append in flight */
+	char id[JIDO_ID_MAX + 1];
+	struct serve_ctx *next; /* pool queue */
+};
 
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-		return NULL;
-	if (nng_ctx_open(&ctx, sv->rep) != 0) {
-		nng_aio_free(aio);
-		return NULL;
-	}
-	for (;;) {
-		struct jido_peer peer;
-		nng_msg *msg, *out;
-		json_t *reply;
-		char *text;
-		int rv;
+/* Two queues for the pool: [0] every other request, [1] audit.flush (which waits for the
+ * committer), each with its own threads, so a flush that waits never delays health or a
+ * query. */
+#define SERVE_QUEUES 2
+static struct serve_jobs {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct serve_ctx *head, *tail;
+	int closed;
+} serve_jobs[SERVE_QUEUES] = {
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 },
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 },
+};
 
-		nng_aio_set_timeout(aio, NNG_DURATION_INFINITE);
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		if ((rv = nng_aio_result(aio)) == NNG_ECLOSED || rv == NNG_ECANCELED)
-			break;
-		if (rv != 0)
-			continue;
-		msg = nng_aio_get_msg(aio);
-		memset(&peer, 0, sizeof(peer));
-		if (nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID, &peer.uid) == 0 &&
-		    nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_PID, &peer.pid) == 0)
-			peer.known = 1;
-		reply = auditor_dispatch(sv->s, nng_msg_body(msg), nng_msg_len(msg), &peer);
-		nng_msg_free(msg);
-		text = jido_json_dump(reply);
-		json_decref(reply);
-		if (text == NULL || nng_msg_alloc(&out, 0) != 0) {
-			free(text);
-			continue;
-		}
-		nng_msg_append(out, text, strlen(text));
+struct serve_worker {
+	struct serve *sv;
+	struct serve_jobs *q;
+	pthread_t th;
+};
+
+static void
+serve_recv(struct serve_ctx *c)
+{
+	c->sending = 0;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* Send reply (taken) on c; on failure go back to receiving. */
+static void
+serve_reply(struct serve_ctx *c, json_t *reply)
+{
+	char *text = reply != NULL ? jido_json_dump(reply) : NULL;
+	nng_msg *out = NULL;
+
+	json_decref(reply);
+	if (text == NULL || nng_msg_alloc(&out, 0) != 0 ||
+	    nng_msg_append(out, text, strlen(text)) != 0) {
 		free(text);
-		nng_aio_set_msg(aio, out);
-		nng_aio_set_timeout(aio, 5000);
-		nng_ctx_send(ctx, aio);
-		nng_aio_wait(aio);
-		if (nng_aio_result(aio) != 0) {
-			nng_msg_free(out);
-			jido_warn("auditor.reply_lost", NULL);
-		}
+		nng_msg_free(out);
+		jido_warn("auditor.reply_lost", "{s:s}", "why", "out of memory");
+		serve_recv(c);
+		return;
 	}
-	nng_ctx_close(ctx);
-	nng_aio_free(aio);
+	free(text);
+	c->sending = 1;
+	nng_aio_set_msg(c->aio, out);
+	nng_aio_set_timeout(c->aio, 5000);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* The committer's answer to an append (on its thread): the record is durable or failed. */
+static void
+serve_append_done(void *arg, const struct as_entry *e)
+{
+	struct serve_ctx *c = arg;
+	char leaf[65];
+
+	if (e->rc != 0) {
+		serve_reply(c, jido_reply_err(c->id, e->rc, "the record could not be made durable"));
+		return;
+	}
+	am_hex(e->leaf, leaf);
+	serve_reply(c, jido_reply_ok(c->id, json_pack("{s:I,s:s}", "seq", (json_int_t)e->seq,
+	    "leaf_hash", leaf)));
+}
+
+/* An audit.append (or auditor.append) request: prepare and queue it, or answer its error.
+ * 0 = not an append (the pool answers it); 1 = handled. Takes msg only when handled. */
+static int
+serve_append_try(struct serve_ctx *c, nng_msg *msg)
+{
+	long long max = jido_conf_int(jido_srv_conf(c->sv->s), "bus.max_msg");
+	const char *body = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+	struct jido_msg m;
+	char why[256] = "";
+	int rc;
+
+	if (memmem(body, len, "append\"", 7) == NULL || (max > 0 && len > (size_t)max) ||
+	    jido_msg_parse(body, len, &m, why, sizeof(why), NULL) != 0)
+		return 0; /* the generic path rejects what is malformed, with the same words */
+	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0) {
+		jido_msg_free(&m);
+		return 0;
+	}
+	nng_msg_free(msg);
+	snprintf(c->id, sizeof(c->id), "%s", m.id);
+	memset(&c->it, 0, sizeof(c->it));
+	c->it.complete = serve_append_done;
+	c->it.arg = c;
+	rc = ar_prepare(m.data, auditor_known(c->sv->s), &c->it.e.tail, &c->it.e.fields, why,
+	    sizeof(why));
+	jido_msg_free(&m);
+	if (rc == 0 && (rc = auditor_enqueue_sync(c->sv->s, &c->it)) != 0) {
+		free(c->it.e.tail);
+		free(c->it.e.fields);
+		snprintf(why, sizeof(why), "the auditor is stopping");
+	}
+	if (rc != 0) {
+		jido_debug("srv.request_failed", "{s:s,s:s,s:s}", "type", "auditor.append", "code",
+		    jido_err_name(rc), "why", why);
+		serve_reply(c, jido_reply_err(c->id, rc, why));
+	}
+	return 1;
+}
+
+static void
+serve_ctx_cb(void *arg)
+{
+	struct serve_ctx *c = arg;
+	int rv = nng_aio_result(c->aio);
+	nng_msg *msg;
+
+	if (c->sending) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
+			if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+				jido_warn("auditor.reply_lost", "{s:s}", "why", nng_strerror(rv));
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		serve_recv(c);
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	if (rv != 0) {
+		serve_recv(c);
+		return;
+	}
+	msg = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL); /* ours now: the aio holds only unsent replies */
+	memset(&c->peer, 0, sizeof(c->peer));
+	if (nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID, &c->peer.uid) == 0 &&
+	    nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_PID, &c->peer.pid) == 0)
+		c->peer.known = 1;
+	if (serve_append_try(c, msg))
+		return;
+	c->req = msg;
+	c->next = NULL;
+	struct serve_jobs *q = &serve_jobs[memmem(nng_msg_body(msg), nng_msg_len(msg), ".flush\"",
+	    7) != NULL ? 1 : 0];
+	pthread_mutex_lock(&q->mu);
+	if (q->tail != NULL)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* A pool thread: every request that is not an append, through the common dispatch. */
+static void *
+serve_pool(void *arg)
+{
+	struct serve_worker *w = arg;
+	struct serve *sv = w->sv;
+	struct serve_jobs *q = w->q;
+
+	for (;;) {
+		struct serve_ctx *c;
+		json_t *reply;
+		pthread_mutex_lock(&q->mu);
+		while (q->head == NULL && !q->closed)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if ((c = q->head) == NULL) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		if ((q->head = c->next) == NULL)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->mu);
+		reply = auditor_dispatch(sv->s, nng_msg_body(c->req), nng_msg_len(c->req), &c->peer);
+		nng_msg_free(c->req);
+		c->req = NULL;
+		serve_reply(c, reply);
+	}
 	return NULL;
 }
 
@@ -106,12 +254,16 @@ struct serve_pq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	nng_msg **m;
-	size_t n, cap;
+	size_t n, cap, bytes;
 	int closed;
 };
 
+/* At most this many messages / bytes wait for the reader (a batch is up to 1 MB). */
+#define SERVE_PQ_MAX 65536
+#define SERVE_PQ_BYTES (8u << 20)
+
 static struct serve_pq serve_pq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	NULL, 0, 0, 0 };
+	NULL, 0, 0, 0, 0 };
 
 static void
 serve_pull_cb(void *arg)
@@ -131,7 +283,8 @@ serve_pull_cb(void *arg)
 		pthread_mutex_lock(&serve_pq.mu);
 		/* bounded: when the reader is behind, wait here (the PULL socket then pushes
 		 * back on the senders) */
-		while (serve_pq.n >= 65536 && !serve_pq.closed)
+		while ((serve_pq.n >= SERVE_PQ_MAX || serve_pq.bytes >= SERVE_PQ_BYTES) &&
+		    !serve_pq.closed)
 			pthread_cond_wait(&serve_pq.cv, &serve_pq.mu);
 		if (serve_pq.n == serve_pq.cap) {
 			size_t cap = serve_pq.cap ? serve_pq.cap * 2 : 1024;
@@ -144,21 +297,71 @@ serve_pull_cb(void *arg)
 				serve_pq.cap = cap;
 			}
 		}
-		if (msg != NULL)
+		if (msg != NULL) {
 			serve_pq.m[serve_pq.n++] = msg;
+			serve_pq.bytes += nng_msg_len(msg);
+		}
 		pthread_cond_signal(&serve_pq.cv);
 		pthread_mutex_unlock(&serve_pq.mu);
 	}
 	nng_recv_aio(sv->pull, sv->pull_aio);
 }
 
-/* One pushed envelope: type audit.append, no reply. Takes msg. */
+/* audit.append_batch: data {client, batch, records: [1..AR_BATCH_MAX records]}, all or
+ * nothing: one bad record (or a bad shape) rejects the whole message, logged; a rejected
+ * batch whose client and number are readable still counts as arrived, so that client's
+ * audit.flush reports it instead of waiting. */
+static void
+serve_pull_batch(struct serve *sv, json_t *data)
+{
+	json_t *recs = json_object_get(data, "records"), *jb = json_object_get(data, "batch");
+	const char *client = json_string_value(json_object_get(data, "client"));
+	int idok = auditor_client_valid(client) && json_is_integer(jb) &&
+	    json_integer_value(jb) >= 1;
+	char why[300] = "", w[256], **tails = NULL;
+	char **fields = NULL;
+	size_t n = 0, i = 0;
+
+	if (!idok || json_object_size(data) != 3 || !json_is_array(recs) ||
+	    json_array_size(recs) < 1 || json_array_size(recs) > AR_BATCH_MAX)
+		snprintf(why, sizeof(why), "data must be {client, batch, records: [1 to %d "
+		    "records]}", AR_BATCH_MAX);
+	else if ((n = json_array_size(recs)), (tails = calloc(n, sizeof(*tails))) == NULL ||
+	    (fields = calloc(n, sizeof(*fields))) == NULL)
+		snprintf(why, sizeof(why), "out of memory");
+	for (; why[0] == '\0' && i < n; i++) {
+		json_t *r = json_array_get(recs, i);
+		if (!json_is_object(r))
+			snprintf(why, sizeof(why), "records[%zu] must be an object", i);
+		else if (ar_prepare(r, auditor_known(sv->s), &tails[i], &fields[i], w, sizeof(w)) != 0)
+			snprintf(why, sizeof(why), "records[%zu]: %s", i, w);
+	}
+	if (why[0] == '\0') {
+		auditor_enqueue_push(sv->s, client, (uint64_t)json_integer_value(jb), tails, fields,
+		    n, 0);
+	} else {
+		for (size_t k = 0; k < i && tails != NULL && fields != NULL; k++) {
+			free(tails[k]);
+			free(fields[k]);
+		}
+		jido_warn("auditor.push_rejected", "{s:s,s:s?,s:I}", "why", why, "client",
+		    idok ? client : NULL, "batch", idok ? (json_int_t)json_integer_value(jb) : 0);
+		if (idok)
+			auditor_enqueue_push(sv->s, client, (uint64_t)json_integer_value(jb), NULL,
+			    NULL, 0, 1);
+	}
+	free(tails);
+	free(fields);
+}
+
+/* One pushed envelope: audit.append (one record) or audit.append_batch; no reply.
+ * Takes msg. */
 static void
 serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
 {
 	struct jido_msg m;
 	char why[256], *tail;
-	json_t *prep;
+	char *fields;
 
 	if ((max > 0 && nng_msg_len(msg) > (size_t)max) ||
 	    jido_msg_parse(nng_msg_body(msg), nng_msg_len(msg), &m, why, sizeof(why),
@@ -168,12 +371,15 @@ serve_pull_one(struct serve *sv, nng_msg *msg, long long max)
 		return;
 	}
 	nng_msg_free(msg);
-	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
-		jido_warn("auditor.push_rejected", "{s:s}", "why", "type is not audit.append");
-	else if (ar_prepare(m.data, auditor_known(sv->s), &tail, &prep, why, sizeof(why)) != 0)
+	if (strcmp(m.type, "audit.append_batch") == 0 || strcmp(m.type, "auditor.append_batch") == 0)
+		serve_pull_batch(sv, m.data);
+	else if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0)
+		jido_warn("auditor.push_rejected", "{s:s}", "why",
+		    "type is not audit.append or audit.append_batch");
+	else if (ar_prepare(m.data, auditor_known(sv->s), &tail, &fields, why, sizeof(why)) != 0)
 		jido_warn("auditor.push_rejected", "{s:s}", "why", why);
 	else
-		auditor_enqueue_async(sv->s, tail, prep);
+		auditor_enqueue_async(sv->s, tail, fields);
 	jido_msg_free(&m);
 }
 
@@ -201,6 +407,7 @@ serve_pull(void *arg)
 		serve_pq.m = batch;
 		serve_pq.cap = cap;
 		serve_pq.n = 0;
+		serve_pq.bytes = 0;
 		batch = m;
 		cap = mcap;
 		pthread_cond_broadcast(&serve_pq.cv);
@@ -305,10 +512,13 @@ serve_daemon(struct jido_conf *conf)
 	struct sigaction sa;
 	struct rlimit rl = { 0, 0 };
 	pthread_attr_t attr;
-	pthread_t *thr = NULL, pull_thr;
+	struct serve_worker pool[SERVE_POOL * SERVE_QUEUES];
+	pthread_t pull_thr;
+	struct serve_ctx *ctxs = NULL;
 	char why[1024] = "", url[PATH_MAX + 16], run[PATH_MAX + 8];
 	long long nworkers = jido_conf_int(conf, "auditor.workers");
 	int perm = (int)jido_conf_int(conf, "bus.socket_mode"), rc, started = 0, pulling = 0;
+	int npool = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	memset(&sa, 0, sizeof(sa));
@@ -365,13 +575,33 @@ serve_daemon(struct jido_conf *conf)
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if ((thr = calloc((size_t)nworkers, sizeof(*thr))) == NULL) {
+	if ((ctxs = calloc((size_t)nworkers, sizeof(*ctxs))) == NULL) {
+		pthread_attr_destroy(&attr);
 		rc = JIDO_EINTERNAL;
+		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
-	for (; started < nworkers; started++)
-		if (pthread_create(&thr[started], &attr, serve_worker, &sv) != 0)
+	for (; npool < SERVE_POOL * SERVE_QUEUES; npool++) {
+		pool[npool].sv = &sv;
+		pool[npool].q = &serve_jobs[npool % SERVE_QUEUES];
+		if (pthread_create(&pool[npool].th, &attr, serve_pool, &pool[npool]) != 0)
 			break;
+	}
+	for (int i = 0; npool >= SERVE_QUEUES && i < nworkers; i++) {
+		struct serve_ctx *c = &ctxs[i];
+		c->sv = &sv;
+		if (nng_aio_alloc(&c->aio, serve_ctx_cb, c) != 0)
+			break;
+		if (nng_ctx_open(&c->ctx, sv.rep) != 0) {
+			nng_aio_free(c->aio);
+			c->aio = NULL;
+			break;
+		}
+		c->open = 1;
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		serve_recv(&ctxs[i]);
 	pulling = pthread_create(&pull_thr, &attr, serve_pull, &sv) == 0;
 	if (pulling && nng_aio_alloc(&sv.pull_aio, serve_pull_cb, &sv) == 0)
 		nng_recv_aio(sv.pull, sv.pull_aio);
@@ -379,7 +609,7 @@ serve_daemon(struct jido_conf *conf)
 		jido_error("auditor.push_disabled", "{s:s}", "why", "cannot start the push reader");
 	pthread_attr_destroy(&attr);
 	if (started == 0) {
-		snprintf(why, sizeof(why), "cannot start request workers");
+		snprintf(why, sizeof(why), "cannot start request contexts");
 		rc = JIDO_EINTERNAL;
 		goto fail;
 	}
@@ -387,11 +617,12 @@ serve_daemon(struct jido_conf *conf)
 	while (!serve_stop)
 		usleep(50 * 1000);
 	jido_info("srv.draining", NULL);
-	/* Stop taking requests, let the workers finish, then drain the queue and close. */
+	/* Stop taking requests and pushes, drain the push reader, stop the committer (it
+	 * answers what it holds; those replies go nowhere now), then release the contexts. */
 	nng_close(sv.rep);
 	nng_close(sv.pull);
 	for (int i = 0; i < started; i++)
-		pthread_join(thr[i], NULL);
+		nng_aio_stop(ctxs[i].aio);
 	if (sv.pull_aio != NULL) {
 		nng_aio_stop(sv.pull_aio);
 		pthread_mutex_lock(&serve_pq.mu);
@@ -401,12 +632,31 @@ serve_daemon(struct jido_conf *conf)
 	}
 	if (pulling)
 		pthread_join(pull_thr, NULL);
+	for (int k = 0; k < SERVE_QUEUES; k++) {
+		pthread_mutex_lock(&serve_jobs[k].mu);
+		serve_jobs[k].closed = 1;
+		pthread_cond_broadcast(&serve_jobs[k].cv);
+		pthread_mutex_unlock(&serve_jobs[k].mu);
+	}
+	for (int i = 0; i < npool; i++)
+		pthread_join(pool[i].th, NULL);
+	for (int k = 0; k < SERVE_QUEUES; k++) {
+		for (struct serve_ctx *c = serve_jobs[k].head; c != NULL; c = c->next)
+			nng_msg_free(c->req);
+		serve_jobs[k].head = serve_jobs[k].tail = NULL;
+	}
 	nng_aio_free(sv.pull_aio);
 	for (size_t i = 0; i < serve_pq.n; i++)
 		nng_msg_free(serve_pq.m[i]);
 	free(serve_pq.m);
-	free(thr);
-	jido_srv_free(sv.s);
+	jido_srv_free(sv.s); /* joins the committer, which may still answer contexts */
+	for (int i = 0; i < started; i++) {
+		nng_aio_stop(ctxs[i].aio);
+		/* a reply sent after the stop never started: it is still in the aio */
+		nng_msg_free(nng_aio_get_msg(ctxs[i].aio));
+		nng_aio_free(ctxs[i].aio);
+	}
+	free(ctxs);
 	/* nng leaves ipc socket files behind: remove ours. */
 	if (strncmp(sv.rep_url, "ipc://", 6) == 0)
 		unlink(sv.rep_url + 6);
@@ -417,8 +667,10 @@ serve_daemon(struct jido_conf *conf)
 fail:
 	jido_error("srv.start_failed", "{s:s,s:s}", "code", jido_err_name(rc), "why", why);
 	fprintf(stderr, "jido-auditor: start failed: %s\n", why);
-	free(thr);
 	jido_srv_free(sv.s);
+	for (int i = 0; ctxs != NULL && i < started; i++)
+		nng_aio_free(ctxs[i].aio);
+	free(ctxs);
 	return rc == JIDO_EVALIDATION ? 2 : 111;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,7 +38,26 @@ struct as_store {
 	char seed_hex[65];
 	const char *known[2];
 	int broken;
+	/* since start: group commits that wrote records, their records, and the time spent
+	 * in them and in their fdatasync (audit.stats "commits") */
+	uint64_t n_commits, n_committed, commit_us, fsync_us;
+	/* the index transaction left open across group commits (queries on this connection
+	 * see it), committed by as_index_sync when the committer is idle, every
+	 * AS_TXN_RECORDS records and with every checkpoint */
+	int in_txn;
+	uint64_t txn_records;
 };
+
+#define AS_TXN_RECORDS 4096
+
+static int64_t
+as_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static const char *const as_migrations[] = {
 	"CREATE TABLE records(seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL,"
@@ -183,33 +203,36 @@ as_str(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* Index one record (fields from the parsed record object). */
+/* Index one record: f holds its AR_NFIELDS field values (run_id NULL or "" when absent). */
 static int
-as_index_record(struct as_store *st, uint64_t seq, const char *time, json_t *rec,
+as_index_record(struct as_store *st, uint64_t seq, const char *time, const char *const *f,
     const uint8_t leaf[AM_HASH], uint64_t off, size_t len)
 {
 	sqlite3_stmt *s = st->ins_rec;
-	const char *run = as_str(rec, "run_id");
 	int rc;
 
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
 	sqlite3_bind_text(s, 2, time, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, as_str(rec, "actor"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, as_str(rec, "channel"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, as_str(rec, "action"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, as_str(rec, "subject"), -1, SQLITE_STATIC);
-	if (run != NULL)
-		sqlite3_bind_text(s, 7, run, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 7);
-	sqlite3_bind_text(s, 8, as_str(rec, "result"), -1, SQLITE_STATIC);
+	for (int i = 0; i < AR_NFIELDS; i++) {
+		if (f[i] != NULL && f[i][0] != '\0')
+			sqlite3_bind_text(s, 3 + i, f[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 3 + i);
+	}
 	sqlite3_bind_blob(s, 9, leaf, AM_HASH, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, (sqlite3_int64)off);
 	sqlite3_bind_int64(s, 11, (sqlite3_int64)len);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
+}
+
+/* The field values of a parsed record line, for as_index_record (borrowed from rec). */
+static void
+as_fields_json(json_t *rec, const char *f[AR_NFIELDS])
+{
+	for (int i = 0; i < AR_NFIELDS; i++)
+		f[i] = as_str(rec, ar_field_names[i]);
 }
 
 static int
@@ -265,7 +288,10 @@ as_write_durable(struct as_store *st, const char *buf, size_t len)
 			return JIDO_EINTERNAL;
 		done += (size_t)n;
 	}
-	return fdatasync(st->fd) == 0 ? 0 : JIDO_EINTERNAL;
+	int64_t t0 = as_now_us();
+	int rc = fdatasync(st->fd) == 0 ? 0 : JIDO_EINTERNAL;
+	st->fsync_us += (uint64_t)(as_now_us() - t0);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- recovery */
@@ -367,8 +393,11 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 						continue;
 					}
 				}
+				const char *f[AR_NFIELDS];
+				if (rec != NULL)
+					as_fields_json(rec, f);
 				if (rec == NULL || as_index_record(st, st->fr.size + 1,
-				    as_str(rec, "time"), rec, leaf, pos + start, len) != 0) {
+				    as_str(rec, "time"), f, leaf, pos + start, len) != 0) {
 					char at[32];
 					snprintf(at, sizeof(at), "%" PRIu64, pos + start);
 					rc = as_fail(JIDO_EINTEGRITY, why, whylen, "%s: bad record at "
@@ -473,9 +502,44 @@ fail:
 
 /* ---------------------------------------------------------------- appends */
 
-/* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned. */
+/* Commit the open index transaction, if any (under st->mu). */
 static int
-as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_cp)
+as_index_sync_locked(struct as_store *st)
+{
+	int rc = 0;
+
+	if (st->in_txn) {
+		rc = jido_db_exec(st->db, "COMMIT", NULL, 0);
+		if (rc != 0)
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		st->in_txn = 0;
+		st->txn_records = 0;
+	}
+	return rc;
+}
+
+int
+as_index_sync(struct as_store *st)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = as_index_sync_locked(st);
+	if (rc != 0) {
+		st->broken = 1;
+		jido_error("auditor.index_failed", "{s:s}", "why", sqlite3_errmsg(st->db));
+	}
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+/* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned.
+ * durable (may be NULL): called once every entry's rc (and seq, leaf) is final, right
+ * after the write + fdatasync and before the index is updated, still under st->mu (a
+ * query waits for the index, so an acknowledged record is always found). */
+static int
+as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_cp,
+    void (*durable)(void *arg), void *arg)
 {
 	struct am_frontier *fr = NULL;
 	struct ar_checkpoint cp;
@@ -483,7 +547,7 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 	size_t len = 0, cap = 0, ll, cplen = 0;
 	uint8_t prev[AM_HASH];
 	uint64_t *offs = NULL, *lens = NULL;
-	int64_t now = jido_now_ms();
+	int64_t now = jido_now_ms(), t0 = as_now_us();
 	int rc = 0, want_cp;
 
 	if (st->broken)
@@ -549,25 +613,41 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 		jido_error("auditor.write_failed", "{s:s,s:s}", "path", st->logpath, "why",
 		    strerror(errno));
 	}
+	for (size_t i = 0; i < n; i++)
+		e[i]->rc = rc;
+	if (durable != NULL && n > 0)
+		durable(arg);
 	if (rc == 0) {
-		/* Durable. Index it (a failure here is repaired from the log at next start). */
-		int irc = jido_db_exec(st->db, "BEGIN", NULL, 0);
+		/* Durable. Index it (a failure here is repaired from the log at next start),
+		 * in the open transaction. */
+		int irc = st->in_txn ? 0 : jido_db_exec(st->db, "BEGIN", NULL, 0);
+		st->in_txn = irc == 0;
 		for (size_t i = 0; irc == 0 && i < n; i++) {
-			json_t *p = e[i]->prep, *own = NULL;
-			if (p == NULL)
-				p = own = json_loads(e[i]->tail, 0, NULL);
-			irc = p == NULL ? JIDO_EINTERNAL : as_index_record(st, e[i]->seq, time, p,
-			    e[i]->leaf, offs[i], (size_t)lens[i]);
+			const char *f[AR_NFIELDS];
+			json_t *own = NULL;
+			if (e[i]->fields != NULL) {
+				const char *p = e[i]->fields;
+				for (int k = 0; k < AR_NFIELDS; k++, p += strlen(p) + 1)
+					f[k] = p;
+			} else if ((own = json_loads(e[i]->tail, 0, NULL)) != NULL)
+				as_fields_json(own, f);
+			irc = e[i]->fields == NULL && own == NULL ? JIDO_EINTERNAL :
+			    as_index_record(st, e[i]->seq, time, f, e[i]->leaf, offs[i],
+			    (size_t)lens[i]);
 			json_decref(own);
 		}
 		if (irc == 0 && want_cp)
 			irc = as_index_checkpoint(st, &cp, offs[n]);
 		if (irc == 0)
 			irc = as_index_state(st, fr, prev, st->off + len);
-		if (irc == 0)
-			irc = jido_db_exec(st->db, "COMMIT", NULL, 0);
+		st->txn_records += n;
+		if (irc == 0 && (want_cp || st->txn_records >= AS_TXN_RECORDS))
+			irc = as_index_sync_locked(st);
 		if (irc != 0) {
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			if (st->in_txn)
+				sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			st->in_txn = 0;
+			st->txn_records = 0;
 			st->broken = 1;
 			jido_error("auditor.index_failed", "{s:s}", "why", sqlite3_errmsg(st->db));
 		}
@@ -579,8 +659,11 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 			st->cp_ms = now;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		e[i]->rc = rc;
+	if (n > 0) {
+		st->n_commits++;
+		st->n_committed += n;
+		st->commit_us += (uint64_t)(as_now_us() - t0);
+	}
 	free(cpline);
 	free(buf);
 	free(offs);
@@ -592,10 +675,17 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 int
 as_commit(struct as_store *st, struct as_entry **e, size_t n)
 {
+	return as_commit_cb(st, e, n, NULL, NULL);
+}
+
+int
+as_commit_cb(struct as_store *st, struct as_entry **e, size_t n, void (*durable)(void *arg),
+    void *arg)
+{
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = as_commit_locked(st, e, n, 0);
+	rc = as_commit_locked(st, e, n, 0, durable, arg);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -606,7 +696,7 @@ as_checkpoint(struct as_store *st, int force, struct ar_checkpoint *cp)
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = force ? as_commit_locked(st, NULL, 0, 1) : 0;
+	rc = force ? as_commit_locked(st, NULL, 0, 1, NULL, NULL) : 0;
 	if (rc == 0 && st->cp.size == 0)
 		rc = JIDO_ENOTFOUND;
 	if (rc == 0 && cp != NULL)
@@ -622,11 +712,13 @@ as_close(struct as_store *st)
 		return;
 	if (st->db != NULL && st->fd >= 0 && !st->broken) {
 		pthread_mutex_lock(&st->mu);
-		if (st->fr.size > st->cp.size && as_commit_locked(st, NULL, 0, 1) == 0)
+		if (st->fr.size > st->cp.size && as_commit_locked(st, NULL, 0, 1, NULL, NULL) == 0)
 			jido_info("auditor.final_checkpoint", "{s:I}", "tree_size",
 			    (json_int_t)st->cp.size);
 		pthread_mutex_unlock(&st->mu);
 	}
+	if (st->db != NULL)
+		as_index_sync_locked(st);
 	sqlite3_finalize(st->ins_rec);
 	sqlite3_finalize(st->ins_cp);
 	sqlite3_finalize(st->put_state);
@@ -1025,7 +1117,7 @@ as_inclusion(struct as_store *st, json_t *q, json_t **out, char *why, size_t why
 	pthread_mutex_lock(&st->mu);
 	/* Default tree: the latest checkpoint, made now if records are unsigned. */
 	if (json_object_get(q, "tree_size") == NULL && st->fr.size > st->cp.size)
-		as_commit_locked(st, NULL, 0, 1);
+		as_commit_locked(st, NULL, 0, 1, NULL, NULL);
 	if ((rc = as_size_arg(q, "seq", 0, st->fr.size, &seq, why, whylen)) != 0 ||
 	    (rc = as_size_arg(q, "tree_size", st->cp.size, st->fr.size, &n, why, whylen)) != 0) {
 		if (rc == JIDO_ENOTFOUND && why[0] == '\0')
@@ -1067,7 +1159,7 @@ as_consistency(struct as_store *st, json_t *q, json_t **out, char *why, size_t w
 
 	pthread_mutex_lock(&st->mu);
 	if (json_object_get(q, "to") == NULL && st->fr.size > st->cp.size)
-		as_commit_locked(st, NULL, 0, 1);
+		as_commit_locked(st, NULL, 0, 1, NULL, NULL);
 	if ((rc = as_size_arg(q, "from", 0, st->fr.size, &m, why, whylen)) != 0 ||
 	    (rc = as_size_arg(q, "to", st->cp.size, st->fr.size, &n, why, whylen)) != 0 || m > n) {
 		pthread_mutex_unlock(&st->mu);
@@ -1139,10 +1231,12 @@ as_stats(struct as_store *st, json_t **out)
 	pthread_mutex_lock(&st->mu);
 	am_frontier_root(&st->fr, r);
 	am_hex(r, root);
-	*out = json_pack("{s:I,s:I,s:s?,s:I,s:s,s:b}", "tree_size", (json_int_t)st->fr.size,
-	    "checkpoint_size", (json_int_t)st->cp.size, "checkpoint_time", st->cp.size > 0 ?
-	    st->cp.time : NULL, "log_bytes", (json_int_t)st->off, "root", root, "broken",
-	    st->broken);
+	*out = json_pack("{s:I,s:I,s:s?,s:I,s:s,s:b,s:{s:I,s:I,s:I,s:I}}", "tree_size",
+	    (json_int_t)st->fr.size, "checkpoint_size", (json_int_t)st->cp.size, "checkpoint_time",
+	    st->cp.size > 0 ? st->cp.time : NULL, "log_bytes", (json_int_t)st->off, "root", root,
+	    "broken", st->broken, "commits", "count", (json_int_t)st->n_commits, "records",
+	    (json_int_t)st->n_committed, "commit_us", (json_int_t)st->commit_us, "fsync_us",
+	    (json_int_t)st->fsync_us);
 	pthread_mutex_unlock(&st->mu);
 	return *out != NULL ? 0 : JIDO_EINTERNAL;
 }

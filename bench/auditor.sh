@@ -2,7 +2,9 @@
 # auditor.sh - benchmark of jido-auditor (results go in bench/README.md, "auditor"):
 #   1. synchronous appends at 1, 8 and 64 concurrent writers with group commit, and the
 #      same with auditor.group_commit=false (one fdatasync per record), in the same run;
-#   2. fire-and-forget appends: records/s from the first send until all are durable;
+#   2. fire-and-forget appends: records/s from the first send until all are durable (the
+#      loader pushes batches and ends with jido_audit_flush, which returns once the
+#      auditor confirms every record durable; the size is also polled as a cross-check);
 #   3. verify throughput against sha256sum over the same file.
 # Usage: bench/auditor.sh [BUILD_DIR]   (default build; needs `make` first)
 set -u
@@ -22,6 +24,8 @@ start() {
 }
 stop() { kill "$APID"; wait "$APID" 2>/dev/null; APID=""; }
 size() { "$BIN/jido" call auditor audit.stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree_size"])'; }
+# commits: "count records fsync_us" so far (zeros for an auditor without the counters)
+commits() { "$BIN/jido" call auditor audit.stats | python3 -c 'import json,sys; c=json.load(sys.stdin).get("commits",{}); print(c.get("count",0), c.get("records",0), c.get("fsync_us",0))'; }
 
 # rate W N: W writers x N records each, synchronous; prints records/s
 rate() {
@@ -29,9 +33,10 @@ rate() {
 		python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["rate"])'
 }
 
+echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# sync appends (records/s), $(nproc) cores, $(uname -r)"
 printf "%-8s %14s %18s %8s\n" writers group_commit one_fsync_each ratio
-declare -A G O
+declare -A G O B
 for gc in true false; do
 	export JIDO_AUDITOR_GROUP_COMMIT=$gc
 	start
@@ -40,15 +45,19 @@ for gc in true false; do
 		n=150
 		r=$(rate "$w" "$n")
 		n=$(python3 -c "print(max(20, int($r * $SECS / $w)))")
+		c0=$(commits)
 		r=$(rate "$w" "$n")
+		c1=$(commits)
+		B[$gc$w]=$(python3 -c "a='$c0'.split(); b='$c1'.split(); n=int(b[0])-int(a[0])
+print('%.1f records, fsync %.0f us' % ((int(b[1])-int(a[1]))/n, (int(b[2])-int(a[2]))/n) if n else '-')")
 		if [ "$gc" = true ]; then G[$w]=$r; else O[$w]=$r; fi
 	done
 	stop
 done
 unset JIDO_AUDITOR_GROUP_COMMIT
 for w in 1 8 64; do
-	printf "%-8s %14s %18s %7.1fx\n" "$w" "${G[$w]}" "${O[$w]}" \
-		"$(python3 -c "print(${G[$w]} / max(1, ${O[$w]}))")"
+	printf "%-8s %14s %18s %7.1fx   per commit: %s\n" "$w" "${G[$w]}" "${O[$w]}" \
+		"$(python3 -c "print(${G[$w]} / max(1, ${O[$w]}))")" "${B[true$w]}"
 	bench_row "audit append, $w writers, sync (group commit)" "${G[$w]}" "one fdatasync per record" "${O[$w]}" records/s
 done
 
@@ -74,6 +83,8 @@ done
 got=$(( $(size) - before ))
 python3 -c "print('sent %d in %.2fs (%.0f/s); %d durable after %.2fs: %.0f records/s' % ($N, $sent-$t0, $N/($sent-$t0), $got, $t1-$t0, $got/($t1-$t0)))"
 echo "loader: $(cat "$JIDO_HOME/push.json")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("end to end (first push to flush confirmed): %d records in %.2fs = %.0f records/s%s" % (d["records"], d["ms"]/1e3, d["rate"], "" if not d["error"] else ", flush failed: " + d["error"]))' "$JIDO_HOME/push.json"
+bench_row "audit fire-and-forget, end to end until durable" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rate"])' "$JIDO_HOME/push.json")" "sync appends, 64 writers (group commit), same run" "${G[64]}" records/s
 stop
 
 echo
@@ -86,3 +97,4 @@ tv=$(best "$BIN/jido-auditor" verify "$LOG")
 ts=$(best sha256sum "$LOG")
 python3 -c "print('file %.1f MB, %d records: verify %.0f MB/s, sha256sum %.0f MB/s, ratio %.2f' % ($mb, $(grep -c '^{\"seq\"' "$LOG"), $mb/$tv, $mb/$ts, $ts/$tv))"
 bench_row "audit verify throughput" "$(python3 -c "print('%.1f' % ($mb / $tv))")" "sha256sum" "$(python3 -c "print('%.1f' % ($mb / $ts))")" MB/s
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

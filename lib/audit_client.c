@@ -2,12 +2,16 @@
  * audit_client.c - how any process writes an audit record: jido_audit_append sends the
  * wire's audit.append either synchronously to the auditor's request socket (answered only
  * once the record is durable) or fire-and-forget to its PULL socket run/auditor.push.
- * Both sockets are opened once per process and shared by its threads.
+ * Both sockets are opened once per process and shared by its threads. Fire-and-forget
+ * records are buffered and pushed as numbered audit.append_batch messages (at most
+ * AUDIT_BATCH_RECORDS records or AUDIT_BATCH_MS old, by a flusher thread); jido_audit_flush
+ * asks the auditor (audit.flush) whether every batch since the last flush is durable.
  */
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -16,7 +20,9 @@
 
 #include "jido.h"
 
-#define AUDIT_PUSH_BUF 1024 /* messages queued in this process before a send waits */
+#define AUDIT_PUSH_BUF 64         /* batches queued in this process before a send waits */
+#define AUDIT_BATCH_RECORDS 256   /* records per pushed batch (<= JIDO_AUDIT_BATCH_MAX) */
+#define AUDIT_BATCH_MS 5          /* the oldest buffered record waits at most this long */
 
 static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
 static nng_socket audit_push;
@@ -136,12 +142,127 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- fire-and-forget */
+
+/* The buffer of records not yet pushed and the numbering of pushed batches (audit_mu),
+ * and the flusher thread that pushes the buffer once its oldest record is AUDIT_BATCH_MS
+ * old. Batches are pushed in number order under send_mu (the auditor treats a gap as a
+ * loss), outside audit_mu so callers keep buffering meanwhile. */
+static struct {
+	json_t *recs;         /* pending records, NULL when none */
+	int64_t first_ms;     /* when the oldest pending record came */
+	uint64_t next_batch;  /* batches numbered 1..next_batch were pushed */
+	uint64_t flushed;     /* ...and up to this one covered by a flush */
+	int err;              /* a push failure not yet reported */
+	char client[33];      /* this process's id on the push socket */
+	char req_url[PATH_MAX + 16];
+	size_t max_bytes;
+	int timeout_ms;
+	pthread_t thr;
+	int thr_running, thr_stop;
+	pthread_cond_t cv;
+} ap = { .cv = PTHREAD_COND_INITIALIZER };
+static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Push recs[from, to) as one batch, or as halves when its text exceeds bus.max_msg.
+ * send_mu held. Failures are kept in ap.err. */
+static void
+audit_push_range(json_t *recs, size_t from, size_t to)
+{
+	json_t *part = json_array(), *m;
+	char *text = NULL;
+	uint64_t batch;
+	int rv;
+
+	for (size_t i = from; part != NULL && i < to; i++)
+		json_array_append(part, json_array_get(recs, i));
+	pthread_mutex_lock(&audit_mu);
+	batch = ap.next_batch + 1;
+	pthread_mutex_unlock(&audit_mu);
+	m = part != NULL ? jido_msg_new("audit.append_batch", NULL, NULL, json_pack("{s:s,s:I,"
+	    "s:o}", "client", ap.client, "batch", (json_int_t)batch, "records", part)) : NULL;
+	text = m != NULL ? jido_json_dump(m) : NULL;
+	json_decref(m);
+	if (text != NULL && ap.max_bytes > 0 && strlen(text) > ap.max_bytes && to - from > 1) {
+		free(text);
+		audit_push_range(recs, from, from + (to - from) / 2);
+		audit_push_range(recs, from + (to - from) / 2, to);
+		return;
+	}
+	rv = text == NULL ? NNG_ENOMEM : nng_send(audit_push, text, strlen(text), 0);
+	free(text);
+	pthread_mutex_lock(&audit_mu);
+	ap.next_batch = batch; /* numbered even when lost: the auditor then sees the gap */
+	if (rv != 0 && ap.err == 0)
+		ap.err = rv == NNG_ETIMEDOUT ? JIDO_ETIMEOUT : rv == NNG_ENOMEM ? JIDO_EINTERNAL :
+		    JIDO_EUNAVAIL;
+	pthread_mutex_unlock(&audit_mu);
+}
+
+/* Push everything buffered now (any thread). */
+static void
+audit_push_send(void)
+{
+	json_t *recs;
+
+	pthread_mutex_lock(&send_mu);
+	pthread_mutex_lock(&audit_mu);
+	recs = ap.recs;
+	ap.recs = NULL;
+	pthread_mutex_unlock(&audit_mu);
+	if (recs != NULL && audit_push_open)
+		audit_push_range(recs, 0, json_array_size(recs));
+	json_decref(recs);
+	pthread_mutex_unlock(&send_mu);
+}
+
+static void *
+audit_push_flusher(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&audit_mu);
+	while (!ap.thr_stop) {
+		int64_t due = ap.first_ms + AUDIT_BATCH_MS, now = jido_now_ms();
+		if (ap.recs == NULL) {
+			pthread_cond_wait(&ap.cv, &audit_mu);
+		} else if (now >= due) {
+			pthread_mutex_unlock(&audit_mu);
+			audit_push_send();
+			pthread_mutex_lock(&audit_mu);
+		} else {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(due - now) * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&ap.cv, &audit_mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&audit_mu);
+	return NULL;
+}
+
+/* Stop the flusher thread (pushing what is buffered first). */
+static void
+audit_push_stop(void)
+{
+	audit_push_send();
+	pthread_mutex_lock(&audit_mu);
+	int running = ap.thr_running;
+	ap.thr_stop = 1;
+	ap.thr_running = 0;
+	pthread_cond_signal(&ap.cv);
+	pthread_mutex_unlock(&audit_mu);
+	if (running)
+		pthread_join(ap.thr, NULL);
+}
+
 int
 jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, int sync,
     uint64_t *seq)
 {
 	char url[PATH_MAX + 16];
-	int rc;
+	int rc, full = 0;
 
 	if (!json_is_object(record)) {
 		json_decref(record);
@@ -178,41 +299,116 @@ jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, i
 		return rc;
 	}
 	if ((rc = audit_url(c, home, "socket.auditor_push", "auditor.push", url,
-	    sizeof(url))) != 0) {
+	    sizeof(url))) != 0 || (rc = audit_url(c, home, "socket.auditor", "auditor.sock",
+	    ap.req_url, sizeof(ap.req_url))) != 0) {
 		json_decref(record);
 		return rc;
 	}
-	json_t *m = jido_msg_new("audit.append", NULL, NULL, record);
-	char *text = m != NULL ? jido_json_dump(m) : NULL;
-	json_decref(m);
-	if (text == NULL)
-		return JIDO_EINTERNAL;
 	pthread_mutex_lock(&audit_mu);
 	if (audit_push_open && strcmp(audit_push_url, url) != 0) {
-		nng_close(audit_push);
+		pthread_mutex_unlock(&audit_mu);
+		audit_push_stop(); /* another auditor: what is buffered goes to the old one */
+		pthread_mutex_lock(&audit_mu);
+		if (audit_push_open)
+			nng_close(audit_push);
 		audit_push_open = 0;
 	}
 	if (!audit_push_open)
 		rc = audit_push_dial(url);
-	pthread_mutex_unlock(&audit_mu);
-	if (rc == 0) {
-		/* nng sockets are thread-safe: send outside the lock */
-		int rv = nng_send(audit_push, text, strlen(text), 0);
-		rc = rv == 0 ? 0 : rv == NNG_ETIMEDOUT ? JIDO_ETIMEOUT : JIDO_EUNAVAIL;
+	if (rc == 0 && ap.client[0] == '\0') {
+		jido_id_new(ap.client, sizeof(ap.client));
+		for (char *p = ap.client; *p != '\0'; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+				*p = '0';
 	}
+	if (rc == 0 && !ap.thr_running) {
+		ap.thr_stop = 0;
+		if (pthread_create(&ap.thr, NULL, audit_push_flusher, NULL) == 0)
+			ap.thr_running = 1;
+	}
+	if (rc == 0) {
+		ap.max_bytes = (size_t)jido_conf_int(c, "bus.max_msg");
+		ap.timeout_ms = (int)jido_conf_int(c, "bus.timeout_ms");
+		if (ap.recs == NULL && (ap.recs = json_array()) != NULL)
+			ap.first_ms = jido_now_ms();
+		if (ap.recs == NULL || json_array_append_new(ap.recs, record) != 0)
+			rc = JIDO_EINTERNAL;
+		record = NULL;
+		if (rc == 0 && json_array_size(ap.recs) == 1)
+			pthread_cond_signal(&ap.cv);
+		full = rc == 0 && json_array_size(ap.recs) >= AUDIT_BATCH_RECORDS;
+		if (rc == 0 && ap.err != 0) { /* an earlier batch was not sent: say so once */
+			rc = ap.err;
+			ap.err = 0;
+		}
+	}
+	pthread_mutex_unlock(&audit_mu);
+	json_decref(record);
+	if (full)
+		audit_push_send();
+	return rc;
+}
+
+int
+jido_audit_flush(void)
+{
+	struct jido_reply r;
+	uint64_t from, to;
+	char id[33], *text;
+	json_t *m;
+	int rc, err, timeout, answered;
+
+	audit_push_send();
+	pthread_mutex_lock(&audit_mu);
+	from = ap.flushed + 1;
+	to = ap.next_batch;
+	err = ap.err;
+	ap.err = 0;
+	if (err != 0)
+		ap.flushed = to; /* a batch was not sent: reported now, not again */
+	timeout = ap.timeout_ms > 0 ? ap.timeout_ms : 5000;
+	if (to >= from && err == 0 && (rc = audit_req_get(ap.req_url)) != 0)
+		err = rc;
+	pthread_mutex_unlock(&audit_mu);
+	if (err != 0 || to < from)
+		return err;
+	jido_id_new(id, sizeof(id));
+	m = jido_msg_new("audit.flush", id, NULL, json_pack("{s:s,s:I,s:I}", "client", ap.client,
+	    "from", (json_int_t)from, "to", (json_int_t)to));
+	text = m != NULL ? jido_json_dump(m) : NULL;
+	json_decref(m);
+	if (text == NULL)
+		return JIDO_EINTERNAL;
+	rc = audit_req_call(text, id, timeout + 1000, &r);
 	free(text);
+	answered = rc == 0;
+	if (rc == 0) {
+		if (!r.ok)
+			rc = r.err != 0 ? r.err : JIDO_EINTERNAL;
+		jido_reply_free(&r);
+	}
+	/* Settled (durable, rejected or lost): the next flush starts after it. Not yet
+	 * known (timeout, no answer): the next flush asks about these batches again. */
+	if (rc == 0 || (answered && (rc == JIDO_EVALIDATION || rc == JIDO_EUNAVAIL))) {
+		pthread_mutex_lock(&audit_mu);
+		if (ap.flushed < to)
+			ap.flushed = to;
+		pthread_mutex_unlock(&audit_mu);
+	}
 	return rc;
 }
 
 void
 jido_audit_close(void)
 {
+	int rc = ap.next_batch > ap.flushed || ap.recs != NULL ? jido_audit_flush() : 0;
+
+	if (rc != 0)
+		jido_warn("audit.flush_failed", "{s:s}", "why", jido_strerror(rc));
+	audit_push_stop();
 	pthread_mutex_lock(&audit_mu);
-	if (audit_push_open) {
-		/* let queued records go out before closing (nng_close drops them) */
-		usleep(50 * 1000);
+	if (audit_push_open)
 		nng_close(audit_push);
-	}
 	audit_push_open = 0;
 	if (audit_req_open)
 		nng_close(audit_req);

@@ -1,6 +1,7 @@
 /* audit_client_test.c - jido_audit_append against a fake auditor: the synchronous call's
- * envelope and reply handling (ok, error reply, no auditor), and the fire-and-forget
- * envelope on the push socket. */
+ * envelope and reply handling (ok, error reply, no auditor), the fire-and-forget batches
+ * on the push socket (numbered, in order, every record once) and jido_audit_flush's
+ * audit.flush request and its answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@ struct fake {
 	int reply_err; /* answer with this error code instead of ok */
 	char type[64];
 	char actor[64];
+	json_t *data; /* the request's data (a reference) */
 };
 
 /* Answer one request like the auditor would. */
@@ -40,6 +42,8 @@ fake_rep(void *arg)
 		snprintf(f->type, sizeof(f->type), "%s", m.type);
 		snprintf(f->actor, sizeof(f->actor), "%s",
 		    json_string_value(json_object_get(m.data, "actor")));
+		json_decref(f->data);
+		f->data = json_incref(m.data);
 		r = f->reply_err ? jido_reply_err(m.id, f->reply_err, "nope") :
 		    jido_reply_ok(m.id, json_pack("{s:i,s:s}", "seq", 42, "leaf_hash", "00"));
 		jido_bus_send_json(f->b, r);
@@ -110,29 +114,105 @@ test_sync(void **state)
 	assert_int_equal(jido_audit_append(conf, home, record(), 1, &seq), JIDO_EINTERNAL);
 	pthread_join(t, NULL);
 	jido_bus_close(f.b);
+	json_decref(f.data);
 	assert_int_equal(jido_audit_append(conf, home, json_string("x"), 1, NULL),
 	    JIDO_EVALIDATION);
+}
+
+/* Receive pushed batches until `want` records came; check their numbering from *batch+1
+ * on and the client id; returns the records' actions joined by ','. */
+static void
+recv_batches(struct jido_bus *pull, size_t want, uint64_t *batch, char *client, char *acts,
+    size_t actlen)
+{
+	size_t got = 0;
+
+	acts[0] = '\0';
+	while (got < want) {
+		struct jido_msg m;
+		char *buf, why[128];
+		size_t len, i;
+		json_t *r;
+		assert_int_equal(jido_bus_recv(pull, &buf, &len, NULL), 0);
+		assert_int_equal(jido_msg_parse(buf, len, &m, why, sizeof(why), NULL), 0);
+		assert_string_equal(m.type, "audit.append_batch");
+		assert_int_equal(json_integer_value(json_object_get(m.data, "batch")), *batch + 1);
+		(*batch)++;
+		if (client[0] == '\0')
+			snprintf(client, 65, "%s", json_string_value(json_object_get(m.data, "client")));
+		assert_string_equal(json_string_value(json_object_get(m.data, "client")), client);
+		json_array_foreach(json_object_get(m.data, "records"), i, r) {
+			snprintf(acts + strlen(acts), actlen - strlen(acts), "%s%s", got ? "," : "",
+			    json_string_value(json_object_get(r, "action")));
+			got++;
+		}
+		jido_msg_free(&m);
+		free(buf);
+	}
+}
+
+static json_t *
+record_act(const char *action)
+{
+	json_t *r = record();
+
+	json_object_set_new(r, "action", json_string(action));
+	return r;
 }
 
 static void
 test_push(void **state)
 {
 	struct jido_bus *pull;
-	struct jido_msg m;
-	char url[128], *buf, why[128];
-	size_t len;
+	struct fake f;
+	pthread_t t;
+	char url[128], client[65] = "", acts[256];
+	uint64_t batch = 0;
 
 	(void)state;
 	snprintf(url, sizeof(url), "ipc://%s/run/auditor.push", home);
 	assert_int_equal(jido_bus_open(JIDO_BUS_PULL, url, 1, 0, NULL, &pull), 0);
 	jido_bus_set_timeouts(pull, 3000, 3000);
-	assert_int_equal(jido_audit_append(conf, home, record(), 0, NULL), 0);
-	assert_int_equal(jido_bus_recv(pull, &buf, &len, NULL), 0);
-	assert_int_equal(jido_msg_parse(buf, len, &m, why, sizeof(why), NULL), 0);
-	assert_string_equal(m.type, "audit.append");
-	assert_string_equal(json_string_value(json_object_get(m.data, "action")), "git.push");
-	jido_msg_free(&m);
-	free(buf);
+	/* nothing pushed yet: a flush has nothing to confirm and asks nothing */
+	assert_int_equal(jido_audit_flush(), 0);
+	assert_int_equal(jido_audit_append(conf, home, record_act("a.one"), 0, NULL), 0);
+	assert_int_equal(jido_audit_append(conf, home, record_act("a.two"), 0, NULL), 0);
+	assert_int_equal(jido_audit_append(conf, home, record_act("a.three"), 0, NULL), 0);
+	/* buffered, then pushed by the flusher within a few ms, in order, each once */
+	recv_batches(pull, 3, &batch, client, acts, sizeof(acts));
+	assert_string_equal(acts, "a.one,a.two,a.three");
+	/* 300 records: a full batch goes at once, the rest after the delay */
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(jido_audit_append(conf, home, record_act("bulk"), 0, NULL), 0);
+	uint64_t first = batch;
+	recv_batches(pull, 300, &batch, client, acts, sizeof(acts));
+	assert_true(batch - first >= 2);
+
+	/* the flush asks the auditor for exactly the batches pushed since the last flush */
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(jido_bus_url_req(home, "auditor", url, sizeof(url)), 0);
+	unlink(url + 6);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0, NULL, &f.b), 0);
+	jido_bus_set_timeouts(f.b, 5000, 5000);
+	assert_int_equal(pthread_create(&t, NULL, fake_rep, &f), 0);
+	assert_int_equal(jido_audit_flush(), 0);
+	pthread_join(t, NULL);
+	assert_string_equal(f.type, "audit.flush");
+	assert_string_equal(json_string_value(json_object_get(f.data, "client")), client);
+	assert_int_equal(json_integer_value(json_object_get(f.data, "from")), 1);
+	assert_int_equal(json_integer_value(json_object_get(f.data, "to")), batch);
+	/* the auditor's refusal is the flush's result; the next range starts after it */
+	assert_int_equal(jido_audit_append(conf, home, record_act("a.four"), 0, NULL), 0);
+	recv_batches(pull, 1, &batch, client, acts, sizeof(acts));
+	f.reply_err = JIDO_EVALIDATION;
+	assert_int_equal(pthread_create(&t, NULL, fake_rep, &f), 0);
+	assert_int_equal(jido_audit_flush(), JIDO_EVALIDATION);
+	pthread_join(t, NULL);
+	assert_int_equal(json_integer_value(json_object_get(f.data, "from")), batch);
+	assert_int_equal(json_integer_value(json_object_get(f.data, "to")), batch);
+	json_decref(f.data);
+	assert_int_equal(jido_audit_flush(), 0);
+	jido_bus_close(f.b);
 	jido_audit_close();
 	jido_bus_close(pull);
 }

@@ -471,7 +471,16 @@ int jido_redact_json_needed(const json_t *j, const char *const *known);
  * (absolute). Errors: the auditor's error code, JIDO_EUNAVAIL or JIDO_ETIMEOUT. */
 int jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, int sync,
     uint64_t *seq);
-/* Close the cached sockets (at exit; optional; not while other threads append). */
+/* Fire-and-forget records are buffered (at most 256 records or 5 ms) and pushed as
+ * numbered audit.append_batch messages of at most JIDO_AUDIT_BATCH_MAX records; a
+ * sync=0 call may also return the failure of an earlier push (reported once).
+ * jido_audit_flush pushes the buffer and returns 0 only once the auditor confirms every
+ * record buffered since the last flush is durable (JIDO_EVALIDATION: it rejected a batch;
+ * JIDO_EUNAVAIL/JIDO_ETIMEOUT: lost or not confirmed in bus.timeout_ms). */
+#define JIDO_AUDIT_BATCH_MAX 1024
+int jido_audit_flush(void);
+/* Flush (failures logged), then close the cached sockets (at exit; not while other threads
+ * append). */
 void jido_audit_close(void);
 /* ---------------------------------------------------------------- vault client (vault_client.c) */
 

@@ -48,7 +48,10 @@ redact_known(const char *s, const char *const *known)
 	size_t best = 0;
 
 	for (size_t i = 0; known != NULL && known[i] != NULL; i++) {
-		size_t n = strlen(known[i]);
+		size_t n;
+		if (known[i][0] != s[0]) /* the common case, before measuring the value */
+			continue;
+		n = strlen(known[i]);
 		if (n >= 4 && n > best && strncmp(s, known[i], n) == 0)
 			best = n;
 	}
@@ -75,7 +78,10 @@ redact_pattern(const char *start, const char *s)
 	size_t i, n;
 
 	for (i = 0; i < sizeof(redact_prefixes) / sizeof(redact_prefixes[0]); i++) {
-		size_t pl = strlen(redact_prefixes[i].prefix);
+		size_t pl;
+		if (s[0] != redact_prefixes[i].prefix[0])
+			continue;
+		pl = strlen(redact_prefixes[i].prefix);
 		if (strncmp(s, redact_prefixes[i].prefix, pl) != 0)
 			continue;
 		for (n = pl; redact_tokchar((unsigned char)s[n]); n++)

@@ -4,13 +4,16 @@
 # byte flips, deleted, duplicated, swapped lines, truncation against a kept checkpoint) is
 # caught naming the right record, proofs checked by the independent tests/verify_rfc9162.py,
 # kill -9 under 8 synchronous writers (every acknowledged record present exactly once),
-# and the jido audit CLI with its exit codes.
+# pushed batches (all or nothing, strictly validated) and audit.flush, and the jido audit
+# CLI with its exit codes.
 . "$(dirname "$0")/../lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 VERIFIER="$top/tests/verify_rfc9162.py"
 # The independent verifier needs Python's cryptography (Ed25519): the first python3 that has it.
 for PY in python3 /usr/bin/python3; do "$PY" -c 'import cryptography' 2>/dev/null && break; done
-t_home
+# Our own prefix: other suites on a shared machine sweep /tmp/jido-e2e.* (short: ipc paths).
+JIDO_HOME=$(mktemp -d /tmp/jido-audit.XXXXXX)
+export JIDO_HOME
 APID=""
 
 a_start() {
@@ -59,6 +62,7 @@ t_check "refused appends write nothing" test "$(grep -c '"seq"' "$LOG")" -eq 1
 jido-auditor load --writers 8 --records 125 --tag s 2>"$W/load1.json"
 t_check "8 synchronous writers: 1000 acknowledged" grep -q '"records":1000' "$W/load1.json"
 jido-auditor load --push --records 8999 --tag p 2>"$W/load2.json"
+t_check "8999 pushed in batches and confirmed durable by a flush" grep -q '"records":8999.*"error":""' "$W/load2.json"
 size_is() { jido call auditor audit.stats | grep -q "\"tree_size\": $1"; }
 t_check "fire-and-forget records all land (10,000 in all)" t_wait 30 size_is 10000
 jido audit checkpoint >"$W/cp_10000.json"
@@ -210,6 +214,63 @@ sys.exit(1 if bad else 0)
 PY
 t_check "after the kills the log verifies" jido-auditor verify "$LOG" --checkpoint "$W/cp_10000.json"
 t_check "and the restarted auditor agrees" jido audit verify
+# --- pushed batches (audit.append_batch, all or nothing) and audit.flush
+PUSH="ipc://$JIDO_HOME/run/auditor.push"
+rec() { printf '{"actor":"e2e","channel":"%s","action":"batch.%s","subject":"%s","result":"ok"}' "${3:-system}" "$1" "$2"; }
+push() { nngcat --push0 --dial "$PUSH" --data "{\"v\":1,\"type\":\"audit.append_batch\",\"id\":\"b$RANDOM\",\"data\":$1}"; }
+flush() { jido call auditor audit.flush "{\"client\":\"e2e-client\",\"from\":$1,\"to\":$2}" 2>&1; }
+has() { grep -q "$1" <<<"$2"; }
+push "{\"client\":\"e2e-client\",\"batch\":1,\"records\":[$(rec ok a),$(rec ok b),$(rec ok c)]}"
+t_check "audit.flush confirms a pushed batch durable" bash -c "jido call auditor audit.flush '{\"client\":\"e2e-client\",\"from\":1,\"to\":1}' | grep -q '\"durable\": 1'"
+t_check "the batch's records are in the log once, in order" test "$(grep -o '"action":"batch.ok","subject":"[abc]"' "$LOG" | cut -d'"' -f8 | tr -d '\n')" = abc
+push "{\"client\":\"e2e-client\",\"batch\":2,\"records\":[$(rec bad x),$(rec bad y carrier-pigeon),$(rec bad z)]}"
+out=$(flush 2 2)
+t_check "a batch with one bad record: its flush fails as a validation error" has validation_error "$out"
+t_check "and none of its records is written" bash -c "! grep -q 'batch.bad' '$LOG'"
+t_check "the rejection is logged naming the bad record" grep -q 'auditor.push_rejected.*records\[1\]: data.channel' "$JIDO_HOME/auditor.log"
+for bad in "{\"client\":\"e2e-client\",\"batch\":3,\"records\":[]}" \
+    "{\"client\":\"e2e-client\",\"batch\":4,\"records\":[$(rec shape s)],\"extra\":1}" \
+    "{\"client\":\"e2e-client\",\"batch\":5,\"records\":[$(rec shape s),7]}"; do
+	push "$bad"
+done
+out=$(flush 3 5)
+t_check "malformed batches (empty, an extra key, a non-object record) are refused" has validation_error "$out"
+for bad in "{\"client\":\"e2e client\",\"batch\":6,\"records\":[$(rec shape s)]}" \
+    "{\"client\":\"e2e-client\",\"batch\":0,\"records\":[$(rec shape s)]}" \
+    "{\"client\":\"e2e-client\",\"batch\":7,\"records\":{\"a\":$(rec shape s)}}"; do
+	push "$bad"
+done
+python3 - "$W/many.json" <<'PY'
+import json, sys
+r = {"actor": "e2e", "channel": "system", "action": "batch.shape", "subject": "s", "result": "ok"}
+json.dump({"client": "e2e-client", "batch": 8, "records": [r] * 1025}, open(sys.argv[1], "w"))
+PY
+push "$(cat "$W/many.json")"
+out=$(flush 7 8)
+t_check "and so are records that are no array and 1025 records (after a bad client id and batch 0)" has validation_error "$out"
+t_check "none of them wrote anything" bash -c "! grep -q 'batch.shape' '$LOG'"
+t_check "each was logged" test "$(grep -c 'auditor.push_rejected' "$JIDO_HOME/auditor.log")" -ge 8
+push "{\"client\":\"e2e-client\",\"batch\":11,\"records\":[$(rec gap g)]}"
+out=$(flush 9 11)
+t_check "a gap in a client's batch numbers is reported as lost (unavailable)" has unavailable "$out"
+t_check "while the batch after the gap is durable" bash -c "jido call auditor audit.flush '{\"client\":\"e2e-client\",\"from\":11,\"to\":11}' >/dev/null"
+jido call auditor audit.flush '{"client":"e2e-client","from":3,"to":2}' >/dev/null 2>&1
+t_check "audit.flush with to < from is a usage error (2)" test $? -eq 2
+jido call auditor audit.flush '{"client":"e2e-client","from":1,"to":1,"x":1}' >/dev/null 2>&1
+t_check "audit.flush with an unknown key is a usage error (2)" test $? -eq 2
+FP=""
+for i in 1 2 3; do # flushes of batches never pushed wait for bus.timeout_ms
+	jido call auditor audit.flush "{\"client\":\"e2e-wait$i\",\"from\":1,\"to\":1}" >/dev/null 2>&1 &
+	FP="$FP $!"
+done
+sleep 0.5
+t_check "health answers while flushes wait (they have threads of their own)" jido call auditor auditor.health
+t_check "and the flushes were still waiting then" bash -c "for p in $FP; do kill -0 \$p || exit 1; done"
+for p in $FP; do wait "$p"; done
+jido-auditor load --push --records 3000 --tag f 2>"$W/load3.json"
+t_check "jido-auditor load --push ends with a successful flush" grep -q '"error":""' "$W/load3.json"
+t_check "and every pushed record is durable when it returns" test "$(grep -c '"subject":"f0-' "$LOG")" -eq 3000
+
 sz=$(grep -c '^{"seq"' "$LOG")
 t_check "the index recovered every record" size_is "$sz"
 
