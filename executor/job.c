@@ -24,9 +24,6 @@
 #include "workspace.h"
 
 #define JOB_LINE_MAX 65536
-/* How long a step waits for its project's workspace while a cancelled or fenced step of
- * the same project is still ending (the daemon already let the new one start). */
-#define JOB_WS_WAIT_S 120
 
 /* Send one JSON line to the daemon (takes ownership of j). */
 static void
@@ -264,7 +261,6 @@ job_run(const json_t *req, int evfd)
 	spec.pids = (int)job_int(cfg, "pids", 512);
 	spec.fsize = job_int(cfg, "fsize", 1LL << 30);
 	memset(&w, 0, sizeof(w));
-	w.lock_fd = -1;
 
 	/* The workspace: a fresh checkout of the project at its base, or an empty dir. */
 	if (json_is_object(wsj)) {
@@ -274,7 +270,8 @@ job_run(const json_t *req, int evfd)
 		    job_str(wsj, "branch") ? job_str(wsj, "branch") : "?");
 		if ((rc = ws_prepare(root, job_str(wsj, "repo"), job_str(wsj, "clone_url"),
 		    job_str(wsj, "base"), job_str(wsj, "branch"), job_str(req, "base_diff"),
-		    spec.host_uid, spec.host_gid, JOB_WS_WAIT_S, &w, why, sizeof(why))) != 0)
+		    spec.host_uid, spec.host_gid, &w,
+		    why, sizeof(why))) != 0)
 			goto failed;
 		spec.workspace = w.wt;
 	}
@@ -423,7 +420,6 @@ job_run(const json_t *req, int evfd)
 	if (w.wt[0] != '\0' && (diff = ws_diff(&w, (size_t)job_int(cfg, "max_diff", 1 << 20), why,
 	    sizeof(why))) == NULL)
 		job_event(evfd, "workspace: no diff: %s", why);
-	ws_release(&w); /* the sandbox is gone and the diff taken: the next step may start */
 	result = json_pack("{s:i,s:I,s:b,s:s?}", "exit_status", res.exit_code, "duration_ms",
 	    (json_int_t)res.duration_ms, "timed_out", res.timed_out, "error",
 	    res.timed_out ? "timeout" : NULL);

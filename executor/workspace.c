@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -217,86 +216,38 @@ ws_apply(const struct ws *w, const char *diff, char *why, size_t whylen)
 	return rc == 0 ? 0 : JIDO_EEXEC;
 }
 
-void
-ws_release(struct ws *w)
-{
-	if (w->lock_fd >= 0)
-		close(w->lock_fd); /* the lock goes with the last descriptor of it */
-	w->lock_fd = -1;
-}
-
-/* Open and flock root/git/<slug>.lock into w->lock_fd, retrying every 100 ms for up to
- * wait_s seconds. 0, JIDO_ECONFLICT (still held) or JIDO_EINTERNAL. */
-static int
-ws_lock(const char *root, const char *slug, const char *repo, int wait_s, struct ws *w,
-    char *why, size_t whylen)
-{
-	char path[700];
-	int64_t end = jido_now_ms() + (int64_t)(wait_s > 0 ? wait_s : 0) * 1000;
-
-	snprintf(path, sizeof(path), "%s/git/%s.lock", root, slug);
-	if ((w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-		snprintf(why, whylen, "cannot open the workspace lock %s: %s", path, strerror(errno));
-		return JIDO_EINTERNAL;
-	}
-	while (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			snprintf(why, whylen, "cannot lock the workspace %s: %s", path, strerror(errno));
-			ws_release(w);
-			return JIDO_EINTERNAL;
-		}
-		if (jido_now_ms() >= end) {
-			snprintf(why, whylen, "the workspace of %s is still in use by another step "
-			    "(one cancelled or fenced that has not ended yet)", repo);
-			ws_release(w);
-			return JIDO_ECONFLICT;
-		}
-		usleep(100 * 1000);
-	}
-	return 0;
-}
-
 int
 ws_prepare(const char *root, const char *repo, const char *url, const char *base,
-    const char *branch, const char *diff, uid_t uid, gid_t gid, int wait_s, struct ws *w,
-    char *why, size_t whylen)
+    const char *branch, const char *diff, uid_t uid, gid_t gid, struct ws *w, char *why,
+    size_t whylen)
 {
-	char slug[256], refspec[600], remote_ref[300], ready[600];
+	char slug[256], refspec[600], remote_ref[300];
 	struct stat st;
 	int rc;
 	char *sha = NULL;
 
-	memset(w, 0, sizeof(*w));
-	w->lock_fd = -1;
 	if ((rc = ws_check_repo(repo, why, whylen)) != 0 || (rc = ws_check_url(url, why, whylen)) != 0 ||
 	    (rc = ws_check_branch(base, why, whylen)) != 0 ||
 	    (rc = ws_check_branch(branch, why, whylen)) != 0)
 		return rc;
 	snprintf(slug, sizeof(slug), "%s", repo);
 	*strchr(slug, '/') = '_';
+	memset(w, 0, sizeof(*w));
 	snprintf(w->gitdir, sizeof(w->gitdir), "%s/git/%s_.git", root, slug);
 	snprintf(w->wt, sizeof(w->wt), "%s/ws/%s", root, slug);
 	if (jido_mkdirs(w->gitdir, 0700) != 0 || jido_mkdirs(w->wt, 0755) != 0) {
 		snprintf(why, whylen, "cannot create the workspace under %s: %s", root, strerror(errno));
 		return JIDO_EINTERNAL;
 	}
-	if ((rc = ws_lock(root, slug, repo, wait_s, w, why, whylen)) != 0)
-		return rc;
-	/* jido-ready is written once the git directory is whole: without it (new, or left
-	 * half made by a step killed in git init) init again, which keeps what is there. */
-	snprintf(ready, sizeof(ready), "%s/jido-ready", w->gitdir);
-	if (stat(ready, &st) != 0 && GIT(w, why, whylen, "init", "-q") != 0)
+	char head[600];
+	snprintf(head, sizeof(head), "%s/HEAD", w->gitdir);
+	if (stat(head, &st) != 0) {
+		if (GIT(w, why, whylen, "init", "-q") != 0)
+			return JIDO_EEXEC;
+		if (GIT(w, why, whylen, "remote", "add", "origin", url) != 0)
+			return JIDO_EEXEC;
+	} else if (GIT(w, why, whylen, "remote", "set-url", "origin", url) != 0)
 		return JIDO_EEXEC;
-	if (GIT(w, why, whylen, "config", "remote.origin.url", url) != 0)
-		return JIDO_EEXEC;
-	if (stat(ready, &st) != 0) {
-		int fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			snprintf(why, whylen, "cannot mark the git directory ready: %s", strerror(errno));
-			return JIDO_EINTERNAL;
-		}
-		close(fd);
-	}
 	snprintf(refspec, sizeof(refspec), "+refs/heads/%s:refs/remotes/origin/%s", base, base);
 	snprintf(remote_ref, sizeof(remote_ref), "refs/remotes/origin/%s", base);
 	if (GIT(w, why, whylen, "fetch", "-q", "--no-tags", "origin", refspec) != 0)

@@ -16,7 +16,6 @@ struct ws {
 	char wt[512];     /* work tree (bound at /work in the sandbox) */
 	char gitdir[512]; /* its git directory, outside the work tree */
 	char base_sha[64];
-	int lock_fd;      /* holds the project's workspace lock (flock), or -1 */
 };
 
 /* Check a repository full name ("owner/name"), a branch name and a clone URL (no user
@@ -25,23 +24,14 @@ int ws_check_repo(const char *repo, char *why, size_t whylen);
 int ws_check_branch(const char *branch, char *why, size_t whylen);
 int ws_check_url(const char *url, char *why, size_t whylen);
 
-/* Take the project's workspace lock (root/git/<owner>_<name>.lock, flock, waiting up to
- * wait_s seconds for the step holding it: the daemon runs one step per project, but a
- * cancelled or fenced step's process may still be ending), fetch repo's base into the
- * cached checkout under root (root/git/<owner>_<name>_.git and root/ws/<owner>_<name>),
- * reset --hard to origin/<base>, clean -fdx, check out a new local branch, apply diff
- * (the run's work so far, `git diff` text against the base; NULL or "" for none) to the
- * work tree, and give the work tree to uid:gid (when running as root). Fills *w; the
- * caller holds the lock until ws_release (or its exit; the sandbox, cloned from it,
- * holds it too). A git directory a killed step left half made is initialised again.
- * Still locked after wait_s: JIDO_ECONFLICT. A diff that does not apply is JIDO_EEXEC
- * naming git's reason. */
+/* Fetch repo's base into the cached checkout under root (root/git/<owner>__<name>.git and
+ * root/ws/<owner>__<name>), reset --hard to origin/<base>, clean -fdx, check out a new
+ * local branch, apply diff (the run's work so far, `git diff` text against the base;
+ * NULL or "" for none) to the work tree, and give the work tree to uid:gid (when running
+ * as root). Fills *w. A diff that does not apply is JIDO_EEXEC naming git's reason. */
 int ws_prepare(const char *root, const char *repo, const char *url, const char *base,
-    const char *branch, const char *diff, uid_t uid, gid_t gid, int wait_s, struct ws *w,
-    char *why, size_t whylen);
-
-/* Give the workspace lock back (no-op when not held). */
-void ws_release(struct ws *w);
+    const char *branch, const char *diff, uid_t uid, gid_t gid, struct ws *w, char *why,
+    size_t whylen);
 
 /* The workspace against its base: stage everything (new files included), then return a
  * new object {diff, diff_truncated, files_changed, lines_added, lines_removed,
