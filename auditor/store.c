@@ -74,19 +74,6 @@ static const char *const as_migrations[] = {
 	" off INTEGER NOT NULL, prev BLOB NOT NULL, frontier BLOB NOT NULL);",
 };
 
-static int as_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-as_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 /* ---------------------------------------------------------------- signing key */
 
@@ -143,7 +130,7 @@ as_key_file(const struct jido_conf *c, const char *home, uint8_t seed[32], char 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
 		if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
 			close(fd);
-			return as_fail(JIDO_ESECRET, why, whylen, "signing key file %s must have "
+			return jido_fail(JIDO_ESECRET, why, whylen, "signing key file %s must have "
 			    "mode 0600%s", path, "");
 		}
 		n = read(fd, hex, sizeof(hex) - 1);
@@ -153,14 +140,14 @@ as_key_file(const struct jido_conf *c, const char *home, uint8_t seed[32], char 
 		hex[n < 0 ? 0 : n] = '\0';
 		if (n != 64 || sodium_hex2bin(seed, 32, hex, 64, NULL, NULL, NULL) != 0) {
 			sodium_memzero(hex, sizeof(hex));
-			return as_fail(JIDO_ESECRET, why, whylen, "signing key file %s does not "
+			return jido_fail(JIDO_ESECRET, why, whylen, "signing key file %s does not "
 			    "hold 64 hex chars%s", path, "");
 		}
 		sodium_memzero(hex, sizeof(hex));
 		return 0;
 	}
 	if (errno != ENOENT)
-		return as_fail(JIDO_ESECRET, why, whylen, "cannot read signing key file %s: %s",
+		return jido_fail(JIDO_ESECRET, why, whylen, "cannot read signing key file %s: %s",
 		    path, strerror(errno));
 	randombytes_buf(seed, 32);
 	sodium_bin2hex(hex, sizeof(hex), seed, 32);
@@ -171,7 +158,7 @@ as_key_file(const struct jido_conf *c, const char *home, uint8_t seed[32], char 
 		if (fd >= 0)
 			close(fd);
 		sodium_memzero(hex, sizeof(hex));
-		return as_fail(JIDO_ESECRET, why, whylen, "cannot create signing key file %s: %s",
+		return jido_fail(JIDO_ESECRET, why, whylen, "cannot create signing key file %s: %s",
 		    path, strerror(e));
 	}
 	close(fd);
@@ -192,7 +179,7 @@ as_prepare(struct as_store *st, char *why, size_t whylen)
 	    "key,sig,off) VALUES(?,?,?,?,?,?)", -1, &st->ins_cp, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO state(id,size,off,prev,frontier)"
 	    " VALUES(1,?,?,?,?)", -1, &st->put_state, NULL) != SQLITE_OK)
-		return as_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s%s", sqlite3_errmsg(st->db),
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s%s", sqlite3_errmsg(st->db),
 		    "");
 	return 0;
 }
@@ -309,7 +296,7 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 
 	if (sqlite3_prepare_v2(st->db, "SELECT size, off, prev, frontier FROM state WHERE id=1",
 	    -1, &s, NULL) != SQLITE_OK)
-		return as_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s%s", sqlite3_errmsg(st->db), "");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s%s", sqlite3_errmsg(st->db), "");
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		uint64_t size = (uint64_t)sqlite3_column_int64(s, 0);
 		st->off = (uint64_t)sqlite3_column_int64(s, 1);
@@ -317,7 +304,7 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 		    am_frontier_restore(&st->fr, size, sqlite3_column_blob(s, 3),
 		    (size_t)sqlite3_column_bytes(s, 3)) != 0) {
 			sqlite3_finalize(s);
-			return as_fail(JIDO_EINTEGRITY, why, whylen, "index state is damaged; move "
+			return jido_fail(JIDO_EINTEGRITY, why, whylen, "index state is damaged; move "
 			    "%s aside to rebuild it%s", "audit/index.db", "");
 		}
 		memcpy(st->prev, sqlite3_column_blob(s, 2), AM_HASH);
@@ -339,10 +326,10 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 		sqlite3_finalize(s);
 	}
 	if (fstat(st->fd, &sb) != 0)
-		return as_fail(JIDO_EINTERNAL, why, whylen, "cannot stat %s: %s", st->logpath,
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot stat %s: %s", st->logpath,
 		    strerror(errno));
 	if ((uint64_t)sb.st_size < st->off)
-		return as_fail(JIDO_EINTEGRITY, why, whylen, "%s is shorter than its index says: "
+		return jido_fail(JIDO_EINTEGRITY, why, whylen, "%s is shorter than its index says: "
 		    "the log was truncated (run jido-auditor verify %s)", st->logpath, st->logpath);
 	if ((uint64_t)sb.st_size == st->off)
 		return 0;
@@ -357,7 +344,7 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 		ssize_t n = pread(st->fd, buf + have, cap - have, (off_t)(pos + have));
 		size_t start = 0;
 		if (n <= 0) {
-			rc = as_fail(JIDO_EINTERNAL, why, whylen, "cannot read %s: %s", st->logpath,
+			rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot read %s: %s", st->logpath,
 			    strerror(errno));
 			break;
 		}
@@ -400,7 +387,7 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 				    as_str(rec, "time"), f, leaf, pos + start, len) != 0) {
 					char at[32];
 					snprintf(at, sizeof(at), "%" PRIu64, pos + start);
-					rc = as_fail(JIDO_EINTEGRITY, why, whylen, "%s: bad record at "
+					rc = jido_fail(JIDO_EINTEGRITY, why, whylen, "%s: bad record at "
 					    "byte %s; run jido-auditor verify on it", st->logpath, at);
 				} else {
 					am_frontier_append(&st->fr, leaf);
@@ -415,7 +402,7 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 		memmove(buf, buf + start, have - start);
 		have -= start;
 		if (have == cap)
-			rc = as_fail(JIDO_EINTEGRITY, why, whylen, "%s: line too long at the end%s",
+			rc = jido_fail(JIDO_EINTEGRITY, why, whylen, "%s: line too long at the end%s",
 			    st->logpath, "");
 	}
 	if (rc == 0 && have > 0) {
@@ -425,7 +412,7 @@ as_recover(struct as_store *st, char *why, size_t whylen)
 		int n = snprintf(mark, sizeof(mark), "\n{\"torn\":{\"offset\":%" PRIu64
 		    ",\"bytes\":%zu}}\n", pos, have);
 		if (as_write_durable(st, mark, (size_t)n) != 0)
-			rc = as_fail(JIDO_EINTERNAL, why, whylen, "cannot mark the torn end of %s: %s",
+			rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot mark the torn end of %s: %s",
 			    st->logpath, strerror(errno));
 		else {
 			jido_warn("auditor.torn_tail", "{s:I,s:I}", "offset", (json_int_t)pos, "bytes",
@@ -463,7 +450,7 @@ as_open(const struct jido_conf *c, const char *home, struct as_store **out, char
 	st->cp_secs = jido_conf_int(c, "auditor.checkpoint_secs");
 	snprintf(dir, sizeof(dir), "%s/audit", home);
 	if (jido_mkdirs(dir, 0700) != 0) {
-		rc = as_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s: %s", dir,
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s: %s", dir,
 		    strerror(errno));
 		goto fail;
 	}
@@ -476,12 +463,12 @@ as_open(const struct jido_conf *c, const char *home, struct as_store **out, char
 	snprintf(st->logpath, sizeof(st->logpath), "%s/audit.log", dir);
 	st->fd = open(st->logpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (st->fd < 0) {
-		rc = as_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", st->logpath,
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", st->logpath,
 		    strerror(errno));
 		goto fail;
 	}
 	if (flock(st->fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = as_fail(JIDO_ECONFLICT, why, whylen, "%s is held by another jido-auditor%s",
+		rc = jido_fail(JIDO_ECONFLICT, why, whylen, "%s is held by another jido-auditor%s",
 		    st->logpath, "");
 		goto fail;
 	}

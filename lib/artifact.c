@@ -55,17 +55,6 @@ static const struct {
 	{ "other", "application/octet-stream" },
 };
 
-static int
-art_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 int
 jido_art_name_ok(const char *name)
 {
@@ -131,22 +120,22 @@ jido_art_open(const char *root, struct jido_art **out, char *why, size_t whylen)
 	int rc;
 
 	if (a == NULL)
-		return art_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 	if (strlen(root) >= sizeof(a->root) - 80) {
 		free(a);
-		return art_fail(JIDO_EVALIDATION, why, whylen, "artifact root path too long");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "artifact root path too long");
 	}
 	snprintf(a->root, sizeof(a->root), "%s", root);
 	snprintf(path, sizeof(path), "%s/blobs/tmp", root);
 	if (jido_mkdirs(path, 0750) != 0) {
 		free(a);
-		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s: %s", path,
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s: %s", path,
 		    strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%s/incoming", root);
 	if (jido_mkdirs(path, 0700) != 0) {
 		free(a);
-		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", path);
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", path);
 	}
 	snprintf(path, sizeof(path), "%s/artifacts.db", root);
 	if ((rc = jido_db_open(path, art_migrations, 1, &a->db, why, whylen)) != 0) {
@@ -169,16 +158,16 @@ jido_art_open_ro(const char *root, struct jido_art **out, char *why, size_t whyl
 	struct stat sb;
 
 	if (strlen(root) >= sizeof(a->root) - 80)
-		return art_fail(JIDO_EVALIDATION, why, whylen, "artifact root path too long");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "artifact root path too long");
 	snprintf(path, sizeof(path), "%s/artifacts.db", root);
 	if (stat(path, &sb) != 0)
-		return art_fail(JIDO_ENOTFOUND, why, whylen, "no %s yet", path);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no %s yet", path);
 	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return art_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 	snprintf(a->root, sizeof(a->root), "%s", root);
 	if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
 	    SQLITE_OK) {
-		art_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", path,
+		jido_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", path,
 		    a->db ? sqlite3_errmsg(a->db) : "out of memory");
 		sqlite3_close(a->db);
 		free(a);
@@ -303,14 +292,14 @@ art_pump(struct art_out *o, const char *data, size_t len, int fd, const char *co
 	int eof = 0, rc = 0;
 
 	if (pend == NULL)
-		return art_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 	while (!eof || n > 0) {
 		if (!eof) {
 			if (cap - n < ART_CHUNK + 1) {
 				size_t nc = cap * 2;
 				char *p = nc <= ART_CHUNK_MAX * 4 ? realloc(pend, nc) : NULL;
 				if (p == NULL) {
-					rc = art_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+					rc = jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 					break;
 				}
 				pend = p;
@@ -328,7 +317,7 @@ art_pump(struct art_out *o, const char *data, size_t len, int fd, const char *co
 				if (r < 0 && errno == EINTR)
 					continue;
 				if (r < 0) {
-					rc = art_fail(JIDO_EINTERNAL, why, whylen, "read: %s",
+					rc = jido_fail(JIDO_EINTERNAL, why, whylen, "read: %s",
 					    strerror(errno));
 					break;
 				}
@@ -340,13 +329,13 @@ art_pump(struct art_out *o, const char *data, size_t len, int fd, const char *co
 		if (cut == 0 && !eof)
 			continue;
 		if ((rc = art_redact_chunk(o, pend, cut, known)) != 0) {
-			art_fail(rc, why, whylen, "redaction failed: nothing was stored");
+			jido_fail(rc, why, whylen, "redaction failed: nothing was stored");
 			break;
 		}
 		memmove(pend, pend + cut, n - cut);
 		n -= cut;
 		if (o->fail) {
-			rc = art_fail(JIDO_EINTERNAL, why, whylen, "cannot write the blob: %s",
+			rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot write the blob: %s",
 			    strerror(errno));
 			break;
 		}
@@ -411,14 +400,14 @@ int
 jido_art_meta_check(const struct jido_art_meta *m, char *why, size_t whylen)
 {
 	if (m->run_id == NULL || m->lineage == NULL || !jido_art_name_ok(m->name))
-		return art_fail(JIDO_EVALIDATION, why, whylen, "an artifact needs a run and a "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "an artifact needs a run and a "
 		    "name of 1-128 of [A-Za-z0-9._-] (not starting with . or -, no ..)");
 	if (!jido_art_kind_ok(m->kind))
-		return art_fail(JIDO_EVALIDATION, why, whylen, "kind must be one of log, "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "kind must be one of log, "
 		    "transcript, diff, report, cost_summary, plan, pr_url, other");
 	if (m->media_type != NULL && (strlen(m->media_type) == 0 || strlen(m->media_type) > 100 ||
 	    strpbrk(m->media_type, "\r\n") != NULL))
-		return art_fail(JIDO_EVALIDATION, why, whylen, "media_type must be 1-100 "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "media_type must be 1-100 "
 		    "characters on one line");
 	return 0;
 }
@@ -436,13 +425,13 @@ jido_art_blob_write(const char *root, const char *data, size_t len, int fd,
 	memset(&o, 0, sizeof(o));
 	snprintf(tmp, sizeof(tmp), "%s/blobs/tmp/put-XXXXXX", root);
 	if ((o.fd = mkostemp(tmp, O_CLOEXEC)) < 0)
-		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot create a temp blob: %s",
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create a temp blob: %s",
 		    strerror(errno));
 	fchmod(o.fd, 0640);
 	crypto_hash_sha256_init(&o.sha);
 	rc = art_pump(&o, data, len, data != NULL ? -1 : fd, known, why, whylen);
 	if (rc == 0 && fsync(o.fd) != 0)
-		rc = art_fail(JIDO_EINTERNAL, why, whylen, "fsync: %s", strerror(errno));
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "fsync: %s", strerror(errno));
 	close(o.fd);
 	if (rc != 0) {
 		unlink(tmp);
@@ -456,14 +445,14 @@ jido_art_blob_write(const char *root, const char *data, size_t len, int fd,
 	jido_art_blob_path(root, b->hash, path, sizeof(path));
 	if (jido_mkdirs(dir, 0750) != 0) {
 		unlink(tmp);
-		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", dir);
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", dir);
 	}
 	struct stat sb;
 	if (stat(path, &sb) == 0 && (uint64_t)sb.st_size == o.size)
 		unlink(tmp); /* the same content is stored already: one blob */
 	else if (rename(tmp, path) != 0 || art_fsync_dir(dir) != 0) {
 		unlink(tmp);
-		return art_fail(JIDO_EINTERNAL, why, whylen, "cannot store the blob: %s",
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot store the blob: %s",
 		    strerror(errno));
 	}
 	return 0;
@@ -482,7 +471,7 @@ jido_art_record(struct jido_art *a, const struct jido_art_meta *m,
 	int days = art_days(a, m->kind);
 	int64_t expires = days > 0 ? now_ms + days * JIDO_ART_DAY_MS : 0;
 	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return art_fail(JIDO_EINTERNAL, why, whylen, "artifact database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "artifact database busy");
 	if (sqlite3_prepare_v2(a->db, "SELECT coalesce(max(version), 0) + 1 FROM artifacts "
 	    "WHERE lineage = ? AND name = ?", -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, m->lineage, -1, SQLITE_STATIC);
@@ -521,7 +510,7 @@ jido_art_record(struct jido_art *a, const struct jido_art_meta *m,
 	}
 	sqlite3_finalize(st);
 	if (rc != 0 || sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		art_fail(JIDO_EINTERNAL, why, whylen, "cannot record the artifact: %s",
+		jido_fail(JIDO_EINTERNAL, why, whylen, "cannot record the artifact: %s",
 		    sqlite3_errmsg(a->db));
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		return JIDO_EINTERNAL; /* the blob stays until the sweeper finds it unreferenced */

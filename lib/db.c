@@ -9,24 +9,13 @@
 
 #include "jido.h"
 
-static int
-db_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 int
 jido_db_exec(sqlite3 *db, const char *sql, char *why, size_t whylen)
 {
 	char *err = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		db_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s", err ? err : "error");
+		jido_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s", err ? err : "error");
 		sqlite3_free(err);
 		return JIDO_EINTERNAL;
 	}
@@ -58,7 +47,7 @@ jido_db_open(const char *path, const char *const *migrations, int n, sqlite3 **o
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		rc = db_fail(JIDO_EINTERNAL, why, whylen, "cannot open database %s: %s", path,
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot open database %s: %s", path,
 		    db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return rc;
@@ -68,11 +57,11 @@ jido_db_open(const char *path, const char *const *migrations, int n, sqlite3 **o
 	    "PRAGMA foreign_keys=ON;", why, whylen)) != 0)
 		goto fail;
 	if ((rc = db_user_version(db, &v)) != 0) {
-		db_fail(rc, why, whylen, "cannot read schema version of %s", path);
+		jido_fail(rc, why, whylen, "cannot read schema version of %s", path);
 		goto fail;
 	}
 	if (v > n) {
-		rc = db_fail(JIDO_ECONFLICT, why, whylen,
+		rc = jido_fail(JIDO_ECONFLICT, why, whylen,
 		    "database %s has schema version %d, newer than this binary's %d: "
 		    "upgrade JidoCode or restore a backup", path, v, n);
 		goto fail;

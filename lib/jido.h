@@ -389,6 +389,10 @@ int jido_cred_lookup(const char *table, const char *cred, char *name, size_t len
 
 /* ---------------------------------------------------------------- util (util.c) */
 
+/* Format why (truncated to whylen) and return code: the one-line error of every handler. */
+int jido_fail(int code, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Make dir and parents with mode (existing dirs are fine). */
 int jido_mkdirs(const char *path, mode_t mode);
 /* Absolute form of path into buf. */

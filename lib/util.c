@@ -3,6 +3,7 @@
  * the stack's processes, a growable string, wiping frees.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,4 +137,15 @@ void
 jido_buf_puts(struct jido_buf *b, const char *s)
 {
 	jido_buf_put(b, s, strlen(s));
+}
+
+int
+jido_fail(int code, char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return code;
 }

@@ -195,29 +195,29 @@ approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, 
 	int state = -1, seq = 0, rc;
 
 	if (run_id == NULL)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.run_id: missing");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.run_id: missing");
 	if (decision == NULL || (strcmp(decision, "approve") != 0 && strcmp(decision, "reject") != 0
 	    && strcmp(decision, "release") != 0))
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.decision: must be approve, reject or release");
 	if (rationale == NULL || trimmed_len(rationale) < RATIONALE_MIN)
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.rationale: a written rationale of at least %d characters is required",
 		    RATIONALE_MIN);
 	if (strlen(rationale) > 4000)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.rationale: at most 4000 bytes");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.rationale: at most 4000 bytes");
 	if (channel == NULL)
 		channel = "api";
 	if (!channel_ok(channel))
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.channel: must be web, api, cli, mcp, webhook or system");
 	if (actor == NULL)
 		actor = "owner";
 	if ((rc = approval_run(p, run_id, &state, parked, sizeof(parked), &seq, &payload)) != 0)
-		return pl_fail(rc, why, whylen, "no run '%s'", run_id);
+		return jido_fail(rc, why, whylen, "no run '%s'", run_id);
 	if (state != RUN_AWAITING) {
 		json_decref(payload);
-		return pl_fail(JIDO_ECONFLICT, why, whylen, "run %s is %s, not awaiting_approval",
+		return jido_fail(JIDO_ECONFLICT, why, whylen, "run %s is %s, not awaiting_approval",
 		    run_id, run_state_name(state));
 	}
 	if (strcmp(parked, "frozen") == 0 && strcmp(decision, "reject") != 0) {
@@ -227,9 +227,9 @@ approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, 
 		json_decref(payload);
 		payload = NULL;
 		if (approval_run_project(p, run_id, &pid) != 0)
-			return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot read run %s", run_id);
+			return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot read run %s", run_id);
 		if (guard_project_frozen(p, pid, reason, sizeof(reason)))
-			return pl_fail(JIDO_EFROZEN, why, whylen, "the project of run %s is frozen by "
+			return jido_fail(JIDO_EFROZEN, why, whylen, "the project of run %s is frozen by "
 			    "the anomaly guard (%s): unfreeze it (jido projects unfreeze) before "
 			    "releasing the run", run_id, reason);
 		decision = "release";
@@ -238,13 +238,13 @@ approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, 
 		char buf[16];
 		if (strcmp(parked, "flagged") != 0) {
 			json_decref(payload);
-			return pl_fail(JIDO_ECONFLICT, why, whylen, "run %s is not flagged by the "
+			return jido_fail(JIDO_ECONFLICT, why, whylen, "run %s is not flagged by the "
 			    "kill switch: approve or reject it", run_id);
 		}
 		if (store_setting_get(p, "shipping_paused", buf, sizeof(buf)) == 0 &&
 		    strcmp(buf, "1") == 0) {
 			json_decref(payload);
-			return pl_fail(JIDO_ECONFLICT, why, whylen, "the shipping kill switch is still "
+			return jido_fail(JIDO_ECONFLICT, why, whylen, "the shipping kill switch is still "
 			    "on: turn it off before releasing run %s", run_id);
 		}
 		decision = "release";
@@ -252,7 +252,7 @@ approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, 
 	if (strcmp(decision, "approve") == 0 && json_is_true(json_object_get(payload,
 	    "policy_failed")) && !reauth) {
 		json_decref(payload);
-		return pl_fail(JIDO_EAUTHZ, why, whylen, "run %s failed a policy check: overriding "
+		return jido_fail(JIDO_EAUTHZ, why, whylen, "run %s failed a policy check: overriding "
 		    "it needs a fresh owner re-authentication (reauthenticated: true)", run_id);
 	}
 	json_decref(payload);
@@ -262,14 +262,14 @@ approval_decide(struct planner *p, const json_t *data, json_t **out, char *why, 
 	if ((rc = audit_append_sync(p, actor, channel, action, run_id, run_id, "ok", json_pack(
 	    "{s:s,s:i,s:s,s:b}", "rationale", rationale, "step_seq", seq, "parked", parked,
 	    "reauthenticated", reauth))) != 0)
-		return pl_fail(JIDO_EUNAVAIL, why, whylen, "the auditor did not confirm the record: "
+		return jido_fail(JIDO_EUNAVAIL, why, whylen, "the auditor did not confirm the record: "
 		    "the decision was not applied");
 	if (store_begin(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 	if ((rc = approval_apply(p, run_id, seq, decision, rationale, actor, channel, parked)) != 0 ||
 	    (rc = store_commit(p)) != 0) {
 		store_rollback(p);
-		return pl_fail(rc, why, whylen, "cannot apply the decision");
+		return jido_fail(rc, why, whylen, "cannot apply the decision");
 	}
 	p->dirty = 1;
 	run_publish_pending(p);
@@ -301,23 +301,23 @@ approval_kill_switch(struct planner *p, const json_t *data, json_t **out, char *
 		return 0;
 	}
 	if (!json_is_boolean(on))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.paused: must be true or false");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.paused: must be true or false");
 	if (rationale == NULL || trimmed_len(rationale) < RATIONALE_MIN)
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.rationale: a written rationale of at least %d characters is required",
 		    RATIONALE_MIN);
 	if (channel == NULL)
 		channel = "api";
 	if (!channel_ok(channel))
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.channel: must be web, api, cli, mcp, webhook or system");
 	if ((rc = audit_append_sync(p, actor ? actor : "owner", channel, json_is_true(on) ?
 	    "shipping.pause" : "shipping.resume", "shipping", NULL, "ok", json_pack("{s:s}",
 	    "rationale", rationale))) != 0)
-		return pl_fail(JIDO_EUNAVAIL, why, whylen, "the auditor did not confirm the record: "
+		return jido_fail(JIDO_EUNAVAIL, why, whylen, "the auditor did not confirm the record: "
 		    "the switch was not changed");
 	if (store_setting_set(p, "shipping_paused", json_is_true(on) ? "1" : "0") != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot store the switch");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot store the switch");
 	jido_info("planner.kill_switch", "{s:b}", "paused", json_is_true(on));
 	json_t *read = json_object();
 	rc = approval_kill_switch(p, read, out, why, whylen);

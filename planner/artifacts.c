@@ -336,11 +336,11 @@ art_req_run(struct planner *p, const json_t *d, const char **run_id, char *linea
 {
 	*run_id = json_string_value(json_object_get(d, "run_id"));
 	if (*run_id == NULL || strlen(*run_id) == 0 || strlen(*run_id) > 64)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.run_id: a run id is required");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.run_id: a run id is required");
 	if (p->art == NULL)
-		return pl_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");
+		return jido_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");
 	if (art_lineage(p, *run_id, lineage, len, attempt) != 0)
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "no run '%s'", *run_id);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no run '%s'", *run_id);
 	return 0;
 }
 
@@ -349,7 +349,7 @@ art_req_name(const json_t *d, const char **name, char *why, size_t whylen)
 {
 	*name = json_string_value(json_object_get(d, "name"));
 	if (!jido_art_name_ok(*name))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.name: 1-128 of [A-Za-z0-9._-], "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.name: 1-128 of [A-Za-z0-9._-], "
 		    "not starting with . or -");
 	return 0;
 }
@@ -375,7 +375,7 @@ art_op_list(struct planner *p, const json_t *d, json_t **out, char *why, size_t 
 	if ((rc = art_req_run(p, d, &run_id, lineage, sizeof(lineage), &att, why, whylen)) != 0)
 		return rc;
 	if (jido_art_list(p->art, lineage, out) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot read the artifact store");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot read the artifact store");
 	json_object_set_new(*out, "run_id", json_string(run_id));
 	json_object_set_new(*out, "lineage", json_string(lineage));
 	return 0;
@@ -395,16 +395,16 @@ art_op_get(struct planner *p, const json_t *d, int history, json_t **out, char *
 		return rc;
 	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > 1000000))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.version: a version number >= 1");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.version: a version number >= 1");
 	version = v != NULL ? (int)json_integer_value(v) : 0;
 	rc = history ? jido_art_history(p->art, lineage, name, out) :
 	    jido_art_get(p->art, lineage, name, version, out);
 	if (rc == JIDO_ENOTFOUND)
-		return version > 0 ? pl_fail(rc, why, whylen, "run %s has no version %d of '%s'",
-		    run_id, version, name) : pl_fail(rc, why, whylen, "run %s has no artifact '%s'",
+		return version > 0 ? jido_fail(rc, why, whylen, "run %s has no version %d of '%s'",
+		    run_id, version, name) : jido_fail(rc, why, whylen, "run %s has no artifact '%s'",
 		    run_id, name);
 	if (rc != 0)
-		return pl_fail(rc, why, whylen, "cannot read the artifact store");
+		return jido_fail(rc, why, whylen, "cannot read the artifact store");
 	if (!history)
 		art_row_path(*out);
 	else {
@@ -435,7 +435,7 @@ art_op_put(struct planner *p, const json_t *d, json_t **out, char *why, size_t w
 		for (int i = 0; keys[i] != NULL; i++)
 			known |= strcmp(keys[i], key) == 0;
 		if (!known)
-			return pl_fail(JIDO_EVALIDATION, why, whylen, "data.%s: unknown field", key);
+			return jido_fail(JIDO_EVALIDATION, why, whylen, "data.%s: unknown field", key);
 	}
 	if ((rc = art_req_run(p, d, &run_id, lineage, sizeof(lineage), &att, why, whylen)) != 0 ||
 	    (rc = art_req_name(d, &name, why, whylen)) != 0)
@@ -443,7 +443,7 @@ art_op_put(struct planner *p, const json_t *d, json_t **out, char *why, size_t w
 	if (kind == NULL)
 		kind = "other";
 	if ((content == NULL) == (spool == NULL))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "give exactly one of data.content "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "give exactly one of data.content "
 		    "(text) and data.spool (a file name in artifacts/incoming)");
 	struct jido_art_meta m = { run_id, lineage, att, 0, NULL, 0, name, kind, media };
 	if ((rc = jido_art_meta_check(&m, why, whylen)) != 0)
@@ -453,7 +453,7 @@ art_op_put(struct planner *p, const json_t *d, json_t **out, char *why, size_t w
 		pthread_t th;
 		pthread_attr_t at;
 		if (!jido_art_name_ok(spool))
-			return pl_fail(JIDO_EVALIDATION, why, whylen, "data.spool: a plain file name");
+			return jido_fail(JIDO_EVALIDATION, why, whylen, "data.spool: a plain file name");
 		snprintf(path, sizeof(path), "%s/artifacts/incoming/%s", jido_srv_home(p->srv),
 		    spool);
 		pthread_mutex_lock(&art_jobs_mu);
@@ -462,12 +462,12 @@ art_op_put(struct planner *p, const json_t *d, json_t **out, char *why, size_t w
 				j = &art_jobs[i];
 		if (j == NULL) {
 			pthread_mutex_unlock(&art_jobs_mu);
-			return pl_fail(JIDO_EUNAVAIL, why, whylen, "%d spool puts are in flight: retry "
+			return jido_fail(JIDO_EUNAVAIL, why, whylen, "%d spool puts are in flight: retry "
 			    "later", ART_JOBS_MAX);
 		}
 		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			pthread_mutex_unlock(&art_jobs_mu);
-			return pl_fail(JIDO_ENOTFOUND, why, whylen, "no spool file '%s'", spool);
+			return jido_fail(JIDO_ENOTFOUND, why, whylen, "no spool file '%s'", spool);
 		}
 		unlink(path); /* ours now: the worker reads the open file */
 		memset(j, 0, sizeof(*j));
@@ -492,7 +492,7 @@ art_op_put(struct planner *p, const json_t *d, json_t **out, char *why, size_t w
 			memset(j, 0, sizeof(*j));
 			pthread_mutex_unlock(&art_jobs_mu);
 			pthread_attr_destroy(&at);
-			return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot start the worker");
+			return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot start the worker");
 		}
 		pthread_attr_destroy(&at);
 		*out = json_pack("{s:s,s:s}", "job", j->id, "state", "running");
@@ -540,19 +540,19 @@ artifacts_handle(struct planner *p, const struct jido_req *req, json_t **out, ch
 		}
 		pthread_mutex_unlock(&art_jobs_mu);
 		if (rc != 0)
-			return pl_fail(rc, why, whylen, "no put job '%s'", job ? job : "");
+			return jido_fail(rc, why, whylen, "no put job '%s'", job ? job : "");
 		return 0;
 	}
 	if (strcmp(t, "usage") == 0) {
 		if (p->art == NULL || jido_art_usage(p->art, out) != 0)
-			return pl_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");
+			return jido_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");
 		return 0;
 	}
 	if (strcmp(t, "sweep") == 0) {
 		int rows = 0, blobs = 0;
 		if (p->art == NULL || jido_art_sweep(p->art, store_now_ms(), art_keep, p, &rows,
 		    &blobs) != 0)
-			return pl_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");
+			return jido_fail(JIDO_EUNAVAIL, why, whylen, "the artifact store is not open");
 		*out = json_pack("{s:i,s:i}", "rows", rows, "blobs", blobs);
 		return 0;
 	}

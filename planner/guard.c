@@ -163,23 +163,23 @@ guard_handle(struct planner *p, const struct jido_req *req, int64_t project_id, 
 		return 0;
 	}
 	if (project_load(p, project_id, name, sizeof(name), NULL) != 0)
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "no project %lld", (long long)project_id);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no project %lld", (long long)project_id);
 	if (!guard_project_frozen(p, project_id, NULL, 0))
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "project %s is not frozen", name);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "project %s is not frozen", name);
 	snprintf(subj, sizeof(subj), "project:%s", name);
 	/* Audit first, synchronously: no durable record, no effect. */
 	if (audit_append_sync(p, actor ? actor : "owner", chan ? chan : "cli", "guard.unfreeze",
 	    subj, NULL, "ok", NULL) != 0)
-		return pl_fail(JIDO_EUNAVAIL, why, whylen, "the auditor did not confirm the record: "
+		return jido_fail(JIDO_EUNAVAIL, why, whylen, "the auditor did not confirm the record: "
 		    "the project stays frozen");
 	/* The counts start afresh: the owner looked at what happened. */
 	if (store_begin(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 	if ((rc = store_exec(p, "DELETE FROM guard_frozen WHERE project_id = ?", "i",
 	    project_id)) != 0 || (rc = store_exec(p, "DELETE FROM guard_events WHERE project_id "
 	    "= ?", "i", project_id)) != 0 || (rc = store_commit(p)) != 0) {
 		store_rollback(p);
-		return pl_fail(rc, why, whylen, "cannot unfreeze");
+		return jido_fail(rc, why, whylen, "cannot unfreeze");
 	}
 	jido_info("planner.guard_unfrozen", "{s:s}", "project", name);
 	*out = json_pack("{s:I,s:s,s:b}", "project_id", (json_int_t)project_id, "project", name,

@@ -133,7 +133,7 @@ mirror_workbench(struct planner *p, const json_t *data, json_t **out, char *why,
 	if (lim != NULL) {
 		if (!json_is_integer(lim) || json_integer_value(lim) < 0 ||
 		    json_integer_value(lim) > 10000)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "data.limit: must be an integer from 0 to 10000");
 		limit = (int)json_integer_value(lim);
 	}

@@ -25,11 +25,11 @@ op_str(const json_t *d, const char *key, int required, size_t max, const char **
 	*out = NULL;
 	if (v == NULL || json_is_null(v)) {
 		if (required)
-			return pl_fail(JIDO_EVALIDATION, why, whylen, "data.%s: missing", key);
+			return jido_fail(JIDO_EVALIDATION, why, whylen, "data.%s: missing", key);
 		return 0;
 	}
 	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max)
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.%s: must be a string of 1 to %zu bytes", key, max);
 	*out = json_string_value(v);
 	return 0;
@@ -78,17 +78,17 @@ op_project_id(struct planner *p, const json_t *d, int64_t *id, char *why, size_t
 		json_t *s = NULL;
 		*id = json_integer_value(v);
 		if (project_load(p, *id, name, sizeof(name), &s) != 0)
-			return pl_fail(JIDO_ENOTFOUND, why, whylen, "no project %lld", (long long)*id);
+			return jido_fail(JIDO_ENOTFOUND, why, whylen, "no project %lld", (long long)*id);
 		json_decref(s);
 		return 0;
 	}
 	if (json_is_string(v)) {
 		if (project_find(p, json_string_value(v), id, NULL, NULL) != 0)
-			return pl_fail(JIDO_ENOTFOUND, why, whylen, "no project '%s'",
+			return jido_fail(JIDO_ENOTFOUND, why, whylen, "no project '%s'",
 			    json_string_value(v));
 		return 0;
 	}
-	return pl_fail(JIDO_EVALIDATION, why, whylen,
+	return jido_fail(JIDO_EVALIDATION, why, whylen,
 	    "data.project: must be a project id or full name");
 }
 
@@ -106,12 +106,12 @@ op_projects_import(struct planner *p, const struct jido_req *req, json_t **out, 
 		struct jido_reply r;
 		if (jido_bus_call(p->url_ingest, "ingest.repos", NULL, NULL, p->call_timeout_ms,
 		    &r) != 0) {
-			rc = pl_fail(JIDO_EUNAVAIL, why, whylen, "ingest did not answer ingest.repos: "
+			rc = jido_fail(JIDO_EUNAVAIL, why, whylen, "ingest did not answer ingest.repos: "
 			    "pass data.repos explicitly");
 			goto out;
 		}
 		if (!r.ok) {
-			rc = pl_fail(JIDO_EUNAVAIL, why, whylen, "ingest.repos failed: %s",
+			rc = jido_fail(JIDO_EUNAVAIL, why, whylen, "ingest.repos failed: %s",
 			    r.message ? r.message : "");
 			jido_reply_free(&r);
 			goto out;
@@ -121,7 +121,7 @@ op_projects_import(struct planner *p, const struct jido_req *req, json_t **out, 
 		repos = fetched;
 	}
 	if (!json_is_array(repos) || json_array_size(repos) == 0 || json_array_size(repos) > 1000) {
-		rc = pl_fail(JIDO_EVALIDATION, why, whylen,
+		rc = jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "data.repos: must be an array of 1 to 1000 repos (owner/name)");
 		goto out;
 	}
@@ -131,7 +131,7 @@ op_projects_import(struct planner *p, const struct jido_req *req, json_t **out, 
 		    json_string_value(json_object_get(v, "full_name"));
 		if (n == NULL || !op_repo_ok(n)) {
 			json_decref(names);
-			rc = pl_fail(JIDO_EVALIDATION, why, whylen,
+			rc = jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "data.repos[%zu]: must be a repo full name (owner/name)", i);
 			goto out;
 		}
@@ -143,7 +143,7 @@ op_projects_import(struct planner *p, const struct jido_req *req, json_t **out, 
 	if (store_begin(p) != 0) {
 		free(text);
 		json_decref(names);
-		rc = pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 		goto out;
 	}
 	json_array_foreach(names, i, v) {
@@ -162,7 +162,7 @@ op_projects_import(struct planner *p, const struct jido_req *req, json_t **out, 
 	json_decref(names);
 	if (rc != 0 || (rc = store_commit(p)) != 0) {
 		store_rollback(p);
-		rc = pl_fail(rc, why, whylen, "cannot store the projects");
+		rc = jido_fail(rc, why, whylen, "cannot store the projects");
 		goto out;
 	}
 	*out = json_pack("{s:O,s:O}", "created", created, "existing", existing);
@@ -205,7 +205,7 @@ op_projects_get(struct planner *p, const struct jido_req *req, json_t **out, cha
 	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
 		*out = op_project_json(st);
 	sqlite3_finalize(st);
-	return *out ? 0 : pl_fail(JIDO_EINTERNAL, why, whylen, "cannot read the project");
+	return *out ? 0 : jido_fail(JIDO_EINTERNAL, why, whylen, "cannot read the project");
 }
 
 static int
@@ -221,9 +221,9 @@ op_projects_update(struct planner *p, const struct jido_req *req, json_t **out, 
 	if ((rc = op_project_id(p, req->data, &id, why, whylen)) != 0)
 		return rc;
 	if (en != NULL && !json_is_boolean(en))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.enabled: must be true or false");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.enabled: must be true or false");
 	if (project_load(p, id, name, sizeof(name), &settings) != 0)
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "no project %lld", (long long)id);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no project %lld", (long long)id);
 	if (patch != NULL && (rc = project_settings_merge(settings, patch, why, whylen)) != 0) {
 		json_decref(settings);
 		return rc;
@@ -235,7 +235,7 @@ op_projects_update(struct planner *p, const struct jido_req *req, json_t **out, 
 	    "1" : "0", store_now_ms(), id);
 	free(text);
 	if (rc != 0)
-		return pl_fail(rc, why, whylen, "cannot store the settings");
+		return jido_fail(rc, why, whylen, "cannot store the settings");
 	return op_projects_get(p, req, out, why, whylen);
 }
 
@@ -263,14 +263,14 @@ op_projects_clone(struct planner *p, const struct jido_req *req, json_t **out, c
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		ok |= strcmp(allowed[i][0], cur) == 0 && strcmp(allowed[i][1], status) == 0;
 	if (!ok)
-		return pl_fail(JIDO_ECONFLICT, why, whylen, "clone status cannot go from %s to %s",
+		return jido_fail(JIDO_ECONFLICT, why, whylen, "clone status cannot go from %s to %s",
 		    cur, status);
 	if (strcmp(status, "error") == 0 && reason == NULL)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.reason: required for error");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.reason: required for error");
 	if ((rc = store_exec(p, "UPDATE projects SET clone_status = ?, clone_error = ?, updated_ms "
 	    "= ? WHERE id = ?", "ssii", status, strcmp(status, "error") == 0 ? reason : NULL,
 	    store_now_ms(), id)) != 0)
-		return pl_fail(rc, why, whylen, "cannot store the clone status");
+		return jido_fail(rc, why, whylen, "cannot store the clone status");
 	return op_projects_get(p, req, out, why, whylen);
 }
 
@@ -305,7 +305,7 @@ op_workflows_get(struct planner *p, const struct jido_req *req, json_t **out, ch
 	if ((rc = op_str(req->data, "name", 1, 63, &name, why, whylen)) != 0)
 		return rc;
 	if ((w = wf_set_find(&p->wf, name)) == NULL)
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "workflow '%s' is not loaded", name);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "workflow '%s' is not loaded", name);
 	*out = workflow_plan_json(w, NULL, 0);
 	json_object_set_new(*out, "source", json_string(w->source));
 	json_object_set_new(*out, "definition", json_loads(w->text, 0, NULL));
@@ -326,7 +326,7 @@ op_workflows_reload(struct planner *p, const struct jido_req *req, json_t **out,
     size_t whylen)
 {
 	if (planner_workflows_reload(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot reload");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot reload");
 	return op_workflows_list(p, req, out, why, whylen);
 }
 
@@ -349,9 +349,9 @@ op_runs_create(struct planner *p, const struct jido_req *req, json_t **out, char
 		return rc;
 	if (issue != NULL && (!json_is_integer(issue) || json_integer_value(issue) < 0 ||
 	    json_integer_value(issue) > 100000000))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.issue: must be an issue number");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.issue: must be an issue number");
 	if (dry != NULL && !json_is_boolean(dry))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.dry_run: must be true or false");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.dry_run: must be true or false");
 	struct run_create rcr = { .project_id = pid, .workflow = wf, .issue = issue ?
 		(int)json_integer_value(issue) : 0, .dry_run = json_is_true(dry),
 		.trigger_kind = "manual", .actor = actor ? actor : "owner" };
@@ -373,7 +373,7 @@ op_runs_get(struct planner *p, const struct jido_req *req, json_t **out, char *w
 	if ((rc = op_str(req->data, "run_id", 1, 64, &id, why, whylen)) != 0)
 		return rc;
 	if ((*out = run_json(p, id, 1)) == NULL)
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "no run '%s'", id);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no run '%s'", id);
 	return 0;
 }
 
@@ -389,14 +389,14 @@ op_runs_list(struct planner *p, const struct jido_req *req, json_t **out, char *
 	if ((rc = op_str(req->data, "state", 0, 32, &state, why, whylen)) != 0)
 		return rc;
 	if (state != NULL && run_state_parse(state) < 0)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.state: unknown state '%s'", state);
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.state: unknown state '%s'", state);
 	if ((json_object_get(req->data, "project") != NULL) &&
 	    (rc = op_project_id(p, req->data, &pid, why, whylen)) != 0)
 		return rc;
 	if (lim != NULL) {
 		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
 		    json_integer_value(lim) > 100000)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "data.limit: must be an integer from 1 to 100000");
 		limit = (int)json_integer_value(lim);
 	}
@@ -453,12 +453,12 @@ op_runs_retry(struct planner *p, const struct jido_req *req, json_t **out, char 
 	}
 	sqlite3_finalize(st);
 	if (state[0] == '\0')
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "no run '%s'", id);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no run '%s'", id);
 	if (strcmp(state, "failed") != 0 && strcmp(state, "cancelled") != 0)
-		return pl_fail(JIDO_ECONFLICT, why, whylen, "run %s is %s: only failed or cancelled "
+		return jido_fail(JIDO_ECONFLICT, why, whylen, "run %s is %s: only failed or cancelled "
 		    "runs can be retried", id, state);
 	if ((w = run_workflow_of(p, hash)) == NULL)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "the pinned workflow cannot be read");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "the pinned workflow cannot be read");
 	struct run_create rcr = { .project_id = pid, .workflow = w->name, .issue = issue,
 		.dry_run = dry, .trigger_kind = "retry", .actor = actor ? actor : "owner",
 		.parent = id, .attempt = attempt + 1 };
@@ -537,7 +537,7 @@ op_events_ingest(struct planner *p, const struct jido_req *req, json_t **out, ch
 	if ((rc = op_str(req->data, "type", 1, JIDO_TYPE_MAX, &type, why, whylen)) != 0)
 		return rc;
 	if (!json_is_object(data))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.data: must be the event's data "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.data: must be the event's data "
 		    "object");
 	if ((rc = trigger_event(p, type, data, out, why, whylen)) != 0)
 		return rc;
@@ -571,7 +571,7 @@ op_deliveries_list(struct planner *p, const struct jido_req *req, json_t **out, 
 	sqlite3_finalize(st);
 	if (delivery != NULL && json_array_size(a) == 0) {
 		json_decref(a);
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "no delivery '%s'", delivery);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no delivery '%s'", delivery);
 	}
 	*out = json_pack("{s:o}", "deliveries", a);
 	return 0;
@@ -689,17 +689,17 @@ op_issues_list(struct planner *p, const struct jido_req *req, json_t **out, char
 	if ((rc = op_str(req->data, "state", 0, 16, &state, why, whylen)) != 0)
 		return rc;
 	if (state != NULL && strcmp(state, "open") != 0 && strcmp(state, "closed") != 0)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.state: must be open or closed");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.state: must be open or closed");
 	if (json_object_get(req->data, "project") != NULL) {
 		if ((rc = op_project_id(p, req->data, &pid, why, whylen)) != 0)
 			return rc;
 		if (project_load(p, pid, name, sizeof(name), NULL) != 0)
-			return pl_fail(JIDO_ENOTFOUND, why, whylen, "no such project");
+			return jido_fail(JIDO_ENOTFOUND, why, whylen, "no such project");
 	}
 	if (lim != NULL) {
 		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
 		    json_integer_value(lim) > 10000)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "data.limit: must be an integer from 1 to 10000");
 		limit = (int)json_integer_value(lim);
 	}

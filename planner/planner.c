@@ -54,7 +54,7 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 
 	p->srv = s;
 	if (jido_mkdirs(jido_srv_home(s), 0700) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", jido_srv_home(s));
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create %s", jido_srv_home(s));
 	v = jido_conf_str(c, "planner.db");
 	if (v != NULL && v[0] != '\0')
 		snprintf(path, sizeof(path), "%s", v);
@@ -77,13 +77,13 @@ planner_open(struct jido_srv *s, char *why, size_t whylen)
 	else
 		snprintf(p->wf_dirs[1], sizeof(p->wf_dirs[1]), "%s/workflows", jido_srv_home(s));
 	if (planner_workflows_reload(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot load workflows");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot load workflows");
 	if (planner_url(s, "executor", 0, p->url_executor, sizeof(p->url_executor)) != 0 ||
 	    planner_url(s, "gitops", 0, p->url_gitops, sizeof(p->url_gitops)) != 0 ||
 	    planner_url(s, "auditor", 0, p->url_auditor, sizeof(p->url_auditor)) != 0 ||
 	    planner_url(s, "ingest", 0, p->url_ingest, sizeof(p->url_ingest)) != 0 ||
 	    planner_url(s, "events", 1, url, sizeof(url)) != 0)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "a socket URL is too long");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "a socket URL is too long");
 	if ((rc = pool_open(p, why, whylen)) != 0)
 		return rc;
 	p->call_timeout_ms = (int)jido_conf_int(c, "planner.call_timeout_ms");

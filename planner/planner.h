@@ -306,8 +306,5 @@ int planner_ops_handle(struct jido_srv *s, const struct jido_req *req, json_t **
 /* plan.c: `jido-planner plan --workflow W < event.json`. */
 int planner_plan_command(int argc, char **argv);
 
-/* A small formatted-why helper returning code. */
-int pl_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -78,15 +78,15 @@ pool_open(struct planner *p, char *why, size_t whylen)
 	if (url == NULL || url[0] == '\0')
 		return 0;
 	if (strncmp(url, "tcp://", 6) == 0)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "planner.executors_listen must not "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "planner.executors_listen must not "
 		    "be plain tcp:// (use tls+tcp:// with bus.tls_cert, bus.tls_key, bus.tls_ca, "
 		    "or ipc://)");
 	if (strncmp(url, "tls+tcp://", 10) == 0 && (tls.ca == NULL || tls.ca[0] == '\0' ||
 	    tls.cert == NULL || tls.cert[0] == '\0'))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "planner.executors_listen %s needs "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "planner.executors_listen %s needs "
 		    "bus.tls_cert, bus.tls_key and bus.tls_ca (mutual TLS; see `jido certs`)", url);
 	if ((pl = calloc(1, sizeof(*pl))) == NULL)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 	snprintf(pl->url, sizeof(pl->url), "%s", url);
 	pl->lease_ms = (int)jido_conf_int(c, "planner.executor_lease_ms");
 	if (pl->lease_ms < 1000)
@@ -94,7 +94,7 @@ pool_open(struct planner *p, char *why, size_t whylen)
 	if ((rc = jido_bus_open(JIDO_BUS_REP, url, 1, (int)jido_conf_int(c, "bus.socket_mode"),
 	    &tls, &pl->rep)) != 0) {
 		free(pl);
-		return pl_fail(rc, why, whylen, "cannot listen on %s for executors: %s", url,
+		return jido_fail(rc, why, whylen, "cannot listen on %s for executors: %s", url,
 		    jido_strerror(rc));
 	}
 	jido_bus_set_timeouts(pl->rep, 0, 1000);
@@ -237,21 +237,21 @@ pool_poll(struct planner *p, const json_t *d, json_t **out, char *why, size_t wh
 	size_t k;
 
 	if (pl == NULL)
-		return pl_fail(JIDO_EUNAVAIL, why, whylen, "this planner has no executor pool "
+		return jido_fail(JIDO_EUNAVAIL, why, whylen, "this planner has no executor pool "
 		    "(planner.executors_listen is not set)");
 	if (!jido_name_ok(id) || !json_is_integer(jslots) || json_integer_value(jslots) < 0 ||
 	    json_integer_value(jslots) > POOL_MAX_RUNNING || !json_is_array(running) ||
 	    json_array_size(running) > POOL_MAX_RUNNING)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data needs executor (1-63 of "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data needs executor (1-63 of "
 		    "[A-Za-z0-9._-]), slots (0-%d) and running (an array of at most %d job ids)",
 		    POOL_MAX_RUNNING, POOL_MAX_RUNNING);
 	json_array_foreach(running, k, v)
 		if (!json_is_string(v))
-			return pl_fail(JIDO_EVALIDATION, why, whylen, "running[%zu] must be a job id "
+			return jido_fail(JIDO_EVALIDATION, why, whylen, "running[%zu] must be a job id "
 			    "string", k);
 	if ((e = pool_exec_find(pl, id)) == NULL) {
 		if (pl->nex == POOL_MAX_EXEC)
-			return pl_fail(JIDO_EUNAVAIL, why, whylen, "%d executors are registered "
+			return jido_fail(JIDO_EUNAVAIL, why, whylen, "%d executors are registered "
 			    "already", POOL_MAX_EXEC);
 		e = &pl->ex[pl->nex++];
 		memset(e, 0, sizeof(*e));

@@ -84,7 +84,7 @@ ps_check(const char *prefix, const char *key, const json_t *def, const json_t *v
 {
 	if (strcmp(key, "allowed_associations") == 0) {
 		if (!ps_assoc_ok(v))
-			return pl_fail(JIDO_EVALIDATION, why, whylen, "settings.%s%s: must be an "
+			return jido_fail(JIDO_EVALIDATION, why, whylen, "settings.%s%s: must be an "
 			    "array of GitHub author associations (OWNER, MEMBER, COLLABORATOR, "
 			    "CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, NONE)", prefix, key);
 		return 0;
@@ -92,31 +92,31 @@ ps_check(const char *prefix, const char *key, const json_t *def, const json_t *v
 	if (strcmp(prefix, "triggers.") == 0 && (strcmp(key, "labels") == 0 ||
 	    strcmp(key, "comments") == 0)) {
 		if (!ps_map_ok(v))
-			return pl_fail(JIDO_EVALIDATION, why, whylen, "settings.%s%s: must be an "
+			return jido_fail(JIDO_EVALIDATION, why, whylen, "settings.%s%s: must be an "
 			    "object mapping names to workflow names", prefix, key);
 		return 0;
 	}
 	if (strcmp(key, "issue_opened") == 0) {
 		if (!json_is_null(v) && !(json_is_string(v) && json_string_length(v) > 0))
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "settings.%s%s: must be a workflow name or null (off)", prefix, key);
 		return 0;
 	}
 	if (json_is_array(def)) {
 		if (!ps_strings(v))
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "settings.%s%s: must be an array of non-empty strings", prefix, key);
 		return 0;
 	}
 	if (json_is_boolean(def) && !json_is_boolean(v))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "settings.%s%s: must be true or false",
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "settings.%s%s: must be true or false",
 		    prefix, key);
 	if (json_is_integer(def) && (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > 100000000))
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "settings.%s%s: must be a non-negative integer", prefix, key);
 	if (json_is_string(def) && (!json_is_string(v) || json_string_length(v) > 4096))
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "settings.%s%s: must be a string (at most 4096 bytes)", prefix, key);
 	return 0;
 }
@@ -134,19 +134,19 @@ project_settings_merge(json_t *settings, const json_t *patch, char *why, size_t 
 		goto out;
 	}
 	if (!json_is_object(patch)) {
-		rc = pl_fail(JIDO_EVALIDATION, why, whylen, "settings must be an object");
+		rc = jido_fail(JIDO_EVALIDATION, why, whylen, "settings must be an object");
 		goto out;
 	}
 	json_object_foreach((json_t *)patch, k, v) {
 		json_t *def = json_object_get(defs, k);
 		if (def == NULL) {
-			rc = pl_fail(JIDO_EVALIDATION, why, whylen, "settings.%s: unknown setting", k);
+			rc = jido_fail(JIDO_EVALIDATION, why, whylen, "settings.%s: unknown setting", k);
 			goto out;
 		}
 		if (json_is_object(def)) { /* triggers, pr: merge one level down */
 			json_t *cur = json_object_get(copy, k);
 			if (!json_is_object(v)) {
-				rc = pl_fail(JIDO_EVALIDATION, why, whylen,
+				rc = jido_fail(JIDO_EVALIDATION, why, whylen,
 				    "settings.%s: must be an object", k);
 				goto out;
 			}
@@ -155,7 +155,7 @@ project_settings_merge(json_t *settings, const json_t *patch, char *why, size_t 
 			json_object_foreach(v, k2, v2) {
 				json_t *d2 = json_object_get(def, k2);
 				if (d2 == NULL) {
-					rc = pl_fail(JIDO_EVALIDATION, why, whylen,
+					rc = jido_fail(JIDO_EVALIDATION, why, whylen,
 					    "settings.%s%s: unknown setting", prefix, k2);
 					goto out;
 				}

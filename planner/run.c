@@ -174,11 +174,11 @@ run_create(struct planner *p, const struct run_create *rc, const struct workflow
 	int err;
 
 	if (w == NULL)
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "workflow '%s' is not loaded",
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "workflow '%s' is not loaded",
 		    rc->workflow ? rc->workflow : "(none)");
 	store_run_id_new(run_id, idlen);
 	if (!intxn && store_begin(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 	snprintf(reason, sizeof(reason), "created (%s%s%s)", rc->trigger_kind,
 	    rc->delivery ? ", delivery " : "", rc->delivery ? rc->delivery : "");
 	if ((err = store_exec(p, "INSERT OR IGNORE INTO workflow_texts(hash, name, version, source,"
@@ -193,10 +193,10 @@ run_create(struct planner *p, const struct run_create *rc, const struct workflow
 	    (err = run_record(p, run_id, 0, NULL, "pending", reason)) != 0) {
 		if (!intxn)
 			store_rollback(p);
-		return pl_fail(err, why, whylen, "cannot store the run");
+		return jido_fail(err, why, whylen, "cannot store the run");
 	}
 	if (!intxn && store_commit(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot commit the run");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot commit the run");
 	return 0;
 }
 
@@ -549,19 +549,19 @@ run_send(struct planner *p, const struct run_row *r, const struct workflow *w, i
 	int rc;
 
 	if (job == NULL)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot build the job");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot build the job");
 	if (pool_enabled(p) && strcmp(type, "executor.step.run") == 0) {
 		/* Executors poll for it (pool.c); after a restart their own claims come first. */
 		rc = pool_enqueue(p, r->id, seq, (int)json_integer_value(json_object_get(job,
 		    "attempt")), job, p->recovering ? (int)jido_conf_int(jido_srv_conf(p->srv),
 		    "planner.executor_lease_ms") : 0);
-		return rc != 0 ? pl_fail(rc, why, whylen, "cannot queue the step") : 0;
+		return rc != 0 ? jido_fail(rc, why, whylen, "cannot queue the step") : 0;
 	}
 	rc = jido_bus_call(url, type, r->id, job, p->call_timeout_ms, &rep);
 	if (rc != 0)
-		return pl_fail(rc, why, whylen, "%s: %s", type, jido_strerror(rc));
+		return jido_fail(rc, why, whylen, "%s: %s", type, jido_strerror(rc));
 	if (!rep.ok) {
-		rc = pl_fail(rep.err ? rep.err : JIDO_EINTERNAL, why, whylen, "%s refused: %s",
+		rc = jido_fail(rep.err ? rep.err : JIDO_EINTERNAL, why, whylen, "%s refused: %s",
 		    type, rep.message ? rep.message : "");
 	}
 	jido_reply_free(&rep);
@@ -712,23 +712,23 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 
 	if (run_id == NULL || !json_is_integer(jseq) || !json_is_integer(jatt) || status == NULL ||
 	    (strcmp(status, "done") != 0 && strcmp(status, "failed") != 0))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data needs run_id (string), seq and "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data needs run_id (string), seq and "
 		    "attempt (integers) and status (done or failed)");
 	if ((result && !json_is_object(result)) || (usage && !json_is_object(usage)) ||
 	    (artifacts && !json_is_array(artifacts)) || (err && !json_is_object(err)))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.result and data.usage must be "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.result and data.usage must be "
 		    "objects, data.artifacts an array, data.error an object");
 	seq = (int)json_integer_value(jseq);
 	attempt = (int)json_integer_value(jatt);
 	if (store_begin(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 	if ((rc = run_row_load(p, run_id, &r)) != 0) {
 		store_rollback(p);
-		return pl_fail(rc, why, whylen, "no run '%s'", run_id);
+		return jido_fail(rc, why, whylen, "no run '%s'", run_id);
 	}
 	if ((w = run_workflow(p, r.hash)) == NULL) {
 		store_rollback(p);
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "pinned workflow unreadable");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "pinned workflow unreadable");
 	}
 	{
 		sqlite3_stmt *st = store_query(p, "SELECT step, state, attempt FROM steps WHERE "
@@ -743,7 +743,7 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 	}
 	if (idx < 0) {
 		store_rollback(p);
-		return pl_fail(JIDO_ENOTFOUND, why, whylen, "run %s has no step %d", run_id, seq);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "run %s has no step %d", run_id, seq);
 	}
 	if (state != STEP_RUNNING || attempt != cur_attempt || seq != r.cur_seq ||
 	    r.state != RUN_RUNNING) {
@@ -755,7 +755,7 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 			    "duplicate", 1, "state", step_state_name(state));
 			return 0;
 		}
-		return pl_fail(JIDO_ECONFLICT, why, whylen, "step %d of run %s is %s (attempt %d), "
+		return jido_fail(JIDO_ECONFLICT, why, whylen, "step %d of run %s is %s (attempt %d), "
 		    "not running attempt %d", seq, run_id, step_state_name(state), cur_attempt,
 		    attempt);
 	}
@@ -790,7 +790,7 @@ run_step_result(struct planner *p, const json_t *data, json_t **out, char *why, 
 	free(t_err);
 	if (rc != 0 || (rc = store_commit(p)) != 0) {
 		store_rollback(p);
-		return pl_fail(rc, why, whylen, "cannot record the result");
+		return jido_fail(rc, why, whylen, "cannot record the result");
 	}
 	pool_forget(p, run_id, seq);
 	run_publish_pending(p);
@@ -913,14 +913,14 @@ run_cancel(struct planner *p, const char *run_id, const char *reason, char *why,
 	int rc, running_seq = 0;
 
 	if (store_begin(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 	if ((rc = run_row_load(p, run_id, &r)) != 0) {
 		store_rollback(p);
-		return pl_fail(rc, why, whylen, "no run '%s'", run_id);
+		return jido_fail(rc, why, whylen, "no run '%s'", run_id);
 	}
 	if (run_state_terminal(r.state)) {
 		store_rollback(p);
-		return pl_fail(JIDO_ECONFLICT, why, whylen, "run %s is already %s", run_id,
+		return jido_fail(JIDO_ECONFLICT, why, whylen, "run %s is already %s", run_id,
 		    run_state_name(r.state));
 	}
 	st = store_query(p, "SELECT seq, state FROM steps WHERE run_id = ? AND state IN "
@@ -947,7 +947,7 @@ run_cancel(struct planner *p, const char *run_id, const char *reason, char *why,
 		rc = run_finish(p, run_id, RUN_CANCELLED, "cancelled", NULL, NULL, reason);
 	if (rc != 0 || (rc = store_commit(p)) != 0) {
 		store_rollback(p);
-		return pl_fail(rc, why, whylen, "cannot cancel run %s", run_id);
+		return jido_fail(rc, why, whylen, "cannot cancel run %s", run_id);
 	}
 	run_publish_pending(p);
 	if (running_seq > 0 && pool_enabled(p)) /* its executor hears at its next poll */

@@ -107,17 +107,6 @@ static const char *const store_migrations[] = {
 };
 
 int
-pl_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-int
 store_open(struct planner *p, const char *path, char *why, size_t whylen)
 {
 	return jido_db_open(path, store_migrations,

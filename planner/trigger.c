@@ -181,10 +181,10 @@ trigger_event_txn(struct planner *p, const char *type, const json_t *data, json_
 	sqlite3_stmt *st;
 
 	if (delivery == NULL || delivery[0] == '\0' || strlen(delivery) > 200)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "data.delivery: missing or not a "
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "data.delivery: missing or not a "
 		    "string of 1-200 bytes");
 	if (strncmp(type, "events.", 7) != 0)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "type '%s' is not an events.* type",
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "type '%s' is not an events.* type",
 		    type);
 	st = store_query(p, "SELECT outcome, reason, run_id FROM deliveries WHERE delivery = ?", "s",
 	    delivery);
@@ -199,7 +199,7 @@ trigger_event_txn(struct planner *p, const char *type, const json_t *data, json_
 	}
 	sqlite3_finalize(st);
 	if ((rc = mirror_apply(p, type, data)) != 0)
-		return pl_fail(rc, why, whylen, "cannot update the mirror");
+		return jido_fail(rc, why, whylen, "cannot update the mirror");
 	if (repo != NULL && project_find(p, repo, &pid, &settings, &enabled) != 0)
 		settings = NULL;
 	trigger_decide(type, data, settings, enabled, &d);
@@ -221,7 +221,7 @@ trigger_event_txn(struct planner *p, const char *type, const json_t *data, json_
 			snprintf(d.reason, sizeof(d.reason), "%s", w2);
 			run_id[0] = '\0';
 		} else if (rc != 0)
-			return pl_fail(rc, why, whylen, "%s", w2);
+			return jido_fail(rc, why, whylen, "%s", w2);
 		else
 			outcome = "run";
 	}
@@ -229,7 +229,7 @@ trigger_event_txn(struct planner *p, const char *type, const json_t *data, json_
 	    "outcome, reason, run_id, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", "ssssdsssi",
 	    delivery, type, action ? action : "", repo ? repo : "", issue, outcome, d.reason,
 	    run_id[0] ? run_id : NULL, store_now_ms())) != 0)
-		return pl_fail(rc, why, whylen, "cannot record the delivery");
+		return jido_fail(rc, why, whylen, "cannot record the delivery");
 	if (strcmp(outcome, "run") != 0)
 		jido_info("planner.event_noop", "{s:s,s:s,s:s,s:s}", "delivery", delivery, "type",
 		    type, "outcome", outcome, "reason", d.reason);
@@ -246,13 +246,13 @@ trigger_event(struct planner *p, const char *type, const json_t *data, json_t **
 	int rc;
 
 	if (store_begin(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "database busy");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "database busy");
 	if ((rc = trigger_event_txn(p, type, data, out, why, whylen)) != 0) {
 		store_rollback(p);
 		return rc;
 	}
 	if (store_commit(p) != 0)
-		return pl_fail(JIDO_EINTERNAL, why, whylen, "cannot commit");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "cannot commit");
 	p->events_in++;
 	run_publish_pending(p);
 	return 0;

@@ -88,7 +88,7 @@ wf_int_field(const char *src, const char *step, const json_t *o, const char *key
 		return 0;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "%s: step '%s': field '%s': must be an integer from %d to %d", src, step, key, lo,
 		    hi);
 	*out = (int)json_integer_value(v);
@@ -122,45 +122,45 @@ wf_parse_step(const char *src, struct workflow *w, int i, const json_t *o, char 
 
 	snprintf(label, sizeof(label), "#%d", i + 1);
 	if (!json_is_object(o))
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "%s: step %s: must be an object", src,
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "%s: step %s: must be an object", src,
 		    label);
 	v = json_object_get(o, "id");
 	if (v == NULL)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "%s: step %s: field 'id': missing",
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "%s: step %s: field 'id': missing",
 		    src, label);
 	if (!json_is_string(v) || !wf_ident_ok(json_string_value(v), sizeof(st->id)))
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "%s: step %s: field 'id': must be a string of a-z, 0-9, '_' or '-' (1-63)",
 		    src, label);
 	snprintf(st->id, sizeof(st->id), "%s", json_string_value(v));
 	if (workflow_step_index(w, st->id) < i)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "%s: step '%s': field 'id': duplicate",
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "%s: step '%s': field 'id': duplicate",
 		    src, st->id);
 	json_object_foreach((json_t *)o, key, val) {
 		int known = 0;
 		for (int k = 0; wf_step_keys[k] != NULL; k++)
 			known |= strcmp(wf_step_keys[k], key) == 0;
 		if (!known)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field '%s': unknown field", src, st->id, key);
 	}
 	v = json_object_get(o, "kind");
 	if (v == NULL)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "%s: step '%s': field 'kind': missing",
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "%s: step '%s': field 'kind': missing",
 		    src, st->id);
 	if (!json_is_string(v) || (st->kind = step_kind_parse(json_string_value(v))) < 0)
-		return pl_fail(JIDO_EVALIDATION, why, whylen,
+		return jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "%s: step '%s': field 'kind': unknown step kind '%s' (expected fetch_issue, "
 		    "agent, shell, approval, ship or comment)", src, st->id,
 		    json_is_string(v) ? json_string_value(v) : "(not a string)");
 	if ((req = wf_required_field(st->kind)) != NULL) {
 		v = json_object_get(o, req);
 		if (v == NULL)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field '%s': missing (required for kind %s)", src, st->id,
 			    req, kind_names[st->kind]);
 		if (!json_is_string(v) || json_string_length(v) == 0)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field '%s': must be a non-empty string", src, st->id, req);
 	}
 	if ((rc = wf_int_field(src, st->id, o, "timeout_s", 600, 1, 2592000, &st->timeout_s, why,
@@ -172,14 +172,14 @@ wf_parse_step(const char *src, struct workflow *w, int i, const json_t *o, char 
 	for (int k = 0; strs[k] != NULL; k++) {
 		v = json_object_get(o, strs[k]);
 		if (v != NULL && !json_is_string(v))
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field '%s': must be a string", src, st->id, strs[k]);
 	}
 	v = json_object_get(o, "skip_if");
 	if (v != NULL) {
 		const char *s = json_string_value(v);
 		if (strcmp(s, "auto_post") != 0 && strcmp(s, "auto_ship") != 0)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field 'skip_if': must be auto_post or auto_ship", src,
 			    st->id);
 		snprintf(st->skip_if, sizeof(st->skip_if), "%s", s);
@@ -187,7 +187,7 @@ wf_parse_step(const char *src, struct workflow *w, int i, const json_t *o, char 
 	v = json_object_get(o, "runner");
 	if (v != NULL) {
 		if (!wf_ident_ok(json_string_value(v), sizeof(st->runner)))
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field 'runner': must be a short name", src, st->id);
 		snprintf(st->runner, sizeof(st->runner), "%s", json_string_value(v));
 	}
@@ -210,14 +210,14 @@ wf_link(const char *src, struct workflow *w, const json_t *steps, char *why, siz
 			st->next = -1;
 		else if (!json_is_string(v) || (st->next = workflow_step_index(w,
 		    json_string_value(v))) < 0)
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field 'next': no step '%s' in this workflow", src, st->id,
 			    json_is_string(v) ? json_string_value(v) : "(not a string)");
 		v = json_object_get(o, "on_failure");
 		st->on_failure = -1;
 		if (v != NULL && !json_is_null(v) && (!json_is_string(v) ||
 		    (st->on_failure = workflow_step_index(w, json_string_value(v))) < 0))
-			return pl_fail(JIDO_EVALIDATION, why, whylen,
+			return jido_fail(JIDO_EVALIDATION, why, whylen,
 			    "%s: step '%s': field 'on_failure': no step '%s' in this workflow", src,
 			    st->id, json_is_string(v) ? json_string_value(v) : "(not a string)");
 	}
@@ -228,7 +228,7 @@ wf_link(const char *src, struct workflow *w, const json_t *steps, char *why, siz
 			if (hops > w->nsteps) {
 				const char *field = json_object_get(json_array_get(steps,
 				    (size_t)i), "next") != NULL ? "next" : "next (implicit)";
-				return pl_fail(JIDO_EVALIDATION, why, whylen,
+				return jido_fail(JIDO_EVALIDATION, why, whylen,
 				    "%s: step '%s': field '%s': cycle through next (a loop back "
 				    "belongs in on_failure)", src, w->steps[i].id, field);
 			}
@@ -251,16 +251,16 @@ workflow_parse(const char *source, const char *text, size_t len, struct workflow
 
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
-		return pl_fail(JIDO_EVALIDATION, why, whylen, "%s: line %d: malformed JSON: %s",
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "%s: line %d: malformed JSON: %s",
 		    source, jerr.line, jerr.text);
 	if (!json_is_object(root)) {
-		pl_fail(rc, why, whylen, "%s: must be a JSON object", source);
+		jido_fail(rc, why, whylen, "%s: must be a JSON object", source);
 		goto out;
 	}
 	json_object_foreach(root, key, v) {
 		if (strcmp(key, "name") != 0 && strcmp(key, "version") != 0 &&
 		    strcmp(key, "description") != 0 && strcmp(key, "steps") != 0) {
-			pl_fail(rc, why, whylen, "%s: field '%s': unknown field", source, key);
+			jido_fail(rc, why, whylen, "%s: field '%s': unknown field", source, key);
 			goto out;
 		}
 	}
@@ -270,7 +270,7 @@ workflow_parse(const char *source, const char *text, size_t len, struct workflow
 	}
 	v = json_object_get(root, "name");
 	if (v == NULL || !json_is_string(v) || !wf_ident_ok(json_string_value(v), sizeof(w->name))) {
-		pl_fail(rc, why, whylen, "%s: field 'name': %s", source, v == NULL ? "missing" :
+		jido_fail(rc, why, whylen, "%s: field 'name': %s", source, v == NULL ? "missing" :
 		    "must be a string of a-z, 0-9, '_' or '-' (1-63)");
 		goto out;
 	}
@@ -278,20 +278,20 @@ workflow_parse(const char *source, const char *text, size_t len, struct workflow
 	v = json_object_get(root, "version");
 	if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > 1000000) {
-		pl_fail(rc, why, whylen, "%s: field 'version': %s", source, v == NULL ? "missing" :
+		jido_fail(rc, why, whylen, "%s: field 'version': %s", source, v == NULL ? "missing" :
 		    "must be a positive integer");
 		goto out;
 	}
 	w->version = (int)json_integer_value(v);
 	v = json_object_get(root, "description");
 	if (v != NULL && !json_is_string(v)) {
-		pl_fail(rc, why, whylen, "%s: field 'description': must be a string", source);
+		jido_fail(rc, why, whylen, "%s: field 'description': must be a string", source);
 		goto out;
 	}
 	steps = json_object_get(root, "steps");
 	if (steps == NULL || !json_is_array(steps) || json_array_size(steps) == 0 ||
 	    json_array_size(steps) > 64) {
-		pl_fail(rc, why, whylen, "%s: field 'steps': %s", source, steps == NULL ? "missing" :
+		jido_fail(rc, why, whylen, "%s: field 'steps': %s", source, steps == NULL ? "missing" :
 		    "must be an array of 1 to 64 steps");
 		goto out;
 	}

@@ -44,24 +44,9 @@ static const char *const store_migrations[] = {
 #define STORE_NMIG ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
 static int
-store_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-store_fail(int code, char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static int
 store_sql_fail(struct vault_store *vs, char *why, size_t whylen)
 {
-	return store_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s", sqlite3_errmsg(vs->db));
+	return jido_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s", sqlite3_errmsg(vs->db));
 }
 
 int
@@ -76,7 +61,7 @@ vault_keycfg_from_conf(const struct jido_conf *c, const char *home, struct vault
 	if (pf != NULL && pf[0] != '\0' &&
 	    (n = snprintf(kc->passphrase_file, sizeof(kc->passphrase_file), "%s", pf)) >=
 	    (int)sizeof(kc->passphrase_file))
-		return store_fail(JIDO_EVALIDATION, why, whylen, "vault.passphrase_file too long");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "vault.passphrase_file too long");
 	if (kf != NULL && kf[0] != '\0')
 		n = snprintf(kc->key_file, sizeof(kc->key_file), "%s", kf);
 	else {
@@ -84,7 +69,7 @@ vault_keycfg_from_conf(const struct jido_conf *c, const char *home, struct vault
 		kc->create_key_file = 1;
 	}
 	if (n < 0 || n >= (int)sizeof(kc->key_file))
-		return store_fail(JIDO_EVALIDATION, why, whylen, "vault.key_file too long");
+		return jido_fail(JIDO_EVALIDATION, why, whylen, "vault.key_file too long");
 	return 0;
 }
 
@@ -100,16 +85,16 @@ store_read_secret_file(const char *path, const char *what, char *buf, size_t cap
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
-		return store_fail(errno == ENOENT ? JIDO_ENOTFOUND : JIDO_ESECRET, why, whylen,
+		return jido_fail(errno == ENOENT ? JIDO_ENOTFOUND : JIDO_ESECRET, why, whylen,
 		    "cannot read %s %s: %s", what, path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return store_fail(JIDO_ESECRET, why, whylen, "%s %s is not a regular file", what,
+		return jido_fail(JIDO_ESECRET, why, whylen, "%s %s is not a regular file", what,
 		    path);
 	}
 	if ((st.st_mode & 077) != 0) {
 		close(fd);
-		return store_fail(JIDO_ESECRET, why, whylen,
+		return jido_fail(JIDO_ESECRET, why, whylen,
 		    "%s %s is readable by others (mode %03o): chmod 600 it", what, path,
 		    (unsigned)(st.st_mode & 0777));
 	}
@@ -130,7 +115,7 @@ store_kek_from_key_file(const char *path, unsigned char *kek, char *why, size_t 
 	int rc;
 
 	if (buf == NULL)
-		return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 	if ((rc = store_read_secret_file(path, "key file", buf, 200, &len, why, whylen)) != 0)
 		goto out;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
@@ -139,7 +124,7 @@ store_kek_from_key_file(const char *path, unsigned char *kek, char *why, size_t 
 		memcpy(kek, buf, VAULT_KEY_BYTES);
 	else if (len != 2 * VAULT_KEY_BYTES || sodium_hex2bin(kek, VAULT_KEY_BYTES, buf, len, NULL,
 	    &bin, NULL) != 0 || bin != VAULT_KEY_BYTES)
-		rc = store_fail(JIDO_ESECRET, why, whylen,
+		rc = jido_fail(JIDO_ESECRET, why, whylen,
 		    "key file %s must hold 32 bytes or 64 hex characters", path);
 out:
 	sodium_free(buf);
@@ -157,11 +142,11 @@ store_kek_from_passphrase(const char *path, const char *typed, const unsigned ch
 	int rc;
 
 	if (buf == NULL)
-		return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 	if (path == NULL) { /* typed: kc->passphrase, handed over by the caller */
 		len = strlen(typed);
 		if (len >= PASS_MAX) {
-			rc = store_fail(JIDO_EVALIDATION, why, whylen, "passphrase too long");
+			rc = jido_fail(JIDO_EVALIDATION, why, whylen, "passphrase too long");
 			goto out;
 		}
 		memcpy(buf, typed, len + 1);
@@ -171,13 +156,13 @@ store_kek_from_passphrase(const char *path, const char *typed, const unsigned ch
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	if (len < 8) {
-		rc = store_fail(JIDO_EVALIDATION, why, whylen,
+		rc = jido_fail(JIDO_EVALIDATION, why, whylen,
 		    "passphrase in %s is shorter than 8 characters", path);
 		goto out;
 	}
 	if (crypto_pwhash(kek, VAULT_KEY_BYTES, buf, len, salt, ops, mem,
 	    crypto_pwhash_ALG_ARGON2ID13) != 0)
-		rc = store_fail(JIDO_EINTERNAL, why, whylen, "Argon2id ran out of memory");
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "Argon2id ran out of memory");
 out:
 	sodium_free(buf);
 	return rc;
@@ -193,19 +178,19 @@ store_key_file_create(const char *path, char *why, size_t whylen)
 	size_t n = 2 * VAULT_KEY_BYTES + 1;
 
 	if (raw == NULL || hex == NULL) {
-		rc = store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 		goto out;
 	}
 	randombytes_buf(raw, VAULT_KEY_BYTES);
 	sodium_bin2hex(hex, 2 * VAULT_KEY_BYTES + 1, raw, VAULT_KEY_BYTES);
 	hex[2 * VAULT_KEY_BYTES] = '\n';
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-		rc = store_fail(JIDO_EINTERNAL, why, whylen, "cannot create key file %s: %s", path,
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot create key file %s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
 	if (write(fd, hex, n) != (ssize_t)n || fsync(fd) != 0) {
-		rc = store_fail(JIDO_EINTERNAL, why, whylen, "cannot write key file %s: %s", path,
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot write key file %s: %s", path,
 		    strerror(errno));
 		close(fd);
 		unlink(path);
@@ -280,11 +265,11 @@ store_kek_derive(const struct store_kek *k, const struct vault_keycfg *kc, unsig
 {
 	if (strcmp(k->kind, "argon2id") == 0) {
 		if (kc->passphrase_file[0] == '\0' && kc->passphrase == NULL)
-			return store_fail(JIDO_ESECRET, why, whylen, "this vault is sealed with a "
+			return jido_fail(JIDO_ESECRET, why, whylen, "this vault is sealed with a "
 			    "passphrase: set vault.passphrase_file (JIDO_VAULT_PASSPHRASE_FILE) or "
 			    "start it with 'jido up' in a terminal");
 		if (k->ops < 1 || k->mem < 8192 || k->mem > (1LL << 32))
-			return store_fail(JIDO_EINTEGRITY, why, whylen, "stored Argon2id cost is "
+			return jido_fail(JIDO_EINTEGRITY, why, whylen, "stored Argon2id cost is "
 			    "out of range");
 		return store_kek_from_passphrase(kc->passphrase_file[0] != '\0' ?
 		    kc->passphrase_file : NULL, kc->passphrase, k->salt,
@@ -292,12 +277,12 @@ store_kek_derive(const struct store_kek *k, const struct vault_keycfg *kc, unsig
 	}
 	if (strcmp(k->kind, "key_file") == 0) {
 		if (kc->passphrase_file[0] != '\0' || kc->passphrase != NULL)
-			return store_fail(JIDO_ESECRET, why, whylen, "this vault is sealed with a "
+			return jido_fail(JIDO_ESECRET, why, whylen, "this vault is sealed with a "
 			    "key file, but a passphrase is configured: unset "
 			    "vault.passphrase_file and set vault.key_file");
 		return store_kek_from_key_file(kc->key_file, kek, why, whylen);
 	}
-	return store_fail(JIDO_EINTEGRITY, why, whylen, "unknown master key kind '%s'", k->kind);
+	return jido_fail(JIDO_EINTEGRITY, why, whylen, "unknown master key kind '%s'", k->kind);
 }
 
 static void
@@ -332,11 +317,11 @@ store_deks_unwrap(struct vault_store *vs, const unsigned char *kek, const char *
 
 		if (vs->ndeks >= VAULT_MAX_DEKS) {
 			sqlite3_finalize(st);
-			return store_fail(JIDO_EINTERNAL, why, whylen, "too many data keys");
+			return jido_fail(JIDO_EINTERNAL, why, whylen, "too many data keys");
 		}
 		if ((dek = sodium_malloc(VAULT_KEY_BYTES)) == NULL) {
 			sqlite3_finalize(st);
-			return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+			return jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 		}
 		if (sqlite3_column_bytes(st, 1) != AEAD_NONCE ||
 		    wl != VAULT_KEY_BYTES + AEAD_TAG ||
@@ -344,7 +329,7 @@ store_deks_unwrap(struct vault_store *vs, const unsigned char *kek, const char *
 		    (const unsigned char *)ad, adl, nonce, kek) != 0) {
 			sodium_free(dek);
 			sqlite3_finalize(st);
-			return store_fail(JIDO_EAUTHZ, why, whylen, "wrong passphrase or key file: "
+			return jido_fail(JIDO_EAUTHZ, why, whylen, "wrong passphrase or key file: "
 			    "the vault's data key does not authenticate under it");
 		}
 		vs->dek_ids[vs->ndeks] = id;
@@ -354,7 +339,7 @@ store_deks_unwrap(struct vault_store *vs, const unsigned char *kek, const char *
 	if (rc != SQLITE_DONE)
 		return store_sql_fail(vs, why, whylen);
 	if (vs->ndeks == 0)
-		return store_fail(JIDO_EINTEGRITY, why, whylen, "the vault has no data key");
+		return jido_fail(JIDO_EINTEGRITY, why, whylen, "the vault has no data key");
 	return 0;
 }
 
@@ -436,7 +421,7 @@ store_init(struct vault_store *vs, const struct vault_keycfg *kc, unsigned char 
 	if (kc->passphrase_file[0] == '\0' && kc->passphrase == NULL &&
 	    access(kc->key_file, F_OK) != 0) {
 		if (!kc->create_key_file)
-			return store_fail(JIDO_ESECRET, why, whylen, "key file %s does not exist",
+			return jido_fail(JIDO_ESECRET, why, whylen, "key file %s does not exist",
 			    kc->key_file);
 		if ((rc = store_key_file_create(kc->key_file, why, whylen)) != 0)
 			return rc;
@@ -445,7 +430,7 @@ store_init(struct vault_store *vs, const struct vault_keycfg *kc, unsigned char 
 	if ((rc = store_kek_new(kc, &k, kek, why, whylen)) != 0)
 		return rc;
 	if ((dek = sodium_malloc(VAULT_KEY_BYTES)) == NULL)
-		return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 	randombytes_buf(dek, VAULT_KEY_BYTES);
 	if ((rc = jido_db_exec(vs->db, "BEGIN IMMEDIATE", why, whylen)) != 0 ||
 	    (rc = store_kek_write(vs, &k, why, whylen)) != 0 ||
@@ -472,12 +457,12 @@ vault_store_open(struct vault_store *vs, const char *dbpath, const struct vault_
 	memset(vs, 0, sizeof(*vs));
 	if (readonly || !create) {
 		if (access(dbpath, F_OK) != 0)
-			return store_fail(JIDO_ENOTFOUND, why, whylen, "no vault database at %s",
+			return jido_fail(JIDO_ENOTFOUND, why, whylen, "no vault database at %s",
 			    dbpath);
 	}
 	if (readonly) {
 		if (sqlite3_open_v2(dbpath, &vs->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-			rc = store_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", dbpath,
+			rc = jido_fail(JIDO_EINTERNAL, why, whylen, "cannot open %s: %s", dbpath,
 			    vs->db ? sqlite3_errmsg(vs->db) : "out of memory");
 			goto fail;
 		}
@@ -489,14 +474,14 @@ vault_store_open(struct vault_store *vs, const char *dbpath, const struct vault_
 	    "PRAGMA temp_store=MEMORY;", why, whylen)) != 0)
 		goto fail;
 	if ((kek = sodium_malloc(VAULT_KEY_BYTES)) == NULL) {
-		rc = store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 		goto fail;
 	}
 	if ((rc = store_kek_read(vs, &k, why, whylen)) != 0)
 		goto fail;
 	if (!k.present) {
 		if (readonly) {
-			rc = store_fail(JIDO_ENOTFOUND, why, whylen, "%s holds no vault", dbpath);
+			rc = jido_fail(JIDO_ENOTFOUND, why, whylen, "%s holds no vault", dbpath);
 			goto fail;
 		}
 		if ((rc = store_init(vs, kc, kek, why, whylen)) != 0)
@@ -509,7 +494,7 @@ vault_store_open(struct vault_store *vs, const char *dbpath, const struct vault_
 	if ((rc = store_deks_unwrap(vs, kek, vs->kind, why, whylen)) != 0)
 		goto fail;
 	if ((vs->scratch = sodium_malloc(VAULT_VALUE_MAX + 1)) == NULL) {
-		rc = store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		rc = jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 		goto fail;
 	}
 	sodium_free(kek);
@@ -589,7 +574,7 @@ store_version_insert(struct vault_store *vs, const char *name, const char *scope
 
 	if (ct == NULL || adl == 0) {
 		free(ct);
-		return store_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 	}
 	randombytes_buf(nonce, sizeof(nonce));
 	crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctl, (const unsigned char *)value, len,
@@ -638,7 +623,7 @@ vault_store_put(struct vault_store *vs, const char *name, const char *scope, con
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT) {
-		rc = store_fail(JIDO_ECONFLICT, why, whylen, "secret %s (%s) already exists: use "
+		rc = jido_fail(JIDO_ECONFLICT, why, whylen, "secret %s (%s) already exists: use "
 		    "rotate to give it a new value", name, scope);
 		goto fail;
 	}
@@ -675,7 +660,7 @@ store_current(struct vault_store *vs, const char *name, const char *scope, int64
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
-		return store_fail(JIDO_ENOTFOUND, why, whylen, "no secret %s (%s)", name, scope);
+		return jido_fail(JIDO_ENOTFOUND, why, whylen, "no secret %s (%s)", name, scope);
 	return store_sql_fail(vs, why, whylen);
 }
 
@@ -801,7 +786,7 @@ vault_store_get(struct vault_store *vs, const char *name, const char *scope, int
 	sqlite3_bind_int64(st, 3, version);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		rc = store_fail(JIDO_ENOTFOUND, why, whylen, "no secret %s (%s)", name, scope);
+		rc = jido_fail(JIDO_ENOTFOUND, why, whylen, "no secret %s (%s)", name, scope);
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
@@ -810,23 +795,23 @@ vault_store_get(struct vault_store *vs, const char *name, const char *scope, int
 	}
 	out->current = sqlite3_column_int64(st, 0);
 	if (sqlite3_column_type(st, 1) != SQLITE_NULL && sqlite3_column_int64(st, 1) <= now) {
-		rc = store_fail(JIDO_ESECRET, why, whylen, "secret %s (%s) has expired", name,
+		rc = jido_fail(JIDO_ESECRET, why, whylen, "secret %s (%s) has expired", name,
 		    scope);
 		goto out;
 	}
 	if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
 		if (version > 0 && version < out->current)
-			rc = store_fail(JIDO_ESECRET, why, whylen, "version %lld of %s (%s) was "
+			rc = jido_fail(JIDO_ESECRET, why, whylen, "version %lld of %s (%s) was "
 			    "revoked", (long long)version, name, scope);
 		else
-			rc = store_fail(version > out->current ? JIDO_ENOTFOUND : JIDO_EINTEGRITY,
+			rc = jido_fail(version > out->current ? JIDO_ENOTFOUND : JIDO_EINTEGRITY,
 			    why, whylen, "no version %lld of %s (%s)", (long long)version, name,
 			    scope);
 		goto out;
 	}
 	out->version = sqlite3_column_int64(st, 2);
 	if (sqlite3_column_type(st, 6) != SQLITE_NULL && sqlite3_column_int64(st, 6) <= now) {
-		rc = store_fail(JIDO_ESECRET, why, whylen, "version %lld of %s (%s) was revoked "
+		rc = jido_fail(JIDO_ESECRET, why, whylen, "version %lld of %s (%s) was revoked "
 		    "when its grace period ended", (long long)out->version, name, scope);
 		goto out;
 	}
@@ -834,10 +819,10 @@ vault_store_get(struct vault_store *vs, const char *name, const char *scope, int
 	    sqlite3_column_blob(st, 4), sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
 	    sqlite3_column_bytes(st, 5), vs->scratch, &out->value, &out->len);
 	if (rc == JIDO_EINTEGRITY)
-		store_fail(rc, why, whylen, "version %lld of %s (%s) does not authenticate: the "
+		jido_fail(rc, why, whylen, "version %lld of %s (%s) does not authenticate: the "
 		    "stored ciphertext was altered", (long long)out->version, name, scope);
 	else if (rc != 0)
-		store_fail(rc, why, whylen, "out of locked memory");
+		jido_fail(rc, why, whylen, "out of locked memory");
 out:
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -882,7 +867,7 @@ vault_store_delete(struct vault_store *vs, const char *name, const char *scope, 
 		goto fail;
 	}
 	if (sqlite3_changes(vs->db) == 0) {
-		rc = store_fail(JIDO_ENOTFOUND, why, whylen, "no secret %s (%s)", name, scope);
+		rc = jido_fail(JIDO_ENOTFOUND, why, whylen, "no secret %s (%s)", name, scope);
 		goto fail;
 	}
 	return jido_db_exec(vs->db, "COMMIT", why, whylen);
@@ -978,7 +963,7 @@ vault_store_status(struct vault_store *vs, json_t **out, char *why, size_t whyle
 	    "secrets", (json_int_t)json_array_size(list), "versions", (json_int_t)versions,
 	    "data_keys", vs->ndeks, "due", due);
 	json_decref(list);
-	return *out != NULL ? 0 : store_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
+	return *out != NULL ? 0 : jido_fail(JIDO_EINTERNAL, why, whylen, "out of memory");
 }
 
 int
@@ -991,7 +976,7 @@ vault_store_rekey(struct vault_store *vs, const struct vault_keycfg *newkc, int 
 
 	*n = 0;
 	if (kek == NULL)
-		return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 	if ((rc = store_kek_new(newkc, &k, kek, why, whylen)) != 0)
 		goto out;
 	if ((rc = jido_db_exec(vs->db, "BEGIN IMMEDIATE", why, whylen)) != 0)
@@ -1075,7 +1060,7 @@ vault_store_generate(struct vault_store *vs, const char *name, size_t nbytes, in
 	if (raw == NULL || hex == NULL) {
 		sodium_free(raw);
 		sodium_free(hex);
-		return store_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
+		return jido_fail(JIDO_EINTERNAL, why, whylen, "out of locked memory");
 	}
 	randombytes_buf(raw, nbytes);
 	sodium_bin2hex(hex, 2 * nbytes + 1, raw, nbytes);
