@@ -34,7 +34,6 @@ struct jido_bus_ctx {
 struct jido_bus {
 	nng_socket sock;
 	int proto;
-	int recv_ms, send_ms; /* as set by jido_bus_set_timeouts; -1 (nng's default): none */
 	char *ipc_path; /* set for an ipc listener: removed on close */
 	nng_tls_config *tls;
 };
@@ -226,7 +225,6 @@ jido_bus_open(int proto, const char *url, int listen, int perm, const struct jid
 		return JIDO_EVALIDATION;
 	}
 	b->proto = proto;
-	b->recv_ms = b->send_ms = NNG_DURATION_INFINITE;
 	if ((rv = bus_proto_open(proto, &b->sock)) != 0) {
 		free(b);
 		return bus_err(rv);
@@ -309,50 +307,9 @@ jido_bus_set_timeouts(struct jido_bus *b, int recv_ms, int send_ms)
 {
 	int rv = nng_socket_set_ms(b->sock, NNG_OPT_RECVTIMEO, recv_ms);
 
-	if (rv == 0)
-		b->recv_ms = recv_ms;
-	if (rv == 0 && b->proto != JIDO_BUS_SUB && b->proto != JIDO_BUS_PULL &&
-	    (rv = nng_socket_set_ms(b->sock, NNG_OPT_SENDTIMEO, send_ms)) == 0)
-		b->send_ms = send_ms;
+	if (rv == 0 && b->proto != JIDO_BUS_SUB && b->proto != JIDO_BUS_PULL)
+		rv = nng_socket_set_ms(b->sock, NNG_OPT_SENDTIMEO, send_ms);
 	return bus_err(rv);
-}
-
-/*
- * One aio per thread, reused by every blocking send and receive the thread makes on any
- * socket (nng_send/nng_recvmsg would set one up and tear it down per call: a third of a
- * client's CPU per round trip). Made on the thread's first call, freed when it exits.
- * NULL when nng cannot allocate one (the caller falls back to nng_send/nng_recvmsg).
- */
-static pthread_key_t bus_aio_key;
-static pthread_once_t bus_aio_once = PTHREAD_ONCE_INIT;
-
-static void
-bus_aio_free(void *aio)
-{
-	nng_aio_free(aio);
-}
-
-static void
-bus_aio_key_make(void)
-{
-	(void)pthread_key_create(&bus_aio_key, bus_aio_free);
-}
-
-static nng_aio *
-bus_thread_aio(void)
-{
-	nng_aio *aio;
-
-	pthread_once(&bus_aio_once, bus_aio_key_make);
-	if ((aio = pthread_getspecific(bus_aio_key)) == NULL) {
-		if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-			return NULL;
-		if (pthread_setspecific(bus_aio_key, aio) != 0) {
-			nng_aio_free(aio);
-			return NULL;
-		}
-	}
-	return aio;
 }
 
 int
@@ -364,22 +321,7 @@ jido_bus_subscribe(struct jido_bus *b, const char *prefix)
 int
 jido_bus_send(struct jido_bus *b, const void *buf, size_t len)
 {
-	nng_aio *aio = bus_thread_aio();
-	nng_msg *m;
-	int rv;
-
-	if (aio == NULL)
-		return bus_err(nng_send(b->sock, (void *)buf, len, 0));
-	if ((rv = nng_msg_alloc(&m, len)) != 0)
-		return bus_err(rv);
-	memcpy(nng_msg_body(m), buf, len);
-	nng_aio_set_msg(aio, m);
-	nng_aio_set_timeout(aio, b->send_ms);
-	nng_send_aio(b->sock, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0)
-		bus_msg_free_wiped(nng_aio_get_msg(aio)); /* not sent: still ours */
-	return bus_err(rv);
+	return bus_err(nng_send(b->sock, (void *)buf, len, 0));
 }
 
 int
@@ -416,20 +358,10 @@ int
 jido_bus_recv_flags(struct jido_bus *b, char **buf, size_t *len, struct jido_peer *peer,
     int nonblock)
 {
-	nng_aio *aio = bus_thread_aio();
 	nng_msg *msg;
-	int rv;
+	int rv = nng_recvmsg(b->sock, &msg, nonblock ? NNG_FLAG_NONBLOCK : 0);
 
-	if (aio == NULL)
-		rv = nng_recvmsg(b->sock, &msg, nonblock ? NNG_FLAG_NONBLOCK : 0);
-	else {
-		nng_aio_set_timeout(aio, nonblock ? NNG_DURATION_ZERO : b->recv_ms);
-		nng_recv_aio(b->sock, aio);
-		nng_aio_wait(aio);
-		if ((rv = nng_aio_result(aio)) == 0)
-			msg = nng_aio_get_msg(aio);
-	}
-	if (rv == NNG_EAGAIN || (nonblock && rv == NNG_ETIMEDOUT))
+	if (rv == NNG_EAGAIN)
 		return JIDO_ETIMEOUT;
 	if (rv != 0)
 		return bus_err(rv);
