@@ -157,6 +157,9 @@ int as_commit_cb(struct as_store *st, struct as_entry **e, size_t n,
 /* Commit the index transaction that group commits leave open (the committer calls it when
  * its queue is empty; queries see the open one). 0 or JIDO_EINTERNAL (then broken). */
 int as_index_sync(struct as_store *st);
+/* Start the indexer thread (the daemon): from then on commits leave their index rows to
+ * it. as_close stops it once it has indexed everything. */
+int as_indexer_start(struct as_store *st);
 /* Make a checkpoint now if any record is unsigned; the latest into *cp (0 or
  * JIDO_ENOTFOUND when the log is empty). */
 int as_checkpoint(struct as_store *st, int force, struct ar_checkpoint *cp);
@@ -204,6 +207,29 @@ struct aq_item {
  * it->complete. JIDO_EUNAVAIL when the committer is not running or stopping: nothing was
  * queued and it->e is still the caller's. */
 int auditor_enqueue_sync(struct jido_srv *s, struct aq_item *it);
+/* Queue n prepared synchronous items at once (consecutive in the queue, so normally one
+ * commit), each answered through its complete(); JIDO_EUNAVAIL as auditor_enqueue_sync. */
+int auditor_enqueue_sync_n(struct jido_srv *s, struct aq_item **its, size_t n);
+/* Commit one prepared entry now, without the committer (filter mode): 0 or its error. */
+int auditor_commit_inline(struct jido_srv *s, struct as_entry *e);
+
+/* many.c: audit.append_many {records: [1..JIDO_AUDIT_BATCH_MAX]}, each record on its own.
+ * auditor_many_new validates the shape (else JIDO_EVALIDATION, nothing kept) and prepares
+ * every record, noting the error of each refused one; *m is the caller's (data borrowed),
+ * released with auditor_many_free. auditor_many_enqueue queues the prepared records and
+ * calls complete(arg, m) once every one is answered (on the committer's thread, or at once
+ * when none was queued); JIDO_EUNAVAIL: nothing queued, complete is not called.
+ * auditor_many_commit_inline writes them without the committer (filter mode).
+ * auditor_many_data makes the answer {results: [{seq, leaf_hash} | {error, why}]} in
+ * record order (new reference, NULL when out of memory). */
+struct aq_many;
+int auditor_many_new(struct jido_srv *s, json_t *data, struct aq_many **m, char *why,
+    size_t whylen);
+int auditor_many_enqueue(struct jido_srv *s, struct aq_many *m,
+    void (*complete)(void *arg, struct aq_many *m), void *arg);
+void auditor_many_commit_inline(struct jido_srv *s, struct aq_many *m);
+json_t *auditor_many_data(struct aq_many *m);
+void auditor_many_free(struct aq_many *m);
 /* Dispatch one raw request: accepts the wire names audit.* as well as auditor.*. */
 json_t *auditor_dispatch(struct jido_srv *s, const void *buf, size_t len,
     const struct jido_peer *peer);

@@ -14,6 +14,10 @@
 #include "audit.h"
 
 #define AQ_MAX_BATCH 8192
+/* The index transaction is committed once the queue has been empty this long (and every
+ * AS_TXN_RECORDS records, and with each checkpoint): not after every group, which under a
+ * steady stream of small groups rewrote the same SQLite pages each time. */
+#define AQ_INDEX_IDLE_MS 20
 #define AQ_MAX_QUEUE 32768 /* fire-and-forget backlog (records) before the push reader waits */
 
 int
@@ -182,20 +186,26 @@ auditor_committer(void *arg)
 		free(g.owner);
 		return NULL;
 	}
+	int dirty = 0; /* records indexed in the open transaction, not yet committed */
+
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		g.n = g.ne = 0;
 		while (a->head == NULL && !a->stop) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200 * 1000000L;
+			ts.tv_nsec += (dirty ? AQ_INDEX_IDLE_MS : 200) * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
 			if (pthread_cond_timedwait(&a->work, &a->mu, &ts) == ETIMEDOUT) {
 				pthread_mutex_unlock(&a->mu);
-				as_commit(a->st, NULL, 0); /* a checkpoint when one is due */
+				if (dirty) /* idle a while: commit the index transaction */
+					as_index_sync(a->st);
+				else
+					as_commit(a->st, NULL, 0); /* a checkpoint when one is due */
+				dirty = 0;
 				pthread_mutex_lock(&a->mu);
 			}
 		}
@@ -226,14 +236,12 @@ auditor_committer(void *arg)
 			free(g.ents[k].tail);
 			free(g.ents[k].fields);
 		}
+		dirty |= g.ne > 0;
 		pthread_mutex_lock(&a->mu);
-		if (a->head == NULL && g.ne > 0) { /* idle: commit the index transaction */
-			pthread_mutex_unlock(&a->mu);
-			as_index_sync(a->st);
-			pthread_mutex_lock(&a->mu);
-		}
 	}
 	pthread_mutex_unlock(&a->mu);
+	if (dirty)
+		as_index_sync(a->st);
 	free(g.items);
 	free(g.ents);
 	free(g.eptr);
@@ -246,7 +254,8 @@ auditor_committer_start(struct jido_srv *s)
 {
 	struct auditor *a = jido_srv_priv(s);
 
-	if (pthread_create(&a->thr, NULL, auditor_committer, a) != 0)
+	if (as_indexer_start(a->st) != 0 ||
+	    pthread_create(&a->thr, NULL, auditor_committer, a) != 0)
 		return JIDO_EINTERNAL;
 	a->running = 1;
 	return 0;
@@ -339,19 +348,34 @@ auditor_enqueue_async(struct jido_srv *s, char *tail, char *fields)
 int
 auditor_enqueue_sync(struct jido_srv *s, struct aq_item *it)
 {
+	return auditor_enqueue_sync_n(s, &it, 1);
+}
+
+int
+auditor_enqueue_sync_n(struct jido_srv *s, struct aq_item **its, size_t n)
+{
 	struct auditor *a = jido_srv_priv(s);
 	int rc = 0;
 
-	it->sync = 1;
-	it->done = 0;
-	it->mark = NULL;
 	pthread_mutex_lock(&a->mu);
 	if (!a->running || a->stop)
 		rc = JIDO_EUNAVAIL;
-	else
-		auditor_push_locked(a, it);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		its[i]->sync = 1;
+		its[i]->done = 0;
+		its[i]->mark = NULL;
+		auditor_push_locked(a, its[i]);
+	}
 	pthread_mutex_unlock(&a->mu);
 	return rc;
+}
+
+int
+auditor_commit_inline(struct jido_srv *s, struct as_entry *e)
+{
+	struct auditor *a = jido_srv_priv(s);
+
+	return as_commit(a->st, &e, 1);
 }
 
 /* audit.flush {client, from, to}: wait until the pushed batches from..to of that client
@@ -414,6 +438,53 @@ auditor_flush(struct auditor *a, const struct jido_conf *conf, json_t *data, jso
 	else
 		*out = json_pack("{s:I}", "durable", (json_int_t)to);
 	return rc == 0 && *out == NULL ? JIDO_EINTERNAL : rc;
+}
+
+/* audit.append_many in the handler (filter mode, or a daemon caller of auditor_dispatch):
+ * prepare, then wait until every written record is durable. */
+struct aq_many_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void
+auditor_many_woken(void *arg, struct aq_many *m)
+{
+	struct aq_many_wait *w = arg;
+
+	(void)m;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int
+auditor_append_many(struct jido_srv *s, json_t *data, json_t **out, char *why, size_t whylen)
+{
+	struct auditor *a = jido_srv_priv(s);
+	struct aq_many_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct aq_many *m;
+	int rc;
+
+	if ((rc = auditor_many_new(s, data, &m, why, whylen)) != 0)
+		return rc;
+	if (!a->running)
+		auditor_many_commit_inline(s, m);
+	else if ((rc = auditor_many_enqueue(s, m, auditor_many_woken, &w)) == 0) {
+		pthread_mutex_lock(&w.mu);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+	}
+	if (rc == 0 && (*out = auditor_many_data(m)) == NULL)
+		rc = JIDO_EINTERNAL;
+	auditor_many_free(m);
+	if (rc != 0)
+		snprintf(why, whylen, rc == JIDO_EUNAVAIL ? "the auditor is stopping" :
+		    "out of memory");
+	return rc;
 }
 
 /* audit.append: validate, redact, then wait until durable. */
@@ -489,6 +560,8 @@ auditor_handle(struct jido_srv *s, const struct jido_req *req, json_t **out, cha
 
 	if (strcmp(verb, "append") == 0)
 		return auditor_append(a, req->data, out, why, whylen);
+	if (strcmp(verb, "append_many") == 0)
+		return auditor_append_many(s, req->data, out, why, whylen);
 	if (strcmp(verb, "query") == 0)
 		return as_query(a->st, req->data, 0, out, why, whylen);
 	if (strcmp(verb, "tail") == 0)

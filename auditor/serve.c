@@ -60,6 +60,7 @@ struct serve_ctx {
 	nng_msg *req;           /* for the pool */
 	struct jido_peer peer;
 	struct aq_item it;      /* an append in flight */
+	struct aq_many *many;   /* an append_many in flight */
 	char id[JIDO_ID_MAX + 1];
 	struct serve_ctx *next; /* pool queue */
 };
@@ -131,8 +132,43 @@ serve_append_done(void *arg, const struct as_entry *e)
 	    "leaf_hash", leaf)));
 }
 
-/* An audit.append (or auditor.append) request: prepare and queue it, or answer its error.
- * 0 = not an append (the pool answers it); 1 = handled. Takes msg only when handled. */
+/* The committer's answer to an append_many (on its thread): every record is answered. */
+static void
+serve_many_done(void *arg, struct aq_many *m)
+{
+	struct serve_ctx *c = arg;
+	json_t *data = auditor_many_data(m);
+
+	c->many = NULL;
+	auditor_many_free(m);
+	serve_reply(c, data != NULL ? jido_reply_ok(c->id, data) :
+	    jido_reply_err(c->id, JIDO_EINTERNAL, "out of memory"));
+}
+
+/* An audit.append_many: prepare and queue its records (answered by serve_many_done), or
+ * answer its error. */
+static void
+serve_many_start(struct serve_ctx *c, json_t *data)
+{
+	char why[256] = "";
+	int rc;
+
+	if ((rc = auditor_many_new(c->sv->s, data, &c->many, why, sizeof(why))) == 0 &&
+	    (rc = auditor_many_enqueue(c->sv->s, c->many, serve_many_done, c)) != 0) {
+		auditor_many_free(c->many);
+		c->many = NULL;
+		snprintf(why, sizeof(why), "the auditor is stopping");
+	}
+	if (rc != 0) {
+		jido_debug("srv.request_failed", "{s:s,s:s,s:s}", "type", "auditor.append_many",
+		    "code", jido_err_name(rc), "why", why);
+		serve_reply(c, jido_reply_err(c->id, rc, why));
+	}
+}
+
+/* An audit.append or audit.append_many (or auditor.*) request: prepare and queue it, or
+ * answer its error. 0 = not an append (the pool answers it); 1 = handled. Takes msg only
+ * when handled. */
 static int
 serve_append_try(struct serve_ctx *c, nng_msg *msg)
 {
@@ -143,9 +179,17 @@ serve_append_try(struct serve_ctx *c, nng_msg *msg)
 	char why[256] = "";
 	int rc;
 
-	if (memmem(body, len, "append\"", 7) == NULL || (max > 0 && len > (size_t)max) ||
+	if ((memmem(body, len, "append\"", 7) == NULL &&
+	    memmem(body, len, "append_many\"", 12) == NULL) || (max > 0 && len > (size_t)max) ||
 	    jido_msg_parse(body, len, &m, why, sizeof(why), NULL) != 0)
 		return 0; /* the generic path rejects what is malformed, with the same words */
+	if (strcmp(m.type, "audit.append_many") == 0 || strcmp(m.type, "auditor.append_many") == 0) {
+		nng_msg_free(msg);
+		snprintf(c->id, sizeof(c->id), "%s", m.id);
+		serve_many_start(c, m.data);
+		jido_msg_free(&m);
+		return 1;
+	}
 	if (strcmp(m.type, "audit.append") != 0 && strcmp(m.type, "auditor.append") != 0) {
 		jido_msg_free(&m);
 		return 0;

@@ -18,37 +18,8 @@
 #include <unistd.h>
 
 #include <sodium.h>
-#include <sqlite3.h>
+#include "store.h"
 
-#include "audit.h"
-
-struct as_store {
-	pthread_mutex_t mu; /* everything below */
-	int fd;
-	char logpath[PATH_MAX];
-	sqlite3 *db;
-	sqlite3_stmt *ins_rec, *ins_cp, *put_state;
-	struct am_frontier fr;
-	uint8_t prev[AM_HASH];
-	uint64_t off;
-	struct ar_checkpoint cp; /* latest; cp.size 0 = none */
-	int64_t cp_ms;
-	long long cp_every, cp_secs;
-	uint8_t sk[64];
-	char seed_hex[65];
-	const char *known[2];
-	int broken;
-	/* since start: group commits that wrote records, their records, and the time spent
-	 * in them and in their fdatasync (audit.stats "commits") */
-	uint64_t n_commits, n_committed, commit_us, fsync_us;
-	/* the index transaction left open across group commits (queries on this connection
-	 * see it), committed by as_index_sync when the committer is idle, every
-	 * AS_TXN_RECORDS records and with every checkpoint */
-	int in_txn;
-	uint64_t txn_records;
-};
-
-#define AS_TXN_RECORDS 4096
 
 static int64_t
 as_now_us(void)
@@ -168,98 +139,6 @@ as_key_file(const struct jido_conf *c, const char *home, uint8_t seed[32], char 
 }
 
 /* ---------------------------------------------------------------- index */
-
-static int
-as_prepare(struct as_store *st, char *why, size_t whylen)
-{
-	if (sqlite3_prepare_v2(st->db, "INSERT INTO records(seq,time,actor,channel,action,"
-	    "subject,run_id,result,leaf,off,len) VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1, &st->ins_rec,
-	    NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO checkpoints(tree_size,root,time,"
-	    "key,sig,off) VALUES(?,?,?,?,?,?)", -1, &st->ins_cp, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO state(id,size,off,prev,frontier)"
-	    " VALUES(1,?,?,?,?)", -1, &st->put_state, NULL) != SQLITE_OK)
-		return jido_fail(JIDO_EINTERNAL, why, whylen, "sqlite: %s%s", sqlite3_errmsg(st->db),
-		    "");
-	return 0;
-}
-
-static const char *
-as_str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
-/* Index one record: f holds its AR_NFIELDS field values (run_id NULL or "" when absent). */
-static int
-as_index_record(struct as_store *st, uint64_t seq, const char *time, const char *const *f,
-    const uint8_t leaf[AM_HASH], uint64_t off, size_t len)
-{
-	sqlite3_stmt *s = st->ins_rec;
-	int rc;
-
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
-	sqlite3_bind_text(s, 2, time, -1, SQLITE_STATIC);
-	for (int i = 0; i < AR_NFIELDS; i++) {
-		if (f[i] != NULL && f[i][0] != '\0')
-			sqlite3_bind_text(s, 3 + i, f[i], -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(s, 3 + i);
-	}
-	sqlite3_bind_blob(s, 9, leaf, AM_HASH, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 10, (sqlite3_int64)off);
-	sqlite3_bind_int64(s, 11, (sqlite3_int64)len);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
-}
-
-/* The field values of a parsed record line, for as_index_record (borrowed from rec). */
-static void
-as_fields_json(json_t *rec, const char *f[AR_NFIELDS])
-{
-	for (int i = 0; i < AR_NFIELDS; i++)
-		f[i] = as_str(rec, ar_field_names[i]);
-}
-
-static int
-as_index_checkpoint(struct as_store *st, const struct ar_checkpoint *cp, uint64_t off)
-{
-	sqlite3_stmt *s = st->ins_cp;
-	char root[65], key[65], sig[129];
-	int rc;
-
-	am_hex(cp->root, root);
-	sodium_bin2hex(key, sizeof(key), cp->key, 32);
-	sodium_bin2hex(sig, sizeof(sig), cp->sig, 64);
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)cp->size);
-	sqlite3_bind_text(s, 2, root, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 3, cp->time, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 4, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 5, sig, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)off);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
-}
-
-static int
-as_index_state(struct as_store *st, const struct am_frontier *fr, const uint8_t prev[AM_HASH],
-    uint64_t off)
-{
-	sqlite3_stmt *s = st->put_state;
-	uint8_t buf[AM_MAXH * AM_HASH];
-	size_t n = am_frontier_bytes(fr, buf);
-	int rc;
-
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)fr->size);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)off);
-	sqlite3_bind_blob(s, 3, prev, AM_HASH, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(s, 4, buf, (int)n, SQLITE_TRANSIENT);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : JIDO_EINTERNAL;
-}
 
 /* Write all of buf at the end of the log and make it durable. */
 static int
@@ -446,6 +325,10 @@ as_open(const struct jido_conf *c, const char *home, struct as_store **out, char
 		return JIDO_EINTERNAL;
 	st->fd = -1;
 	pthread_mutex_init(&st->mu, NULL);
+	pthread_mutex_init(&st->dbmu, NULL);
+	pthread_mutex_init(&st->qmu, NULL);
+	pthread_cond_init(&st->idx_cv, NULL);
+	pthread_cond_init(&st->qcv, NULL);
 	st->cp_every = jido_conf_int(c, "auditor.checkpoint_every");
 	st->cp_secs = jido_conf_int(c, "auditor.checkpoint_secs");
 	snprintf(dir, sizeof(dir), "%s/audit", home);
@@ -480,6 +363,7 @@ as_open(const struct jido_conf *c, const char *home, struct as_store **out, char
 	    (rc = as_prepare(st, why, whylen)) != 0 || (rc = as_recover(st, why, whylen)) != 0)
 		goto fail;
 	st->cp_ms = jido_now_ms();
+	st->indexed = st->fr.size;
 	*out = st;
 	return 0;
 fail:
@@ -489,51 +373,19 @@ fail:
 
 /* ---------------------------------------------------------------- appends */
 
-/* Commit the open index transaction, if any (under st->mu). */
-static int
-as_index_sync_locked(struct as_store *st)
-{
-	int rc = 0;
-
-	if (st->in_txn) {
-		rc = jido_db_exec(st->db, "COMMIT", NULL, 0);
-		if (rc != 0)
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		st->in_txn = 0;
-		st->txn_records = 0;
-	}
-	return rc;
-}
-
-int
-as_index_sync(struct as_store *st)
-{
-	int rc;
-
-	pthread_mutex_lock(&st->mu);
-	rc = as_index_sync_locked(st);
-	if (rc != 0) {
-		st->broken = 1;
-		jido_error("auditor.index_failed", "{s:s}", "why", sqlite3_errmsg(st->db));
-	}
-	pthread_mutex_unlock(&st->mu);
-	return rc;
-}
-
 /* The commit, under st->mu. force_cp: write a checkpoint if any record is unsigned.
  * durable (may be NULL): called once every entry's rc (and seq, leaf) is final, right
  * after the write + fdatasync and before the index is updated, still under st->mu (a
- * query waits for the index, so an acknowledged record is always found). */
+ * query waits until the index holds every record durable when it began, so an
+ * acknowledged record is always found). The index rows go to as_index_put as one job;
+ * each entry's fields block moves into it (e[i]->fields is NULL afterwards). */
 static int
 as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_cp,
     void (*durable)(void *arg), void *arg)
 {
-	struct am_frontier *fr = NULL;
-	struct ar_checkpoint cp;
-	char time[40], *buf = NULL, *line, *cpline = NULL;
+	struct as_ijob *job = NULL;
+	char *buf = NULL, *line, *cpline = NULL;
 	size_t len = 0, cap = 0, ll, cplen = 0;
-	uint8_t prev[AM_HASH];
-	uint64_t *offs = NULL, *lens = NULL;
 	int64_t now = jido_now_ms(), t0 = as_now_us();
 	int rc = 0, want_cp;
 
@@ -543,17 +395,17 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 	    st->fr.size - st->cp.size < (uint64_t)st->cp_every &&
 	    now - st->cp_ms < st->cp_secs * 1000)))
 		return 0;
-	if (rc == 0 && ((fr = malloc(sizeof(*fr))) == NULL ||
-	    (offs = calloc(n + 1, sizeof(*offs))) == NULL ||
-	    (lens = calloc(n + 1, sizeof(*lens))) == NULL))
+	if (rc == 0 && (job = calloc(1, sizeof(*job) + n * sizeof(job->r[0]))) == NULL)
 		rc = JIDO_EINTERNAL;
 	if (rc == 0) {
-		*fr = st->fr;
-		memcpy(prev, st->prev, AM_HASH);
-		jido_time_rfc3339(time, sizeof(time));
+		job->fr = st->fr;
+		memcpy(job->prev, st->prev, AM_HASH);
+		jido_time_rfc3339(job->time, sizeof(job->time));
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if ((rc = ar_line(fr->size + 1, prev, time, e[i]->tail, &line, &ll, e[i]->leaf)) != 0)
+		struct as_irec *r = &job->r[i];
+		if ((rc = ar_line(job->fr.size + 1, job->prev, job->time, e[i]->tail, &line, &ll,
+		    e[i]->leaf)) != 0)
 			break;
 		if (len + ll > cap) {
 			size_t nc = (len + ll) * 2 + 4096;
@@ -568,28 +420,38 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 		}
 		memcpy(buf + len, line, ll);
 		free(line);
-		offs[i] = st->off + len;
-		lens[i] = ll - 1;
+		r->fields = e[i]->fields != NULL ? e[i]->fields : as_fields_block(e[i]->tail);
+		e[i]->fields = NULL;
+		if (r->fields == NULL) {
+			rc = JIDO_EINTERNAL;
+			break;
+		}
+		job->n = i + 1;
+		r->off = st->off + len;
+		r->len = ll - 1;
+		r->seq = e[i]->seq = job->fr.size + 1;
+		memcpy(r->leaf, e[i]->leaf, AM_HASH);
 		len += ll;
-		e[i]->seq = fr->size + 1;
-		am_frontier_append(fr, e[i]->leaf);
-		memcpy(prev, e[i]->leaf, AM_HASH);
+		am_frontier_append(&job->fr, e[i]->leaf);
+		memcpy(job->prev, e[i]->leaf, AM_HASH);
 	}
-	want_cp = rc == 0 && fr->size > st->cp.size && (force_cp ||
-	    fr->size - st->cp.size >= (uint64_t)st->cp_every || now - st->cp_ms >= st->cp_secs * 1000);
+	want_cp = rc == 0 && job->fr.size > st->cp.size && (force_cp ||
+	    job->fr.size - st->cp.size >= (uint64_t)st->cp_every ||
+	    now - st->cp_ms >= st->cp_secs * 1000);
 	if (want_cp) {
-		memset(&cp, 0, sizeof(cp));
-		cp.size = fr->size;
-		am_frontier_root(fr, cp.root);
-		jido_time_rfc3339(cp.time, sizeof(cp.time));
-		if ((rc = ar_checkpoint_sign(&cp, st->sk, &cpline, &cplen)) == 0) {
+		struct ar_checkpoint *cp = &job->cp;
+		cp->size = job->fr.size;
+		am_frontier_root(&job->fr, cp->root);
+		jido_time_rfc3339(cp->time, sizeof(cp->time));
+		if ((rc = ar_checkpoint_sign(cp, st->sk, &cpline, &cplen)) == 0) {
 			char *nb = realloc(buf, len + cplen);
 			if (nb == NULL)
 				rc = JIDO_EINTERNAL;
 			else {
 				buf = nb;
 				memcpy(buf + len, cpline, cplen);
-				offs[n] = st->off + len;
+				job->has_cp = 1;
+				job->cp_off = st->off + len;
 				len += cplen;
 			}
 		}
@@ -605,57 +467,31 @@ as_commit_locked(struct as_store *st, struct as_entry **e, size_t n, int force_c
 	if (durable != NULL && n > 0)
 		durable(arg);
 	if (rc == 0) {
-		/* Durable. Index it (a failure here is repaired from the log at next start),
-		 * in the open transaction. */
-		int irc = st->in_txn ? 0 : jido_db_exec(st->db, "BEGIN", NULL, 0);
-		st->in_txn = irc == 0;
-		for (size_t i = 0; irc == 0 && i < n; i++) {
-			const char *f[AR_NFIELDS];
-			json_t *own = NULL;
-			if (e[i]->fields != NULL) {
-				const char *p = e[i]->fields;
-				for (int k = 0; k < AR_NFIELDS; k++, p += strlen(p) + 1)
-					f[k] = p;
-			} else if ((own = json_loads(e[i]->tail, 0, NULL)) != NULL)
-				as_fields_json(own, f);
-			irc = e[i]->fields == NULL && own == NULL ? JIDO_EINTERNAL :
-			    as_index_record(st, e[i]->seq, time, f, e[i]->leaf, offs[i],
-			    (size_t)lens[i]);
-			json_decref(own);
-		}
-		if (irc == 0 && want_cp)
-			irc = as_index_checkpoint(st, &cp, offs[n]);
-		if (irc == 0)
-			irc = as_index_state(st, fr, prev, st->off + len);
-		st->txn_records += n;
-		if (irc == 0 && (want_cp || st->txn_records >= AS_TXN_RECORDS))
-			irc = as_index_sync_locked(st);
-		if (irc != 0) {
-			if (st->in_txn)
-				sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-			st->in_txn = 0;
-			st->txn_records = 0;
-			st->broken = 1;
-			jido_error("auditor.index_failed", "{s:s}", "why", sqlite3_errmsg(st->db));
-		}
-		st->fr = *fr;
-		memcpy(st->prev, prev, AM_HASH);
+		/* Durable: the log state moves on, and the index follows (a failure there is
+		 * repaired from the log at next start). */
+		st->fr = job->fr;
+		memcpy(st->prev, job->prev, AM_HASH);
 		st->off += len;
+		job->off = st->off;
 		if (want_cp) {
-			st->cp = cp;
+			st->cp = job->cp;
 			st->cp_ms = now;
 		}
+		as_index_put(st, job);
+		job = NULL;
 	}
 	if (n > 0) {
 		st->n_commits++;
 		st->n_committed += n;
 		st->commit_us += (uint64_t)(as_now_us() - t0);
 	}
+	if (job != NULL) {
+		for (size_t i = 0; i < job->n; i++)
+			free(job->r[i].fields);
+		free(job);
+	}
 	free(cpline);
 	free(buf);
-	free(offs);
-	free(lens);
-	free(fr);
 	return rc;
 }
 
@@ -704,6 +540,7 @@ as_close(struct as_store *st)
 			    (json_int_t)st->cp.size);
 		pthread_mutex_unlock(&st->mu);
 	}
+	as_indexer_stop(st); /* after it indexed everything, the final checkpoint too */
 	if (st->db != NULL)
 		as_index_sync_locked(st);
 	sqlite3_finalize(st->ins_rec);
@@ -716,6 +553,10 @@ as_close(struct as_store *st)
 	sodium_memzero(st->sk, sizeof(st->sk));
 	sodium_memzero(st->seed_hex, sizeof(st->seed_hex));
 	pthread_mutex_destroy(&st->mu);
+	pthread_mutex_destroy(&st->dbmu);
+	pthread_mutex_destroy(&st->qmu);
+	pthread_cond_destroy(&st->idx_cv);
+	pthread_cond_destroy(&st->qcv);
 	free(st);
 }
 
@@ -760,7 +601,7 @@ typedef int (*as_row_fn)(void *arg, uint64_t seq, const char *line, size_t len);
 
 /* Run a filtered, paged query (q: since, until, actor, channel, action, subject, run_id,
  * after_seq, limit); call fn for each row in seq order. *last = the last seq seen,
- * *count the rows. tail: the last `limit` records instead. Under st->mu. */
+ * *count the rows. tail: the last `limit` records instead. Under st->dbmu. */
 static int
 as_select(struct as_store *st, json_t *q, int tail, long long maxlim, as_row_fn fn, void *arg,
     uint64_t *last, long long *count, char *why, size_t whylen)
@@ -875,6 +716,18 @@ as_row_json(void *arg, uint64_t seq, const char *line, size_t len)
 	return json_array_append_new((json_t *)arg, rec) == 0 ? 0 : JIDO_EINTERNAL;
 }
 
+/* Return holding dbmu once the index holds every record durable now. */
+static void
+as_index_lock(struct as_store *st)
+{
+	uint64_t size;
+
+	pthread_mutex_lock(&st->mu);
+	size = st->fr.size;
+	pthread_mutex_unlock(&st->mu);
+	as_index_lock_at(st, size);
+}
+
 int
 as_query(struct as_store *st, json_t *q, int tail, json_t **out, char *why, size_t whylen)
 {
@@ -885,9 +738,9 @@ as_query(struct as_store *st, json_t *q, int tail, json_t **out, char *why, size
 
 	if (recs == NULL)
 		return JIDO_EINTERNAL;
-	pthread_mutex_lock(&st->mu);
+	as_index_lock(st);
 	rc = as_select(st, q, tail, 1000, as_row_json, recs, &last, &count, why, whylen);
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->dbmu);
 	if (rc != 0) {
 		json_decref(recs);
 		return rc;
@@ -999,9 +852,9 @@ as_export(struct as_store *st, json_t *q, json_t **out, char *why, size_t whylen
 		free(x.buf);
 		return JIDO_EINTERNAL;
 	}
-	pthread_mutex_lock(&st->mu);
+	as_index_lock(st);
 	rc = as_select(st, q, 0, 5000, as_row_export, &x, &last, &count, why, whylen);
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->dbmu);
 	if (rc != 0) {
 		free(x.buf);
 		return rc;
@@ -1016,7 +869,7 @@ as_export(struct as_store *st, json_t *q, json_t **out, char *why, size_t whylen
 
 /* ---------------------------------------------------------------- proofs */
 
-/* The first n leaf hashes from the index, malloc'd. Under st->mu. */
+/* The first n leaf hashes from the index, malloc'd. Under st->dbmu. */
 static uint8_t (*as_leaves(struct as_store *st, uint64_t n))[AM_HASH]
 {
 	uint8_t (*l)[AM_HASH] = malloc((size_t)(n ? n : 1) * AM_HASH);
@@ -1039,7 +892,7 @@ static uint8_t (*as_leaves(struct as_store *st, uint64_t n))[AM_HASH]
 	return l;
 }
 
-/* The signed checkpoint at exactly size n, as JSON, or JSON null. Under st->mu. */
+/* The signed checkpoint at exactly size n, as JSON, or JSON null. Under st->dbmu. */
 static json_t *
 as_checkpoint_at(struct as_store *st, uint64_t n)
 {
@@ -1096,7 +949,7 @@ int
 as_inclusion(struct as_store *st, json_t *q, json_t **out, char *why, size_t whylen)
 {
 	uint8_t (*leaves)[AM_HASH], path[AM_MAXH][AM_HASH], root[AM_HASH];
-	uint64_t seq, n;
+	uint64_t seq, n, size, cpsize;
 	size_t plen;
 	char rh[65], lh[65];
 	int rc;
@@ -1105,21 +958,25 @@ as_inclusion(struct as_store *st, json_t *q, json_t **out, char *why, size_t why
 	/* Default tree: the latest checkpoint, made now if records are unsigned. */
 	if (json_object_get(q, "tree_size") == NULL && st->fr.size > st->cp.size)
 		as_commit_locked(st, NULL, 0, 1, NULL, NULL);
-	if ((rc = as_size_arg(q, "seq", 0, st->fr.size, &seq, why, whylen)) != 0 ||
-	    (rc = as_size_arg(q, "tree_size", st->cp.size, st->fr.size, &n, why, whylen)) != 0) {
+	size = st->fr.size;
+	cpsize = st->cp.size;
+	pthread_mutex_unlock(&st->mu);
+	as_index_lock_at(st, size);
+	if ((rc = as_size_arg(q, "seq", 0, size, &seq, why, whylen)) != 0 ||
+	    (rc = as_size_arg(q, "tree_size", cpsize, size, &n, why, whylen)) != 0) {
 		if (rc == JIDO_ENOTFOUND && why[0] == '\0')
 			snprintf(why, whylen, "data.seq is required");
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->dbmu);
 		return rc == JIDO_ENOTFOUND && json_object_get(q, "seq") == NULL ?
 		    JIDO_EVALIDATION : rc;
 	}
 	if (seq > n) {
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->dbmu);
 		snprintf(why, whylen, "record %" PRIu64 " is not in a tree of %" PRIu64, seq, n);
 		return JIDO_EVALIDATION;
 	}
 	if ((leaves = as_leaves(st, n)) == NULL) {
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->dbmu);
 		snprintf(why, whylen, "cannot read leaf hashes");
 		return JIDO_EINTERNAL;
 	}
@@ -1130,7 +987,7 @@ as_inclusion(struct as_store *st, json_t *q, json_t **out, char *why, size_t why
 	*out = json_pack("{s:I,s:I,s:I,s:s,s:s,s:o,s:o}", "seq", (json_int_t)seq, "leaf_index",
 	    (json_int_t)(seq - 1), "tree_size", (json_int_t)n, "leaf_hash", lh, "root", rh, "path",
 	    as_hex_array(path, plen), "checkpoint", as_checkpoint_at(st, n));
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->dbmu);
 	free(leaves);
 	return *out != NULL ? 0 : JIDO_EINTERNAL;
 }
@@ -1139,7 +996,7 @@ int
 as_consistency(struct as_store *st, json_t *q, json_t **out, char *why, size_t whylen)
 {
 	uint8_t (*leaves)[AM_HASH], proof[AM_MAXH][AM_HASH], r1[AM_HASH], r2[AM_HASH];
-	uint64_t m, n;
+	uint64_t m, n, size, cpsize;
 	size_t plen;
 	char h1[65], h2[65];
 	int rc;
@@ -1147,17 +1004,21 @@ as_consistency(struct as_store *st, json_t *q, json_t **out, char *why, size_t w
 	pthread_mutex_lock(&st->mu);
 	if (json_object_get(q, "to") == NULL && st->fr.size > st->cp.size)
 		as_commit_locked(st, NULL, 0, 1, NULL, NULL);
-	if ((rc = as_size_arg(q, "from", 0, st->fr.size, &m, why, whylen)) != 0 ||
-	    (rc = as_size_arg(q, "to", st->cp.size, st->fr.size, &n, why, whylen)) != 0 || m > n) {
-		pthread_mutex_unlock(&st->mu);
+	size = st->fr.size;
+	cpsize = st->cp.size;
+	pthread_mutex_unlock(&st->mu);
+	as_index_lock_at(st, size);
+	if ((rc = as_size_arg(q, "from", 0, size, &m, why, whylen)) != 0 ||
+	    (rc = as_size_arg(q, "to", cpsize, size, &n, why, whylen)) != 0 || m > n) {
+		pthread_mutex_unlock(&st->dbmu);
 		if (rc == 0 || why[0] == '\0')
 			snprintf(why, whylen, "data.from (1..to) and data.to (..%" PRIu64 ") are "
-			    "tree sizes", st->fr.size);
+			    "tree sizes", size);
 		return rc == JIDO_ENOTFOUND && json_object_get(q, "from") != NULL ? rc :
 		    JIDO_EVALIDATION;
 	}
 	if ((leaves = as_leaves(st, n)) == NULL) {
-		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_unlock(&st->dbmu);
 		snprintf(why, whylen, "cannot read leaf hashes");
 		return JIDO_EINTERNAL;
 	}
@@ -1169,7 +1030,7 @@ as_consistency(struct as_store *st, json_t *q, json_t **out, char *why, size_t w
 	*out = json_pack("{s:I,s:I,s:s,s:s,s:o,s:o,s:o}", "from", (json_int_t)m, "to",
 	    (json_int_t)n, "from_root", h1, "to_root", h2, "proof", as_hex_array(proof, plen),
 	    "from_checkpoint", as_checkpoint_at(st, m), "to_checkpoint", as_checkpoint_at(st, n));
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->dbmu);
 	free(leaves);
 	return *out != NULL ? 0 : JIDO_EINTERNAL;
 }

@@ -142,6 +142,139 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- synchronous, coalesced */
+
+/* Group commit starts here: the synchronous appends that this process's threads make at
+ * the same time travel together. A caller queues its record; while fewer than
+ * AUDIT_SYNC_INFLIGHT requests are on their way, the caller at the head of the queue leads:
+ * it takes everything queued (at most AUDIT_SYNC_RECORDS records, bus.max_msg bytes), sends
+ * it as one audit.append_many (audit.append when alone), and hands each follower its own
+ * answer. A caller alone never waits for company: it leads at once. Each caller still
+ * returns only once its own record is durable, with its own seq or error. */
+#define AUDIT_SYNC_INFLIGHT 2
+#define AUDIT_SYNC_RECORDS 256
+
+struct audit_waiter {
+	json_t *record;   /* the caller's, borrowed while queued or in flight */
+	int rc, done;
+	uint64_t seq;
+	pthread_cond_t cv;
+	struct audit_waiter *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct audit_waiter *head, *tail; /* queued, not yet taken by a leader */
+	int inflight;
+} as = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Send ws[0..n) as one request and note each one's answer (no lock held). Returns how
+ * many were answered: fewer than n when the text of all n exceeds max_bytes (the caller
+ * queues the rest again). */
+static size_t
+audit_sync_send(struct audit_waiter **ws, size_t n, size_t max_bytes, int timeout_ms)
+{
+	struct jido_reply r;
+	char id[33], *text = NULL;
+	json_t *m, *recs = NULL, *res;
+	int rc, have;
+
+	memset(&r, 0, sizeof(r));
+	for (;;) {
+		jido_id_new(id, sizeof(id));
+		if (n == 1)
+			m = jido_msg_new("audit.append", id, NULL, json_incref(ws[0]->record));
+		else {
+			recs = json_array();
+			for (size_t i = 0; recs != NULL && i < n; i++)
+				if (json_array_append(recs, ws[i]->record) != 0) {
+					json_decref(recs);
+					recs = NULL;
+				}
+			m = recs != NULL ? jido_msg_new("audit.append_many", id, NULL,
+			    json_pack("{s:o}", "records", recs)) : NULL;
+		}
+		text = m != NULL ? jido_json_dump(m) : NULL;
+		json_decref(m);
+		if (text == NULL || n == 1 || max_bytes == 0 || strlen(text) <= max_bytes)
+			break;
+		free(text); /* too big together: the first half now, the rest after */
+		n /= 2;
+	}
+	rc = text == NULL ? JIDO_EINTERNAL : audit_req_call(text, id, timeout_ms, &r);
+	have = rc == 0;
+	free(text);
+	if (rc == 0 && !r.ok)
+		rc = r.err != 0 ? r.err : JIDO_EINTERNAL;
+	res = rc == 0 && n > 1 ? json_object_get(r.data, "results") : NULL;
+	if (rc == 0 && n > 1 && json_array_size(res) != n)
+		rc = JIDO_EINTERNAL; /* not the answer to what we sent */
+	for (size_t i = 0; i < n; i++) {
+		json_t *one = n == 1 ? r.data : json_array_get(res, i);
+		const char *err = json_string_value(json_object_get(one, "error"));
+		ws[i]->rc = rc != 0 ? rc : err != NULL ? jido_err_from_name(err) : 0;
+		if (ws[i]->rc == 0 && !json_is_integer(json_object_get(one, "seq")))
+			ws[i]->rc = JIDO_EINTERNAL;
+		ws[i]->seq = ws[i]->rc == 0 ?
+		    (uint64_t)json_integer_value(json_object_get(one, "seq")) : 0;
+	}
+	if (have)
+		jido_reply_free(&r);
+	return n;
+}
+
+/* Queue record (borrowed) and return once it is answered, leading a request when it is
+ * this caller's turn. *seq on 0. */
+static int
+audit_sync_append(json_t *record, size_t max_bytes, int timeout_ms, uint64_t *seq)
+{
+	struct audit_waiter w = { .record = record, .cv = PTHREAD_COND_INITIALIZER };
+	struct audit_waiter *batch[AUDIT_SYNC_RECORDS];
+
+	pthread_mutex_lock(&as.mu);
+	if (as.tail != NULL)
+		as.tail->next = &w;
+	else
+		as.head = &w;
+	as.tail = &w;
+	while (!w.done) {
+		size_t n = 0, sent;
+		if (as.head != &w || as.inflight >= AUDIT_SYNC_INFLIGHT) {
+			pthread_cond_wait(&w.cv, &as.mu);
+			continue;
+		}
+		for (struct audit_waiter *x = as.head; x != NULL && n < AUDIT_SYNC_RECORDS;
+		    x = x->next)
+			batch[n++] = x;
+		as.head = batch[n - 1]->next;
+		if (as.head == NULL)
+			as.tail = NULL;
+		as.inflight++;
+		pthread_mutex_unlock(&as.mu);
+		sent = audit_sync_send(batch, n, max_bytes, timeout_ms);
+		pthread_mutex_lock(&as.mu);
+		if (sent < n) { /* the unsent rest goes back to the head, in order */
+			batch[n - 1]->next = as.head;
+			if (as.head == NULL)
+				as.tail = batch[n - 1];
+			as.head = batch[sent];
+		}
+		for (size_t i = 0; i < sent; i++) {
+			batch[i]->done = 1;
+			if (batch[i] != &w)
+				pthread_cond_signal(&batch[i]->cv);
+		}
+		as.inflight--;
+		if (as.head != NULL)
+			pthread_cond_signal(&as.head->cv); /* its turn to lead */
+	}
+	pthread_mutex_unlock(&as.mu);
+	pthread_cond_destroy(&w.cv);
+	if (w.rc == 0 && seq != NULL)
+		*seq = w.seq;
+	return w.rc;
+}
+
 /* ---------------------------------------------------------------- fire-and-forget */
 
 /* The buffer of records not yet pushed and the numbering of pushed batches (audit_mu),
@@ -269,33 +402,18 @@ jido_audit_append(const struct jido_conf *c, const char *home, json_t *record, i
 		return JIDO_EVALIDATION;
 	}
 	if (sync) {
-		struct jido_reply r;
-		char id[33], *text;
-		json_t *m;
 		if ((rc = audit_url(c, home, "socket.auditor", "auditor.sock", url,
 		    sizeof(url))) != 0) {
 			json_decref(record);
 			return rc;
 		}
-		jido_id_new(id, sizeof(id));
-		m = jido_msg_new("audit.append", id, NULL, record);
-		text = m != NULL ? jido_json_dump(m) : NULL;
-		json_decref(m);
-		if (text == NULL)
-			return JIDO_EINTERNAL;
 		pthread_mutex_lock(&audit_mu);
 		rc = audit_req_get(url);
 		pthread_mutex_unlock(&audit_mu);
 		if (rc == 0)
-			rc = audit_req_call(text, id, (int)jido_conf_int(c, "bus.timeout_ms"), &r);
-		free(text);
-		if (rc != 0)
-			return rc;
-		if (!r.ok)
-			rc = r.err != 0 ? r.err : JIDO_EINTERNAL;
-		else if (seq != NULL)
-			*seq = (uint64_t)json_integer_value(json_object_get(r.data, "seq"));
-		jido_reply_free(&r);
+			rc = audit_sync_append(record, (size_t)jido_conf_int(c, "bus.max_msg"),
+			    (int)jido_conf_int(c, "bus.timeout_ms"), seq);
+		json_decref(record);
 		return rc;
 	}
 	if ((rc = audit_url(c, home, "socket.auditor_push", "auditor.push", url,

@@ -1,5 +1,7 @@
 /* audit_client_test.c - jido_audit_append against a fake auditor: the synchronous call's
- * envelope and reply handling (ok, error reply, no auditor), the fire-and-forget batches
+ * envelope and reply handling (ok, error reply, no auditor), concurrent synchronous calls
+ * coalesced into audit.append_many (each caller its own answer, bus.max_msg kept), the
+ * fire-and-forget batches
  * on the push socket (numbered, in order, every record once) and jido_audit_flush's
  * audit.flush request and its answers. */
 #include <setjmp.h>
@@ -119,6 +121,165 @@ test_sync(void **state)
 	    JIDO_EVALIDATION);
 }
 
+/* ---- concurrent synchronous appends: coalesced, each caller answered on its own */
+
+#define MANY_CALLERS 8
+
+struct many_fake {
+	struct jido_bus *b;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started;        /* callers started (the first reply waits for all of them) */
+	size_t records;     /* records received so far */
+	size_t most;        /* the most records in one request */
+	size_t longest;     /* the longest request, bytes */
+	int many;           /* audit.append_many requests seen */
+};
+
+/* The answer for one record: subject "s<i>" gets seq 100+i, subject "bad" an error. */
+static json_t *
+many_result(json_t *rec)
+{
+	const char *subj = json_string_value(json_object_get(rec, "subject"));
+
+	if (subj != NULL && strcmp(subj, "bad") == 0)
+		return json_pack("{s:s,s:s}", "error", "validation_error", "why", "bad subject");
+	return json_pack("{s:i,s:s}", "seq", 100 + atoi(subj != NULL ? subj + 1 : "0"),
+	    "leaf_hash", "00");
+}
+
+static void *
+many_fake_rep(void *arg)
+{
+	struct many_fake *f = arg;
+	int first = 1;
+
+	while (f->records < MANY_CALLERS) {
+		struct jido_msg m;
+		char *buf, why[128];
+		size_t len, n;
+		json_t *r, *res;
+		if (jido_bus_recv(f->b, &buf, &len, NULL) != 0)
+			return NULL;
+		assert_int_equal(jido_msg_parse(buf, len, &m, why, sizeof(why), NULL), 0);
+		if (len > f->longest)
+			f->longest = len;
+		if (first) { /* hold the first answer until every caller is on its way */
+			pthread_mutex_lock(&f->mu);
+			while (f->started < MANY_CALLERS)
+				pthread_cond_wait(&f->cv, &f->mu);
+			pthread_mutex_unlock(&f->mu);
+			usleep(200 * 1000);
+			first = 0;
+		}
+		if (strcmp(m.type, "audit.append") == 0) {
+			n = 1;
+			res = many_result(m.data);
+			r = json_object_get(res, "error") != NULL ?
+			    jido_reply_err(m.id, JIDO_EVALIDATION, "bad subject") :
+			    jido_reply_ok(m.id, json_incref(res));
+			json_decref(res);
+		} else {
+			json_t *recs = json_object_get(m.data, "records"), *rec;
+			size_t i;
+			assert_string_equal(m.type, "audit.append_many");
+			f->many++;
+			n = json_array_size(recs);
+			res = json_array();
+			json_array_foreach(recs, i, rec)
+				json_array_append_new(res, many_result(rec));
+			r = jido_reply_ok(m.id, json_pack("{s:o}", "results", res));
+		}
+		f->records += n;
+		if (n > f->most)
+			f->most = n;
+		jido_bus_send_json(f->b, r);
+		json_decref(r);
+		jido_msg_free(&m);
+		free(buf);
+	}
+	return NULL;
+}
+
+struct many_caller {
+	struct many_fake *f;
+	int i, rc;
+	uint64_t seq;
+};
+
+static void *
+many_call(void *arg)
+{
+	struct many_caller *c = arg;
+	json_t *r = record();
+	char subj[16];
+
+	snprintf(subj, sizeof(subj), c->i == 3 ? "bad" : "s%d", c->i);
+	json_object_set_new(r, "subject", json_string(subj));
+	pthread_mutex_lock(&c->f->mu);
+	c->f->started++;
+	pthread_cond_broadcast(&c->f->cv);
+	pthread_mutex_unlock(&c->f->mu);
+	c->rc = jido_audit_append(conf, home, r, 1, &c->seq);
+	return NULL;
+}
+
+/* MANY_CALLERS threads append at once while the first request waits for its answer. */
+static void
+many_round(struct many_fake *f)
+{
+	struct many_caller c[MANY_CALLERS];
+	pthread_t t, ct[MANY_CALLERS];
+	char url[128];
+
+	assert_int_equal(jido_bus_url_req(home, "auditor", url, sizeof(url)), 0);
+	unlink(url + 6);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0, NULL, &f->b), 0);
+	jido_bus_set_timeouts(f->b, 5000, 5000);
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	assert_int_equal(pthread_create(&t, NULL, many_fake_rep, f), 0);
+	for (int i = 0; i < MANY_CALLERS; i++) {
+		c[i] = (struct many_caller){ f, i, -1, 0 };
+		assert_int_equal(pthread_create(&ct[i], NULL, many_call, &c[i]), 0);
+	}
+	for (int i = 0; i < MANY_CALLERS; i++)
+		pthread_join(ct[i], NULL);
+	pthread_join(t, NULL);
+	jido_bus_close(f->b);
+	for (int i = 0; i < MANY_CALLERS; i++) {
+		if (i == 3) {
+			assert_int_equal(c[i].rc, JIDO_EVALIDATION);
+			continue;
+		}
+		assert_int_equal(c[i].rc, 0);
+		assert_int_equal(c[i].seq, 100 + i);
+	}
+	assert_int_equal(f->records, MANY_CALLERS);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+}
+
+static void
+test_sync_many(void **state)
+{
+	struct many_fake f;
+	char why[128];
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	many_round(&f);
+	/* the callers that queued behind the held request went together */
+	assert_true(f.many >= 1);
+	assert_true(f.most >= 2);
+	/* a request never exceeds bus.max_msg: a group too big for it goes in parts */
+	assert_int_equal(jido_conf_set(conf, "bus.max_msg", "400", why, sizeof(why)), 0);
+	memset(&f, 0, sizeof(f));
+	many_round(&f);
+	assert_true(f.longest <= 400);
+	assert_int_equal(jido_conf_set(conf, "bus.max_msg", "1048576", why, sizeof(why)), 0);
+}
+
 /* Receive pushed batches until `want` records came; check their numbering from *batch+1
  * on and the client id; returns the records' actions joined by ','. */
 static void
@@ -222,6 +383,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_sync_many),
 		cmocka_unit_test(test_push),
 	};
 

@@ -271,6 +271,37 @@ jido-auditor load --push --records 3000 --tag f 2>"$W/load3.json"
 t_check "jido-auditor load --push ends with a successful flush" grep -q '"error":""' "$W/load3.json"
 t_check "and every pushed record is durable when it returns" test "$(grep -c '"subject":"f0-' "$LOG")" -eq 3000
 
+# --- audit.append_many: one caller's records in one request, each answered on its own
+before=$(grep -c '^{"seq"' "$LOG")
+rep=$(jido call auditor audit.append_many '{"records":[
+ {"actor":"owner","channel":"cli","action":"many.one","subject":"many","result":"ok"},
+ {"actor":"owner","channel":"carrier-pigeon","action":"many.bad","subject":"many","result":"ok"},
+ {"actor":"owner","channel":"cli","action":"many.two","subject":"many","result":"ok",
+  "details":{"token":"ghp_MANYsecret1234567890abcdefABCDEF"}}]}')
+t_check "append_many answers each record: seq, error, seq" python3 -c '
+import json,sys; r=json.loads(sys.argv[1])["results"]; b=int(sys.argv[2])
+assert r[0]["seq"]==b+1 and len(r[0]["leaf_hash"])==64, r
+assert r[1]["error"]=="validation_error" and "channel" in r[1]["why"], r
+assert r[2]["seq"]==b+2, r' "$rep" "$before"
+t_check "the good ones are written, the bad one is not" test "$(grep -c '"action":"many\.' "$LOG")" -eq 2
+t_check "a secret in an append_many record is redacted" bash -c "! grep -q MANYsecret '$LOG'"
+q=$(jido call auditor audit.query '{"subject":"many"}')
+t_check "acknowledged records are found by a query at once" python3 -c '
+import json,sys; r=json.loads(sys.argv[1])["records"]; assert [x["action"] for x in r]==["many.one","many.two"], r' "$q"
+for bad in '{"records":[]}' '{"records":{}}' '{"records":[1],"x":1}' "$(python3 -c 'import json; print(json.dumps({"records":[{"actor":"o"}]*1025}))')"; do
+	jido call auditor audit.append_many "$bad" >/dev/null 2>&1
+	t_check "append_many with a bad shape is a usage error (2): ${bad:0:24}" test $? -eq 2
+done
+t_check "and writes nothing" test "$(grep -c '^{"seq"' "$LOG")" -eq $((before + 2))
+echo '{"v":1,"type":"audit.append_many","id":"m1","data":{"records":[{"actor":"owner","channel":"cli","action":"f.one","subject":"f","result":"ok"},{"actor":"owner"}]}}' |
+	jido-auditor --home "$W/filterhome" filter >"$W/many_filter.json" 2>/dev/null
+t_check "the filter answers append_many the same way" python3 -c '
+import json,sys; d=json.loads(open(sys.argv[1]).read()); r=d["data"]["results"]
+assert d["ok"] and r[0]["seq"]==1 and r[1]["error"]=="validation_error", d' "$W/many_filter.json"
+jido-auditor load --writers 64 --records 20 --tag m 2>"$W/load64.json"
+t_check "64 concurrent synchronous writers (coalesced in the client): all 1280 acknowledged" grep -q '"records":1280,.*"error":""' "$W/load64.json"
+t_check "and each is in the log once" test "$(grep -c '"subject":"m[0-9]*-' "$LOG")" -eq 1280
+
 sz=$(grep -c '^{"seq"' "$LOG")
 t_check "the index recovered every record" size_is "$sz"
 
