@@ -7,8 +7,10 @@
  * AUDIT_BATCH_RECORDS records or AUDIT_BATCH_MS old, by a flusher thread); jido_audit_flush
  * asks the auditor (audit.flush) whether every batch since the last flush is durable.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -157,8 +159,9 @@ out:
 struct audit_waiter {
 	json_t *record;   /* the caller's, borrowed while queued or in flight */
 	int rc, done;
+	int posted;       /* posts made to sem and not yet taken (as.mu) */
 	uint64_t seq;
-	pthread_cond_t cv;
+	sem_t sem;        /* posted outside as.mu: "your turn to lead" or "done" */
 	struct audit_waiter *next;
 };
 
@@ -224,23 +227,31 @@ audit_sync_send(struct audit_waiter **ws, size_t n, size_t max_bytes, int timeou
 }
 
 /* Queue record (borrowed) and return once it is answered, leading a request when it is
- * this caller's turn. *seq on 0. */
+ * this caller's turn. *seq on 0. A waiter sleeps on its own semaphore, posted after the
+ * poster released as.mu (so the woken thread does not fight for the lock the waker
+ * holds); `posted` counts the posts not yet taken, and a waiter takes them all before its
+ * stack goes, so a post never lands on a waiter that has returned. */
 static int
 audit_sync_append(json_t *record, size_t max_bytes, int timeout_ms, uint64_t *seq)
 {
-	struct audit_waiter w = { .record = record, .cv = PTHREAD_COND_INITIALIZER };
-	struct audit_waiter *batch[AUDIT_SYNC_RECORDS];
+	struct audit_waiter w = { .record = record };
+	struct audit_waiter *batch[AUDIT_SYNC_RECORDS], *lead;
 
+	sem_init(&w.sem, 0, 0);
 	pthread_mutex_lock(&as.mu);
 	if (as.tail != NULL)
 		as.tail->next = &w;
 	else
 		as.head = &w;
 	as.tail = &w;
-	while (!w.done) {
+	while (!w.done || w.posted > 0) {
 		size_t n = 0, sent;
-		if (as.head != &w || as.inflight >= AUDIT_SYNC_INFLIGHT) {
-			pthread_cond_wait(&w.cv, &as.mu);
+		if (w.done || as.head != &w || as.inflight >= AUDIT_SYNC_INFLIGHT) {
+			pthread_mutex_unlock(&as.mu);
+			while (sem_wait(&w.sem) != 0 && errno == EINTR)
+				;
+			pthread_mutex_lock(&as.mu);
+			w.posted--;
 			continue;
 		}
 		for (struct audit_waiter *x = as.head; x != NULL && n < AUDIT_SYNC_RECORDS;
@@ -259,17 +270,25 @@ audit_sync_append(json_t *record, size_t max_bytes, int timeout_ms, uint64_t *se
 				as.tail = batch[n - 1];
 			as.head = batch[sent];
 		}
+		as.inflight--;
+		lead = as.head != NULL && as.head->posted == 0 ? as.head : NULL;
+		if (lead != NULL)
+			lead->posted++;
 		for (size_t i = 0; i < sent; i++) {
 			batch[i]->done = 1;
 			if (batch[i] != &w)
-				pthread_cond_signal(&batch[i]->cv);
+				batch[i]->posted++;
 		}
-		as.inflight--;
-		if (as.head != NULL)
-			pthread_cond_signal(&as.head->cv); /* its turn to lead */
+		pthread_mutex_unlock(&as.mu);
+		if (lead != NULL) /* its turn to lead: first, so the next request goes now */
+			sem_post(&lead->sem);
+		for (size_t i = 0; i < sent; i++)
+			if (batch[i] != &w)
+				sem_post(&batch[i]->sem);
+		pthread_mutex_lock(&as.mu);
 	}
 	pthread_mutex_unlock(&as.mu);
-	pthread_cond_destroy(&w.cv);
+	sem_destroy(&w.sem);
 	if (w.rc == 0 && seq != NULL)
 		*seq = w.seq;
 	return w.rc;
