@@ -20,6 +20,15 @@
 static char home[64];
 static struct jido_conf *conf;
 
+/* After a fake auditor closes: give the client's REQ socket time to see its pipe go (nng
+ * then fails what is still on its way), so the next test's calls do not start before
+ * that and fail with it. */
+static void
+settle(void)
+{
+	usleep(300 * 1000);
+}
+
 struct fake {
 	struct jido_bus *b;
 	int reply_err; /* answer with this error code instead of ok */
@@ -116,9 +125,76 @@ test_sync(void **state)
 	assert_int_equal(jido_audit_append(conf, home, record(), 1, &seq), JIDO_EINTERNAL);
 	pthread_join(t, NULL);
 	jido_bus_close(f.b);
+	settle();
 	json_decref(f.data);
 	assert_int_equal(jido_audit_append(conf, home, json_string("x"), 1, NULL),
 	    JIDO_EVALIDATION);
+}
+
+/* The auditor goes (kill -9) after it received an append and before it answered: the
+ * call fails, and the request is not sent again to the auditor that comes up next (with
+ * NNG_OPT_REQ_RESENDTIME infinite, nng fails a request whose pipe closed instead of
+ * resending it; a resend would write the record twice). */
+struct gone_fake {
+	struct jido_bus *b;
+	int got;
+};
+
+static void *
+gone_first(void *arg)
+{
+	struct gone_fake *f = arg;
+	char *buf;
+	size_t len;
+
+	if (jido_bus_recv(f->b, &buf, &len, NULL) == 0) {
+		f->got = 1;
+		free(buf);
+	}
+	jido_bus_close(f->b); /* no answer: gone */
+	return NULL;
+}
+
+struct gone_call {
+	int rc;
+};
+
+static void *
+gone_call(void *arg)
+{
+	struct gone_call *c = arg;
+
+	c->rc = jido_audit_append(conf, home, record(), 1, NULL);
+	return NULL;
+}
+
+static void
+test_sync_not_resent(void **state)
+{
+	struct gone_fake f1 = { NULL, 0 }, f2 = { NULL, 0 };
+	struct gone_call c = { -1 };
+	pthread_t t, tc;
+	char url[128], *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(jido_bus_url_req(home, "auditor", url, sizeof(url)), 0);
+	unlink(url + 6);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0, NULL, &f1.b), 0);
+	jido_bus_set_timeouts(f1.b, 5000, 5000);
+	assert_int_equal(pthread_create(&t, NULL, gone_first, &f1), 0);
+	assert_int_equal(pthread_create(&tc, NULL, gone_call, &c), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(f1.got, 1);
+	/* the next auditor listens at once, well within the caller's bus.timeout_ms */
+	unlink(url + 6);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0, NULL, &f2.b), 0);
+	jido_bus_set_timeouts(f2.b, 1500, 1500);
+	pthread_join(tc, NULL);
+	assert_int_equal(c.rc, JIDO_EUNAVAIL);
+	assert_int_not_equal(jido_bus_recv(f2.b, &buf, &len, NULL), 0);
+	jido_bus_close(f2.b);
+	settle();
 }
 
 /* ---- concurrent synchronous appends: coalesced, each caller answered on its own */
@@ -247,6 +323,7 @@ many_round(struct many_fake *f)
 		pthread_join(ct[i], NULL);
 	pthread_join(t, NULL);
 	jido_bus_close(f->b);
+	settle();
 	for (int i = 0; i < MANY_CALLERS; i++) {
 		if (i == 3) {
 			assert_int_equal(c[i].rc, JIDO_EVALIDATION);
@@ -383,6 +460,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_sync_not_resent),
 		cmocka_unit_test(test_sync_many),
 		cmocka_unit_test(test_push),
 	};
