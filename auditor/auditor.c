@@ -354,15 +354,36 @@ auditor_enqueue_sync(struct jido_srv *s, struct aq_item *it)
 	return rc;
 }
 
-/* audit.flush {client, from, to}: wait until the pushed batches from..to of that client
- * are durable; fail when one was rejected or lost. Blocks (a pool thread). */
+/*
+ * How long audit.flush waits, at most: three quarters of bus.timeout_ms, the timeout its
+ * callers (`jido call`, jido_audit_flush) give the whole call. The answer (`timeout`,
+ * "did not all arrive in time") must reach the caller while it still waits. With equal
+ * waits the reply landed the very moment the caller's receive timed out and its REQ
+ * socket closed, and nng 1.5.2 (Debian bookworm's) loses a message that is half read
+ * when its connection closes: the pipe's receive is never finished, nng_close waits
+ * for it forever and nng's one reaper thread is stuck with it (nng issue #1813, fixed
+ * in nng 1.8.0; see jido_bus_close). A flush queued behind SERVE_POOL waiting ones
+ * starts late and may still answer after its caller gave up; that caller's connection
+ * is closed by then, so the late reply finds no pipe to race with.
+ */
+static int64_t
+auditor_flush_wait_ms(const struct jido_conf *conf)
+{
+	int64_t t = jido_conf_int(conf, "bus.timeout_ms");
+
+	return t > 0 ? t - t / 4 : 0;
+}
+
+/* audit.flush {client, from, to}: wait (auditor_flush_wait_ms) until the pushed batches
+ * from..to of that client are durable; fail when one was rejected or lost. Blocks (a
+ * pool thread). */
 static int
 auditor_flush(struct auditor *a, const struct jido_conf *conf, json_t *data, json_t **out,
     char *why, size_t whylen)
 {
 	const char *id = json_string_value(json_object_get(data, "client"));
 	json_t *jf = json_object_get(data, "from"), *jt = json_object_get(data, "to");
-	int64_t deadline = jido_now_ms() + jido_conf_int(conf, "bus.timeout_ms");
+	int64_t deadline = jido_now_ms() + auditor_flush_wait_ms(conf);
 	struct aq_client *c = NULL;
 	uint64_t from, to;
 	int rc = 0;
