@@ -230,9 +230,14 @@ int auditor_many_enqueue(struct jido_srv *s, struct aq_many *m,
 void auditor_many_commit_inline(struct jido_srv *s, struct aq_many *m);
 json_t *auditor_many_data(struct aq_many *m);
 void auditor_many_free(struct aq_many *m);
-/* Dispatch one raw request: accepts the wire names audit.* as well as auditor.*. */
+/* Dispatch one raw request: accepts the wire names audit.* as well as auditor.*. The
+ * reply is the caller's. _at: the request arrived at arrived_ms (jido_now_ms), earlier
+ * than now when it waited in a queue; an audit.flush answers by 3/4 of bus.timeout_ms
+ * after it. */
 json_t *auditor_dispatch(struct jido_srv *s, const void *buf, size_t len,
     const struct jido_peer *peer);
+json_t *auditor_dispatch_at(struct jido_srv *s, const void *buf, size_t len,
+    const struct jido_peer *peer, int64_t arrived_ms);
 /* serve/filter drivers (serve.c) and subcommands verify/load. */
 int auditor_run(const char *cmd, const char *file, const char *home, const char *level);
 int auditor_command(int argc, char **argv);

@@ -58,6 +58,7 @@ struct serve_ctx {
 	nng_aio *aio;
 	int open, sending;
 	nng_msg *req;           /* for the pool */
+	int64_t arrived;        /* when req came (jido_now_ms): a flush's wait counts from it */
 	struct jido_peer peer;
 	struct aq_item it;      /* an append in flight */
 	struct aq_many *many;   /* an append_many in flight */
@@ -249,6 +250,7 @@ serve_ctx_cb(void *arg)
 	if (serve_append_try(c, msg))
 		return;
 	c->req = msg;
+	c->arrived = jido_now_ms();
 	c->next = NULL;
 	struct serve_jobs *q = &serve_jobs[memmem(nng_msg_body(msg), nng_msg_len(msg), ".flush\"",
 	    7) != NULL ? 1 : 0];
@@ -283,7 +285,8 @@ serve_pool(void *arg)
 		if ((q->head = c->next) == NULL)
 			q->tail = NULL;
 		pthread_mutex_unlock(&q->mu);
-		reply = auditor_dispatch(sv->s, nng_msg_body(c->req), nng_msg_len(c->req), &c->peer);
+		reply = auditor_dispatch_at(sv->s, nng_msg_body(c->req), nng_msg_len(c->req),
+		    &c->peer, c->arrived);
 		nng_msg_free(c->req);
 		c->req = NULL;
 		serve_reply(c, reply);

@@ -287,6 +287,18 @@ fail:
 	return bus_err(rv);
 }
 
+/*
+ * Close b (taken). Beware of nng 1.5.2 (Debian bookworm's) here: when a connection closes
+ * while a message on it is half read (its header in, its body not yet asked for), the
+ * transport asks for the body on a receive that the close already stopped, nng drops
+ * that request without a callback, and the protocol's receive on that pipe is never
+ * finished. nng_close then waits forever for the pipe, and so does nng's one reaper
+ * thread, which wedges every later close in the process (nng issue #1813, fixed in nng
+ * 1.8.0 by aborting such a receive in nni_aio_stop). We cannot reach that receive from
+ * here; what we avoid is the pattern that lands a reply exactly on a close: a server
+ * that waits on a caller's behalf answers well within bus.timeout_ms (auditor_flush),
+ * never at the moment a caller's equal timeout runs out and it closes its REQ socket.
+ */
 void
 jido_bus_close(struct jido_bus *b)
 {
