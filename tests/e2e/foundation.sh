@@ -7,6 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 t_home
 PROCS="vault auditor planner gateway gitops executor ingest web"
+# Free ports, not the defaults (4000, 4001): another stack on this machine may hold them.
+export JIDO_WEB_LISTEN="127.0.0.1:$(t_free_port)" JIDO_INGEST_LISTEN="127.0.0.1:$(t_free_port)"
 
 # --- config and help, before anything runs
 t_check "jido --version" sh -c 'jido --version | grep -q "^jido [0-9]"'
