@@ -54,7 +54,9 @@ for s in tests/e2e/*.sh; do
 	# loaded machine does not sink the run; a script that fails twice fails.
 	if [ "$f" -gt 0 ]; then
 		echo "FLAKY? $name failed once (exit $rc), running it again:"
-		grep -E '^FAIL: ' "$out" | head -n 10 | sed 's/^/    first run: /'
+		# the FAIL lines and the script's own "# ..." notes around them (what differed)
+		grep -E '^FAIL: |^# ' "$out" | grep -B4 -E '^FAIL: ' | head -n 30 |
+			sed 's/^/    first run: /'
 		mv "$out" "$out.first"
 		timeout 600 bash "$s" >"$out" 2>&1
 		rc=$?
