@@ -154,9 +154,6 @@ int as_commit(struct as_store *st, struct as_entry **e, size_t n);
  * store). The entries must stay valid until as_commit_cb returns. */
 int as_commit_cb(struct as_store *st, struct as_entry **e, size_t n,
     void (*durable)(void *arg), void *arg);
-/* Commit the index transaction that group commits leave open (the committer calls it when
- * its queue is empty; queries see the open one). 0 or JIDO_EINTERNAL (then broken). */
-int as_index_sync(struct as_store *st);
 /* Start the indexer thread (the daemon): from then on commits leave their index rows to
  * it. as_close stops it once it has indexed everything. */
 int as_indexer_start(struct as_store *st);

@@ -14,10 +14,6 @@
 #include "audit.h"
 
 #define AQ_MAX_BATCH 8192
-/* The index transaction is committed once the queue has been empty this long (and every
- * AS_TXN_RECORDS records, and with each checkpoint): not after every group, which under a
- * steady stream of small groups rewrote the same SQLite pages each time. */
-#define AQ_INDEX_IDLE_MS 20
 #define AQ_MAX_QUEUE 32768 /* fire-and-forget backlog (records) before the push reader waits */
 
 int
@@ -168,8 +164,8 @@ auditor_answer(void *arg)
 }
 
 /* The committer: take everything queued (one record when group commit is off), commit it
- * as one write + fdatasync, answer it as soon as it is durable, then index it; ticks
- * checkpoints when idle. */
+ * as one write + fdatasync and answer it as soon as it is durable (the indexer thread
+ * indexes it); ticks checkpoints when idle. */
 static void *
 auditor_committer(void *arg)
 {
@@ -186,26 +182,20 @@ auditor_committer(void *arg)
 		free(g.owner);
 		return NULL;
 	}
-	int dirty = 0; /* records indexed in the open transaction, not yet committed */
-
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		g.n = g.ne = 0;
 		while (a->head == NULL && !a->stop) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (dirty ? AQ_INDEX_IDLE_MS : 200) * 1000000L;
+			ts.tv_nsec += 200 * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
 			if (pthread_cond_timedwait(&a->work, &a->mu, &ts) == ETIMEDOUT) {
 				pthread_mutex_unlock(&a->mu);
-				if (dirty) /* idle a while: commit the index transaction */
-					as_index_sync(a->st);
-				else
-					as_commit(a->st, NULL, 0); /* a checkpoint when one is due */
-				dirty = 0;
+				as_commit(a->st, NULL, 0); /* a checkpoint when one is due */
 				pthread_mutex_lock(&a->mu);
 			}
 		}
@@ -236,12 +226,9 @@ auditor_committer(void *arg)
 			free(g.ents[k].tail);
 			free(g.ents[k].fields);
 		}
-		dirty |= g.ne > 0;
 		pthread_mutex_lock(&a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
-	if (dirty)
-		as_index_sync(a->st);
 	free(g.items);
 	free(g.ents);
 	free(g.eptr);

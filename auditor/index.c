@@ -6,8 +6,10 @@
  * committer's path is format, hash, write, fdatasync and answer; a query first waits until
  * the index holds every record acknowledged before it began.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -118,7 +120,8 @@ as_index_sync_locked(struct as_store *st)
 	return rc;
 }
 
-int
+/* Commit the open index transaction (takes dbmu); a failure marks the store broken. */
+static int
 as_index_sync(struct as_store *st)
 {
 	int rc;
@@ -207,12 +210,29 @@ static void *
 as_indexer(void *arg)
 {
 	struct as_store *st = arg;
+	int open = 0; /* rows in the open index transaction, not yet committed */
 
 	pthread_mutex_lock(&st->qmu);
 	for (;;) {
 		struct as_ijob *j;
-		while (st->jobs_head == NULL && !st->idx_stop)
-			pthread_cond_wait(&st->qcv, &st->qmu);
+		while (st->jobs_head == NULL && !st->idx_stop) {
+			struct timespec ts;
+			if (!open) {
+				pthread_cond_wait(&st->qcv, &st->qmu);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += AS_IDX_IDLE_MS * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&st->qcv, &st->qmu, &ts) == ETIMEDOUT &&
+			    st->jobs_head == NULL) { /* idle a while: commit the transaction */
+				pthread_mutex_unlock(&st->qmu);
+				as_index_sync(st);
+				open = 0;
+				pthread_mutex_lock(&st->qmu);
+			}
+		}
 		if ((j = st->jobs_head) == NULL)
 			break;
 		st->jobs_head = st->jobs_tail = NULL;
@@ -226,6 +246,7 @@ as_indexer(void *arg)
 			as_ijob_free(j);
 			j = next;
 		}
+		open = st->in_txn;
 		pthread_mutex_unlock(&st->dbmu);
 		pthread_mutex_lock(&st->qmu);
 	}

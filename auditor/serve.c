@@ -61,7 +61,6 @@ struct serve_ctx {
 	int64_t arrived;        /* when req came (jido_now_ms): a flush's wait counts from it */
 	struct jido_peer peer;
 	struct aq_item it;      /* an append in flight */
-	struct aq_many *many;   /* an append_many in flight */
 	char id[JIDO_ID_MAX + 1];
 	struct serve_ctx *next; /* pool queue */
 };
@@ -140,7 +139,6 @@ serve_many_done(void *arg, struct aq_many *m)
 	struct serve_ctx *c = arg;
 	json_t *data = auditor_many_data(m);
 
-	c->many = NULL;
 	auditor_many_free(m);
 	serve_reply(c, data != NULL ? jido_reply_ok(c->id, data) :
 	    jido_reply_err(c->id, JIDO_EINTERNAL, "out of memory"));
@@ -151,13 +149,14 @@ serve_many_done(void *arg, struct aq_many *m)
 static void
 serve_many_start(struct serve_ctx *c, json_t *data)
 {
+	struct aq_many *m;
 	char why[256] = "";
 	int rc;
 
-	if ((rc = auditor_many_new(c->sv->s, data, &c->many, why, sizeof(why))) == 0 &&
-	    (rc = auditor_many_enqueue(c->sv->s, c->many, serve_many_done, c)) != 0) {
-		auditor_many_free(c->many);
-		c->many = NULL;
+	/* once queued, m is the committer's until serve_many_done frees it */
+	if ((rc = auditor_many_new(c->sv->s, data, &m, why, sizeof(why))) == 0 &&
+	    (rc = auditor_many_enqueue(c->sv->s, m, serve_many_done, c)) != 0) {
+		auditor_many_free(m);
 		snprintf(why, sizeof(why), "the auditor is stopping");
 	}
 	if (rc != 0) {

@@ -14,6 +14,10 @@
 
 /* Records indexed in one open SQLite transaction before it is committed. */
 #define AS_TXN_RECORDS 4096
+/* The indexer commits the index transaction once no job came for this long (and every
+ * AS_TXN_RECORDS records, and with each checkpoint): not after every job, which under a
+ * steady stream of small commits rewrote the same SQLite pages each time. */
+#define AS_IDX_IDLE_MS 20
 /* Records waiting for the indexer before the committer waits for it. */
 #define AS_IDX_BACKLOG 65536
 
@@ -59,7 +63,7 @@ struct as_store {
 
 	/* dbmu: the index side. The SQLite connection and its statements; the index
 	 * transaction left open across commits (queries on this connection see it),
-	 * committed by as_index_sync when the committer is idle, every AS_TXN_RECORDS
+	 * committed once the indexer has been idle AS_IDX_IDLE_MS, every AS_TXN_RECORDS
 	 * records and with every checkpoint; `indexed`, the tree size the index holds
 	 * (idx_cv is broadcast when it moves). Lock order: mu before dbmu, never the other
 	 * way round. */

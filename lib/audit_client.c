@@ -159,9 +159,9 @@ out:
 struct audit_waiter {
 	json_t *record;   /* the caller's, borrowed while queued or in flight */
 	int rc, done;
-	int posted;       /* posts made to sem and not yet taken (as.mu) */
+	int posted;       /* posts made to sem and not yet taken (audit_sync.mu) */
 	uint64_t seq;
-	sem_t sem;        /* posted outside as.mu: "your turn to lead" or "done" */
+	sem_t sem;        /* posted outside audit_sync.mu: "your turn to lead" or "done" */
 	struct audit_waiter *next;
 };
 
@@ -169,7 +169,7 @@ static struct {
 	pthread_mutex_t mu;
 	struct audit_waiter *head, *tail; /* queued, not yet taken by a leader */
 	int inflight;
-} as = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} audit_sync = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* Send ws[0..n) as one request and note each one's answer (no lock held). Returns how
  * many were answered: fewer than n when the text of all n exceeds max_bytes (the caller
@@ -228,7 +228,7 @@ audit_sync_send(struct audit_waiter **ws, size_t n, size_t max_bytes, int timeou
 
 /* Queue record (borrowed) and return once it is answered, leading a request when it is
  * this caller's turn. *seq on 0. A waiter sleeps on its own semaphore, posted after the
- * poster released as.mu (so the woken thread does not fight for the lock the waker
+ * poster released audit_sync.mu (so the woken thread does not fight for the lock the waker
  * holds); `posted` counts the posts not yet taken, and a waiter takes them all before its
  * stack goes, so a post never lands on a waiter that has returned. */
 static int
@@ -238,40 +238,40 @@ audit_sync_append(json_t *record, size_t max_bytes, int timeout_ms, uint64_t *se
 	struct audit_waiter *batch[AUDIT_SYNC_RECORDS], *lead;
 
 	sem_init(&w.sem, 0, 0);
-	pthread_mutex_lock(&as.mu);
-	if (as.tail != NULL)
-		as.tail->next = &w;
+	pthread_mutex_lock(&audit_sync.mu);
+	if (audit_sync.tail != NULL)
+		audit_sync.tail->next = &w;
 	else
-		as.head = &w;
-	as.tail = &w;
+		audit_sync.head = &w;
+	audit_sync.tail = &w;
 	while (!w.done || w.posted > 0) {
 		size_t n = 0, sent;
-		if (w.done || as.head != &w || as.inflight >= AUDIT_SYNC_INFLIGHT) {
-			pthread_mutex_unlock(&as.mu);
+		if (w.done || audit_sync.head != &w || audit_sync.inflight >= AUDIT_SYNC_INFLIGHT) {
+			pthread_mutex_unlock(&audit_sync.mu);
 			while (sem_wait(&w.sem) != 0 && errno == EINTR)
 				;
-			pthread_mutex_lock(&as.mu);
+			pthread_mutex_lock(&audit_sync.mu);
 			w.posted--;
 			continue;
 		}
-		for (struct audit_waiter *x = as.head; x != NULL && n < AUDIT_SYNC_RECORDS;
+		for (struct audit_waiter *x = audit_sync.head; x != NULL && n < AUDIT_SYNC_RECORDS;
 		    x = x->next)
 			batch[n++] = x;
-		as.head = batch[n - 1]->next;
-		if (as.head == NULL)
-			as.tail = NULL;
-		as.inflight++;
-		pthread_mutex_unlock(&as.mu);
+		audit_sync.head = batch[n - 1]->next;
+		if (audit_sync.head == NULL)
+			audit_sync.tail = NULL;
+		audit_sync.inflight++;
+		pthread_mutex_unlock(&audit_sync.mu);
 		sent = audit_sync_send(batch, n, max_bytes, timeout_ms);
-		pthread_mutex_lock(&as.mu);
+		pthread_mutex_lock(&audit_sync.mu);
 		if (sent < n) { /* the unsent rest goes back to the head, in order */
-			batch[n - 1]->next = as.head;
-			if (as.head == NULL)
-				as.tail = batch[n - 1];
-			as.head = batch[sent];
+			batch[n - 1]->next = audit_sync.head;
+			if (audit_sync.head == NULL)
+				audit_sync.tail = batch[n - 1];
+			audit_sync.head = batch[sent];
 		}
-		as.inflight--;
-		lead = as.head != NULL && as.head->posted == 0 ? as.head : NULL;
+		audit_sync.inflight--;
+		lead = audit_sync.head != NULL && audit_sync.head->posted == 0 ? audit_sync.head : NULL;
 		if (lead != NULL)
 			lead->posted++;
 		for (size_t i = 0; i < sent; i++) {
@@ -279,15 +279,15 @@ audit_sync_append(json_t *record, size_t max_bytes, int timeout_ms, uint64_t *se
 			if (batch[i] != &w)
 				batch[i]->posted++;
 		}
-		pthread_mutex_unlock(&as.mu);
+		pthread_mutex_unlock(&audit_sync.mu);
 		if (lead != NULL) /* its turn to lead: first, so the next request goes now */
 			sem_post(&lead->sem);
 		for (size_t i = 0; i < sent; i++)
 			if (batch[i] != &w)
 				sem_post(&batch[i]->sem);
-		pthread_mutex_lock(&as.mu);
+		pthread_mutex_lock(&audit_sync.mu);
 	}
-	pthread_mutex_unlock(&as.mu);
+	pthread_mutex_unlock(&audit_sync.mu);
 	sem_destroy(&w.sem);
 	if (w.rc == 0 && seq != NULL)
 		*seq = w.seq;
