@@ -357,6 +357,96 @@ test_sync_many(void **state)
 	assert_int_equal(jido_conf_set(conf, "bus.max_msg", "1048576", why, sizeof(why)), 0);
 }
 
+/* test_sync_share: SHARE_CALLERS threads each append SHARE_EACH records in a loop against
+ * a fake auditor that takes SHARE_MS to answer each request. */
+#define SHARE_CALLERS 24
+#define SHARE_EACH 12
+#define SHARE_MS 15
+
+struct share_fake {
+	struct jido_bus *b;
+	size_t records, requests, small; /* small: requests of 1-2 records */
+};
+
+static void *
+share_fake_rep(void *arg)
+{
+	struct share_fake *f = arg;
+
+	while (f->records < SHARE_CALLERS * SHARE_EACH) {
+		struct jido_msg m;
+		char *buf, why[128];
+		size_t len, n = 1, i;
+		json_t *res = json_array(), *rec;
+		if (jido_bus_recv(f->b, &buf, &len, NULL) != 0)
+			return NULL;
+		assert_int_equal(jido_msg_parse(buf, len, &m, why, sizeof(why), NULL), 0);
+		usleep(SHARE_MS * 1000);
+		if (strcmp(m.type, "audit.append_many") == 0) {
+			n = json_array_size(json_object_get(m.data, "records"));
+			json_array_foreach(json_object_get(m.data, "records"), i, rec)
+				json_array_append_new(res, json_pack("{s:i,s:s}", "seq", 1, "leaf_hash", "00"));
+		}
+		json_t *r = jido_reply_ok(m.id, n == 1 ? json_pack("{s:i,s:s}", "seq", 1, "leaf_hash",
+		    "00") : json_pack("{s:o}", "results", res));
+		if (n == 1)
+			json_decref(res);
+		f->records += n;
+		f->requests++;
+		if (n <= 2)
+			f->small++;
+		jido_bus_send_json(f->b, r);
+		json_decref(r);
+		jido_msg_free(&m);
+		free(buf);
+	}
+	return NULL;
+}
+
+static void *
+share_call(void *arg)
+{
+	int *rc = arg;
+
+	for (int k = 0; k < SHARE_EACH && *rc == 0; k++)
+		*rc = jido_audit_append(conf, home, record(), 1, NULL);
+	return NULL;
+}
+
+/* Callers that keep appending while requests are on their way: a request that leaves
+ * while another is in flight waits for its share of the callers (active / in flight),
+ * so requests of one or two records are rare, not every other one. */
+static void
+test_sync_share(void **state)
+{
+	struct share_fake f;
+	pthread_t t, ct[SHARE_CALLERS];
+	int rc[SHARE_CALLERS];
+	char url[128];
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(jido_bus_url_req(home, "auditor", url, sizeof(url)), 0);
+	unlink(url + 6);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0, NULL, &f.b), 0);
+	jido_bus_set_timeouts(f.b, 5000, 5000);
+	assert_int_equal(pthread_create(&t, NULL, share_fake_rep, &f), 0);
+	for (int i = 0; i < SHARE_CALLERS; i++) {
+		rc[i] = 0;
+		assert_int_equal(pthread_create(&ct[i], NULL, share_call, &rc[i]), 0);
+	}
+	for (int i = 0; i < SHARE_CALLERS; i++) {
+		pthread_join(ct[i], NULL);
+		assert_int_equal(rc[i], 0);
+	}
+	pthread_join(t, NULL);
+	jido_bus_close(f.b);
+	settle();
+	assert_int_equal(f.records, SHARE_CALLERS * SHARE_EACH);
+	print_message("share: %zu requests, %zu of 1-2 records\n", f.requests, f.small);
+	assert_true(f.small * 3 <= f.requests);
+}
+
 /* Receive pushed batches until `want` records came; check their numbering from *batch+1
  * on and the client id; returns the records' actions joined by ','. */
 static void
@@ -462,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_sync_not_resent),
 		cmocka_unit_test(test_sync_many),
+		cmocka_unit_test(test_sync_share),
 		cmocka_unit_test(test_push),
 	};
 
