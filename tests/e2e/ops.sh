@@ -207,14 +207,30 @@ same runs.kickoff '{"project":"acme/gadget","workflow":"no_such_flow","issue":1}
 RUNKEYS='{project, workflow, issue, dry_run, trigger, attempt, parent: (.parent_id != null)}'
 mk_kickoff_args() { printf '{"project":"acme/gadget","workflow":"issue_triage","issue":5,"dry_run":true}\tkickoff acme/gadget 5 --workflow issue_triage --dry-run\n'; }
 each runs.kickoff "$RUNKEYS" mk_kickoff_args
-new_run() { jido --json kickoff acme/gadget 6 --workflow issue_triage --dry-run | jq -r .id; }
+# mk_note WHAT OUT RC: a MAKE helper that made no target says so (stderr: '# ...' in the log),
+# with what the call answered, so a failed check tells the channel's call from its setup
+mk_note() { echo "# $1 failed (exit $3): $(tr '\n' ' ' <<<"$2" | cut -c1-300)" >&2; }
+# new_run: a fresh dry-run run's id on stdout (nothing, and a note, when the kickoff failed)
+new_run() {
+	local out rc id
+	out=$(jido --json kickoff acme/gadget 6 --workflow issue_triage --dry-run 2>"$JIDO_HOME/mk.err")
+	rc=$?
+	id=$(jq -r '.id // empty' <<<"$out" 2>/dev/null)
+	[ $rc -eq 0 ] && [ -n "$id" ] || mk_note "new_run: jido kickoff" "$out$(cat "$JIDO_HOME/mk.err")" $rc
+	echo "$id"
+}
 mk_cancel() { local r; r=$(new_run); printf '{"run":"%s","reason":"e2e"}\tcancel %s --reason e2e\n' "$r" "$r"; }
 each runs.cancel '{state, workflow, issue}' mk_cancel
 t_check "  cancelled" jqt '.runs[0].state == "cancelled"' <(jido --json runs --limit 1)
-mk_retry() { local r; r=$(new_run); jido cancel "$r" >/dev/null; printf '{"run":"%s"}\tretry %s\n' "$r" "$r"; }
+mk_retry() {
+	local r out
+	r=$(new_run)
+	out=$(jido cancel "$r" 2>&1) || mk_note "mk_retry: jido cancel $r" "$out" $?
+	printf '{"run":"%s"}\tretry %s\n' "$r" "$r"; }
 each runs.retry "{attempt, workflow, issue, parent: (.parent_id != null)}" mk_retry
 same runs.cancel '{"run":"r_nonesuch"}' . cancel r_nonesuch
-cancelled=$(jido --json runs --state cancelled --limit 1 | jq -r '.runs[0].id')
+cancelled=$(jido --json runs --state cancelled --limit 1 | jq -r '.runs[0].id // empty')
+[ -n "$cancelled" ] || mk_note "jido runs --state cancelled: no cancelled run" "" "?"
 same runs.cancel "{\"run\":\"$cancelled\"}" . cancel "$cancelled"
 t_check "  cancelling a finished run is a conflict, exit 4" jqt '.error == "conflict"' "$JIDO_HOME/last.json"
 # approvals: no run waits for one here, so every channel gets the same refusal
@@ -222,7 +238,13 @@ same approvals.approve "{\"run\":\"$cancelled\",\"rationale\":\"ok\"}" . approve
 same approvals.reject "{\"run\":\"$cancelled\",\"rationale\":\"no\"}" . reject "$cancelled" --reason no
 mk_token() { printf '{"name":"e2e","scopes":"read,run","expires_days":3}\ttokens create e2e --scopes read,run --expires-days 3\n'; }
 each tokens.create '{name, scopes, expires_days, token: (.token | test("^jido_[0-9a-f]{48}$"))}' mk_token
-mk_revoke() { local id; id=$(jido --json tokens create rv --scopes read | jq -r .id); printf '{"token":%s}\ttokens revoke %s\n' "$id" "$id"; }
+mk_revoke() {
+	local id out rc
+	out=$(jido --json tokens create rv --scopes read 2>"$JIDO_HOME/mk.err")
+	rc=$?
+	id=$(jq -r '.id // empty' <<<"$out" 2>/dev/null)
+	[ $rc -eq 0 ] && [ -n "$id" ] || mk_note "mk_revoke: jido tokens create" "$out$(cat "$JIDO_HOME/mk.err")" $rc
+	printf '{"token":%s}\ttokens revoke %s\n' "$id" "$id"; }
 each tokens.revoke '{revoked}' mk_revoke
 same tokens.revoke '{"token":99999}' . tokens revoke 99999
 # the anomaly guard froze nothing here: every channel lists nothing and refuses to unfreeze
