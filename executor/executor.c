@@ -74,6 +74,13 @@ struct exec_priv {
 	} recent[EXEC_RECENT];
 	size_t recent_next;
 	json_t *redeliver; /* [result data] to send again from tick */
+	/* Results sent to the planner whose answer has not come yet (push mode): the serve
+	 * loop keeps answering while they wait, so a planner that sends the next step while
+	 * the executor sends a result is answered instead of both waiting out a timeout. */
+	struct {
+		struct jido_bus_async *call; /* NULL: free slot */
+		char run_id[64];
+	} outbox[EXEC_MAX_JOBS * 2];
 	/* Pull mode (executor.pull): polling the planner's executor pool. */
 	int pull;
 	char id[64];
@@ -196,30 +203,75 @@ exec_pull_timeout(struct jido_srv *s)
 	return x->lease_ms > 0 && tmo > x->lease_ms / 6 ? x->lease_ms / 6 : tmo;
 }
 
-/* Send planner.steps.result (borrowed data). */
+/* The planner's answer to a result (rc from the call): logged when it is not a yes. */
+static void
+exec_delivered(const char *run_id, int rc, struct jido_reply *r)
+{
+	if (rc != 0)
+		jido_error("executor.result_undelivered", "{s:s,s:s}", "run_id", run_id, "why",
+		    jido_strerror(rc));
+	else {
+		if (!r->ok)
+			jido_error("executor.result_refused", "{s:s,s:s,s:s}", "run_id", run_id, "code",
+			    jido_err_name(r->err), "why", r->message ? r->message : "");
+		jido_reply_free(r);
+	}
+}
+
+/* Take the answers that have come to results in the outbox (wait: until each has its
+ * answer or its timeout, for the close). */
+static void
+exec_outbox_poll(struct jido_srv *s, int wait)
+{
+	struct exec_priv *x = jido_srv_priv(s);
+
+	for (size_t i = 0; i < sizeof(x->outbox) / sizeof(x->outbox[0]); i++) {
+		struct jido_reply r;
+		int rc, done = 0;
+		if (x->outbox[i].call == NULL)
+			continue;
+		while ((rc = jido_bus_async_poll(x->outbox[i].call, &done, &r)) == 0 && !done &&
+		    wait)
+			poll(NULL, 0, 5);
+		if (rc == 0 && !done)
+			continue;
+		exec_delivered(x->outbox[i].run_id, rc, &r);
+		jido_bus_async_free(x->outbox[i].call);
+		x->outbox[i].call = NULL;
+	}
+}
+
+/* Send planner.steps.result (borrowed data). Push mode: the planner also calls the
+ * executor (the next step, re-sent jobs), so the result goes out without waiting for the
+ * answer (the outbox; the tick takes it), and the serve loop keeps answering meanwhile.
+ * Pull mode: the planner never calls this executor, the call is bounded as polls are. */
 static void
 exec_deliver(struct jido_srv *s, const char *run_id, json_t *data)
 {
 	struct exec_priv *x = jido_srv_priv(s);
 	char url[600];
 	struct jido_reply r;
+	size_t i, n = sizeof(x->outbox) / sizeof(x->outbox[0]);
 	int rc;
 
 	if (exec_url(s, "planner", url, sizeof(url)) != 0)
 		return;
-	rc = x->pull ? jido_bus_call_bounded(url, "planner.steps.result", run_id,
-	    json_incref(data), exec_pull_timeout(s), &r) : jido_bus_call(url,
-	    "planner.steps.result", run_id, json_incref(data), (int)jido_conf_int(
-	    jido_srv_conf(s), "bus.timeout_ms"), &r);
-	if (rc != 0)
-		jido_error("executor.result_undelivered", "{s:s,s:s}", "run_id", run_id, "why",
-		    jido_strerror(rc));
-	else {
-		if (!r.ok)
-			jido_error("executor.result_refused", "{s:s,s:s,s:s}", "run_id", run_id, "code",
-			    jido_err_name(r.err), "why", r.message ? r.message : "");
-		jido_reply_free(&r);
+	if (x->pull) {
+		rc = jido_bus_call_bounded(url, "planner.steps.result", run_id, json_incref(data),
+		    exec_pull_timeout(s), &r);
+		exec_delivered(run_id, rc, &r);
+		return;
 	}
+	for (i = 0; i < n && x->outbox[i].call != NULL; i++)
+		;
+	if (i == n) { /* every slot waits: make room by waiting for the answers */
+		exec_outbox_poll(s, 1);
+		i = 0;
+	}
+	snprintf(x->outbox[i].run_id, sizeof(x->outbox[i].run_id), "%s", run_id);
+	if ((rc = jido_bus_async_start(url, "planner.steps.result", run_id, json_incref(data),
+	    (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"), &x->outbox[i].call)) != 0)
+		exec_delivered(run_id, rc, &r);
 }
 
 /* Give back the scoped key the executor got for this step (best effort). */
@@ -923,6 +975,7 @@ executor_tick(struct jido_srv *s)
 	json_array_foreach(x->redeliver, k, v)
 		exec_deliver(s, json_string_value(json_object_get(v, "run_id")), v);
 	json_array_clear(x->redeliver);
+	exec_outbox_poll(s, 0);
 	if (x->pull && jido_now_ms() >= x->next_poll_ms)
 		exec_poll(s);
 }
@@ -979,6 +1032,7 @@ executor_close(struct jido_srv *s)
 	for (int i = 0; i < EXEC_MAX_JOBS; i++)
 		if (x->jobs[i].used)
 			exec_job_free(&x->jobs[i]);
+	exec_outbox_poll(s, 1); /* results sent: their answers, or their timeouts */
 	if (x->spfd > 0)
 		close(x->spfd); /* the spawner sees EOF and exits; its jobs die with it */
 	x->spfd = -1;

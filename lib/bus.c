@@ -1,7 +1,8 @@
 /*
  * bus.c - the nng bus: request/reply, publish/subscribe and push/pull sockets on ipc://
  * (socket files with a fixed mode under $JIDO_HOME/run), tcp:// and tls+tcp://, with
- * timeouts, message size caps and, on ipc, the peer's uid and pid.
+ * timeouts, message size caps and, on ipc, the peer's uid and pid; calls whose answer a
+ * serving loop collects later (jido_bus_async_*).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -583,4 +584,138 @@ jido_bus_call_bounded(const char *url, const char *type, const char *corr, json_
     int timeout_ms, struct jido_reply *r)
 {
 	return bus_call(url, type, corr, data, timeout_ms, 1, r);
+}
+
+/* ------------------------------------------------------------ calls answered later */
+
+/*
+ * A call whose answer is collected later: the connection is made in the background, the
+ * request goes out on an nng aio, and the caller's serving loop polls for the answer,
+ * serving its own requests meanwhile. Two single-threaded processes that call each other
+ * synchronously deadlock until a timeout when their calls cross (the executor sending a
+ * step's result to the planner while the planner sends it the next step: both wait,
+ * nobody serves), so the side that answers the other's calls sends its own this way.
+ */
+struct jido_bus_async {
+	struct jido_bus *b;
+	nng_aio *aio;
+	int receiving;       /* 0: the request is being sent, 1: the answer is awaited */
+	volatile int fired;  /* set by the aio callback (an nng thread), read by poll */
+	char id[33];
+	int64_t deadline_ms;
+};
+
+static void
+bus_async_cb(void *arg)
+{
+	struct jido_bus_async *a = arg;
+
+	__atomic_store_n(&a->fired, 1, __ATOMIC_RELEASE);
+}
+
+/* Contract: dial url in the background (a busy or stopped peer does not hold the caller in
+ * the handshake), send {type, corr, data} (takes data) on an aio and return at once; the
+ * answer is due within timeout_ms, sending included. On 0 *out is owned by the caller
+ * (jido_bus_async_free); on an error nothing is left open. */
+int
+jido_bus_async_start(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_bus_async **out)
+{
+	struct jido_bus_async *a;
+	nng_msg *msg = NULL;
+	json_t *req;
+	char *text;
+	int rc;
+
+	*out = NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		json_decref(data);
+		return JIDO_EINTERNAL;
+	}
+	if ((rc = jido_bus_open(JIDO_BUS_REQ, url, 0, JIDO_BUS_DIAL_BG, NULL, &a->b)) != 0) {
+		json_decref(data);
+		free(a);
+		return rc;
+	}
+	jido_id_new(a->id, sizeof(a->id));
+	req = jido_msg_new(type, a->id, corr, data);
+	text = req != NULL ? jido_json_dump(req) : NULL;
+	json_decref(req);
+	if (text == NULL || nng_aio_alloc(&a->aio, bus_async_cb, a) != 0 ||
+	    nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, text, strlen(text)) != 0) {
+		if (text != NULL)
+			jido_free_wiped(text, strlen(text));
+		if (msg != NULL)
+			bus_msg_free_wiped(msg);
+		jido_bus_async_free(a);
+		return JIDO_EINTERNAL;
+	}
+	jido_free_wiped(text, strlen(text)); /* the request may hold a secret */
+	a->deadline_ms = jido_now_ms() + timeout_ms;
+	nng_aio_set_timeout(a->aio, timeout_ms);
+	nng_aio_set_msg(a->aio, msg);
+	nng_send_aio(a->b->sock, a->aio);
+	*out = a;
+	return 0;
+}
+
+/* Contract: take a's answer if it has come, without waiting. 0 with *done = 1: *r holds
+ * the ok or error reply (caller frees with jido_reply_free); 0 with *done = 0: not yet;
+ * JIDO_ETIMEOUT: not sent or not answered within the timeout; JIDO_EINTERNAL: the answer
+ * is not a reply to this request. a stays owned by the caller either way. */
+int
+jido_bus_async_poll(struct jido_bus_async *a, int *done, struct jido_reply *r)
+{
+	char why[256], *buf = NULL;
+	size_t len;
+	int rv, rc;
+
+	*done = 0;
+	if (!__atomic_load_n(&a->fired, __ATOMIC_ACQUIRE))
+		return 0;
+	a->fired = 0;
+	if ((rv = nng_aio_result(a->aio)) != 0) {
+		if (!a->receiving && nng_aio_get_msg(a->aio) != NULL) /* not sent: still ours */
+			bus_msg_free_wiped(nng_aio_get_msg(a->aio));
+		nng_aio_set_msg(a->aio, NULL);
+		return bus_err(rv);
+	}
+	if (!a->receiving) { /* sent: now the answer, within what is left of the timeout */
+		int64_t left = a->deadline_ms - jido_now_ms();
+		a->receiving = 1;
+		nng_aio_set_timeout(a->aio, left > 0 ? (nng_duration)left : 1);
+		nng_recv_aio(a->b->sock, a->aio);
+		return 0;
+	}
+	if ((rc = bus_msg_take(nng_aio_get_msg(a->aio), &buf, &len, NULL)) != 0)
+		return rc;
+	nng_aio_set_msg(a->aio, NULL);
+	rc = jido_reply_parse(buf, len, r, why, sizeof(why));
+	jido_free_wiped(buf, len); /* an answer may hold a secret */
+	if (rc != 0)
+		return JIDO_EINTERNAL;
+	if (r->id != NULL && strcmp(r->id, a->id) != 0) {
+		jido_reply_free(r);
+		return JIDO_EINTERNAL;
+	}
+	*done = 1;
+	return 0;
+}
+
+/* Stop a's aio (an answer still to come is dropped), close its socket, free a. NULL is
+ * fine. */
+void
+jido_bus_async_free(struct jido_bus_async *a)
+{
+	if (a == NULL)
+		return;
+	if (a->aio != NULL) {
+		nng_aio_stop(a->aio);
+		/* a request not sent (stopped, timed out) is still ours; a sent one is nng's */
+		if (!a->receiving && nng_aio_result(a->aio) != 0 && nng_aio_get_msg(a->aio) != NULL)
+			bus_msg_free_wiped(nng_aio_get_msg(a->aio));
+		nng_aio_free(a->aio);
+	}
+	jido_bus_close(a->b);
+	free(a);
 }

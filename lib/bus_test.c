@@ -1,6 +1,9 @@
 /* bus_test.c - the nng bus over ipc (file mode, peer uid/pid), tcp and tls+tcp, with
  * request/reply (also on REP contexts), publish/subscribe and push/pull, timeouts and
- * unavailable peers. */
+ * unavailable peers; calls answered later (jido_bus_async_*): start returns before the
+ * peer answers, poll takes the answer, an unanswered call times out, and two serving loops
+ * whose calls cross (the executor's result to the planner while the planner calls the
+ * executor) both get their answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -310,6 +315,146 @@ test_tls(void **state)
 	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0, NULL, &rep), JIDO_EVALIDATION);
 }
 
+/* ---- calls answered later (jido_bus_async_*) */
+
+/* Poll a until it is answered or fails; returns poll's code. */
+static int
+wait_answer(struct jido_bus_async *a, struct jido_reply *r)
+{
+	int rc, done = 0;
+
+	while ((rc = jido_bus_async_poll(a, &done, r)) == 0 && !done)
+		poll(NULL, 0, 2);
+	return rc;
+}
+
+static void
+test_start_then_poll(void **state)
+{
+	char url[128];
+	struct jido_bus *rep;
+	struct jido_bus_async *a;
+	struct jido_reply r;
+	int done = 1;
+
+	(void)state;
+	snprintf(url, sizeof(url), "ipc://%s/a.sock", dir);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0600, NULL, &rep), 0);
+	assert_int_equal(jido_bus_async_start(url, "t.result", "r_1", json_pack("{s:i}", "x", 1),
+	    5000, &a), 0);
+	/* the peer has not answered (it has not even read the request): not done, no wait */
+	assert_int_equal(jido_bus_async_poll(a, &done, &r), 0);
+	assert_int_equal(done, 0);
+	serve_one(rep, NULL);
+	assert_int_equal(wait_answer(a, &r), 0);
+	assert_true(r.ok);
+	assert_string_equal(json_string_value(json_object_get(r.data, "echo")), "t.result");
+	jido_reply_free(&r);
+	jido_bus_async_free(a);
+	jido_bus_close(rep);
+}
+
+static void
+test_unanswered_and_unavailable(void **state)
+{
+	char url[128];
+	struct jido_bus *rep;
+	struct jido_bus_async *a = NULL;
+	struct jido_reply r;
+
+	(void)state;
+	snprintf(url, sizeof(url), "ipc://%s/b.sock", dir);
+	/* nobody listens: the start does not wait for a connection, the answer never comes */
+	assert_int_equal(jido_bus_async_start(url, "t.x", NULL, NULL, 100, &a), 0);
+	assert_int_equal(wait_answer(a, &r), JIDO_ETIMEOUT);
+	jido_bus_async_free(a);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0600, NULL, &rep), 0);
+	assert_int_equal(jido_bus_async_start(url, "t.x", NULL, NULL, 100, &a), 0);
+	assert_int_equal(wait_answer(a, &r), JIDO_ETIMEOUT); /* the peer never answers */
+	jido_bus_async_free(a);
+	jido_bus_close(rep);
+	jido_bus_async_free(NULL);
+}
+
+/* The "planner": takes the "executor"'s result and, before answering it, calls the
+ * executor (as the planner's tick sends the next step), then answers the result with
+ * what that call gave. */
+struct crossing {
+	char exec_url[128], planner_url[128];
+	struct jido_bus *rep;
+	int nested_rc;
+};
+
+static void *
+planner_main(void *arg)
+{
+	struct crossing *c = arg;
+	char *buf, why[128];
+	size_t len;
+	struct jido_msg m;
+	struct jido_reply r;
+	json_t *ans;
+
+	if (jido_bus_recv(c->rep, &buf, &len, NULL) != 0 ||
+	    jido_msg_parse(buf, len, &m, why, sizeof(why), NULL) != 0)
+		return NULL;
+	free(buf);
+	c->nested_rc = jido_bus_call(c->exec_url, "executor.step.run", NULL, NULL, 3000, &r);
+	if (c->nested_rc == 0)
+		jido_reply_free(&r);
+	ans = jido_reply_ok(m.id, json_pack("{s:i}", "nested_rc", c->nested_rc));
+	jido_bus_send_json(c->rep, ans);
+	json_decref(ans);
+	jido_msg_free(&m);
+	return NULL;
+}
+
+static void
+test_crossing_calls_are_answered(void **state)
+{
+	struct crossing c = { .nested_rc = -1 };
+	struct jido_bus *exec_rep;
+	struct jido_bus_async *a;
+	struct jido_reply r;
+	pthread_t t;
+	int rc, done = 0, served = 0;
+
+	(void)state;
+	snprintf(c.exec_url, sizeof(c.exec_url), "ipc://%s/exec.sock", dir);
+	snprintf(c.planner_url, sizeof(c.planner_url), "ipc://%s/planner.sock", dir);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, c.exec_url, 1, 0600, NULL, &exec_rep), 0);
+	assert_int_equal(jido_bus_open(JIDO_BUS_REP, c.planner_url, 1, 0600, NULL, &c.rep), 0);
+	assert_int_equal(pthread_create(&t, NULL, planner_main, &c), 0);
+	/* the "executor": sends its result, and serves its own socket while it waits */
+	assert_int_equal(jido_bus_async_start(c.planner_url, "planner.steps.result", "r_1",
+	    json_pack("{s:s}", "status", "done"), 5000, &a), 0);
+	while ((rc = jido_bus_async_poll(a, &done, &r)) == 0 && !done) {
+		char *buf, why[128];
+		size_t len;
+		struct jido_msg m;
+		if (jido_bus_recv_flags(exec_rep, &buf, &len, NULL, 1) == 0) {
+			assert_int_equal(jido_msg_parse(buf, len, &m, why, sizeof(why), NULL), 0);
+			free(buf);
+			json_t *ans = jido_reply_ok(m.id, NULL);
+			assert_int_equal(jido_bus_send_json(exec_rep, ans), 0);
+			json_decref(ans);
+			jido_msg_free(&m);
+			served++;
+		} else
+			poll(NULL, 0, 2);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(rc, 0);
+	assert_int_equal(served, 1);
+	assert_int_equal(c.nested_rc, 0); /* the planner's call was answered, not timed out */
+	assert_true(r.ok);
+	assert_int_equal(json_integer_value(json_object_get(r.data, "nested_rc")), 0);
+	jido_reply_free(&r);
+	jido_bus_async_free(a);
+	jido_bus_close(exec_rep);
+	jido_bus_close(c.rep);
+}
+
 int
 main(void)
 {
@@ -321,6 +466,9 @@ main(void)
 		cmocka_unit_test(test_unavailable_and_timeout),
 		cmocka_unit_test(test_pubsub_pushpull),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_start_then_poll),
+		cmocka_unit_test(test_unanswered_and_unavailable),
+		cmocka_unit_test(test_crossing_calls_are_answered),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

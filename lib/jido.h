@@ -233,6 +233,16 @@ int jido_bus_call_bounded(const char *url, const char *type, const char *corr, j
 /* The same on an already dialled REQ socket. */
 int jido_bus_call_on(struct jido_bus *b, const char *type, const char *corr, json_t *data,
     struct jido_reply *r);
+/* A call answered later: start sends it (takes data; *out owned by the
+ * caller, jido_bus_async_free; the connection is made in the background), poll takes the
+ * answer without waiting (*done = 1 with *r to free; JIDO_ETIMEOUT once timeout_ms has
+ * passed without one, a peer that is not there included), so a serving loop that calls a
+ * peer which calls it back keeps answering. */
+struct jido_bus_async;
+int jido_bus_async_start(const char *url, const char *type, const char *corr, json_t *data,
+    int timeout_ms, struct jido_bus_async **out);
+int jido_bus_async_poll(struct jido_bus_async *a, int *done, struct jido_reply *r);
+void jido_bus_async_free(struct jido_bus_async *a);
 
 /* ---------------------------------------------------------------- seccomp (seccomp.c) */
 

@@ -168,6 +168,21 @@ chk_err "a bad branch name is a validation_error" validation_error '{"run_id":"r
 t_check "executor.jobs answers" sh -c "t_nng() { nngcat --req0 --dial 'ipc://$R/executor.sock' --recv-timeout 5 --ascii --data \"\$1\"; }; t_nng '{\"v\":1,\"type\":\"executor.jobs\",\"id\":\"j\"}' | jq -e '.ok and (.data.jobs | type == \"array\")' >/dev/null"
 t_check "no seccomp kill, no line dropped" sh -c "! grep -Eq 'SIGSYS|line_dropped' '$JIDO_HOME/executor.log' && kill -0 $ex"
 
+# A result waits for a planner that has not answered yet (stopped here) while the executor
+# keeps answering its own socket: the planner sends the next step while the executor sends
+# a result, and both used to wait out a bus timeout (a deadlock seen in ops.sh as CLI calls
+# to the planner timing out). The client waits 2 s, less than the executor's call would.
+n=$(grep -c planner.steps.result "$JIDO_HOME/planner.jsonl")
+kill -STOP "$fp"
+t_nng executor '{"v":1,"type":"executor.step.run","id":"x1","data":{"run_id":"run-x","step":"s","runner":"shell","command":"true","timeout_s":30}}' >/dev/null
+t_wait 20 grep -q 'executor.step_done.*"run_id":"run-x"' "$JIDO_HOME/executor.log" || fail "the step run-x did not finish"
+o=$(nngcat --req0 --dial "ipc://$R/executor.sock" --recv-timeout 2 --ascii --data '{"v":1,"type":"executor.health","id":"h2"}' 2>&1)
+t_check "the executor answers while its result waits for the planner's answer" test "$(jq -r .ok <<<"$o" 2>/dev/null)" = true
+kill -CONT "$fp"
+t_wait 10 sh -c "grep -c planner.steps.result '$JIDO_HOME/planner.jsonl' | grep -qx $((n + 1))"
+t_check "  and the result reaches the planner once it answers" sh -c "grep planner.steps.result '$JIDO_HOME/planner.jsonl' | tail -1 | jq -e '.corr == \"run-x\" or .data.run_id == \"run-x\"' >/dev/null"
+t_check "  with nothing logged undelivered" sh -c "! grep -q 'result_undelivered.*run-x' '$JIDO_HOME/executor.log'"
+
 kill -TERM "$ex"; wait "$ex"
 t_check "executor stops cleanly" test $? -eq 0
 kill "$fp" "$gw" "$ghsrv" 2>/dev/null
