@@ -218,10 +218,11 @@ exec_delivered(const char *run_id, int rc, struct jido_reply *r)
 	}
 }
 
-/* Take the answers that have come to results in the outbox (wait: until each has its
- * answer or its timeout, for the close). */
+/* Take the answers that have come to results in the outbox. wait_ms > 0: wait for the
+ * rest until then (jido_now_ms), and give up on what is still unanswered (a full outbox,
+ * the close: a planner that has stopped first does not hold the executor's stop up). */
 static void
-exec_outbox_poll(struct jido_srv *s, int wait)
+exec_outbox_poll(struct jido_srv *s, int64_t wait_ms)
 {
 	struct exec_priv *x = jido_srv_priv(s);
 
@@ -231,10 +232,12 @@ exec_outbox_poll(struct jido_srv *s, int wait)
 		if (x->outbox[i].call == NULL)
 			continue;
 		while ((rc = jido_bus_async_poll(x->outbox[i].call, &done, &r)) == 0 && !done &&
-		    wait)
+		    jido_now_ms() < wait_ms)
 			poll(NULL, 0, 5);
-		if (rc == 0 && !done)
+		if (rc == 0 && !done && wait_ms == 0)
 			continue;
+		if (rc == 0 && !done)
+			rc = JIDO_ETIMEOUT;
 		exec_delivered(x->outbox[i].run_id, rc, &r);
 		jido_bus_async_free(x->outbox[i].call);
 		x->outbox[i].call = NULL;
@@ -265,7 +268,7 @@ exec_deliver(struct jido_srv *s, const char *run_id, json_t *data)
 	for (i = 0; i < n && x->outbox[i].call != NULL; i++)
 		;
 	if (i == n) { /* every slot waits: make room by waiting for the answers */
-		exec_outbox_poll(s, 1);
+		exec_outbox_poll(s, jido_now_ms() + jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"));
 		i = 0;
 	}
 	snprintf(x->outbox[i].run_id, sizeof(x->outbox[i].run_id), "%s", run_id);
@@ -1032,7 +1035,7 @@ executor_close(struct jido_srv *s)
 	for (int i = 0; i < EXEC_MAX_JOBS; i++)
 		if (x->jobs[i].used)
 			exec_job_free(&x->jobs[i]);
-	exec_outbox_poll(s, 1); /* results sent: their answers, or their timeouts */
+	exec_outbox_poll(s, jido_now_ms() + 1000); /* results sent: a second for the answers */
 	if (x->spfd > 0)
 		close(x->spfd); /* the spawner sees EOF and exits; its jobs die with it */
 	x->spfd = -1;
