@@ -549,6 +549,36 @@ test_projects(void **state)
 	pt_stop(&t);
 }
 
+/* The periodic re-send of running steps stops at the first receiver that does not answer:
+ * the planner does not sit out one call timeout per running step. */
+static void
+test_resend_stops_at_a_silent_executor(void **state)
+{
+	struct pt t;
+	char *ids[3];
+
+	(void)state;
+	pt_start(&t);
+	setup_project(&t);
+	for (int i = 0; i < 3; i++)
+		ids[i] = new_run(&t, "acme/widget", "fix_issue", 0);
+	t.p->call_timeout_ms = 100;
+	t.exec_silent = 1;
+	run_recover(t.p);
+	assert_int_equal(t.unanswered, 1);
+	t.exec_silent = 0;
+	run_recover(t.p); /* answered again: every running step is re-sent */
+	for (int i = 0; i < 3; i++) {
+		char st[32];
+		int seq, att;
+		pt_cur_step(&t, ids[i], &seq, &att, st, sizeof(st));
+		assert_string_equal(st, "running");
+		free(ids[i]);
+	}
+	assert_int_equal(t.unanswered, 1);
+	pt_stop(&t);
+}
+
 int
 main(void)
 {
@@ -561,6 +591,7 @@ main(void)
 		cmocka_unit_test(test_failure_retry_and_no_changes),
 		cmocka_unit_test(test_policy_override_and_timeout),
 		cmocka_unit_test(test_projects),
+		cmocka_unit_test(test_resend_stops_at_a_silent_executor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,8 @@ struct pt {
 	volatile int audit_down; /* answer audit.append with an error */
 	volatile int jobs;       /* jobs accepted */
 	volatile int audits;     /* audit records confirmed */
+	volatile int exec_silent; /* take executor.step.run without answering (a hung executor) */
+	volatile int unanswered;  /* the executor.step.run requests taken so */
 };
 
 /* The fake peer: one REP socket that all three URLs point at. */
@@ -51,6 +53,11 @@ pt_peer_main(void *arg)
 			continue;
 		}
 		free(buf);
+		if (t->exec_silent && strcmp(m.type, "executor.step.run") == 0) {
+			t->unanswered++; /* REP: the next receive drops this request's reply */
+			jido_msg_free(&m);
+			continue;
+		}
 		if (strcmp(m.type, "audit.append") == 0) {
 			if (t->audit_down)
 				reply = jido_reply_err(m.id, JIDO_EUNAVAIL, "down");

@@ -853,9 +853,15 @@ run_recover(struct planner *p)
 		    (w = run_workflow(p, r.hash)) == NULL)
 			continue;
 		/* Same job id as before: the receiver answers a duplicate as already known. */
-		if (run_send(p, &r, w, (int)json_integer_value(json_object_get(v, "seq")), why,
-		    sizeof(why)) != 0)
+		int rc = run_send(p, &r, w, (int)json_integer_value(json_object_get(v, "seq")), why,
+		    sizeof(why));
+		if (rc != 0)
 			jido_warn("planner.resend_failed", "{s:s,s:s}", "run_id", r.id, "why", why);
+		/* A receiver that does not answer (hung, or busy calling us) would cost a call
+		 * timeout per running step, the planner answering nobody meanwhile: the rest
+		 * wait for the next pass. */
+		if (rc == JIDO_ETIMEOUT || rc == JIDO_EUNAVAIL)
+			break;
 	}
 	p->recovering = 0;
 	if (!p->recovered || json_array_size(list) > 0)
