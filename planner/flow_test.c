@@ -579,6 +579,29 @@ test_resend_stops_at_a_silent_executor(void **state)
 	pt_stop(&t);
 }
 
+/* The workbench: the second call is the cached answer, a bad limit is refused (with
+ * nothing leaked either way: the ASan build's LeakSanitizer checks). */
+static void
+test_workbench_cached(void **state)
+{
+	struct pt t;
+	json_t *a = NULL, *b = NULL;
+
+	(void)state;
+	pt_start(&t);
+	setup_project(&t);
+	assert_int_equal(pt_call(&t, "planner.workbench", json_pack("{s:i}", "limit", 5), &a), 0);
+	assert_int_equal(pt_call(&t, "planner.workbench", json_pack("{s:i}", "limit", 5), &b), 0);
+	assert_true(json_equal(a, b));
+	assert_true(json_array_size(json_object_get(a, "repos")) >= 1);
+	json_decref(a);
+	json_decref(b);
+	assert_int_equal(pt_call(&t, "planner.workbench", json_pack("{s:i}", "limit", -1), &a),
+	    JIDO_EVALIDATION);
+	json_decref(a);
+	pt_stop(&t);
+}
+
 int
 main(void)
 {
@@ -592,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_policy_override_and_timeout),
 		cmocka_unit_test(test_projects),
 		cmocka_unit_test(test_resend_stops_at_a_silent_executor),
+		cmocka_unit_test(test_workbench_cached),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

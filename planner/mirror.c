@@ -128,7 +128,7 @@ mirror_workbench(struct planner *p, const json_t *data, json_t **out, char *why,
 	json_t *lim = json_object_get(data, "limit");
 	int limit = 20;
 	sqlite3_stmt *ps, *st;
-	json_t *repos = json_array();
+	json_t *repos;
 
 	if (lim != NULL) {
 		if (!json_is_integer(lim) || json_integer_value(lim) < 0 ||
@@ -145,6 +145,7 @@ mirror_workbench(struct planner *p, const json_t *data, json_t **out, char *why,
 		*out = json_incref(p->wb_cache);
 		return 0;
 	}
+	repos = json_array(); /* not before: a cached or refused answer would leak it */
 	ps = store_query(p, "SELECT id, full_name, enabled, clone_status, settings FROM projects "
 	    "ORDER BY full_name", "");
 	while (ps != NULL && sqlite3_step(ps) == SQLITE_ROW) {
