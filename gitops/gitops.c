@@ -33,6 +33,7 @@
 static const char *const gitops_allow[] = { "mlock", "munlock", NULL };
 
 #define GITOPS_QUEUE_MAX 32
+#define GITOPS_OUTBOX_MAX 8 /* results awaiting the planner's answer */
 
 extern const struct jido_proc gitops_proc; /* defined at the end of this file */
 
@@ -47,9 +48,30 @@ struct gitops_priv {
 	size_t wlen;
 	json_t *wjob;   /* the job it runs */
 	int64_t wstart;
+	/* Results sent to the planner whose answer has not come yet: the planner also calls
+	 * gitops (the next ship or comment job), so the serve loop keeps answering while they
+	 * wait instead of both sides waiting out a bus timeout. */
+	struct jido_outbox *outbox;
 };
 
-/* Before seccomp: the work directory, libcurl, the job queue. */
+/* The planner's answer to a job's result (the outbox's done hook): logged when it is not
+ * a yes. Frees r. */
+static void
+gitops_result_done(void *arg, const char *job_id, int rc, struct jido_reply *r)
+{
+	(void)arg;
+	if (rc != 0)
+		jido_warn("gitops.result_lost", "{s:s,s:s}", "job_id", job_id, "why",
+		    jido_strerror(rc));
+	else {
+		if (!r->ok)
+			jido_warn("gitops.result_refused", "{s:s,s:s}", "job_id", job_id, "why",
+			    r->message ? r->message : "");
+		jido_reply_free(r);
+	}
+}
+
+/* Before seccomp: the work directory, libcurl, the job queue, the result outbox. */
 static int
 gitops_open(struct jido_srv *s, char *why, size_t whylen)
 {
@@ -82,6 +104,10 @@ gitops_open(struct jido_srv *s, char *why, size_t whylen)
 	}
 	g->curl_ok = 1;
 	g->queue = json_array();
+	if (jido_outbox_new(GITOPS_OUTBOX_MAX, gitops_result_done, NULL, &g->outbox) != 0) {
+		snprintf(why, whylen, "out of memory");
+		return JIDO_EINTERNAL;
+	}
 	return 0;
 }
 
@@ -99,6 +125,11 @@ gitops_close(struct jido_srv *s)
 		json_decref(g->wjob);
 		g->wpid = 0;
 	}
+	/* results sent: a second for their answers (a planner stopped first does not hold
+	 * gitops's stop up for bus.timeout_ms) */
+	jido_outbox_poll(g->outbox, jido_now_ms() + 1000);
+	jido_outbox_free(g->outbox);
+	g->outbox = NULL;
 	jido_ghapp_free(g->ctx.app);
 	g->ctx.app = NULL;
 	json_decref(g->queue);
@@ -156,14 +187,16 @@ gitops_kind(int rc)
 	}
 }
 
-/* Send a job's outcome to the planner as planner.steps.result. Takes out. */
+/* Send a job's outcome to the planner as planner.steps.result. Takes out. The result
+ * goes out through the outbox without waiting for the answer (taken in the tick; the
+ * planner's refusal or a lost result is logged by gitops_result_done), so the serve loop
+ * keeps answering the planner's own calls meanwhile. */
 static void
 gitops_report_result(struct gitops_priv *g, const json_t *data, int rc, const char *why,
     json_t *out)
 {
 	json_t *res;
 	char url[4200];
-	struct jido_reply r;
 
 	if (rc == 0)
 		res = json_pack("{s:O,s:O,s:O,s:s,s:o}", "run_id", json_object_get(data, "run_id"),
@@ -187,17 +220,9 @@ gitops_report_result(struct gitops_priv *g, const json_t *data, int rc, const ch
 		snprintf(url, sizeof(url), "%s", sock);
 	else
 		jido_bus_url_req(g->ctx.home, "planner", url, sizeof(url));
-	rc = jido_bus_call(url, "planner.steps.result", json_string_value(json_object_get(data,
-	    "run_id")), res, (int)jido_conf_int(g->ctx.conf, "bus.timeout_ms"), &r);
-	if (rc != 0)
-		jido_warn("gitops.result_lost", "{s:O,s:s}", "job_id", json_object_get(data,
-		    "job_id"), "why", jido_strerror(rc));
-	else {
-		if (!r.ok)
-			jido_warn("gitops.result_refused", "{s:O,s:s}", "job_id", json_object_get(data,
-			    "job_id"), "why", r.message ? r.message : "");
-		jido_reply_free(&r);
-	}
+	jido_outbox_send(g->outbox, url, "planner.steps.result", json_string_value(
+	    json_object_get(data, "run_id")), json_string_value(json_object_get(data, "job_id")),
+	    res, (int)jido_conf_int(g->ctx.conf, "bus.timeout_ms"));
 }
 
 /* Start a ship worker (this binary, `ship-worker`) for job: a fresh process with its own
@@ -384,6 +409,7 @@ gitops_tick(struct jido_srv *s)
 
 	if (g->wpid > 0)
 		gitops_worker_poll(g);
+	jido_outbox_poll(g->outbox, 0);
 	if (g->wpid > 0 || g->queue == NULL || json_array_size(g->queue) == 0)
 		return;
 	json_t *job = json_incref(json_array_get(g->queue, 0));

@@ -243,6 +243,20 @@ int jido_bus_async_start(const char *url, const char *type, const char *corr, js
     int timeout_ms, struct jido_bus_async **out);
 int jido_bus_async_poll(struct jido_bus_async *a, int *done, struct jido_reply *r);
 void jido_bus_async_free(struct jido_bus_async *a);
+/* An outbox (outbox.c): calls sent with jido_bus_async_* by a serving loop and collected
+ * from its tick; each one's outcome goes once to done(arg, key, rc, r): rc 0 with *r the
+ * answer (done frees it with jido_reply_free), else the transport error (r NULL). send
+ * takes data; a full outbox waits (up to timeout_ms) for its answers first. poll(o, 0)
+ * takes what has come; poll(o, until) waits until then (jido_now_ms) and gives up on the
+ * rest (JIDO_ETIMEOUT). free drops what still waits. */
+struct jido_outbox;
+typedef void (*jido_outbox_done_fn)(void *arg, const char *key, int rc, struct jido_reply *r);
+int jido_outbox_new(size_t slots, jido_outbox_done_fn done, void *arg,
+    struct jido_outbox **out);
+void jido_outbox_send(struct jido_outbox *o, const char *url, const char *type,
+    const char *corr, const char *key, json_t *data, int timeout_ms);
+void jido_outbox_poll(struct jido_outbox *o, int64_t wait_ms);
+void jido_outbox_free(struct jido_outbox *o);
 
 /* ---------------------------------------------------------------- seccomp (seccomp.c) */
 

@@ -282,7 +282,8 @@ t_ok "clone_url outside github.git_url: refused before the token goes anywhere" 
 
 # --- 8. a planner job in the daemon: accepted at once, result sent as planner.steps.result
 nngcat --rep0 --listen "ipc://$W/planner.sock" --ascii --data '{"v":1,"id":null,"ok":true,"data":{}}' >"$W/planner.log" 2>&1 &
-PIDS="$PIDS $!"
+PLPID=$!
+PIDS="$PIDS $PLPID"
 kill "$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null
 JIDO_SOCKET_PLANNER="ipc://$W/planner.sock" PATH="$GITOPS_PATH" jido-gitops serve 2>>"$W/gitops-serve.log" &
 GPID=$!
@@ -299,6 +300,21 @@ jq -nc '{v:1,type:"gitops.comment",id:"k",data:{job_id:"run-job-0002:5:0",run_id
 out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 5 --ascii --file "$W/job2.req")
 comment_done() { grep -h '"seq":5' "$W/planner.log" | jqe '.data.status == "done" and (.data.result.comment_url | test("issues/12#"))' >/dev/null; }
 t_ok "planner comment job (issue_triage reply): accepted, comment posted, result reported" 'jqe ".ok and .data.accepted" <<<"$out" >/dev/null && t_wait 15 comment_done && state | jqe "[.repos[\"octo/hello\"].comments[] | select(.issue_number == 12)][0].body == \"Looks like a duplicate of #3.\"" >/dev/null'
+
+# A result waits for a planner that has not answered yet (stopped here) while gitops keeps
+# answering its own socket: the planner sends gitops the next job while gitops sends it a
+# result, and both used to wait out a bus timeout (bus.timeout_ms, 5 s; the client here
+# waits 2 s, less than gitops's call would).
+jq -nc '{v:1,type:"gitops.comment",id:"m",data:{job_id:"run-job-0003:7:0",run_id:"run-job-0003",seq:7,attempt:0,kind:"comment",step:{id:"reply",kind:"comment",body:"Paused planner check."},workflow:"issue_triage",project:{id:1,full_name:"octo/hello",settings:{}},issue:13,dry_run:false,inputs:{},reply_to:"planner.steps.result"}}' >"$W/job3.req"
+kill -STOP "$PLPID"
+out=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 5 --ascii --file "$W/job3.req")
+t_wait 20 grep -q 'gitops.job_done.*run-job-0003:7:0' "$W/gitops-serve.log" || fail "the comment job run-job-0003 did not finish"
+o=$(nngcat --req0 --dial "ipc://$JIDO_HOME/run/gitops.sock" --recv-timeout 2 --ascii --data '{"v":1,"type":"gitops.health","id":"h3"}' 2>&1)
+kill -CONT "$PLPID"
+t_ok "gitops answers while a job's result waits for the planner's answer" 'jqe ".ok and .data.accepted" <<<"$out" >/dev/null && jqe .ok <<<"$o" >/dev/null'
+job3_done() { grep -h '"seq":7' "$W/planner.log" | jqe '.type == "planner.steps.result" and .data.status == "done" and .data.run_id == "run-job-0003"' >/dev/null; }
+t_ok "  and the result reaches the planner once it answers" 't_wait 10 job3_done'
+t_ok "  with nothing logged lost" '! grep -q "gitops.result_lost.*run-job-0003" "$W/gitops-serve.log"'
 
 # --- 9. the whole conversation was valid GitHub API, and the token leaked nowhere
 t_ok "every REST request validates against GitHub's OpenAPI description" 'dlog | jqe "[.[] | select(.kind == \"rest\")] | length > 10 and all(.valid)" >/dev/null'
