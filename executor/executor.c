@@ -77,10 +77,7 @@ struct exec_priv {
 	/* Results sent to the planner whose answer has not come yet (push mode): the serve
 	 * loop keeps answering while they wait, so a planner that sends the next step while
 	 * the executor sends a result is answered instead of both waiting out a timeout. */
-	struct {
-		struct jido_bus_async *call; /* NULL: free slot */
-		char run_id[64];
-	} outbox[EXEC_MAX_JOBS * 2];
+	struct jido_outbox *outbox; /* EXEC_MAX_JOBS * 2 slots, keyed by run_id */
 	/* Pull mode (executor.pull): polling the planner's executor pool. */
 	int pull;
 	char id[64];
@@ -203,10 +200,12 @@ exec_pull_timeout(struct jido_srv *s)
 	return x->lease_ms > 0 && tmo > x->lease_ms / 6 ? x->lease_ms / 6 : tmo;
 }
 
-/* The planner's answer to a result (rc from the call): logged when it is not a yes. */
+/* The planner's answer to a result (rc from the call; the outbox's done hook): logged
+ * when it is not a yes. Frees r. */
 static void
-exec_delivered(const char *run_id, int rc, struct jido_reply *r)
+exec_delivered(void *arg, const char *run_id, int rc, struct jido_reply *r)
 {
+	(void)arg;
 	if (rc != 0)
 		jido_error("executor.result_undelivered", "{s:s,s:s}", "run_id", run_id, "why",
 		    jido_strerror(rc));
@@ -215,32 +214,6 @@ exec_delivered(const char *run_id, int rc, struct jido_reply *r)
 			jido_error("executor.result_refused", "{s:s,s:s,s:s}", "run_id", run_id, "code",
 			    jido_err_name(r->err), "why", r->message ? r->message : "");
 		jido_reply_free(r);
-	}
-}
-
-/* Take the answers that have come to results in the outbox. wait_ms > 0: wait for the
- * rest until then (jido_now_ms), and give up on what is still unanswered (a full outbox,
- * the close: a planner that has stopped first does not hold the executor's stop up). */
-static void
-exec_outbox_poll(struct jido_srv *s, int64_t wait_ms)
-{
-	struct exec_priv *x = jido_srv_priv(s);
-
-	for (size_t i = 0; i < sizeof(x->outbox) / sizeof(x->outbox[0]); i++) {
-		struct jido_reply r;
-		int rc, done = 0;
-		if (x->outbox[i].call == NULL)
-			continue;
-		while ((rc = jido_bus_async_poll(x->outbox[i].call, &done, &r)) == 0 && !done &&
-		    jido_now_ms() < wait_ms)
-			poll(NULL, 0, 5);
-		if (rc == 0 && !done && wait_ms == 0)
-			continue;
-		if (rc == 0 && !done)
-			rc = JIDO_ETIMEOUT;
-		exec_delivered(x->outbox[i].run_id, rc, &r);
-		jido_bus_async_free(x->outbox[i].call);
-		x->outbox[i].call = NULL;
 	}
 }
 
@@ -254,7 +227,6 @@ exec_deliver(struct jido_srv *s, const char *run_id, json_t *data)
 	struct exec_priv *x = jido_srv_priv(s);
 	char url[600];
 	struct jido_reply r;
-	size_t i, n = sizeof(x->outbox) / sizeof(x->outbox[0]);
 	int rc;
 
 	if (exec_url(s, "planner", url, sizeof(url)) != 0)
@@ -262,19 +234,11 @@ exec_deliver(struct jido_srv *s, const char *run_id, json_t *data)
 	if (x->pull) {
 		rc = jido_bus_call_bounded(url, "planner.steps.result", run_id, json_incref(data),
 		    exec_pull_timeout(s), &r);
-		exec_delivered(run_id, rc, &r);
+		exec_delivered(NULL, run_id, rc, &r);
 		return;
 	}
-	for (i = 0; i < n && x->outbox[i].call != NULL; i++)
-		;
-	if (i == n) { /* every slot waits: make room by waiting for the answers */
-		exec_outbox_poll(s, jido_now_ms() + jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"));
-		i = 0;
-	}
-	snprintf(x->outbox[i].run_id, sizeof(x->outbox[i].run_id), "%s", run_id);
-	if ((rc = jido_bus_async_start(url, "planner.steps.result", run_id, json_incref(data),
-	    (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"), &x->outbox[i].call)) != 0)
-		exec_delivered(run_id, rc, &r);
+	jido_outbox_send(x->outbox, url, "planner.steps.result", run_id, run_id,
+	    json_incref(data), (int)jido_conf_int(jido_srv_conf(s), "bus.timeout_ms"));
 }
 
 /* Give back the scoped key the executor got for this step (best effort). */
@@ -978,7 +942,7 @@ executor_tick(struct jido_srv *s)
 	json_array_foreach(x->redeliver, k, v)
 		exec_deliver(s, json_string_value(json_object_get(v, "run_id")), v);
 	json_array_clear(x->redeliver);
-	exec_outbox_poll(s, 0);
+	jido_outbox_poll(x->outbox, 0);
 	if (x->pull && jido_now_ms() >= x->next_poll_ms)
 		exec_poll(s);
 }
@@ -1003,6 +967,10 @@ executor_open(struct jido_srv *s, char *why, size_t whylen)
 	struct exec_priv *x = jido_srv_priv(s);
 
 	x->redeliver = json_array();
+	if (jido_outbox_new(EXEC_MAX_JOBS * 2, exec_delivered, NULL, &x->outbox) != 0) {
+		snprintf(why, whylen, "out of memory");
+		return JIDO_EINTERNAL;
+	}
 	snprintf(x->workdir, sizeof(x->workdir), "%s/executor", jido_srv_home(s));
 	if (jido_mkdirs(x->workdir, 0700) != 0) {
 		snprintf(why, whylen, "cannot create %s: %s", x->workdir, strerror(errno));
@@ -1035,7 +1003,10 @@ executor_close(struct jido_srv *s)
 	for (int i = 0; i < EXEC_MAX_JOBS; i++)
 		if (x->jobs[i].used)
 			exec_job_free(&x->jobs[i]);
-	exec_outbox_poll(s, jido_now_ms() + 1000); /* results sent: a second for the answers */
+	/* results sent: a second for the answers */
+	jido_outbox_poll(x->outbox, jido_now_ms() + 1000);
+	jido_outbox_free(x->outbox);
+	x->outbox = NULL;
 	if (x->spfd > 0)
 		close(x->spfd); /* the spawner sees EOF and exits; its jobs die with it */
 	x->spfd = -1;
