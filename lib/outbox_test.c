@@ -118,13 +118,15 @@ static void
 test_full_waits_then_gives_up(void **state)
 {
 	char url[128];
-	struct jido_bus *rep;
 	struct jido_outbox *o;
 
 	(void)state;
 	nseen = 0;
+	/* Nobody listens, so no answer comes. (Not a server that reads the requests and never
+	 * answers: closing a REQ socket whose request such a server has half read is nng
+	 * 1.5.2's #1813 pattern, and the pipe it leaves behind is never freed: LeakSanitizer
+	 * reported it at this test's exit, under load.) */
 	snprintf(url, sizeof(url), "ipc://%s/mute.sock", dir);
-	assert_int_equal(jido_bus_open(JIDO_BUS_REP, url, 1, 0600, NULL, &rep), 0);
 	assert_int_equal(jido_outbox_new(1, record_done, &nseen, &o), 0);
 	jido_outbox_send(o, url, "t.x", NULL, "k1", NULL, 100);
 	assert_int_equal(nseen, 0);
@@ -135,7 +137,6 @@ test_full_waits_then_gives_up(void **state)
 	assert_int_equal(seen[0].rc, JIDO_ETIMEOUT);
 	jido_outbox_free(o); /* k2 still waits: dropped, no done call */
 	assert_int_equal(nseen, 1);
-	jido_bus_close(rep);
 }
 
 static void
