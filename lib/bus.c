@@ -711,9 +711,12 @@ jido_bus_async_free(struct jido_bus_async *a)
 		return;
 	if (a->aio != NULL) {
 		nng_aio_stop(a->aio);
-		/* a request not sent (stopped, timed out) is still ours; a sent one is nng's */
-		if (!a->receiving && nng_aio_result(a->aio) != 0 && nng_aio_get_msg(a->aio) != NULL)
-			bus_msg_free_wiped(nng_aio_get_msg(a->aio));
+		/* ours still: a request not sent (stopped, timed out; a sent one is nng's), or an
+		 * answer that came but was never taken by a poll */
+		nng_msg *m = nng_aio_get_msg(a->aio);
+		int rv = nng_aio_result(a->aio);
+		if (m != NULL && (a->receiving ? rv == 0 : rv != 0))
+			bus_msg_free_wiped(m);
 		nng_aio_free(a->aio);
 	}
 	jido_bus_close(a->b);
