@@ -2,8 +2,9 @@
  * spool.c - the durable spool: one SQLite (WAL, synchronous=FULL) table of deliveries
  * keyed by delivery id. A row is written in one transaction before GitHub hears 2xx; it
  * stays "pending" until the planner acknowledges it (ingest.ack), and the sweeper
- * re-sends pending rows with a backed-off schedule (at-least-once). Rows older than the
- * retention are pruned. Each thread opens its own connection.
+ * re-sends pending rows with a backed-off schedule (at-least-once); an acknowledgement
+ * brings that schedule back to the first interval for rows sent before it. Rows older
+ * than the retention are pruned. Each thread opens its own connection.
  */
 #include <stdint.h>
 #include <string.h>
