@@ -98,6 +98,8 @@ ingest_open(struct jido_srv *s, char *why, size_t whylen)
 	if ((rc = ingest_spool_open(ip->spool_path, &ip->sp, why, whylen)) != 0)
 		return rc;
 	ip->sp_open = 1;
+	/* ingest.ack resets the back-off of rows a subscriber missed to this interval */
+	ip->sp.redeliver_ms = jido_conf_int(c, "ingest.redeliver_s") * 1000;
 	if (!ingest_serving)
 		return 0;
 	/* Before seccomp: read the secret file and bind the listener. */

@@ -78,7 +78,11 @@ void ingest_spool_close(struct ingest_spool *sp);
  * 0: stored; JIDO_ECONFLICT: a row with that id exists (nothing changed); other: failed. */
 int ingest_spool_put(struct ingest_spool *sp, const struct ingest_row *r, int64_t now_ms,
     char *why, size_t whylen);
-/* Mark ids acknowledged. *acked receives how many pending rows changed. */
+/* Mark ids acknowledged. *acked receives how many pending rows changed. When any did,
+ * pending rows last sent before the newest of those sends and backed off beyond
+ * sp->redeliver_ms are due again sp->redeliver_ms after their last send (a subscriber
+ * is consuming: what it missed is re-sent soon, the longest-unsent first). One
+ * transaction. */
 int ingest_spool_ack(struct ingest_spool *sp, const json_t *ids, int64_t now_ms, int *acked,
     char *why, size_t whylen);
 /* Pending rows due for re-sending (next_at <= now), at most max, as a new array of

@@ -2,9 +2,11 @@
  * spool.c - the durable spool: one SQLite (WAL, synchronous=FULL) table of deliveries
  * keyed by delivery id. A row is written in one transaction before GitHub hears 2xx; it
  * stays "pending" until the planner acknowledges it (ingest.ack), and the sweeper
- * re-sends pending rows with a backed-off schedule (at-least-once). Rows older than the
- * retention are pruned. Each thread opens its own connection.
+ * re-sends pending rows with a backed-off schedule (at-least-once); an acknowledgement
+ * brings that schedule back to the first interval for rows sent before it. Rows older
+ * than the retention are pruned. Each thread opens its own connection.
  */
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -140,40 +142,68 @@ int
 ingest_spool_ack(struct ingest_spool *sp, const json_t *ids, int64_t now_ms, int *acked,
     char *why, size_t whylen)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *reset = NULL;
+	int64_t newest_sent = INT64_MIN;
 	json_t *v;
 	size_t i;
-	int rc = 0;
+	int rc = 0, step;
 
 	*acked = 0;
 	if (sqlite3_prepare_v2(sp->db, "UPDATE deliveries SET status = 'acked', acked_at = ?2,"
-	    " next_at = NULL WHERE id = ?1 AND status = 'pending'", -1, &st, NULL) != SQLITE_OK)
-		return spool_fail(sp, why, whylen, "prepare");
+	    " next_at = NULL WHERE id = ?1 AND status = 'pending' RETURNING sent_at", -1, &st,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(sp->db, "UPDATE deliveries SET next_at = sent_at + ?1"
+	    " WHERE status = 'pending' AND next_at > ?3 AND sent_at < ?2"
+	    " AND next_at > sent_at + ?1", -1, &reset, NULL) != SQLITE_OK) {
+		rc = spool_fail(sp, why, whylen, "prepare");
+		goto out;
+	}
 	if (sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return spool_fail(sp, why, whylen, "begin");
+		rc = spool_fail(sp, why, whylen, "begin");
+		goto out;
 	}
 	json_array_foreach(ids, i, v) {
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, json_string_value(v), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now_ms);
-		if (sqlite3_step(st) != SQLITE_DONE) {
+		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+			(*acked)++;
+			if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+			    sqlite3_column_int64(st, 0) > newest_sent)
+				newest_sent = sqlite3_column_int64(st, 0);
+		}
+		if (step != SQLITE_DONE) {
 			rc = spool_fail(sp, why, whylen, "ack");
 			break;
 		}
-		*acked += sqlite3_changes(sp->db);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	/* A subscriber acknowledged a send: pending rows last sent before it were lost on
+	 * the way (PUB/SUB drops, or nobody was listening then), so their back-off, grown
+	 * while nobody acknowledged, goes back to the first interval after their last send.
+	 * The sweeper then re-sends them in next_at order, the longest-unsent first, instead
+	 * of letting the oldest deliveries wait up to SPOOL_BACKOFF_MAX_MS behind newer
+	 * ones. Rows already due (next_at <= now) are left alone. */
+	if (rc == 0 && newest_sent != INT64_MIN) {
+		sqlite3_bind_int64(reset, 1, sp->redeliver_ms);
+		sqlite3_bind_int64(reset, 2, newest_sent);
+		sqlite3_bind_int64(reset, 3, now_ms);
+		if (sqlite3_step(reset) != SQLITE_DONE)
+			rc = spool_fail(sp, why, whylen, "ack reset");
+	}
 	if (rc != 0) {
 		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
 		*acked = 0;
-		return rc;
+		goto out;
 	}
 	if (sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = spool_fail(sp, why, whylen, "commit");
 		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
 		*acked = 0;
 	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(reset);
 	return rc;
 }
 

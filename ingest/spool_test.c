@@ -1,8 +1,9 @@
 /*
  * spool_test.c - the durable spool and the request handler through jido_srv_dispatch (the
  * path serve and filter share): store once per delivery id, rejected rows, ack, the
- * sweeper's due rows and back-off, prune by retention, list/show/replay and their
- * validation errors.
+ * sweeper's due rows and back-off, its order under a backlog (next_at first, no row
+ * skipped), an acknowledgement bringing back rows a subscriber missed (oldest first),
+ * prune by retention, list/show/replay and their validation errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "ingest.h"
 
@@ -217,6 +219,149 @@ test_due_backoff_and_ack(void **state)
 	    "validation_error");
 }
 
+/* A spool of its own under dir (so that the handler's rows do not mix in). */
+static void
+spool_fresh(struct ingest_spool *sp, const char *name, int64_t redeliver_ms)
+{
+	char why[256], path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(ingest_spool_open(path, sp, why, sizeof(why)), 0);
+	sp->redeliver_ms = redeliver_ms;
+}
+
+static void
+put_pending(struct ingest_spool *sp, const char *id, int64_t now)
+{
+	struct ingest_row r = row_of(id, "pending");
+	char why[256];
+
+	assert_int_equal(ingest_spool_put(sp, &r, now, why, sizeof(why)), 0);
+}
+
+/* The soak's shape at a tenth of its size (650 never-acknowledged rows, 50 per sweep,
+ * redeliver 1 s, a sweep every 1.1 s): every sweep sends exactly the due rows with the
+ * smallest (next_at, id), and a row due at a sweep is sent within ceil(650 / 50) = 13
+ * sweeps of it. Rows stay overdue for a lap of the backlog because the budget is smaller
+ * than the backlog, not because any due row is passed over. */
+static void
+test_due_order_under_backlog(void **state)
+{
+	enum { N = 650, MAX = 50, SWEEPS = 40, LAP = (N + MAX - 1) / MAX };
+	struct ingest_spool sp;
+	sqlite3_stmt *q;
+	char why[256], id[32];
+	int64_t t0 = 1700000000000LL, due_since[N];
+	json_t *rows;
+
+	(void)state;
+	spool_fresh(&sp, "backlog.db", 1000);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "b-%04d", i);
+		put_pending(&sp, id, t0 + i / 10);
+		due_since[i] = -1;
+	}
+	assert_int_equal(sqlite3_prepare_v2(sp.db, "SELECT id FROM deliveries WHERE status ="
+	    " 'pending' AND next_at <= ?1 ORDER BY next_at, id", -1, &q, NULL), SQLITE_OK);
+	for (int k = 1; k <= SWEEPS; k++) {
+		int64_t now = t0 + k * 1100;
+		json_t *want = json_array();
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, now);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int i = atoi((const char *)sqlite3_column_text(q, 0) + 2);
+			if (json_array_size(want) < MAX)
+				json_array_append_new(want, json_string((const char *)
+				    sqlite3_column_text(q, 0)));
+			if (due_since[i] < 0)
+				due_since[i] = k;
+		}
+		assert_int_equal(ingest_spool_due(&sp, now, 1000, MAX, &rows, why, sizeof(why)), 0);
+		assert_int_equal(json_array_size(rows), json_array_size(want));
+		for (size_t j = 0; j < json_array_size(rows); j++) {
+			const char *got = json_string_value(json_object_get(json_array_get(rows, j),
+			    "id"));
+			assert_string_equal(got, json_string_value(json_array_get(want, j)));
+			int i = atoi(got + 2);
+			assert_true(k - due_since[i] < LAP);
+			due_since[i] = -1;
+		}
+		json_decref(want);
+		json_decref(rows);
+	}
+	/* Nothing due at the last sweep waited a lap or more. */
+	for (int i = 0; i < N; i++)
+		assert_true(due_since[i] < 0 || SWEEPS - due_since[i] < LAP);
+	sqlite3_finalize(q);
+	ingest_spool_close(&sp);
+}
+
+/* The ids of rows, in order, as "a,b,c" into buf. */
+static const char *
+ids_of(const json_t *rows, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < json_array_size(rows) && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "",
+		    json_string_value(json_object_get(json_array_get(rows, i), "id")));
+	return buf;
+}
+
+/* Two rows sent six times while nobody acknowledged (back-off now 32 s); then a
+ * subscriber acknowledges a newer delivery: the two old rows are due again redeliver_ms
+ * after their last send, and the sweeper sends them, oldest first, before the newer
+ * unacknowledged row. Before, they waited out the 32 s (up to an hour at the default
+ * interval) while newer deliveries went through. An ack that acknowledges nothing
+ * changes no schedule. */
+static void
+test_ack_brings_back_missed_rows(void **state)
+{
+	static const int64_t sweeps[] = { 1000, 3000, 7000, 15000, 31000 };
+	struct ingest_spool sp;
+	char why[256], buf[256];
+	int64_t t0 = 1700000000000LL;
+	json_t *rows;
+	int n;
+
+	(void)state;
+	spool_fresh(&sp, "fair.db", 1000);
+	put_pending(&sp, "old-a", t0);
+	put_pending(&sp, "old-b", t0 + 10);
+	for (size_t i = 0; i < sizeof(sweeps) / sizeof(sweeps[0]); i++) {
+		assert_int_equal(ingest_spool_due(&sp, t0 + sweeps[i] + 10, 1000, 100, &rows, why,
+		    sizeof(why)), 0);
+		assert_string_equal(ids_of(rows, buf, sizeof(buf)), "old-a,old-b");
+		json_decref(rows);
+	}
+	/* Last sent at +31 s with 5 re-sends: next due at +63 s. */
+	put_pending(&sp, "new-1", t0 + 40000);
+	put_pending(&sp, "new-2", t0 + 40001);
+	json_t *ids = json_pack("[s]", "nope");
+	assert_int_equal(ingest_spool_ack(&sp, ids, t0 + 40050, &n, why, sizeof(why)), 0);
+	json_decref(ids);
+	assert_int_equal(n, 0);
+	assert_int_equal(ingest_spool_due(&sp, t0 + 40060, 1000, 100, &rows, why, sizeof(why)),
+	    0);
+	assert_int_equal(json_array_size(rows), 0);
+	json_decref(rows);
+	ids = json_pack("[s]", "new-1");
+	assert_int_equal(ingest_spool_ack(&sp, ids, t0 + 40100, &n, why, sizeof(why)), 0);
+	json_decref(ids);
+	assert_int_equal(n, 1);
+	assert_int_equal(ingest_spool_due(&sp, t0 + 41500, 1000, 100, &rows, why, sizeof(why)),
+	    0);
+	assert_string_equal(ids_of(rows, buf, sizeof(buf)), "old-a,old-b,new-2");
+	json_decref(rows);
+	/* Sent again: the back-off from the attempt count resumes (64 s) until an ack. */
+	assert_int_equal(ingest_spool_due(&sp, t0 + 60000, 1000, 100, &rows, why, sizeof(why)),
+	    0);
+	assert_string_equal(ids_of(rows, buf, sizeof(buf)), "new-2");
+	json_decref(rows);
+	ingest_spool_close(&sp);
+}
+
 static void
 test_replay(void **state)
 {
@@ -282,6 +427,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_once_per_id),
 		cmocka_unit_test(test_due_backoff_and_ack),
+		cmocka_unit_test(test_due_order_under_backlog),
+		cmocka_unit_test(test_ack_brings_back_missed_rows),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_prune),
 	};

@@ -4,7 +4,8 @@
 # a redelivery changes nothing; bad signatures get 401 then 429; missing headers 400;
 # malformed JSON is stored as rejected (400); unknown events are stored and acknowledged;
 # a body over the limit gets 413; the previous secret works during a rotation; unacked
-# events are re-sent and acked ones are not; jido deliveries list/show/replay; the
+# events are re-sent and acked ones are not; an ack brings back a row backed off for an
+# hour (the subscriber was away); jido deliveries list/show/replay; the
 # verify filter; no seccomp kill.
 . "$(dirname "$0")/../lib.sh"
 t_home
@@ -129,7 +130,21 @@ export -f resent2
 export H2
 t_wait 8 bash -c '[ "$(resent2)" -ge 1 ]'
 t_check "an unacknowledged event is re-published" bash -c '[ "$(resent2)" -ge 1 ]'
+# d-old stands for a delivery re-sent a dozen times while nobody listened: its back-off
+# is an hour (set in the spool, as the sweeper would have after ~1 h of silence), and
+# it was last sent before d-solo's last send.
+URL=http://127.0.0.1:$P2/api/github/webhooks
+t_check "standalone ingest stores a second delivery" test "$(post d-old issues "$B")" = 202
+URL=$URL_STACK
+python3 -c "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], timeout=10); c.execute(\"UPDATE deliveries SET attempts = 12, sent_at = (SELECT sent_at FROM deliveries WHERE id = 'd-solo') - 1000, next_at = ? WHERE id = 'd-old'\", (int(time.time() * 1000) + 3600000,)); c.commit()" "$H2/ingest.db"
+resent_old() { jq -c . "$H2/ev.txt" 2>/dev/null | grep '"delivery":"d-old"' | grep -c '"redelivery":true'; }
+export -f resent_old
+n_old=$(resent_old)
 t_check "ingest.ack marks it acknowledged" sh -c "jido --home '$H2' call ingest ingest.ack '{\"deliveries\":[\"d-solo\"]}' | jq -e '.acked == 1' >/dev/null && jido --home '$H2' deliveries show d-solo --json | jq -e '.status == \"acked\"' >/dev/null"
+# The ack shows a subscriber is consuming: what it missed is due again ingest.redeliver_s
+# after its last send, not after the hour of back-off (docs/ARCHITECTURE.md, ingest).
+t_wait 10 bash -c "[ \$(resent_old) -gt $n_old ]"
+t_check "after an ack, a row backed off for an hour is re-sent at the next sweep ($n_old -> $(resent_old))" bash -c "[ \$(resent_old) -gt $n_old ]"
 kill $SUB2 $I2 2>/dev/null
 wait $I2 2>/dev/null
 rm -rf "$H2"
