@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libnng-dev libmbedtls-dev nng-utils libsqlite3-dev libcurl4-openssl-dev
 libjansson-dev libsodium-dev libevent-dev libseccomp-dev libcmocka-dev libssl-dev git curl jq
-openssl python3 python3-cryptography python3-jsonschema bc systemd docker-compose nodejs
+openssl python3 python3-cryptography sqlite3 python3-jsonschema bc systemd docker-compose nodejs
 bubblewrap prometheus chromium iproute2 util-linux wrk nginx"
 missing=""
 for p in $PKGS; do
