@@ -1,9 +1,10 @@
 /*
  * http.c - the webhook receiver: libevent's evhttp in its own thread. Per request, in
- * this order: body size limit (evhttp answers 413 from Content-Length before reading
- * the body) -> per-source rate limit of bad signatures (429) -> X-Hub-Signature-256 over
- * the raw bytes (401) -> required headers (400) -> JSON (400, stored as rejected) -> one
- * SQLite transaction keyed by the delivery id -> 2xx -> publish on run/events.pub.
+ * this order: body size limit (evhttp answers 413 from Content-Length, after reading and
+ * dropping the body) -> per-source rate limit of bad signatures (429) ->
+ * X-Hub-Signature-256 over the raw bytes (401) -> required headers (400) -> JSON (400,
+ * stored as rejected) -> one SQLite transaction keyed by the delivery id -> 2xx ->
+ * publish on run/events.pub.
  * A redelivery gets 2xx and changes nothing. GET /healthz says whether we can accept.
  * Each stored event is published right after its reply is queued (the reply's bytes go
  * out when the loop next runs; the stored row is the source of truth: an event lost to a
@@ -639,6 +640,10 @@ ingest_http_new(const char *addr, size_t max_body, const char *spool_path,
 		return JIDO_EINTERNAL;
 	}
 	evhttp_set_max_body_size(h->http, (ev_ssize_t)max_body);
+	/* An oversized body is read and dropped before the 413 goes out: closing with the
+	 * body still unread resets the connection, and a sender still writing loses the
+	 * answer (curl reported 000 once in tests/e2e/ingest.sh). evhttp's timeout bounds it. */
+	evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(h->http, 64 * 1024);
 	evhttp_set_timeout(h->http, 30);
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);

@@ -444,6 +444,8 @@ web_http_open(struct web *w, char *why, size_t whylen)
 		return JIDO_EINTERNAL;
 	}
 	evhttp_set_max_body_size(w->http, 256 * 1024);
+	/* read and drop an oversized body before answering 413 (see ingest/http.c) */
+	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(w->http, 32 * 1024);
 	evhttp_set_timeout(w->http, 60);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
