@@ -92,7 +92,7 @@ ar_prepare(json_t *data, const char *const *known, char **tail, char **fields, c
 	static const char *const allowed[] = { "actor", "channel", "action", "subject",
 		"run_id", "result", "details", NULL };
 	static const int required[AR_NFIELDS] = { 1, 1, 1, 1, 0, 1 };
-	struct jido_buf b = { NULL, 0, 0, 0 }, f = { NULL, 0, 0, 0 };
+	struct jido_buf b = { 0 }, f = { 0 };
 	const char *val[AR_NFIELDS];
 	char *red[AR_NFIELDS] = { NULL };
 	json_t *details, *ch;

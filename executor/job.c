@@ -125,28 +125,6 @@ job_int(const json_t *o, const char *k, long long def)
 	return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-/* libcurl write callback: append to a growable buffer, capped at 4 MiB. */
-struct job_body {
-	char *p;
-	size_t n;
-};
-
-static size_t
-job_body_put(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct job_body *b = ud;
-	size_t len = size * nmemb;
-	char *np;
-
-	if (b->n + len > (4u << 20) || (np = realloc(b->p, b->n + len + 1)) == NULL)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, ptr, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-	return len;
-}
-
 /*
  * The fetch_issue step: GET <github.api_url>/repos/<full_name>/issues/<n> (public data,
  * no token: the executor holds none) and answer with the issue. Runs in the job
@@ -159,7 +137,7 @@ job_fetch_issue(const json_t *req, int evfd)
 	const char *api = job_str(cfg, "github_api_url");
 	const char *full = job_str(json_object_get(req, "project"), "full_name");
 	long long n = job_int(req, "issue", 0);
-	struct job_body body = { NULL, 0 };
+	struct jido_buf body = { .max = 4u << 20 }; /* the issue's JSON */
 	char url[1200], why[512] = "";
 	long status = 0;
 	int64_t t0 = jido_now_ms();
@@ -182,7 +160,7 @@ job_fetch_issue(const json_t *req, int evfd)
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, job_body_put);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, jido_buf_curl_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -18,38 +18,11 @@
 
 #define GH_BODY_MAX (8 << 20)
 
-struct gh_buf {
-	char *p;
-	size_t n;
-	int too_big;
-};
-
 struct gh_hdrs {
 	long retry_after;     /* -1 when absent */
 	long remaining;       /* -1 when absent */
 	long long reset;      /* epoch seconds, 0 when absent */
 };
-
-/* libcurl write callback: append to a gh_buf, refusing more than GH_BODY_MAX. */
-static size_t
-gh_on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct gh_buf *b = arg;
-	size_t n = size * nmemb;
-	char *np;
-
-	if (b->n + n > GH_BODY_MAX) {
-		b->too_big = 1;
-		return 0;
-	}
-	if ((np = realloc(b->p, b->n + n + 1)) == NULL)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
 
 /* libcurl header callback: keep the rate-limit headers. */
 static size_t
@@ -72,7 +45,7 @@ gh_on_header(char *data, size_t size, size_t nmemb, void *arg)
 /* One attempt. */
 static int
 gh_once(const struct gitops_gh *g, const char *method, const char *url, const char *body,
-    long *status, struct gh_buf *resp, struct gh_hdrs *h, char *why, size_t whylen)
+    long *status, struct jido_buf *resp, struct gh_hdrs *h, char *why, size_t whylen)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *hl = NULL, *it;
@@ -94,7 +67,7 @@ gh_once(const struct gitops_gh *g, const char *method, const char *url, const ch
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "JidoCode-gitops/" JIDO_VERSION);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gh_on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, jido_buf_curl_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, gh_on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
@@ -135,7 +108,7 @@ gitops_gh_call(const struct gitops_gh *g, const char *method, const char *path,
 		return JIDO_EINTERNAL;
 	snprintf(url, sizeof(url), "%s%s", g->api_url, path);
 	for (int attempt = 0;; attempt++) {
-		struct gh_buf b = { NULL, 0, 0 };
+		struct jido_buf b = { .max = GH_BODY_MAX }; /* more fails the call */
 		struct gh_hdrs h = { -1, -1, 0 };
 		long wait_s = -1;
 

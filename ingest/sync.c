@@ -49,28 +49,11 @@ struct ingest_sync {
 /* One HTTP response. */
 struct sync_resp {
 	long status;
-	char *body;
-	size_t len;
+	struct jido_buf body; /* at most SYNC_MAX_BODY */
 	char etag[256];
 	char next[1024];
 	long rl_limit, rl_remaining, rl_reset, retry_after;
 };
-
-static size_t
-sync_on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct sync_resp *r = arg;
-	size_t add = size * n;
-	char *nb;
-
-	if (r->len + add > SYNC_MAX_BODY || (nb = realloc(r->body, r->len + add + 1)) == NULL)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, add);
-	r->len += add;
-	r->body[r->len] = '\0';
-	return add;
-}
 
 /* The URL of rel="next" in a Link header value, into out. */
 static void
@@ -175,13 +158,13 @@ sync_cache_put(struct ingest_sync *y, const char *url, const struct sync_resp *r
 	sqlite3_bind_text(st, 2, r->etag, -1, SQLITE_STATIC);
 	if (r->next[0] != '\0')
 		sqlite3_bind_text(st, 3, r->next, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, r->body != NULL ? r->body : "", (int)r->len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, r->body.p != NULL ? r->body.p : "", (int)r->body.n, SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
 }
 
 /*
- * GET url with the token; fills r (body owned by r: free(r->body)). A 304 is turned into
+ * GET url with the token; fills r (body owned by r: free(r->body.p)). A 304 is turned into
  * the cached 200. Returns 0 on a 2xx/304, JIDO_EUNAVAIL when rate-limited (blocked_until
  * set), JIDO_EPROVIDER on another status or a transport failure (why says which).
  */
@@ -197,6 +180,7 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	int64_t now = ingest_wall_ms();
 
 	memset(r, 0, sizeof(*r));
+	r->body.max = SYNC_MAX_BODY;
 	r->rl_limit = r->rl_remaining = r->rl_reset = r->retry_after = -1;
 	sync_cache_get(y, url, cached_etag, sizeof(cached_etag), &cached, &cached_len,
 	    cached_link, sizeof(cached_link));
@@ -219,8 +203,8 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	curl_easy_setopt(y->curl, CURLOPT_URL, url);
 	curl_easy_setopt(y->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(y->curl, CURLOPT_USERAGENT, "jido-ingest/" JIDO_VERSION);
-	curl_easy_setopt(y->curl, CURLOPT_WRITEFUNCTION, sync_on_body);
-	curl_easy_setopt(y->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(y->curl, CURLOPT_WRITEFUNCTION, jido_buf_curl_write);
+	curl_easy_setopt(y->curl, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(y->curl, CURLOPT_HEADERFUNCTION, sync_on_header);
 	curl_easy_setopt(y->curl, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(y->curl, CURLOPT_NOSIGNAL, 1L);
@@ -232,8 +216,9 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	sodium_memzero(auth, sizeof(auth));
 	if (cc != CURLE_OK) {
 		free(cached);
-		free(r->body);
-		r->body = NULL;
+		free(r->body.p);
+		r->body.p = NULL;
+		r->body.n = 0;
 		snprintf(why, whylen, "GET %.200s: %s", url, curl_easy_strerror(cc));
 		return JIDO_EPROVIDER;
 	}
@@ -246,8 +231,9 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 		y->blocked_until = until;
 		pthread_mutex_unlock(&y->mu);
 		free(cached);
-		free(r->body);
-		r->body = NULL;
+		free(r->body.p);
+		r->body.p = NULL;
+		r->body.n = 0;
 		snprintf(why, whylen, "GET %.200s: %ld, rate-limited for %lld s", url, r->status,
 		    (long long)((until - now) / 1000));
 		return JIDO_EUNAVAIL;
@@ -262,9 +248,9 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 		    (json_int_t)r->rl_reset);
 	}
 	if (r->status == 304 && cached != NULL) {
-		free(r->body);
-		r->body = cached;
-		r->len = cached_len;
+		free(r->body.p);
+		r->body.p = cached;
+		r->body.n = cached_len;
 		r->status = 200;
 		snprintf(r->next, sizeof(r->next), "%s", cached_link);
 		return 0;
@@ -272,8 +258,9 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	free(cached);
 	if (r->status < 200 || r->status >= 300) {
 		snprintf(why, whylen, "GET %.200s: HTTP %ld", url, r->status);
-		free(r->body);
-		r->body = NULL;
+		free(r->body.p);
+		r->body.p = NULL;
+		r->body.n = 0;
 		return JIDO_EPROVIDER;
 	}
 	sync_cache_put(y, url, r);
@@ -315,8 +302,8 @@ sync_get_all(struct ingest_sync *y, char **token, const char *first, json_t **it
 			page--;
 			continue;
 		}
-		arr = json_loadb(r.body != NULL ? r.body : "", r.len, 0, NULL);
-		free(r.body);
+		arr = json_loadb(r.body.p != NULL ? r.body.p : "", r.body.n, 0, NULL);
+		free(r.body.p);
 		if (json_is_object(arr) && json_is_array(json_object_get(arr, "repositories"))) {
 			json_t *list = json_incref(json_object_get(arr, "repositories"));
 			json_decref(arr);

@@ -277,27 +277,6 @@ jido_ghapp_key(struct jido_ghapp *g, char **pem, char *why, size_t whylen)
 	return jido_vault_get(g->c, g->home, "github.app_private_key", NULL, pem, why, whylen);
 }
 
-struct ghapp_buf {
-	char *p;
-	size_t n;
-};
-
-static size_t
-ghapp_on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct ghapp_buf *b = arg;
-	size_t n = size * nmemb;
-	char *np;
-
-	if (b->n + n > GHAPP_BODY_MAX || (np = realloc(b->p, b->n + n + 1)) == NULL)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
-
 /* RFC 3339 UTC ("2026-01-01T00:00:00Z") to unix seconds; -1 when malformed. */
 static int64_t
 ghapp_time(const char *s)
@@ -318,7 +297,7 @@ ghapp_mint(struct jido_ghapp *g, char *why, size_t whylen)
 	const char *api = jido_conf_str(g->c, "github.api_url");
 	char url[1200], *pem = NULL, *jwt = NULL, *auth = NULL;
 	struct curl_slist *h = NULL;
-	struct ghapp_buf b = { NULL, 0 };
+	struct jido_buf b = { .max = GHAPP_BODY_MAX };
 	long status = 0;
 	json_t *resp = NULL;
 	CURL *cu = NULL;
@@ -347,7 +326,7 @@ ghapp_mint(struct jido_ghapp *g, char *why, size_t whylen)
 	curl_easy_setopt(cu, CURLOPT_POST, 1L);
 	curl_easy_setopt(cu, CURLOPT_POSTFIELDS, "");
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, ghapp_on_body);
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, jido_buf_curl_write);
 	curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(cu, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);

@@ -424,14 +424,22 @@ int jido_abspath(const char *path, char *buf, size_t len);
 /* Monotonic milliseconds. */
 int64_t jido_now_ms(void);
 /* A growable NUL-terminated string: zero-initialise; p is malloc'd (the caller frees it);
- * fail is set (and stays) when an allocation failed, after which puts do nothing. */
+ * fail is set (and stays) when an allocation failed, after which puts do nothing.
+ * max (0: none) caps n for jido_buf_curl_write, which sets too_big at the cap. */
 struct jido_buf {
 	char *p;
 	size_t n, cap;
 	int fail;
+	size_t max;
+	int too_big;
 };
 void jido_buf_put(struct jido_buf *b, const char *s, size_t n);
 void jido_buf_puts(struct jido_buf *b, const char *s);
+/* A libcurl CURLOPT_WRITEFUNCTION appending to the jido_buf in arg (the response body,
+ * NUL-terminated in b->p, the caller's to free). Returns 0, which makes libcurl abort the
+ * transfer, when the body would pass b->max (too_big set; nothing of that chunk kept) or
+ * memory ran out (fail set). */
+size_t jido_buf_curl_write(char *data, size_t size, size_t nmemb, void *arg);
 /* Wipe n bytes at p with sodium_memzero, then free(p) (p may be NULL). For buffers that
  * may have held a secret: bus messages (a vault.get answer, a vault.put request). */
 void jido_free_wiped(void *p, size_t n);

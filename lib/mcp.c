@@ -670,7 +670,7 @@ mcp_text_printf(struct jido_buf *t, const char *fmt, ...)
 static char *
 mcp_run_log(const json_t *run, const json_t *logs, const char *logs_why)
 {
-	struct jido_buf t = { NULL, 0, 0, 0 };
+	struct jido_buf t = { 0 };
 	json_t *v;
 	size_t i;
 

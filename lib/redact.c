@@ -158,7 +158,7 @@ jido_redact_str(const char *s, const char *const *known, int *changed)
 static char *
 redact_copy(const char *s, const char *const *known, int *changed)
 {
-	struct jido_buf b = { NULL, 0, 0, 0 };
+	struct jido_buf b = { 0 };
 	const char *run = s;
 
 	if (changed != NULL)

@@ -139,6 +139,20 @@ jido_buf_puts(struct jido_buf *b, const char *s)
 	jido_buf_put(b, s, strlen(s));
 }
 
+size_t
+jido_buf_curl_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct jido_buf *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->max > 0 && (n > b->max || b->n > b->max - n)) {
+		b->too_big = 1;
+		return 0;
+	}
+	jido_buf_put(b, data, n);
+	return b->fail ? 0 : n;
+}
+
 int
 jido_fail(int code, char *why, size_t whylen, const char *fmt, ...)
 {
