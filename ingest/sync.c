@@ -158,7 +158,8 @@ sync_cache_put(struct ingest_sync *y, const char *url, const struct sync_resp *r
 	sqlite3_bind_text(st, 2, r->etag, -1, SQLITE_STATIC);
 	if (r->next[0] != '\0')
 		sqlite3_bind_text(st, 3, r->next, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, r->body.p != NULL ? r->body.p : "", (int)r->body.n, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, r->body.p != NULL ? r->body.p : "", (int)r->body.n,
+	    SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
 }
@@ -249,8 +250,7 @@ sync_get(struct ingest_sync *y, const char *token, const char *url, struct sync_
 	}
 	if (r->status == 304 && cached != NULL) {
 		free(r->body.p);
-		r->body.p = cached;
-		r->body.n = cached_len;
+		r->body = (struct jido_buf){ .p = cached, .n = cached_len }; /* cap 0: owned, whole */
 		r->status = 200;
 		snprintf(r->next, sizeof(r->next), "%s", cached_link);
 		return 0;
