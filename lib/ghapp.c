@@ -297,7 +297,7 @@ ghapp_mint(struct jido_ghapp *g, char *why, size_t whylen)
 	const char *api = jido_conf_str(g->c, "github.api_url");
 	char url[1200], *pem = NULL, *jwt = NULL, *auth = NULL;
 	struct curl_slist *h = NULL;
-	struct jido_buf b = { .max = GHAPP_BODY_MAX };
+	struct jido_buf b = { .max = GHAPP_BODY_MAX, .wipe = 1 }; /* holds the token */
 	long status = 0;
 	json_t *resp = NULL;
 	CURL *cu = NULL;
@@ -366,15 +366,17 @@ out:
 			sodium_memzero((void *)json_string_value(t), json_string_length(t));
 	}
 	json_decref(resp);
-	if (b.p != NULL) {
-		sodium_memzero(b.p, b.n);
-		free(b.p);
-	}
+	jido_free_wiped(b.p, b.cap);
 	if (auth != NULL) {
 		sodium_memzero(auth, strlen(auth));
 		free(auth);
 	}
-	free(jwt);
+	if (jwt != NULL) { /* a bearer credential for its ten minutes */
+		sodium_memzero(jwt, strlen(jwt));
+		free(jwt);
+	}
+	for (struct curl_slist *it = h; it != NULL; it = it->next)
+		sodium_memzero(it->data, strlen(it->data)); /* libcurl's copy of auth */
 	curl_slist_free_all(h);
 	if (cu != NULL)
 		curl_easy_cleanup(cu);

@@ -425,13 +425,17 @@ int jido_abspath(const char *path, char *buf, size_t len);
 int64_t jido_now_ms(void);
 /* A growable NUL-terminated string: zero-initialise; p is malloc'd (the caller frees it);
  * fail is set (and stays) when an allocation failed, after which puts do nothing.
- * max (0: none) caps n for jido_buf_curl_write, which sets too_big at the cap. */
+ * max (0: none) caps n for jido_buf_curl_write, which sets too_big at the cap.
+ * wipe: the contents may be secret; growing copies into a new block and wipes the old
+ * one (jido_free_wiped) instead of realloc, which would leave the old bytes in freed
+ * memory, and the caller frees p with jido_free_wiped(p, cap). */
 struct jido_buf {
 	char *p;
 	size_t n, cap;
 	int fail;
 	size_t max;
 	int too_big;
+	int wipe;
 };
 void jido_buf_put(struct jido_buf *b, const char *s, size_t n);
 void jido_buf_puts(struct jido_buf *b, const char *s);

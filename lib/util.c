@@ -120,10 +120,14 @@ jido_buf_put(struct jido_buf *b, const char *s, size_t n)
 		return;
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = (b->n + n + 1) * 2;
-		char *p = realloc(b->p, cap);
+		char *p = b->wipe ? malloc(cap) : realloc(b->p, cap);
 		if (p == NULL) {
 			b->fail = 1;
 			return;
+		}
+		if (b->wipe && b->p != NULL) {
+			memcpy(p, b->p, b->n);
+			jido_free_wiped(b->p, b->cap);
 		}
 		b->p = p;
 		b->cap = cap;

@@ -1,5 +1,6 @@
-/* util_test.c - the growable buffer: jido_buf_put/puts and the libcurl body callback
- * jido_buf_curl_write (its cap, NUL termination, and what a refused chunk leaves). */
+/* util_test.c - the growable buffer: jido_buf_put/puts, the libcurl body callback
+ * jido_buf_curl_write (its cap, NUL termination, and what a refused chunk leaves), and
+ * wipe mode (no unwiped copy of a secret body left behind when the buffer grows). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,19 @@
 #include <cmocka.h>
 
 #include "jido.h"
+
+/* jido_free_wiped calls this (lib/jido.h, weak) after the wipe, before the free */
+static size_t wiped_calls, wiped_dirty;
+void
+jido_wipe_observe(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	wiped_calls++;
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != 0)
+			wiped_dirty++;
+}
 
 static void
 test_buf_put(void **state)
@@ -74,6 +88,41 @@ test_curl_write_no_cap(void **state)
 	free(b.p);
 }
 
+static void
+test_buf_wipe(void **state)
+{
+	struct jido_buf b = { .wipe = 1 }, plain = { 0 };
+	const char *secret = "ghs_0123456789abcdefghijklmnopqrstuvwxyz";
+	size_t grew = 0, cap = 0;
+
+	(void)state;
+	wiped_calls = wiped_dirty = 0;
+	for (int i = 0; i < 200; i++) {
+		jido_buf_puts(&b, secret);
+		if (b.cap != cap) {
+			grew += cap != 0; /* the first block replaced nothing */
+			cap = b.cap;
+		}
+	}
+	assert_false(b.fail);
+	assert_true(grew >= 3);
+	/* every block the buffer outgrew went through jido_free_wiped, and was all zeros */
+	assert_int_equal(wiped_calls, grew);
+	assert_int_equal(wiped_dirty, 0);
+	assert_int_equal(b.n, 200 * strlen(secret));
+	for (int i = 0; i < 200; i++)
+		assert_memory_equal(b.p + i * strlen(secret), secret, strlen(secret));
+	jido_free_wiped(b.p, b.cap);
+	assert_int_equal(wiped_calls, grew + 1);
+	assert_int_equal(wiped_dirty, 0);
+	/* without wipe, growing wipes nothing (realloc) */
+	wiped_calls = 0;
+	for (int i = 0; i < 200; i++)
+		jido_buf_puts(&plain, secret);
+	assert_int_equal(wiped_calls, 0);
+	free(plain.p);
+}
+
 int
 main(void)
 {
@@ -81,6 +130,7 @@ main(void)
 		cmocka_unit_test(test_buf_put),
 		cmocka_unit_test(test_curl_write_cap),
 		cmocka_unit_test(test_curl_write_no_cap),
+		cmocka_unit_test(test_buf_wipe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
