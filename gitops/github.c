@@ -113,6 +113,13 @@ gitops_gh_call(const struct gitops_gh *g, const char *method, const char *path,
 		long wait_s = -1;
 
 		rc = gh_once(g, method, url, text, status, &b, &h, why, whylen);
+		if (rc != 0 && b.too_big) { /* libcurl stopped at our cap: say so, no retry */
+			rc = JIDO_EPROVIDER;
+			snprintf(why, whylen, "%s %s: GitHub's answer is over %d MB", method, path,
+			    GH_BODY_MAX >> 20);
+			free(b.p);
+			break;
+		}
 		if (rc == 0 && (*status == 429 || (*status == 403 && (h.retry_after >= 0 ||
 		    h.remaining == 0)))) {
 			if (h.retry_after >= 0)

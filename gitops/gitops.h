@@ -191,7 +191,8 @@ struct gitops_gh {
  * status (0 when there was no answer) and *resp (may be NULL on return) the parsed JSON
  * answer, a new reference the caller releases. Rate-limit answers (403/429 with
  * Retry-After or X-RateLimit-Remaining: 0) are retried up to g->retries times with
- * jitter. Returns 0 when an HTTP answer came, JIDO_EUNAVAIL otherwise. */
+ * jitter. Returns 0 when an HTTP answer came, JIDO_EPROVIDER when the answer was over
+ * 8 MB (not read past that; why says so), JIDO_EUNAVAIL otherwise. */
 int gitops_gh_call(const struct gitops_gh *g, const char *method, const char *path,
     const json_t *body, long *status, json_t **resp, char *why, size_t whylen);
 
