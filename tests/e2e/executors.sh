@@ -4,8 +4,8 @@
 # network namespace joined to the host by a veth pair, dial out and poll for steps. Steps
 # are spread over both; one executor is killed mid-step and the step completes on the
 # other (a new attempt, the reason in the transitions); clients without a certificate of
-# the planner's CA are refused; the listener takes only the executors' two types; no
-# SIGSYS anywhere. Needs root (ip netns); the namespaces are removed even on failure.
+# the planner's CA are refused; the listener takes only the executors' two types, and
+# results only for steps in the pool (not a gitops step's); no SIGSYS anywhere. Needs root (ip netns); the namespaces are removed even on failure.
 . "$(dirname "$0")/../lib.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # see executor.sh
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
@@ -63,7 +63,14 @@ cat >"$P/workflows/long.json" <<'EOF'
 {"name": "long", "version": 1, "description": "one shell step that takes a while",
  "steps": [{"id": "work", "kind": "shell", "timeout_s": 120, "command": "echo started; sleep 4; echo finished"}]}
 EOF
+cat >"$P/workflows/say.json" <<'EOF'
+{"name": "say", "version": 1, "description": "one comment step (gitops's)",
+ "steps": [{"id": "say", "kind": "comment", "body": "hello"}]}
+EOF
 nngcat --rep0 --listen "ipc://$P/run/auditor.sock" --data '{"v":1,"id":null,"ok":true,"data":{}}' >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+# gitops: takes every job and never reports (its results would come on the planner's socket)
+nngcat --rep0 --listen "ipc://$P/run/gitops.sock" --data '{"v":1,"id":null,"ok":true,"data":{}}' >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 start_planner() {
 	(
@@ -135,6 +142,23 @@ if t_wait 10 both_held; then pass "two steps spread over the two executors"; els
 state() { pcall planner.runs.get "{\"run_id\":\"$1\"}" | jq -r .state; }
 t_wait 30 sh -c "[ \"\$(JIDO_HOME=$P jido call planner planner.runs.get '{\"run_id\":\"$r1\"}' | jq -r .state)\" = completed ] && [ \"\$(JIDO_HOME=$P jido call planner planner.runs.get '{\"run_id\":\"$r2\"}' | jq -r .state)\" = completed ]"
 t_check "both runs completed" sh -c "[ '$(state "$r1")' = completed ] && [ '$(state "$r2")' = completed ]"
+
+# --- an executor cannot report another component's step: a gitops comment step is running,
+# a result for it on the executors' listener is refused and changes nothing; the same
+# result on the planner's own socket (where gitops sends it) completes the run
+r0=$(pcall planner.runs.create '{"project":"acme/widget","workflow":"say"}' | jq -r .id)
+say_running() { pcall planner.runs.get "{\"run_id\":\"$r0\"}" | jq -e '.state == "running" and .steps[0].state == "running"' >/dev/null; }
+t_check "a gitops comment step is running" t_wait 10 say_running
+res='"run_id":"'$r0'","seq":1,"attempt":1,"status":"done","result":{"comment_url":"https://example.invalid/forged"}'
+out=$(nngcat --req0 --dial "tls+tcp://$H1:$PORT" --cert "$C/e1.pem" --key "$C/e1.key" --cacert "$C/ca.pem" \
+	--recv-timeout 5 --ascii --data '{"v":1,"type":"planner.steps.result","id":"f1","data":{'"$res"'}}' 2>&1)
+t_check "a result on the executors' listener for a step not in the pool: authorization_error" grep -q authorization_error <<<"$out"
+say_untouched() { pcall planner.runs.get "{\"run_id\":\"$r0\"}" | jq -e '.state == "running" and .steps[0].state == "running" and .steps[0].result == null' >/dev/null; }
+t_check "... and the step is still running, no result kept" say_untouched
+t_check "the planner logged planner.pool_result_refused" grep -q planner.pool_result_refused "$D/planner.log"
+pcall planner.steps.result "{$res}" >/dev/null
+say_done() { pcall planner.runs.get "{\"run_id\":\"$r0\"}" | jq -e '.state == "completed"' >/dev/null; }
+t_check "the same result on the planner's own socket completes the run" t_wait 10 say_done
 
 # --- kill the executor holding a step mid-step: the step completes on the other one
 r3=$(pcall planner.runs.create '{"project":"acme/widget","workflow":"long"}' | jq -r .id)
