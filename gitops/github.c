@@ -48,7 +48,7 @@ gh_once(const struct gitops_gh *g, const char *method, const char *url, const ch
     long *status, struct jido_buf *resp, struct gh_hdrs *h, char *why, size_t whylen)
 {
 	CURL *c = curl_easy_init();
-	struct curl_slist *hl = NULL, *it;
+	struct curl_slist *hl = NULL;
 	char auth[1100];
 	CURLcode cc;
 
@@ -87,9 +87,7 @@ gh_once(const struct gitops_gh *g, const char *method, const char *url, const ch
 	else
 		snprintf(why, whylen, "%s %s: %s", method, url, curl_easy_strerror(cc));
 	curl_easy_cleanup(c);
-	for (it = hl; it != NULL; it = it->next)
-		sodium_memzero(it->data, strlen(it->data));
-	curl_slist_free_all(hl);
+	jido_curl_slist_free_wiped(hl);
 	return cc == CURLE_OK ? 0 : JIDO_EUNAVAIL;
 }
 
@@ -113,12 +111,10 @@ gitops_gh_call(const struct gitops_gh *g, const char *method, const char *path,
 		long wait_s = -1;
 
 		rc = gh_once(g, method, url, text, status, &b, &h, why, whylen);
-		if (rc != 0 && b.too_big) { /* libcurl stopped at our cap: say so, no retry */
+		if (rc != 0 && b.too_big) { /* libcurl stopped at our cap: say so (no retry) */
 			rc = JIDO_EPROVIDER;
 			snprintf(why, whylen, "%s %s: GitHub's answer is over %d MB", method, path,
 			    GH_BODY_MAX >> 20);
-			free(b.p);
-			break;
 		}
 		if (rc == 0 && (*status == 429 || (*status == 403 && (h.retry_after >= 0 ||
 		    h.remaining == 0)))) {

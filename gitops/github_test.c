@@ -67,8 +67,17 @@ serve_once(size_t n, pid_t *pid)
 	return ntohs(a.sin_port);
 }
 
+/* What one gitops_gh_call answered. */
+struct answer {
+	int rc;
+	long status;
+	json_t *resp; /* the caller releases it */
+	char why[256];
+};
+
+/* GET /repos/o/r from a one-shot server whose answer body is n bytes. */
 static void
-call(size_t n, int *rc, long *status, json_t **resp, char *why, size_t whylen)
+call(size_t n, struct answer *a)
 {
 	char url[64];
 	pid_t pid;
@@ -76,8 +85,10 @@ call(size_t n, int *rc, long *status, json_t **resp, char *why, size_t whylen)
 	struct gitops_gh g = { .api_url = url, .token = "ghp_test", .retries = 0,
 		.max_wait_s = 0, .timeout_s = 20 };
 
+	memset(a, 0, sizeof(*a));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	*rc = gitops_gh_call(&g, "GET", "/repos/o/r", NULL, status, resp, why, whylen);
+	a->rc = gitops_gh_call(&g, "GET", "/repos/o/r", NULL, &a->status, &a->resp, a->why,
+	    sizeof(a->why));
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
@@ -85,39 +96,33 @@ call(size_t n, int *rc, long *status, json_t **resp, char *why, size_t whylen)
 static void
 test_small_answer(void **state)
 {
-	char why[256] = "";
-	long status = 0;
-	json_t *resp = NULL;
-	int rc;
+	struct answer a;
 
 	(void)state;
-	call(1000, &rc, &status, &resp, why, sizeof(why));
-	assert_int_equal(rc, 0);
-	assert_int_equal(status, 200);
-	assert_non_null(resp);
-	assert_int_equal(json_integer_value(json_object_get(resp, "ok")), 1);
-	json_decref(resp);
+	call(1000, &a);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(a.status, 200);
+	assert_non_null(a.resp);
+	assert_int_equal(json_integer_value(json_object_get(a.resp, "ok")), 1);
+	json_decref(a.resp);
 }
 
 static void
 test_answer_over_cap(void **state)
 {
-	char why[256] = "";
-	long status = 0;
-	json_t *resp = NULL;
-	int rc;
+	struct answer a;
 
 	(void)state;
-	call((8u << 20) + 4096, &rc, &status, &resp, why, sizeof(why));
-	assert_int_equal(rc, JIDO_EPROVIDER);
-	assert_null(resp);
-	assert_non_null(strstr(why, "over 8 MB"));
-	assert_non_null(strstr(why, "/repos/o/r"));
+	call((8u << 20) + 4096, &a);
+	assert_int_equal(a.rc, JIDO_EPROVIDER);
+	assert_null(a.resp);
+	assert_non_null(strstr(a.why, "over 8 MB"));
+	assert_non_null(strstr(a.why, "/repos/o/r"));
 	/* exactly at the cap is still an answer */
-	call(8u << 20, &rc, &status, &resp, why, sizeof(why));
-	assert_int_equal(rc, 0);
-	assert_non_null(resp);
-	json_decref(resp);
+	call(8u << 20, &a);
+	assert_int_equal(a.rc, 0);
+	assert_non_null(a.resp);
+	json_decref(a.resp);
 }
 
 int

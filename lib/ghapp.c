@@ -290,6 +290,14 @@ ghapp_time(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
+void
+jido_curl_slist_free_wiped(struct curl_slist *l)
+{
+	for (struct curl_slist *it = l; it != NULL; it = it->next)
+		sodium_memzero(it->data, strlen(it->data));
+	curl_slist_free_all(l);
+}
+
 /* Mint: JWT, then the exchange. On 0 g->token and g->expires hold the new token. */
 static int
 ghapp_mint(struct jido_ghapp *g, char *why, size_t whylen)
@@ -375,9 +383,7 @@ out:
 		sodium_memzero(jwt, strlen(jwt));
 		free(jwt);
 	}
-	for (struct curl_slist *it = h; it != NULL; it = it->next)
-		sodium_memzero(it->data, strlen(it->data)); /* libcurl's copy of auth */
-	curl_slist_free_all(h);
+	jido_curl_slist_free_wiped(h); /* libcurl's copy of auth */
 	if (cu != NULL)
 		curl_easy_cleanup(cu);
 	return rc;

@@ -447,6 +447,10 @@ size_t jido_buf_curl_write(char *data, size_t size, size_t nmemb, void *arg);
 /* Wipe n bytes at p with sodium_memzero, then free(p) (p may be NULL). For buffers that
  * may have held a secret: bus messages (a vault.get answer, a vault.put request). */
 void jido_free_wiped(void *p, size_t n);
+/* Wipe every string of a libcurl header list (it may hold an Authorization header), then
+ * curl_slist_free_all(l) (l may be NULL). In lib/ghapp.c, with the other libcurl user. */
+struct curl_slist;
+void jido_curl_slist_free_wiped(struct curl_slist *l);
 /* Tests only: a test binary that defines this (weak here) sees every buffer the bus
  * wipes, right after the wipe and before it is freed. */
 void jido_wipe_observe(const void *p, size_t n) __attribute__((weak));

@@ -16,8 +16,8 @@
  *
  * The listener accepts only planner.executors.poll and planner.steps.result, and a result
  * only for a step in the pool (so an executor cannot report a gitops step done);
- * everything else there is authorization_error. State is in memory: after a restart the running
- * steps are queued again but held back one lease, so that the executors still running
+ * everything else there is authorization_error. State is in memory: after a restart the
+ * running steps are queued again but held back one lease, so that the executors still running
  * them claim them (by job id in `running`) before anyone else may take them.
  */
 #include <stdlib.h>
@@ -381,26 +381,32 @@ pool_leases(struct planner *p)
 			pl->ex[i--] = pl->ex[--pl->nex];
 }
 
-/* Whether a planner.steps.result that came on the executors' listener is for a step the
- * pool holds (queued or handed out: after a restart a result may come before its
- * executor's poll claimed the job again), by run_id, seq and attempt. Results for any
- * other step (gitops's ship and comment steps, a local executor's) come only on the
- * planner's own socket. Data without those three fields passes, for the handler's typed
- * validation error. */
-static int
-pool_has_result_step(const struct pool *pl, const json_t *d)
+/* The refusal (a new reply) of a planner.steps.result that came on the executors'
+ * listener for a step the pool does not hold (queued or handed out: after a restart a
+ * result may come before its executor's poll claimed the job again), by run_id, seq and
+ * attempt; NULL when the pool holds it. Results for any other step (gitops's ship and
+ * comment steps, a local executor's) come only on the planner's own socket. Data without
+ * those three fields passes, for the handler's typed validation error. */
+static json_t *
+pool_result_refusal(const struct pool *pl, const struct jido_msg *m)
 {
-	const char *run_id = json_string_value(json_object_get(d, "run_id"));
-	json_t *seq = json_object_get(d, "seq"), *att = json_object_get(d, "attempt");
+	const char *run_id = json_string_value(json_object_get(m->data, "run_id"));
+	json_t *seq = json_object_get(m->data, "seq"), *att = json_object_get(m->data, "attempt");
+	char why[256];
 
 	if (run_id == NULL || !json_is_integer(seq) || !json_is_integer(att))
-		return 1;
+		return NULL;
 	for (int i = 0; i < pl->njobs; i++)
 		if (strcmp(pl->jobs[i].run_id, run_id) == 0 &&
 		    pl->jobs[i].seq == json_integer_value(seq) &&
 		    pl->jobs[i].attempt == json_integer_value(att))
-			return 1;
-	return 0;
+			return NULL;
+	snprintf(why, sizeof(why), "the executors' listener takes results only for steps in "
+	    "the pool; step %lld of run %s (attempt %lld) is not",
+	    (long long)json_integer_value(seq), run_id, (long long)json_integer_value(att));
+	jido_warn("planner.pool_result_refused", "{s:s,s:O,s:O}", "run_id", run_id, "seq", seq,
+	    "attempt", att);
+	return jido_reply_err(m->id, JIDO_EAUTHZ, why);
 }
 
 /* Serve the executors' listener (what the tick finds waiting), then check leases. */
@@ -421,18 +427,10 @@ pool_tick(struct planner *p)
 		if (jido_msg_parse(buf, len, &m, why, sizeof(why), NULL) != 0)
 			reply = jido_reply_err(NULL, JIDO_EVALIDATION, why);
 		else {
-			if (strcmp(m.type, "planner.steps.result") == 0 && !pool_has_result_step(pl,
-			    m.data)) {
-				snprintf(why, sizeof(why), "the executors' listener takes results only "
-				    "for steps in the pool; step %lld of run %s (attempt %lld) is not",
-				    (long long)json_integer_value(json_object_get(m.data, "seq")),
-				    json_string_value(json_object_get(m.data, "run_id")),
-				    (long long)json_integer_value(json_object_get(m.data, "attempt")));
-				jido_warn("planner.pool_result_refused", "{s:O?,s:O?,s:O?}", "run_id",
-				    json_object_get(m.data, "run_id"), "seq", json_object_get(m.data,
-				    "seq"), "attempt", json_object_get(m.data, "attempt"));
-				reply = jido_reply_err(m.id, JIDO_EAUTHZ, why);
-			} else if (strcmp(m.type, "planner.executors.poll") == 0 ||
+			if (strcmp(m.type, "planner.steps.result") == 0 &&
+			    (reply = pool_result_refusal(pl, &m)) != NULL)
+				; /* refused */
+			else if (strcmp(m.type, "planner.executors.poll") == 0 ||
 			    strcmp(m.type, "planner.steps.result") == 0)
 				reply = jido_srv_dispatch(p->srv, buf, len, NULL);
 			else {
